@@ -1,0 +1,25 @@
+//! # larq: Laravel's queue worker, in Rust
+//!
+//! A Laravel app dispatches `SomeJob::dispatch($userId, $param)`; larq picks the job up from the same
+//! Redis queue `php artisan queue:work` would, decodes the PHP-serialized job object straight into a
+//! Rust struct, and runs your handler with Laravel's semantics (attempts, tries, backoff, timeouts,
+//! failed_jobs), side by side with PHP workers.
+//!
+//! ```
+//! use serde::Deserialize;
+//!
+//! // The PHP class `App\Jobs\SomeJob { public int $userId; public string $someParam; }`
+//! #[derive(Deserialize, Debug)]
+//! #[serde(rename_all = "camelCase")]
+//! struct SomeJob { user_id: i64, some_param: String }
+//!
+//! let command = br#"O:16:"App\Jobs\SomeJob":2:{s:6:"userId";i:42;s:9:"someParam";s:3:"abc";}"#;
+//! let job: SomeJob = larq::php::from_bytes(command)?;
+//! assert_eq!(job.user_id, 42);
+//! # Ok::<(), larq::php::Error>(())
+//! ```
+//!
+//! Map of the crate: [`php`] is the serde data format for PHP's `serialize()`.
+#![deny(missing_docs)]
+
+pub mod php;

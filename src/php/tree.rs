@@ -1,0 +1,1 @@
+//! PLACEHOLDER: value tree JSON view.
