@@ -22,4 +22,5 @@
 //! Map of the crate: [`php`] is the serde data format for PHP's `serialize()`.
 #![deny(missing_docs)]
 
+pub mod crypt;
 pub mod php;
