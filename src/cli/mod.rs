@@ -1,0 +1,32 @@
+//! The `larq` command line: one module per subcommand, each with its clap arguments and a `run`.
+//!
+//! Errors here are `anyhow` (this is the binary's edge); the library layers below return typed
+//! errors that say what and where.
+
+pub mod inspect;
+
+use clap::{Parser, Subcommand};
+
+/// Laravel's queue worker, in Rust.
+#[derive(Debug, Parser)]
+#[command(name = "larq", version, about = "Laravel's queue worker, in Rust", propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands, named like their artisan counterparts where one exists.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode a Laravel job payload (or a bare serialized string) and print it.
+    Inspect(inspect::InspectArgs),
+}
+
+/// Parse the process arguments and run the chosen subcommand.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Inspect(args) => inspect::run(args),
+    }
+}
