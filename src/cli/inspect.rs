@@ -26,7 +26,12 @@ pub struct InspectArgs {
     #[arg(long, env = "APP_KEY", hide_env_values = true)]
     pub app_key: Option<String>,
     /// Previous keys (`APP_PREVIOUS_KEYS`, comma separated), tried after the app key.
-    #[arg(long, env = "APP_PREVIOUS_KEYS", hide_env_values = true, default_value = "")]
+    #[arg(
+        long,
+        env = "APP_PREVIOUS_KEYS",
+        hide_env_values = true,
+        default_value = ""
+    )]
     pub previous_keys: String,
     /// Read APP_KEY and APP_PREVIOUS_KEYS from the PHP app's `.env` file.
     #[arg(long = "env", value_name = "PATH")]
@@ -50,7 +55,11 @@ pub fn run(args: InspectArgs) -> Result<()> {
         Some(bytes) => Some(
             Value::parse(bytes)
                 .map_err(|e| anyhow::anyhow!(e))
-                .context(if decoded.payload.is_some() { "data.command" } else { "serialized value" })?,
+                .context(if decoded.payload.is_some() {
+                    "data.command"
+                } else {
+                    "serialized value"
+                })?,
         ),
         None => None,
     };
@@ -90,7 +99,9 @@ pub fn run(args: InspectArgs) -> Result<()> {
 fn read_input(file: &PathBuf) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     if file.as_os_str() == "-" {
-        std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading standard input")?;
     } else {
         buf = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     }
@@ -101,9 +112,12 @@ fn keys(args: &InspectArgs) -> Result<(Option<String>, String)> {
     let mut key = args.app_key.clone();
     let mut previous = args.previous_keys.clone();
     if let Some(path) = &args.env_file {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         for line in text.lines() {
-            let Some((name, value)) = line.trim().split_once('=') else { continue };
+            let Some((name, value)) = line.trim().split_once('=') else {
+                continue;
+            };
             let value = value.trim().trim_matches('"').trim_matches('\'').to_owned();
             match name.trim() {
                 "APP_KEY" if key.is_none() => key = Some(value),
@@ -119,27 +133,51 @@ fn decode(input: &[u8], app_key: Option<&str>, previous: &str) -> Result<Decoded
     let trimmed = input.trim_ascii();
     if !trimmed.starts_with(b"{") {
         // A bare serialized value (e.g. a `data.command` copied out by hand).
-        return Ok(Decoded { payload: None, command: Some(trimmed.to_vec()), encrypted: false });
+        return Ok(Decoded {
+            payload: None,
+            command: Some(trimmed.to_vec()),
+            encrypted: false,
+        });
     }
     let payload: Json = serde_json::from_slice(trimmed).context("the payload is not valid JSON")?;
     let Some(command) = payload.pointer("/data/command") else {
         // String payloads (`Queue::push('Class@method', $data)`) carry plain JSON data, no command.
         if payload.get("data").is_some() {
-            return Ok(Decoded { payload: Some(payload), command: None, encrypted: false });
+            return Ok(Decoded {
+                payload: Some(payload),
+                command: None,
+                encrypted: false,
+            });
         }
         bail!("the payload has no data.command");
     };
-    let Some(command) = command.as_str() else { bail!("data.command is not a string") };
+    let Some(command) = command.as_str() else {
+        bail!("data.command is not a string")
+    };
     // Laravel's own test (CallQueuedHandler::getCommand): plaintext commands start with `O:`.
     if command.starts_with("O:") {
-        return Ok(Decoded { payload: Some(payload.clone()), command: Some(command.as_bytes().to_vec()), encrypted: false });
+        return Ok(Decoded {
+            payload: Some(payload.clone()),
+            command: Some(command.as_bytes().to_vec()),
+            encrypted: false,
+        });
     }
     let Some(key) = app_key else {
-        return Ok(Decoded { payload: Some(payload.clone()), command: None, encrypted: true });
+        return Ok(Decoded {
+            payload: Some(payload.clone()),
+            command: None,
+            encrypted: true,
+        });
     };
     let enc = Encrypter::new(key, previous, None).context("APP_KEY")?;
-    let plain = enc.decrypt_command(command).context("decrypting data.command")?;
-    Ok(Decoded { payload: Some(payload.clone()), command: Some(plain), encrypted: true })
+    let plain = enc
+        .decrypt_command(command)
+        .context("decrypting data.command")?;
+    Ok(Decoded {
+        payload: Some(payload.clone()),
+        command: Some(plain),
+        encrypted: true,
+    })
 }
 
 fn print_payload(out: &mut String, payload: &Json) {
@@ -242,7 +280,10 @@ fn dump(out: &mut String, v: &Value<'_>, level: usize) {
                             php::Visibility::Public => {}
                             php::Visibility::Protected => out.push_str(" (protected)"),
                             php::Visibility::Private => {
-                                let class = p.declaring_class().map(String::from_utf8_lossy).unwrap_or_default();
+                                let class = p
+                                    .declaring_class()
+                                    .map(String::from_utf8_lossy)
+                                    .unwrap_or_default();
                                 out.push_str(&format!(" (private {class})"));
                             }
                         }

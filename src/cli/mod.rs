@@ -9,7 +9,12 @@ use clap::{Parser, Subcommand};
 
 /// Laravel's queue worker, in Rust.
 #[derive(Debug, Parser)]
-#[command(name = "larq", version, about = "Laravel's queue worker, in Rust", propagate_version = true)]
+#[command(
+    name = "larq",
+    version,
+    about = "Laravel's queue worker, in Rust",
+    propagate_version = true
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -106,17 +106,23 @@ impl Token<'_> {
 }
 
 /// nom's error type for this grammar: where (as remaining length) and what.
+///
+/// Building the message is deferred (`kind: None` means "expected `expected`, found whatever is at
+/// that offset"): nom creates and throws away errors on every failed alternative, and formatting
+/// them eagerly cost a sixth of the parse time.
 #[derive(Debug)]
 struct PError {
     remaining: usize,
-    kind: ErrorKind,
+    expected: &'static str,
+    kind: Option<ErrorKind>,
 }
 
 impl<'a> ParseError<&'a [u8]> for PError {
     fn from_error_kind(input: &'a [u8], _kind: NomKind) -> Self {
         PError {
             remaining: input.len(),
-            kind: found(input, "a valid token"),
+            expected: "a valid token",
+            kind: None,
         }
     }
 
@@ -150,7 +156,17 @@ pub(crate) fn describe_byte(b: u8) -> String {
 fn fail<T>(input: In<'_>, kind: ErrorKind) -> PResult<'_, T> {
     Err(nom::Err::Failure(PError {
         remaining: input.len(),
-        kind,
+        expected: "",
+        kind: Some(kind),
+    }))
+}
+
+/// Fail with "expected `expected`, found <what is at `input`>", formatted only if reported.
+fn expected_at<'a, T>(input: In<'a>, expected: &'static str) -> PResult<'a, T> {
+    Err(nom::Err::Failure(PError {
+        remaining: input.len(),
+        expected,
+        kind: None,
     }))
 }
 
@@ -158,7 +174,7 @@ fn fail<T>(input: In<'_>, kind: ErrorKind) -> PResult<'_, T> {
 fn byte<'a>(c: u8, expected: &'static str) -> impl Fn(In<'a>) -> PResult<'a, ()> {
     move |input: In<'a>| match input.first() {
         Some(&b) if b == c => Ok((&input[1..], ())),
-        _ => fail(input, found(input, expected)),
+        _ => expected_at(input, expected),
     }
 }
 
@@ -167,7 +183,7 @@ fn unsigned<'a>(expected: &'static str) -> impl Fn(In<'a>) -> PResult<'a, u64> {
     move |input: In<'a>| {
         let (rest, digits) = match digit1::<_, PError>(input) {
             Ok(ok) => ok,
-            Err(_) => return fail(input, found(input, expected)),
+            Err(_) => return expected_at(input, expected),
         };
         let mut n: u64 = 0;
         for &d in digits {
@@ -200,7 +216,7 @@ fn signed(input: In<'_>) -> PResult<'_, i64> {
     .parse(input)
     {
         Ok(ok) => ok,
-        Err(_) => return fail(input, found(input, "an integer")),
+        Err(_) => return expected_at(input, "an integer"),
     };
     let negative = text[0] == b'-';
     let digits = if matches!(text[0], b'-' | b'+') {
@@ -309,12 +325,12 @@ fn escaped_string<'a>(input: In<'a>) -> PResult<'a, Cow<'a, [u8]>> {
     let mut out = Vec::with_capacity(len as usize);
     while (out.len() as u64) < len {
         match rest.first() {
-            None => return fail(rest, found(rest, "string data")),
+            None => return expected_at(rest, "string data"),
             Some(b'\\') => {
                 let hex = rest.get(1..3).and_then(|h| std::str::from_utf8(h).ok());
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(b) => out.push(b),
-                    None => return fail(rest, found(rest, "a \\xx hex escape")),
+                    None => return expected_at(rest, "a \\xx hex escape"),
                 }
                 rest = &rest[3..];
             }
@@ -347,7 +363,7 @@ fn token<'a>(input: In<'a>) -> PResult<'a, Token<'a>> {
     }
     let expected_tag = "a value (one of N b i d s S a O C E r R)";
     if !b"bidsSaOCErR".contains(&tag_byte) {
-        return fail(input, found(input, expected_tag));
+        return expected_at(input, expected_tag);
     }
     let (body, ()) = byte(b':', "':' after the type letter")(&input[1..])?;
     let semi = |what: &'static str| byte(b';', what);
@@ -356,7 +372,7 @@ fn token<'a>(input: In<'a>) -> PResult<'a, Token<'a>> {
             let (rest, v) = match body.first() {
                 Some(b'0') => (&body[1..], false),
                 Some(b'1') => (&body[1..], true),
-                _ => return fail(body, found(body, "0 or 1")),
+                _ => return expected_at(body, "0 or 1"),
             };
             let (rest, ()) = semi("';' after a bool")(rest)?;
             Ok((rest, Token::Bool(v)))
@@ -369,7 +385,7 @@ fn token<'a>(input: In<'a>) -> PResult<'a, Token<'a>> {
         b'd' => {
             let (rest, text) = match take_while1::<_, _, PError>(|b: u8| b != b';')(body) {
                 Ok(ok) => ok,
-                Err(_) => return fail(body, found(body, "a float")),
+                Err(_) => return expected_at(body, "a float"),
             };
             let parsed = std::str::from_utf8(text)
                 .ok()
@@ -463,7 +479,7 @@ fn token<'a>(input: In<'a>) -> PResult<'a, Token<'a>> {
                 },
             ))
         }
-        _ => fail(input, found(input, expected_tag)),
+        _ => expected_at(input, expected_tag),
     }
 }
 
@@ -472,9 +488,9 @@ fn key<'a>(input: In<'a>) -> PResult<'a, Key<'a>> {
         Some(b'i') | Some(b's') | Some(b'S') => match token(input)? {
             (rest, Token::Int(i)) => Ok((rest, Key::Int(i))),
             (rest, Token::Str(s)) => Ok((rest, Key::Str(s))),
-            _ => fail(input, found(input, "an array key (i: or s:)")),
+            _ => expected_at(input, "an array key (i: or s:)"),
         },
-        _ => fail(input, found(input, "an array key (i: or s:)")),
+        _ => expected_at(input, "an array key (i: or s:)"),
     }
 }
 
@@ -556,7 +572,11 @@ impl<'a> Tokenizer<'a> {
                 Ok(v)
             }
             Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
-                Err(Error::at(e.kind, self.input.len() - e.remaining))
+                let offset = self.input.len() - e.remaining;
+                let kind = e
+                    .kind
+                    .unwrap_or_else(|| found(&self.input[offset..], e.expected));
+                Err(Error::at(kind, offset))
             }
             Err(nom::Err::Incomplete(_)) => Err(Error::at(
                 ErrorKind::Eof {

@@ -1,0 +1,34 @@
+<?php
+// PHP's native unserialize() over the same files larq's parse_throughput reads, for 2 s per group.
+// Classes are not loaded, so objects become __PHP_Incomplete_Class (PHP still builds every value).
+function command_bytes(string $raw): string {
+    if ($raw !== '' && $raw[0] === '{') {
+        $j = json_decode($raw, true);
+        if (is_array($j) && isset($j['data']['command']) && is_string($j['data']['command'])) {
+            return $j['data']['command'];
+        }
+    }
+    return $raw;
+}
+$files = array_slice($argv, 1);
+foreach (['corpus' => false, 'synthetic' => true] as $group => $synthetic) {
+    $inputs = [];
+    foreach ($files as $f) {
+        if ((substr($f, -4) === '.ser') === $synthetic) {
+            $inputs[] = command_bytes(file_get_contents($f));
+        }
+    }
+    if (!$inputs) continue;
+    $total = array_sum(array_map('strlen', $inputs));
+    $rounds = 0;
+    $start = hrtime(true);
+    while (hrtime(true) - $start < 2e9) {
+        foreach ($inputs as $in) {
+            $v = unserialize($in);
+            if ($v === false && $in !== 'b:0;') { fwrite(STDERR, "unserialize failed\n"); exit(1); }
+        }
+        $rounds++;
+    }
+    $secs = (hrtime(true) - $start) / 1e9;
+    printf("php %s: %d inputs, %d bytes, %d rounds, %.1f MB/s\n", $group, count($inputs), $total, $rounds, $total * $rounds / $secs / 1e6);
+}
