@@ -109,14 +109,17 @@ impl Token<'_> {
 #[derive(Debug)]
 struct PError {
     remaining: usize,
-    kind: ErrorKind,
+    /// `None` for nom's own errors: they are described only if they reach the caller, because
+    /// `opt`/`alt` create and drop them on the success path (formatting them there was the
+    /// tokenizer's largest cost).
+    kind: Option<ErrorKind>,
 }
 
 impl<'a> ParseError<&'a [u8]> for PError {
     fn from_error_kind(input: &'a [u8], _kind: NomKind) -> Self {
         PError {
             remaining: input.len(),
-            kind: found(input, "a valid token"),
+            kind: None,
         }
     }
 
@@ -150,7 +153,7 @@ pub(crate) fn describe_byte(b: u8) -> String {
 fn fail<T>(input: In<'_>, kind: ErrorKind) -> PResult<'_, T> {
     Err(nom::Err::Failure(PError {
         remaining: input.len(),
-        kind,
+        kind: Some(kind),
     }))
 }
 
@@ -478,6 +481,106 @@ fn key<'a>(input: In<'a>) -> PResult<'a, Key<'a>> {
     }
 }
 
+/// Hand-written paths for the tokens that make up most payloads (`N;`, `b:`, short `i:` and
+/// `s:`, `a:`). Each accepts a strict subset of what the nom grammar accepts and returns the same
+/// token; anything else (signs other than `-`, 19+ digit numbers, lengths that do not fit, every
+/// error) returns `None` and goes through the grammar, which stays the one source of messages.
+mod fast {
+    use std::borrow::Cow;
+
+    use super::{Key, Token};
+
+    /// Up to 18 digits from `i` (so no overflow is possible): the number and the index after it.
+    #[inline]
+    fn digits(input: &[u8], mut i: usize) -> Option<(u64, usize)> {
+        let start = i;
+        let mut n: u64 = 0;
+        while let Some(&b) = input.get(i) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            if i - start == 18 {
+                return None;
+            }
+            n = n * 10 + u64::from(b - b'0');
+            i += 1;
+        }
+        (i > start).then_some((n, i))
+    }
+
+    /// `i:<n>;` with `input[0] == b'i'`.
+    #[inline]
+    fn int(input: &[u8]) -> Option<(usize, i64)> {
+        if input.get(1) != Some(&b':') {
+            return None;
+        }
+        let negative = input.get(2) == Some(&b'-');
+        let (n, end) = digits(input, if negative { 3 } else { 2 })?;
+        if input.get(end) != Some(&b';') {
+            return None;
+        }
+        // 18 digits fit in i64.
+        let n = n as i64;
+        Some((end + 1, if negative { -n } else { n }))
+    }
+
+    /// `s:<len>:"<bytes>";` with `input[0] == b's'`.
+    #[inline]
+    fn string(input: &[u8]) -> Option<(usize, &[u8])> {
+        if input.get(1) != Some(&b':') {
+            return None;
+        }
+        let (len, i) = digits(input, 2)?;
+        if input.get(i) != Some(&b':') || input.get(i + 1) != Some(&b'"') {
+            return None;
+        }
+        let start = i + 2;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        if input.get(end) != Some(&b'"') || input.get(end + 1) != Some(&b';') {
+            return None;
+        }
+        Some((end + 2, &input[start..end]))
+    }
+
+    #[inline]
+    pub(super) fn token(input: &[u8]) -> Option<(usize, Token<'_>)> {
+        match *input.first()? {
+            b'N' if input.get(1) == Some(&b';') => Some((2, Token::Null)),
+            b'b' if input.get(1) == Some(&b':') && input.get(3) == Some(&b';') => {
+                match input.get(2) {
+                    Some(b'0') => Some((4, Token::Bool(false))),
+                    Some(b'1') => Some((4, Token::Bool(true))),
+                    _ => None,
+                }
+            }
+            b'i' => int(input).map(|(used, n)| (used, Token::Int(n))),
+            b's' => string(input).map(|(used, s)| (used, Token::Str(Cow::Borrowed(s)))),
+            b'a' if input.get(1) == Some(&b':') => {
+                let (n, i) = digits(input, 2)?;
+                if input.get(i) != Some(&b':') || input.get(i + 1) != Some(&b'{') {
+                    return None;
+                }
+                let used = i + 2;
+                // The same bound as the grammar's: every pair needs at least 6 bytes.
+                if n > ((input.len() - used) as u64) / 6 {
+                    return None;
+                }
+                Some((used, Token::ArrayStart { len: n as usize }))
+            }
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub(super) fn key(input: &[u8]) -> Option<(usize, Key<'_>)> {
+        match *input.first()? {
+            b'i' => int(input).map(|(used, n)| (used, Key::Int(n))),
+            b's' => string(input).map(|(used, s)| (used, Key::Str(Cow::Borrowed(s)))),
+            _ => None,
+        }
+    }
+}
+
 /// A pull parser over one serialized value. See the module docs.
 #[derive(Debug, Clone)]
 pub struct Tokenizer<'a> {
@@ -556,7 +659,11 @@ impl<'a> Tokenizer<'a> {
                 Ok(v)
             }
             Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
-                Err(Error::at(e.kind, self.input.len() - e.remaining))
+                let at = self.input.len() - e.remaining;
+                let kind = e
+                    .kind
+                    .unwrap_or_else(|| found(&self.input[at..], "a valid token"));
+                Err(Error::at(kind, at))
             }
             Err(nom::Err::Incomplete(_)) => Err(Error::at(
                 ErrorKind::Eof {
@@ -571,7 +678,14 @@ impl<'a> Tokenizer<'a> {
     /// their [`Tokenizer::end_container`].
     pub fn next_token(&mut self) -> Result<Token<'a>> {
         let start = self.pos;
-        let tok = self.run(token)?;
+        let rest: &'a [u8] = &self.input[self.pos..];
+        let tok = match fast::token(rest) {
+            Some((used, tok)) => {
+                self.pos += used;
+                tok
+            }
+            None => self.run(token)?,
+        };
         match tok {
             Token::ValueRef(_) => {}
             _ => self.slots += 1,
@@ -592,7 +706,14 @@ impl<'a> Tokenizer<'a> {
 
     /// Read an array key or object member name (`i:` or `s:`).
     pub fn next_key(&mut self) -> Result<Key<'a>> {
-        self.run(key)
+        let rest: &'a [u8] = &self.input[self.pos..];
+        match fast::key(rest) {
+            Some((used, key)) => {
+                self.pos += used;
+                Ok(key)
+            }
+            None => self.run(key),
+        }
     }
 
     /// Read the `}` that closes the current container.
@@ -849,5 +970,35 @@ mod tests {
         let mut t = Tokenizer::new(b"a:4:{i:0;i:1;i:1;R:2;i:2;i:2;i:3;R:3;}", Limits::default());
         t.skip_value().unwrap();
         assert_eq!(t.slots(), 3);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(20_000))]
+        /// The fast paths agree with the grammar wherever they answer at all.
+        #[test]
+        fn fast_paths_agree_with_the_grammar(
+            head in proptest::sample::select(vec!["N", "b:", "i:", "i:-", "s:", "s:1:\"", "a:", "a:1:{"]),
+            tail in proptest::collection::vec(
+                proptest::sample::select(b"Nbisa:;{}\"-+0123456789".to_vec()),
+                0..40,
+            )
+        ) {
+            let mut input = head.as_bytes().to_vec();
+            input.extend(tail);
+            if let Some((used, tok)) = fast::token(&input) {
+                let (rest, want) = token(&input).map_err(|e| {
+                    proptest::test_runner::TestCaseError::fail(format!("{e:?}"))
+                })?;
+                proptest::prop_assert_eq!(tok, want);
+                proptest::prop_assert_eq!(used, input.len() - rest.len());
+            }
+            if let Some((used, k)) = fast::key(&input) {
+                let (rest, want) = key(&input).map_err(|e| {
+                    proptest::test_runner::TestCaseError::fail(format!("{e:?}"))
+                })?;
+                proptest::prop_assert_eq!(k, want);
+                proptest::prop_assert_eq!(used, input.len() - rest.len());
+            }
+        }
     }
 }
