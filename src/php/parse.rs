@@ -494,6 +494,106 @@ fn key<'a>(input: In<'a>) -> PResult<'a, Key<'a>> {
     }
 }
 
+/// Hand-written paths for the tokens that make up most payloads (`N;`, `b:`, short `i:` and
+/// `s:`, `a:`). Each accepts a strict subset of what the nom grammar accepts and returns the same
+/// token; anything else (signs other than `-`, 19+ digit numbers, lengths that do not fit, every
+/// error) returns `None` and goes through the grammar, which stays the one source of messages.
+mod fast {
+    use std::borrow::Cow;
+
+    use super::{Key, Token};
+
+    /// Up to 18 digits from `i` (so no overflow is possible): the number and the index after it.
+    #[inline]
+    fn digits(input: &[u8], mut i: usize) -> Option<(u64, usize)> {
+        let start = i;
+        let mut n: u64 = 0;
+        while let Some(&b) = input.get(i) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            if i - start == 18 {
+                return None;
+            }
+            n = n * 10 + u64::from(b - b'0');
+            i += 1;
+        }
+        (i > start).then_some((n, i))
+    }
+
+    /// `i:<n>;` with `input[0] == b'i'`.
+    #[inline]
+    fn int(input: &[u8]) -> Option<(usize, i64)> {
+        if input.get(1) != Some(&b':') {
+            return None;
+        }
+        let negative = input.get(2) == Some(&b'-');
+        let (n, end) = digits(input, if negative { 3 } else { 2 })?;
+        if input.get(end) != Some(&b';') {
+            return None;
+        }
+        // 18 digits fit in i64.
+        let n = n as i64;
+        Some((end + 1, if negative { -n } else { n }))
+    }
+
+    /// `s:<len>:"<bytes>";` with `input[0] == b's'`.
+    #[inline]
+    fn string(input: &[u8]) -> Option<(usize, &[u8])> {
+        if input.get(1) != Some(&b':') {
+            return None;
+        }
+        let (len, i) = digits(input, 2)?;
+        if input.get(i) != Some(&b':') || input.get(i + 1) != Some(&b'"') {
+            return None;
+        }
+        let start = i + 2;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        if input.get(end) != Some(&b'"') || input.get(end + 1) != Some(&b';') {
+            return None;
+        }
+        Some((end + 2, &input[start..end]))
+    }
+
+    #[inline]
+    pub(super) fn token(input: &[u8]) -> Option<(usize, Token<'_>)> {
+        match *input.first()? {
+            b'N' if input.get(1) == Some(&b';') => Some((2, Token::Null)),
+            b'b' if input.get(1) == Some(&b':') && input.get(3) == Some(&b';') => {
+                match input.get(2) {
+                    Some(b'0') => Some((4, Token::Bool(false))),
+                    Some(b'1') => Some((4, Token::Bool(true))),
+                    _ => None,
+                }
+            }
+            b'i' => int(input).map(|(used, n)| (used, Token::Int(n))),
+            b's' => string(input).map(|(used, s)| (used, Token::Str(Cow::Borrowed(s)))),
+            b'a' if input.get(1) == Some(&b':') => {
+                let (n, i) = digits(input, 2)?;
+                if input.get(i) != Some(&b':') || input.get(i + 1) != Some(&b'{') {
+                    return None;
+                }
+                let used = i + 2;
+                // The same bound as the grammar's: every pair needs at least 6 bytes.
+                if n > ((input.len() - used) as u64) / 6 {
+                    return None;
+                }
+                Some((used, Token::ArrayStart { len: n as usize }))
+            }
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub(super) fn key(input: &[u8]) -> Option<(usize, Key<'_>)> {
+        match *input.first()? {
+            b'i' => int(input).map(|(used, n)| (used, Key::Int(n))),
+            b's' => string(input).map(|(used, s)| (used, Key::Str(Cow::Borrowed(s)))),
+            _ => None,
+        }
+    }
+}
+
 /// A pull parser over one serialized value. See the module docs.
 #[derive(Debug, Clone)]
 pub struct Tokenizer<'a> {
@@ -591,7 +691,14 @@ impl<'a> Tokenizer<'a> {
     /// their [`Tokenizer::end_container`].
     pub fn next_token(&mut self) -> Result<Token<'a>> {
         let start = self.pos;
-        let tok = self.run(token)?;
+        let rest: &'a [u8] = &self.input[self.pos..];
+        let tok = match fast::token(rest) {
+            Some((used, tok)) => {
+                self.pos += used;
+                tok
+            }
+            None => self.run(token)?,
+        };
         match tok {
             Token::ValueRef(_) => {}
             _ => self.slots += 1,
@@ -612,7 +719,14 @@ impl<'a> Tokenizer<'a> {
 
     /// Read an array key or object member name (`i:` or `s:`).
     pub fn next_key(&mut self) -> Result<Key<'a>> {
-        self.run(key)
+        let rest: &'a [u8] = &self.input[self.pos..];
+        match fast::key(rest) {
+            Some((used, key)) => {
+                self.pos += used;
+                Ok(key)
+            }
+            None => self.run(key),
+        }
     }
 
     /// Read the `}` that closes the current container.
@@ -869,5 +983,35 @@ mod tests {
         let mut t = Tokenizer::new(b"a:4:{i:0;i:1;i:1;R:2;i:2;i:2;i:3;R:3;}", Limits::default());
         t.skip_value().unwrap();
         assert_eq!(t.slots(), 3);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(20_000))]
+        /// The fast paths agree with the grammar wherever they answer at all.
+        #[test]
+        fn fast_paths_agree_with_the_grammar(
+            head in proptest::sample::select(vec!["N", "b:", "i:", "i:-", "s:", "s:1:\"", "a:", "a:1:{"]),
+            tail in proptest::collection::vec(
+                proptest::sample::select(b"Nbisa:;{}\"-+0123456789".to_vec()),
+                0..40,
+            )
+        ) {
+            let mut input = head.as_bytes().to_vec();
+            input.extend(tail);
+            if let Some((used, tok)) = fast::token(&input) {
+                let (rest, want) = token(&input).map_err(|e| {
+                    proptest::test_runner::TestCaseError::fail(format!("{e:?}"))
+                })?;
+                proptest::prop_assert_eq!(tok, want);
+                proptest::prop_assert_eq!(used, input.len() - rest.len());
+            }
+            if let Some((used, k)) = fast::key(&input) {
+                let (rest, want) = key(&input).map_err(|e| {
+                    proptest::test_runner::TestCaseError::fail(format!("{e:?}"))
+                })?;
+                proptest::prop_assert_eq!(k, want);
+                proptest::prop_assert_eq!(used, input.len() - rest.len());
+            }
+        }
     }
 }
