@@ -1,0 +1,3 @@
+<?php
+namespace App\Console\Commands;
+class CaptureFixtures extends \Illuminate\Console\Command { protected $signature = "x:CaptureFixtures"; }
