@@ -732,7 +732,6 @@ fn to_vec_matches_php_serialize_of_the_same_object() {
 /// digit (`-242.82839965820312`), Rust's shortest formatting, on which `float::php_repr` builds,
 /// rounds up (`...313`).
 #[test]
-#[ignore = "known bug in float::php_repr (not ser.rs): 17-digit ties are rounded up, PHP rounds to even"]
 fn float_ties_match_php() {
     if !have_php() {
         return;

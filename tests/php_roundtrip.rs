@@ -513,7 +513,6 @@ proptest! {
 
 /// Depends on `larq::php::from_bytes` (branch `de`): a struct survives to_vec → from_bytes.
 #[test]
-#[ignore = "needs php::from_bytes from branch `de`; run with --ignored once merged"]
 fn to_vec_then_from_bytes_roundtrips() {
     #[derive(Serialize, serde::Deserialize, Debug, PartialEq)]
     #[serde(rename = "App\\Jobs\\Plain", rename_all = "camelCase")]
