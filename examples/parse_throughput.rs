@@ -6,15 +6,15 @@
 
 use std::time::{Duration, Instant};
 
-fn command_bytes(raw: &[u8]) -> Vec<u8> {
-    if raw.first() == Some(&b'{') {
-        if let Ok(json) = serde_json::from_slice::<serde_json::Value>(raw) {
-            if let Some(cmd) = json.pointer("/data/command").and_then(|c| c.as_str()) {
-                return cmd.as_bytes().to_vec();
-            }
-        }
+/// The serialized command of a payload file; None for encrypted commands and string payloads
+/// (the PHP side skips the same files).
+fn command_bytes(raw: &[u8]) -> Option<Vec<u8>> {
+    if raw.first() != Some(&b'{') {
+        return Some(raw.to_vec());
     }
-    raw.to_vec()
+    let json = serde_json::from_slice::<serde_json::Value>(raw).ok()?;
+    let cmd = json.pointer("/data/command")?.as_str()?;
+    cmd.starts_with("O:").then(|| cmd.as_bytes().to_vec())
 }
 
 /// Deterministic large inputs: a job holding many items, long strings and nested maps.
@@ -74,7 +74,7 @@ fn main() {
         }
         let inputs: Vec<Vec<u8>> = files
             .iter()
-            .map(|f| {
+            .filter_map(|f| {
                 command_bytes(&std::fs::read(f).unwrap_or_else(|e| panic!("reading {f}: {e}")))
             })
             .collect();
