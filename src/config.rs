@@ -329,7 +329,7 @@ pub struct Settings {
     pub app_key: Option<Secret>,
     /// `APP_PREVIOUS_KEYS` (11.x+ key rotation).
     pub app_previous_keys: Option<Secret>,
-    /// `QUEUE_CONNECTION`: the default connection name.
+    /// `QUEUE_CONNECTION`: the default connection name (`redis` when unset).
     pub queue_connection: String,
     /// `REDIS_QUEUE`: the connection's default queue.
     pub default_queue: String,
@@ -395,7 +395,24 @@ impl Settings {
                 (format!("{base}/{redis_db}"), format!("{base}/{cache_db}"))
             }
         };
-        let connection = env.get_or("DB_CONNECTION", "mysql").to_owned();
+        // Unset DB_CONNECTION: the skeleton's `mysql`, unless the app evidently uses SQLite (its
+        // DB_DATABASE names a .sqlite file, or database/database.sqlite exists), since apps that
+        // hard-code `sqlite` in config/database.php leave the variable out.
+        let connection = match env.get("DB_CONNECTION").filter(|c| !c.is_empty()) {
+            Some(c) => c.to_owned(),
+            None => {
+                let named_sqlite = env
+                    .get("DB_DATABASE")
+                    .is_some_and(|d| d.ends_with(".sqlite") || d.ends_with(".db"));
+                let file_exists =
+                    app_dir.is_some_and(|dir| dir.join("database/database.sqlite").is_file());
+                if named_sqlite || file_exists {
+                    "sqlite".to_owned()
+                } else {
+                    "mysql".to_owned()
+                }
+            }
+        };
         let mut database = env.get("DB_DATABASE").unwrap_or("").to_owned();
         if connection == "sqlite" {
             if database.is_empty() {
@@ -425,7 +442,8 @@ impl Settings {
                 .get("APP_PREVIOUS_KEYS")
                 .filter(|k| !k.is_empty())
                 .map(Secret::new),
-            queue_connection: env.get_or("QUEUE_CONNECTION", "sync").to_owned(),
+            // Unset means the connection larq works: `redis`.
+            queue_connection: env.get_or("QUEUE_CONNECTION", "redis").to_owned(),
             default_queue: env.get_or("REDIS_QUEUE", "default").to_owned(),
             retry_after: env.parse_num("REDIS_QUEUE_RETRY_AFTER", 90)?,
             block_for: match env.get("REDIS_QUEUE_BLOCK_FOR") {

@@ -131,7 +131,10 @@ fn init_logging(format: LogFormat) {
             LogFormat::Json => "info",
         })
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal() && format == LogFormat::Text);
     let _ = match format {
         LogFormat::Text => builder.with_writer(std::io::stderr).try_init(),
         LogFormat::Json => builder.json().with_writer(std::io::stdout).try_init(),
