@@ -1,0 +1,912 @@
+//! The worker against a private redis-server and an SQLite failed_jobs table: exactly-once
+//! processing, retries with backoff, maxExceptions, retryUntil, timeouts, crash recovery after
+//! `kill -9`, delays, the restart signal, SIGTERM draining, and the real Laravel app (dispatch,
+//! `queue:retry`, `queue:restart`).
+//!
+//! Jobs are `Tests\Probe` objects whose `mode` says what the handler does; every run is recorded
+//! (in memory, or in a JSON-lines file for child processes) with its attempt number and time.
+
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use larq::failed::FailedJobStore;
+use larq::job::{Job, JobContext, JobError, Registry};
+use larq::payload::Payload;
+use larq::php::{Object, Property, Value};
+use larq::queue::{RedisQueue, RedisQueueOptions};
+use larq::worker::{CacheStore, Output, StopReason, Worker, WorkerOptions};
+use redis::Commands;
+use redis_server::TestRedis;
+
+const Q: &str = "laravel_database_queues:default";
+const CACHE_PREFIX: &str = "laravel_database_laravel_cache:";
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Rec {
+    tag: String,
+    n: i64,
+    attempts: i64,
+    event: String,
+    at: f64,
+    #[serde(default)]
+    uuid: String,
+}
+
+static RECORDS: Mutex<Vec<Rec>> = Mutex::new(Vec::new());
+
+fn now_f() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn record(tag: &str, n: i64, attempts: i64, event: &str) {
+    record_uuid(tag, n, attempts, event, "");
+}
+
+fn record_uuid(tag: &str, n: i64, attempts: i64, event: &str, uuid: &str) {
+    let rec = Rec {
+        tag: tag.to_owned(),
+        n,
+        attempts,
+        event: event.to_owned(),
+        at: now_f(),
+        uuid: uuid.to_owned(),
+    };
+    if let Some(path) = tag.strip_prefix("file:") {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        writeln!(f, "{}", serde_json::to_string(&rec).unwrap()).unwrap();
+    } else {
+        RECORDS.lock().unwrap().push(rec);
+    }
+}
+
+fn records(tag: &str) -> Vec<Rec> {
+    if let Some(path) = tag.strip_prefix("file:") {
+        return std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    }
+    RECORDS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.tag == tag)
+        .cloned()
+        .collect()
+}
+
+/// The test job: `mode` is ok | fail | panic | sleep (secs) | sleep_first (sleep on attempt 1) |
+/// release (secs) | fail_first_seen (fail unless this n ran before).
+#[derive(serde::Deserialize)]
+struct Probe {
+    tag: String,
+    n: i64,
+    mode: String,
+    secs: f64,
+}
+
+impl Job for Probe {
+    const CLASS: &'static str = "Tests\\Probe";
+
+    async fn handle(self, ctx: &mut JobContext) -> Result<(), JobError> {
+        let seen_before = records(&self.tag)
+            .iter()
+            .any(|r| r.n == self.n && r.event == "start");
+        record(&self.tag, self.n, ctx.attempts(), "start");
+        let sleep = Duration::from_secs_f64(self.secs);
+        match self.mode.as_str() {
+            "fail" => return Err(JobError::new(format!("boom {}", self.n))),
+            "fail_first_seen" if !seen_before => return Err(JobError::new("first run fails")),
+            "panic" => panic!("kaboom {}", self.n),
+            "sleep" => tokio::time::sleep(sleep).await,
+            "sleep_first" if ctx.attempts() == 1 => tokio::time::sleep(sleep).await,
+            "release" if ctx.attempts() == 1 => ctx.release(self.secs as u64),
+            _ => {}
+        }
+        record(&self.tag, self.n, ctx.attempts(), "done");
+        Ok(())
+    }
+}
+
+/// The seed app's job, recording its userId.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SomeJob {
+    user_id: i64,
+    some_param: String,
+}
+
+impl Job for SomeJob {
+    const CLASS: &'static str = "App\\Jobs\\SomeJob";
+
+    async fn handle(self, ctx: &mut JobContext) -> Result<(), JobError> {
+        let uuid = ctx.uuid().unwrap_or("").to_owned();
+        record_uuid(
+            &self.some_param,
+            self.user_id,
+            ctx.attempts(),
+            "done",
+            &uuid,
+        );
+        Ok(())
+    }
+}
+
+fn registry() -> Registry {
+    Registry::new().with::<Probe>().with::<SomeJob>()
+}
+
+/// A Laravel-8-shaped payload for a Probe, with options set by `edit`.
+fn probe(tag: &str, n: i64, mode: &str, secs: f64, edit: impl FnOnce(&mut Payload)) -> String {
+    let mut obj = Object::new("Tests\\Probe");
+    obj.props = vec![
+        Property::public("tag", Value::String(tag.as_bytes().to_vec().into())),
+        Property::public("n", Value::Int(n)),
+        Property::public("mode", Value::String(mode.as_bytes().to_vec().into())),
+        Property::public("secs", Value::from(secs)),
+        Property::public("job", Value::Null),
+        Property::public("middleware", Value::Array(vec![])),
+    ];
+    let command = String::from_utf8(Value::Object(obj).to_bytes()).unwrap();
+    let mut p = Payload::for_command("Tests\\Probe", command);
+    edit(&mut p);
+    p.to_json()
+}
+
+struct Env {
+    server: TestRedis,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn start() -> Option<Env> {
+        Some(Env {
+            server: TestRedis::start()?,
+            dir: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("app.sqlite")
+    }
+
+    fn tag(&self, name: &str) -> String {
+        format!("{name}-{}", self.server.port)
+    }
+
+    async fn queue(&self, retry_after: u64) -> RedisQueue {
+        RedisQueue::connect(
+            &self.server.url(0),
+            RedisQueueOptions {
+                retry_after,
+                ..RedisQueueOptions::default()
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn store(&self) -> FailedJobStore {
+        let store = FailedJobStore::sqlite(&self.db()).await.unwrap();
+        store.ensure_table().await.unwrap();
+        store
+    }
+
+    async fn worker(&self, retry_after: u64, options: WorkerOptions) -> Worker {
+        let cache = CacheStore::connect(&self.server.url(1), CACHE_PREFIX)
+            .await
+            .unwrap();
+        Worker::builder(self.queue(retry_after).await, registry())
+            .failed_store(self.store().await)
+            .cache(cache)
+            .options(options)
+            .build()
+    }
+
+    fn assert_queue_empty(&self) {
+        let mut c = self.server.conn(0);
+        for suffix in ["", ":delayed", ":reserved", ":notify"] {
+            let key = format!("{Q}{suffix}");
+            assert!(!c.exists::<_, bool>(&key).unwrap(), "{key} is not empty");
+        }
+    }
+}
+
+fn options() -> WorkerOptions {
+    WorkerOptions {
+        sleep: Duration::from_millis(100),
+        stop_when_empty: true,
+        output: Output::Tracing,
+        // All tests share this process; its RSS says nothing about one worker.
+        memory_mb: 0,
+        ..WorkerOptions::default()
+    }
+}
+
+/// Run a worker until `done()` holds (then stop it) or `limit` passes.
+async fn run_until(worker: Worker, limit: Duration, mut done: impl FnMut() -> bool) -> StopReason {
+    let handle = worker.handle();
+    let task = tokio::spawn(worker.run());
+    let started = Instant::now();
+    while !done() && started.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    handle.stop();
+    task.await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_jobs_concurrently_exactly_once() {
+    let Some(env) = Env::start() else { return };
+    let tag = env.tag("thousand");
+    let q = env.queue(90).await;
+    for n in 0..1000 {
+        q.push("default", probe(&tag, n, "ok", 0.0, |_| {}).as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut opts = options();
+    opts.concurrency = 8;
+    let reason = env.worker(90, opts).await.run().await.unwrap();
+    assert_eq!(reason, StopReason::Empty);
+    let done = records(&tag);
+    let mut counts: HashMap<i64, usize> = HashMap::new();
+    for r in done.iter().filter(|r| r.event == "done") {
+        *counts.entry(r.n).or_default() += 1;
+        assert_eq!(r.attempts, 1);
+    }
+    assert_eq!(counts.len(), 1000);
+    assert!(counts.values().all(|&c| c == 1));
+    env.assert_queue_empty();
+    assert!(env.store().await.all().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_job_is_retried_with_payload_backoff_then_failed() {
+    let Some(env) = Env::start() else { return };
+    let tag = env.tag("failing");
+    let payload = probe(&tag, 7, "fail", 0.0, |p| {
+        p.max_tries = Some(3);
+        p.backoff = Some("1,2".to_owned());
+    });
+    let uuid = Payload::from_slice(payload.as_bytes())
+        .unwrap()
+        .uuid
+        .unwrap();
+    env.queue(90)
+        .await
+        .push("default", payload.as_bytes())
+        .await
+        .unwrap();
+    let store = env.store().await;
+    let mut opts = options();
+    opts.stop_when_empty = false;
+    let worker = env.worker(90, opts).await;
+    run_until(worker, Duration::from_secs(15), || records(&tag).len() >= 3).await;
+    let runs = records(&tag);
+    assert_eq!(
+        runs.iter().map(|r| r.attempts).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    // Released with 1 s then 2 s: never earlier than due (scores are whole seconds).
+    assert!(runs[1].at.floor() >= runs[0].at.floor() + 1.0, "{runs:?}");
+    assert!(runs[2].at.floor() >= runs[1].at.floor() + 2.0, "{runs:?}");
+    let rows = store.all().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].uuid, uuid);
+    assert_eq!(rows[0].connection, "redis");
+    assert_eq!(rows[0].queue, "default");
+    assert!(
+        rows[0]
+            .exception
+            .starts_with("RuntimeException: boom 7 in "),
+        "{}",
+        rows[0].exception
+    );
+    // The raw body as popped for the last attempt: its attempts is one lower.
+    assert_eq!(
+        Payload::from_slice(rows[0].payload.as_bytes())
+            .unwrap()
+            .attempts,
+        Some(2)
+    );
+    env.assert_queue_empty();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panics_undecodable_and_unknown_jobs_fail_and_the_worker_goes_on() {
+    let Some(env) = Env::start() else { return };
+    let tag = env.tag("mixed");
+    let q = env.queue(90).await;
+    q.push("default", probe(&tag, 1, "panic", 0.0, |_| {}).as_bytes())
+        .await
+        .unwrap();
+    let bad = probe(&tag, 2, "ok", 0.0, |p| {
+        p.data.command = Some(r#"O:11:"Tests\Probe":1:{s:1:"n";s:3:"two";}"#.to_owned());
+    });
+    q.push("default", bad.as_bytes()).await.unwrap();
+    let unknown = probe(&tag, 3, "ok", 0.0, |p| {
+        p.data.command_name = Some("App\\Jobs\\Nobody".to_owned());
+    });
+    q.push("default", unknown.as_bytes()).await.unwrap();
+    q.push("default", br#"{"no":"attempts"}"#).await.unwrap();
+    q.push("default", probe(&tag, 5, "ok", 0.0, |_| {}).as_bytes())
+        .await
+        .unwrap();
+    let reason = env.worker(90, options()).await.run().await.unwrap();
+    assert_eq!(reason, StopReason::Empty);
+    let rows = env.store().await.all().await.unwrap();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert!(rows[0]
+        .exception
+        .starts_with("Larq\\Queue\\HandlerPanicked: the handler panicked: kaboom 1"));
+    assert!(
+        rows[1].exception.contains("Tests\\Probe.n") && rows[1].exception.contains("at byte"),
+        "{}",
+        rows[1].exception
+    );
+    assert!(rows[2]
+        .exception
+        .contains("no handler is registered for App\\Jobs\\Nobody"));
+    assert!(rows[3].exception.contains("attempts"));
+    assert_eq!(rows[3].payload, r#"{"no":"attempts"}"#);
+    assert!(records(&tag).iter().any(|r| r.n == 5 && r.event == "done"));
+    env.assert_queue_empty();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_exceptions_fails_before_tries_run_out() {
+    let Some(env) = Env::start() else { return };
+    let tag = env.tag("maxexc");
+    let payload = probe(&tag, 1, "fail", 0.0, |p| {
+        p.max_tries = Some(10);
+        p.max_exceptions = Some(2);
+    });
+    let uuid = Payload::from_slice(payload.as_bytes())
+        .unwrap()
+        .uuid
+        .unwrap();
+    env.queue(90)
+        .await
+        .push("default", payload.as_bytes())
+        .await
+        .unwrap();
+    let mut opts = options();
+    opts.stop_when_empty = false;
+    let worker = env.worker(90, opts).await;
+    let store = env.store().await;
+    run_until(worker, Duration::from_secs(10), || records(&tag).len() >= 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(records(&tag).len(), 2);
+    assert_eq!(store.all().await.unwrap().len(), 1);
+    let key = format!("{CACHE_PREFIX}job-exceptions:{uuid}");
+    assert!(!env.server.conn(1).exists::<_, bool>(&key).unwrap());
+    env.assert_queue_empty();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_until_overrides_tries() {
+    let Some(env) = Env::start() else { return };
+    let tag = env.tag("until");
+    let until = now_f() as i64 + 4;
+    let q = env.queue(90).await;
+    q.push(
+        "default",
+        probe(&tag, 1, "fail", 0.0, |p| {
+            p.max_tries = Some(1);
+            p.retry_until = Some(until);
+            p.backoff = Some("1".to_owned());
+        })
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    // Already past its retryUntil: failed without running.
+    q.push(
+        "default",
+        probe(&tag, 2, "ok", 0.0, |p| p.retry_until = Some(until - 100)).as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut opts = options();
+    opts.stop_when_empty = false;
+    let store = env.store().await;
+    let worker = env.worker(90, opts).await;
+    let mut conn = env.server.conn(0);
+    let queue_empty = move || {
+        ["", ":delayed", ":reserved"]
+            .iter()
+            .all(|s| !conn.exists::<_, bool>(format!("{Q}{s}")).unwrap())
+    };
+    run_until(worker, Duration::from_secs(10), queue_empty).await;
+    let runs = records(&tag);
+    assert!(
+        runs.iter().all(|r| r.n == 1),
+        "job 2 must not run: {runs:?}"
+    );
+    assert!(
+        runs.len() >= 2,
+        "tries=1 ignored while before retryUntil: {runs:?}"
+    );
+    assert!(runs.last().unwrap().at as i64 >= until - 2, "{runs:?}");
+    let rows = store.all().await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().any(|r| r.exception.starts_with(
+        "Illuminate\\Queue\\MaxAttemptsExceededException: Tests\\Probe has been attempted too many times"
+    )));
+    env.assert_queue_empty();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_fail_on_timeout_or_come_back_after_retry_after() {
+    let Some(env) = Env::start() else { return };
+    let tag = env.tag("timeout");
+    let q = env.queue(2).await;
+    q.push(
+        "default",
+        probe(&tag, 1, "sleep", 5.0, |p| {
+            p.timeout = Some(1);
+            p.fail_on_timeout = Some(true);
+            p.max_tries = Some(5);
+        })
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    q.push(
+        "default",
+        probe(&tag, 2, "sleep_first", 5.0, |p| {
+            p.timeout = Some(1);
+            p.max_tries = Some(3);
+        })
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let store = env.store().await;
+    let mut opts = options();
+    opts.stop_when_empty = false;
+    let worker = env.worker(2, opts).await;
+    let started = Instant::now();
+    run_until(worker, Duration::from_secs(15), || {
+        records(&tag).iter().any(|r| r.n == 2 && r.event == "done")
+    })
+    .await;
+    let runs = records(&tag);
+    let job1: Vec<_> = runs.iter().filter(|r| r.n == 1).collect();
+    assert_eq!(job1.len(), 1, "failOnTimeout: one run only: {runs:?}");
+    assert!(
+        job1.iter().all(|r| r.event == "start"),
+        "aborted, never done"
+    );
+    let job2: Vec<_> = runs.iter().filter(|r| r.n == 2).collect();
+    assert_eq!(
+        job2.iter()
+            .map(|r| (r.attempts, r.event.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "start"), (2, "start"), (2, "done")]
+    );
+    // Attempt 2 only after the reservation (retry_after = 2 s) expired.
+    assert!(job2[1].at.floor() >= job2[0].at.floor() + 2.0, "{job2:?}");
+    assert!(started.elapsed() < Duration::from_secs(14));
+    let rows = store.all().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].exception.starts_with(
+        "Illuminate\\Queue\\MaxAttemptsExceededException: Tests\\Probe has been attempted too many times or run too long."
+    ));
+    env.assert_queue_empty();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delayed_and_released_jobs_run_no_earlier_than_due() {
+    let Some(env) = Env::start() else { return };
+    let tag = env.tag("delay");
+    let q = env.queue(90).await;
+    let pushed = now_f();
+    q.later("default", 2, probe(&tag, 1, "ok", 0.0, |_| {}).as_bytes())
+        .await
+        .unwrap();
+    q.push(
+        "default",
+        probe(&tag, 2, "release", 2.0, |p| p.max_tries = Some(2)).as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut opts = options();
+    opts.stop_when_empty = false;
+    let worker = env.worker(90, opts).await;
+    run_until(worker, Duration::from_secs(10), || {
+        records(&tag).iter().filter(|r| r.event == "done").count() >= 3
+    })
+    .await;
+    let runs = records(&tag);
+    let delayed = runs.iter().find(|r| r.n == 1).unwrap();
+    assert!(delayed.at.floor() >= pushed.floor() + 2.0, "{runs:?}");
+    let released: Vec<_> = runs
+        .iter()
+        .filter(|r| r.n == 2 && r.event == "start")
+        .collect();
+    assert_eq!(released.len(), 2);
+    assert_eq!(released[1].attempts, 2);
+    assert!(
+        released[1].at.floor() >= released[0].at.floor() + 2.0,
+        "{runs:?}"
+    );
+    env.assert_queue_empty();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_key_stops_the_worker() {
+    let Some(env) = Env::start() else { return };
+    let mut opts = options();
+    opts.stop_when_empty = false;
+    let worker = env.worker(90, opts).await;
+    let task = tokio::spawn(worker.run());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!task.is_finished());
+    let _: () = env
+        .server
+        .conn(1)
+        .set(
+            format!("{CACHE_PREFIX}illuminate:queue:restart"),
+            1_795_416_382,
+        )
+        .unwrap();
+    let reason = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("stopped")
+        .unwrap()
+        .unwrap();
+    assert_eq!(reason, StopReason::Restart);
+}
+
+// ---- child processes: the real `larq`-style worker in its own process -------------------------
+
+/// Not a test on its own: when `LARQ_CHILD_REDIS` is set this runs a worker (signals installed)
+/// for the tests below, which start this test binary as a child process.
+#[test]
+fn child_worker() {
+    let Ok(url) = std::env::var("LARQ_CHILD_REDIS") else {
+        return;
+    };
+    let db = std::env::var("LARQ_CHILD_DB").unwrap();
+    let retry_after: u64 = std::env::var("LARQ_CHILD_RETRY_AFTER")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let reason = rt.block_on(async {
+        let queue = RedisQueue::connect(
+            &url,
+            RedisQueueOptions {
+                retry_after,
+                ..RedisQueueOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let store = FailedJobStore::sqlite(Path::new(&db)).await.unwrap();
+        store.ensure_table().await.unwrap();
+        Worker::builder(queue, registry())
+            .failed_store(store)
+            .options(WorkerOptions {
+                sleep: Duration::from_millis(100),
+                handle_signals: true,
+                ..WorkerOptions::default()
+            })
+            .build()
+            .run()
+            .await
+            .unwrap()
+    });
+    println!("child stopped: {reason:?}");
+    std::process::exit(reason.exit_code());
+}
+
+fn spawn_child(env: &Env, retry_after: u64) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["child_worker", "--exact", "--nocapture", "--test-threads=1"])
+        .env("LARQ_CHILD_REDIS", env.server.url(0))
+        .env("LARQ_CHILD_DB", env.db())
+        .env("LARQ_CHILD_RETRY_AFTER", retry_after.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for(limit: Duration, cond: impl Fn() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_job_then_it_runs_again_with_attempts_2() {
+    let Some(env) = Env::start() else { return };
+    let file = env.dir.path().join("records.jsonl");
+    let tag = format!("file:{}", file.display());
+    env.queue(2)
+        .await
+        .push(
+            "default",
+            probe(&tag, 1, "sleep_first", 30.0, |p| p.max_tries = Some(3)).as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut child = spawn_child(&env, 2);
+    assert!(wait_for(Duration::from_secs(20), || !records(&tag).is_empty()));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let killed_at = now_f();
+    assert_eq!(
+        env.server
+            .conn(0)
+            .zcard::<_, i64>(format!("{Q}:reserved"))
+            .unwrap(),
+        1,
+        "the job is held in :reserved, not lost"
+    );
+    let mut child = spawn_child(&env, 2);
+    let ran = wait_for(Duration::from_secs(20), || {
+        records(&tag).iter().any(|r| r.event == "done")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ran, "{:?}", records(&tag));
+    let runs = records(&tag);
+    assert_eq!(
+        runs.iter()
+            .map(|r| (r.attempts, r.event.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "start"), (2, "start"), (2, "done")]
+    );
+    assert!(runs[1].at >= killed_at - 1.0);
+    assert!(runs[1].at.floor() >= runs[0].at.floor() + 2.0);
+    env.assert_queue_empty();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_running_job_first() {
+    let Some(env) = Env::start() else { return };
+    let file = env.dir.path().join("records.jsonl");
+    let tag = format!("file:{}", file.display());
+    let q = env.queue(90).await;
+    q.push("default", probe(&tag, 1, "sleep", 1.5, |_| {}).as_bytes())
+        .await
+        .unwrap();
+    q.push("default", probe(&tag, 2, "ok", 0.0, |_| {}).as_bytes())
+        .await
+        .unwrap();
+    let mut child = spawn_child(&env, 90);
+    assert!(wait_for(Duration::from_secs(20), || !records(&tag).is_empty()));
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let runs = records(&tag);
+    assert_eq!(
+        runs.iter()
+            .map(|r| (r.n, r.event.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "start"), (1, "done")],
+        "job 1 finished; job 2 was not started"
+    );
+    assert_eq!(q.size("default").await.unwrap(), 1, "job 2 still queued");
+}
+
+// ---- the real Laravel app -------------------------------------------------------------------
+
+fn php_available() -> bool {
+    let ok = Command::new("php")
+        .arg("-v")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("php is not installed, and CI=true");
+        }
+        eprintln!("notice: php not found; skipping a Laravel test (it would fail under CI=true)");
+    }
+    ok
+}
+
+fn artisan_command(env: &Env, args: &[&str]) -> Command {
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/app");
+    let mut cmd = Command::new("php");
+    cmd.arg(app.join("artisan"))
+        .args(args)
+        .env("REDIS_HOST", "127.0.0.1")
+        .env("REDIS_PORT", env.server.port.to_string())
+        .env("DB_DATABASE", env.db())
+        .env("QUEUE_CONNECTION", "redis");
+    cmd
+}
+
+fn artisan(env: &Env, args: &[&str]) -> String {
+    let out = artisan_command(env, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "artisan {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn laravel_dispatches_1000_some_jobs_larq_runs_each_once() {
+    let Some(env) = Env::start() else { return };
+    if !php_available() {
+        return;
+    }
+    let tag = env.tag("laravel1000");
+    let out = artisan(
+        &env,
+        &[
+            "larq:dispatch",
+            "SomeJob",
+            "--count=1000",
+            "--user-id=1",
+            "--increment",
+            &format!("--param={tag}"),
+        ],
+    );
+    assert_eq!(out.lines().count(), 1000);
+    let mut opts = options();
+    opts.concurrency = 4;
+    let reason = env.worker(90, opts).await.run().await.unwrap();
+    assert_eq!(reason, StopReason::Empty);
+    let mut ids: Vec<i64> = records(&tag).iter().map(|r| r.n).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=1000).collect::<Vec<_>>());
+    env.assert_queue_empty();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_retry_sends_a_failed_job_back_and_queue_restart_stops_larq() {
+    let Some(env) = Env::start() else { return };
+    if !php_available() {
+        return;
+    }
+    let tag = env.tag("retry");
+    env.queue(90)
+        .await
+        .push(
+            "default",
+            probe(&tag, 1, "fail_first_seen", 0.0, |_| {}).as_bytes(),
+        )
+        .await
+        .unwrap();
+    let reason = env.worker(90, options()).await.run().await.unwrap();
+    assert_eq!(reason, StopReason::Empty);
+    assert_eq!(env.store().await.all().await.unwrap().len(), 1);
+    assert!(artisan(&env, &["queue:failed"]).contains("Tests\\Probe"));
+    artisan(&env, &["queue:retry", "all"]);
+    assert!(env.store().await.all().await.unwrap().is_empty());
+    let mut opts = options();
+    opts.stop_when_empty = false;
+    let worker = env.worker(90, opts).await;
+    let task = tokio::spawn(worker.run());
+    assert!(wait_for(Duration::from_secs(10), || records(&tag)
+        .iter()
+        .any(|r| r.event == "done")));
+    let runs = records(&tag);
+    assert_eq!(
+        runs.last().unwrap().attempts,
+        1,
+        "queue:retry resets attempts"
+    );
+    artisan(&env, &["queue:restart"]);
+    let reason = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("queue:restart stops larq")
+        .unwrap()
+        .unwrap();
+    assert_eq!(reason, StopReason::Restart);
+    env.assert_queue_empty();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn php_worker_and_larq_share_10000_jobs_none_lost_none_twice() {
+    let Some(env) = Env::start() else { return };
+    if !php_available() {
+        return;
+    }
+    const N: usize = 10_000;
+    let tag = env.tag("shared");
+    let out = artisan(
+        &env,
+        &[
+            "larq:dispatch",
+            "SomeJob",
+            &format!("--count={N}"),
+            "--user-id=1",
+            "--increment",
+            &format!("--param={tag}"),
+        ],
+    );
+    let dispatched: std::collections::HashSet<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["uuid"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(dispatched.len(), N);
+    let php_records = env.dir.path().join("php.jsonl");
+    let mut php = artisan_command(
+        &env,
+        &[
+            "queue:work",
+            "redis",
+            "--stop-when-empty",
+            "--sleep=0",
+            "--tries=1",
+        ],
+    )
+    .env("LARQ_RECORD_FILE", &php_records)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut opts = options();
+    opts.concurrency = 2;
+    let reason = env.worker(90, opts).await.run().await.unwrap();
+    assert_eq!(reason, StopReason::Empty);
+    assert!(php.wait().unwrap().success());
+    let by_larq: Vec<String> = records(&tag).into_iter().map(|r| r.uuid).collect();
+    let by_php: Vec<String> = std::fs::read_to_string(&php_records)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["uuid"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        !by_larq.is_empty() && !by_php.is_empty(),
+        "both took part: larq {} php {}",
+        by_larq.len(),
+        by_php.len()
+    );
+    let mut all: Vec<&String> = by_larq.iter().chain(by_php.iter()).collect();
+    assert_eq!(
+        all.len(),
+        N,
+        "larq {} + php {} runs",
+        by_larq.len(),
+        by_php.len()
+    );
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), N, "no job ran twice");
+    assert!(all.iter().all(|u| dispatched.contains(*u)));
+    env.assert_queue_empty();
+    assert!(env.store().await.all().await.unwrap().is_empty());
+}
