@@ -5,7 +5,7 @@
 
 #[path = "support/php.rs"]
 mod php_support;
-#[path = "support/redis.rs"]
+#[path = "support/redis_server.rs"]
 mod redis_support;
 
 use std::collections::BTreeMap;
@@ -134,7 +134,7 @@ fn php_queue_work_runs_what_larq_serialized() {
     };
     artisan(&["larq:setup-db"]);
 
-    let mut conn = redis.client().get_connection().expect("connect");
+    let mut conn = redis.conn(0);
     let mut sent: BTreeMap<String, Json> = BTreeMap::new();
     for (i, job) in cases().iter().enumerate() {
         let command = php::to_vec(job).expect("larq serializes EchoJob");
