@@ -219,16 +219,27 @@ impl FailedJobStore {
         rows.iter()
             .map(|r| {
                 Ok(FailedRow {
-                    uuid: r.try_get(0)?,
-                    connection: r.try_get(1)?,
-                    queue: r.try_get(2)?,
-                    payload: r.try_get(3)?,
-                    exception: r.try_get(4)?,
-                    failed_at: r.try_get(5)?,
+                    uuid: text(r, 0)?,
+                    connection: text(r, 1)?,
+                    queue: text(r, 2)?,
+                    payload: text(r, 3)?,
+                    exception: text(r, 4)?,
+                    failed_at: text(r, 5)?,
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(self.db_err())
+    }
+}
+
+/// A text column. MySQL/MariaDB send TEXT columns with the BLOB type id, which sqlx's Any driver
+/// only decodes as bytes; those are UTF-8 (Laravel writes JSON and exception text).
+fn text(row: &AnyRow, index: usize) -> Result<String, sqlx::Error> {
+    match row.try_get::<String, _>(index) {
+        Ok(s) => Ok(s),
+        Err(_) => row
+            .try_get::<Vec<u8>, _>(index)
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
     }
 }
 
