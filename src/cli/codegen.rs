@@ -633,7 +633,7 @@ mod tests {
     #[test]
     fn snake_names_need_no_attributes_and_mixed_names_get_renames() {
         let code =
-            generate(br#"O:7:"App\A\J":3:{s:7:"user_id";i:1;s:5:"camelX";i:2;s:3:"job";N;}"#)
+            generate(br#"O:7:"App\A\J":3:{s:7:"user_id";i:1;s:6:"camelX";i:2;s:3:"job";N;}"#)
                 .unwrap();
         assert!(!code.contains("rename_all"), "{code}");
         assert!(
