@@ -391,11 +391,12 @@ impl<'v> Gen<'v> {
             if explicit {
                 let _ = writeln!(out, "    #[serde(rename = \"{}\")]", rust_str(&f.php_name));
             }
-            let _ = writeln!(out, "    pub {ident}: {},", render_ty(&ty, names, map));
+            let rendered = render_ty(&ty, names, map, Some(&s.class));
+            let _ = writeln!(out, "    pub {ident}: {rendered},");
         }
         if !s.skipped.is_empty() {
             out.push_str(
-                "    // Not fields: Laravel's Queueable properties (serde skips what a struct does not name)",
+                "    // Not fields: Laravel's Queueable properties (serde skips what a struct does not name):",
             );
             let mut line_len = 100;
             for (i, name) in s.skipped.iter().enumerate() {
@@ -435,7 +436,9 @@ fn render_enum(class: &str, cases: &BTreeSet<String>, names: &TypeNames, out: &m
     out.push_str("}\n\n");
 }
 
-fn render_ty(ty: &Ty, names: &TypeNames, map: &mut bool) -> String {
+/// `inside` is the struct being written while no `Vec`/`BTreeMap` lies in between: a field of its
+/// own type there must be boxed, or the struct would have an infinite size.
+fn render_ty(ty: &Ty, names: &TypeNames, map: &mut bool, inside: Option<&str>) -> String {
     match ty {
         Ty::Unknown | Ty::Any => "serde_json::Value".to_owned(),
         Ty::Null => "Option<serde_json::Value>".to_owned(),
@@ -443,16 +446,17 @@ fn render_ty(ty: &Ty, names: &TypeNames, map: &mut bool) -> String {
         Ty::Int => "i64".to_owned(),
         Ty::Float => "f64".to_owned(),
         Ty::Str => "String".to_owned(),
-        Ty::Seq(t) => format!("Vec<{}>", render_ty(t, names, map)),
+        Ty::Seq(t) => format!("Vec<{}>", render_ty(t, names, map, None)),
         Ty::Map(int_keys, t) => {
             *map = true;
             let k = if *int_keys { "i64" } else { "String" };
-            format!("BTreeMap<{k}, {}>", render_ty(t, names, map))
+            format!("BTreeMap<{k}, {}>", render_ty(t, names, map, None))
         }
+        Ty::Struct(c) if inside == Some(c.as_str()) => format!("Box<{}>", names.get(c)),
         Ty::Struct(c) | Ty::Enum(c) => names.get(c),
         Ty::Opt(t) => match **t {
-            Ty::Opt(_) => render_ty(t, names, map),
-            _ => format!("Option<{}>", render_ty(t, names, map)),
+            Ty::Opt(_) => render_ty(t, names, map, inside),
+            _ => format!("Option<{}>", render_ty(t, names, map, inside)),
         },
     }
 }
@@ -641,7 +645,7 @@ mod tests {
             "{code}"
         );
         assert!(code.contains("pub user_id: i64,"), "{code}");
-        assert!(code.contains("not name)\n    // job."), "{code}");
+        assert!(code.contains("not name):\n    // job."), "{code}");
         assert!(
             code.contains("const CLASS: &'static str = \"App\\\\A\\\\J\";"),
             "{code}"
