@@ -219,6 +219,18 @@ impl CacheStore {
             .map_err(Self::err("cache increment"))
     }
 
+    /// Store an entry with no expiry the way Laravel's Redis store does for a number
+    /// (`Cache::forever`: a plain `SET` of its decimal text). `larq restart` writes the restart
+    /// signal with it, so PHP and larq workers both see the change.
+    pub async fn forever_int(&self, name: &str, value: i64) -> Result<(), QueueError> {
+        redis::cmd("SET")
+            .arg(self.key(name))
+            .arg(value)
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("cache put"))
+    }
+
     /// Delete an entry.
     pub async fn forget(&self, name: &str) -> Result<(), QueueError> {
         redis::cmd("DEL")

@@ -3,7 +3,15 @@
 //! Errors here are `anyhow` (this is the binary's edge); the library layers below return typed
 //! errors that say what and where.
 
+pub mod app;
+pub mod clear;
+pub mod codegen;
+pub mod completions;
+pub mod failed;
 pub mod inspect;
+pub mod monitor;
+pub mod restart;
+pub mod size;
 pub mod work;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +37,20 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Work Laravel's Redis queues like `php artisan queue:work`.
     Work(work::WorkArgs),
+    /// List, show, retry, forget or flush failed jobs (`queue:failed`, `queue:retry`, ...).
+    Failed(failed::FailedArgs),
+    /// Show how many jobs each queue holds (ready, delayed, reserved, total).
+    Size(size::SizeArgs),
+    /// Monitor the size of the specified queues (like `queue:monitor`; exit 3 on ALERT).
+    Monitor(monitor::MonitorArgs),
+    /// Delete all of the jobs from the specified queue (like `queue:clear`).
+    Clear(clear::ClearArgs),
+    /// Restart queue worker daemons after their current job, PHP and larq (like `queue:restart`).
+    Restart(restart::RestartArgs),
+    /// Print a Rust struct and a Job impl skeleton for the job class in a captured payload.
+    Codegen(codegen::CodegenArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
 }
 
 /// Parse the process arguments and run the chosen subcommand.
@@ -37,5 +59,12 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Work(args) => work::run(args),
+        Command::Failed(args) => failed::run(args),
+        Command::Size(args) => size::run(args),
+        Command::Monitor(args) => monitor::run(args),
+        Command::Clear(args) => clear::run(args),
+        Command::Restart(args) => restart::run(args),
+        Command::Codegen(args) => codegen::run(args),
+        Command::Completions(args) => completions::run(args),
     }
 }

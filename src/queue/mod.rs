@@ -5,7 +5,7 @@
 
 pub mod redis;
 
-pub use self::redis::{QueueError, RedisQueue, RedisQueueOptions};
+pub use self::redis::{QueueError, QueueSizes, RedisQueue, RedisQueueOptions};
 
 /// How the reserve step could count the attempt, which decides whether PHP could have read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

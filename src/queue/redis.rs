@@ -220,6 +220,36 @@ return size",
     )
 });
 
+/// How many jobs a queue holds, by state (what `larq size` prints).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueSizes {
+    /// In the ready list, waiting for a worker.
+    pub ready: u64,
+    /// In `:delayed`, waiting for their time (released or dispatched with a delay).
+    pub delayed: u64,
+    /// In `:reserved`, held by a worker (or by one that died, until `retry_after`).
+    pub reserved: u64,
+}
+
+impl QueueSizes {
+    /// Laravel's `size()`: all three together.
+    pub fn total(&self) -> u64 {
+        self.ready + self.delayed + self.reserved
+    }
+}
+
+/// Escape Redis glob characters so a prefix is matched literally by `SCAN MATCH`.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// One Laravel Redis queue connection.
 pub struct RedisQueue {
     conn: ConnectionManager,
@@ -475,6 +505,65 @@ impl RedisQueue {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(Self::err("size", queue))
+    }
+
+    /// The three parts of [`RedisQueue::size`] (ready, delayed, reserved), read in one atomic
+    /// step so they add up to what `size` would have said at that moment.
+    pub async fn sizes(&self, queue: &str) -> Result<QueueSizes, QueueError> {
+        let key = self.key(queue);
+        let (ready, delayed, reserved): (u64, u64, u64) = redis::pipe()
+            .atomic()
+            .cmd("LLEN")
+            .arg(&key)
+            .cmd("ZCARD")
+            .arg(format!("{key}:delayed"))
+            .cmd("ZCARD")
+            .arg(format!("{key}:reserved"))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("size", queue))?;
+        Ok(QueueSizes {
+            ready,
+            delayed,
+            reserved,
+        })
+    }
+
+    /// Names of the queues that currently hold keys under this connection's prefix (any of the
+    /// ready list, `:delayed`, `:reserved`, `:notify`), sorted. Operators use it to see every queue
+    /// without knowing their names; it uses `SCAN`, so it never blocks the server.
+    pub async fn queue_names(&self) -> Result<Vec<String>, QueueError> {
+        let prefix = self.key("");
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut names = std::collections::BTreeSet::new();
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}*", glob_escape(&prefix)))
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await
+                .map_err(Self::err("scan", ""))?;
+            for key in keys {
+                let Some(rest) = key.strip_prefix(prefix.as_bytes()) else {
+                    continue;
+                };
+                let rest = String::from_utf8_lossy(rest);
+                let name = [":delayed", ":reserved", ":notify"]
+                    .iter()
+                    .find_map(|suffix| rest.strip_suffix(suffix))
+                    .unwrap_or(&rest);
+                names.insert(name.to_owned());
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(names.into_iter().collect())
     }
 
     /// Delete every job of the queue (and its tokens); returns how many jobs there were.
