@@ -217,16 +217,7 @@ impl FailedJobStore {
             .await
             .map_err(self.db_err())?;
         rows.iter()
-            .map(|r| {
-                Ok(FailedRow {
-                    uuid: text(r, 0)?,
-                    connection: text(r, 1)?,
-                    queue: text(r, 2)?,
-                    payload: text(r, 3)?,
-                    exception: text(r, 4)?,
-                    failed_at: text(r, 5)?,
-                })
-            })
+            .map(row_to_failed)
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(self.db_err())
     }
@@ -311,12 +302,12 @@ pub struct FailedRow {
 
 fn row_to_failed(r: &AnyRow) -> Result<FailedRow, sqlx::Error> {
     Ok(FailedRow {
-        uuid: r.try_get(0)?,
-        connection: r.try_get(1)?,
-        queue: r.try_get(2)?,
-        payload: r.try_get(3)?,
-        exception: r.try_get(4)?,
-        failed_at: r.try_get(5)?,
+        uuid: text(r, 0)?,
+        connection: text(r, 1)?,
+        queue: text(r, 2)?,
+        payload: text(r, 3)?,
+        exception: text(r, 4)?,
+        failed_at: text(r, 5)?,
     })
 }
 

@@ -87,6 +87,17 @@ async fn exercise(store: FailedJobStore) {
     );
     // Laravel's `Y-m-d H:i:s`.
     assert_eq!(rows[0].failed_at.len(), 19, "{}", rows[0].failed_at);
+    // What `larq failed show/forget/flush` use.
+    let found = store.find("u-2").await.expect("find").expect("u-2 exists");
+    assert_eq!(
+        (found.queue.as_str(), found.payload.as_str()),
+        ("high", payload)
+    );
+    assert!(store.find("nope").await.expect("find").is_none());
+    assert!(store.forget("u-1").await.expect("forget"));
+    assert!(!store.forget("u-1").await.expect("forget twice"));
+    assert_eq!(store.flush().await.expect("flush"), 1);
+    assert!(store.all().await.expect("read back").is_empty());
 }
 
 #[tokio::test]
