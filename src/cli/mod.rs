@@ -3,6 +3,7 @@
 //! Errors here are `anyhow` (this is the binary's edge); the library layers below return typed
 //! errors that say what and where.
 
+pub mod dispatch;
 pub mod inspect;
 pub mod work;
 
@@ -29,6 +30,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Work Laravel's Redis queues like `php artisan queue:work`.
     Work(work::WorkArgs),
+    /// Push a job (JSON properties) that a PHP worker runs, like `SomeJob::dispatch(...)`.
+    Dispatch(dispatch::DispatchArgs),
 }
 
 /// Parse the process arguments and run the chosen subcommand.
@@ -37,5 +40,6 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Work(args) => work::run(args),
+        Command::Dispatch(args) => dispatch::run(args),
     }
 }
