@@ -251,6 +251,18 @@ impl BatchRepository {
         row.map(|r| self.row(&r)).transpose()
     }
 
+    /// Every row, oldest first (tests, diagnostics).
+    pub async fn all(&self) -> Result<Vec<BatchRow>, BatchError> {
+        let sql = self
+            .select_sql()
+            .replace(&format!(" WHERE id = {}", self.ph(1)), " ORDER BY created_at, id");
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.db_err())?;
+        rows.iter().map(|r| self.row(r)).collect()
+    }
+
     /// Update the counts in one transaction: `counts` (an SQL assignment list) first, so the row
     /// is write-locked before it is read; then the new `failed_job_ids`.
     async fn update_counts(
