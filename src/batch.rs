@@ -253,9 +253,10 @@ impl BatchRepository {
 
     /// Every row, oldest first (tests, diagnostics).
     pub async fn all(&self) -> Result<Vec<BatchRow>, BatchError> {
-        let sql = self
-            .select_sql()
-            .replace(&format!(" WHERE id = {}", self.ph(1)), " ORDER BY created_at, id");
+        let sql = self.select_sql().replace(
+            &format!(" WHERE id = {}", self.ph(1)),
+            " ORDER BY created_at, id",
+        );
         let rows = sqlx::query(&sql)
             .fetch_all(&self.pool)
             .await

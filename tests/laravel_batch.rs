@@ -11,13 +11,13 @@ mod redis_support;
 
 use std::sync::Mutex;
 
+use laravel::App;
 use larq::batch::{BatchRepository, BatchRow};
 use larq::bus::BusFeatures;
 use larq::failed::FailedJobStore;
 use larq::job::{Job, JobContext, JobError, Registry};
 use larq::queue::{RedisQueue, RedisQueueOptions};
 use larq::worker::{Output, Worker, WorkerOptions};
-use laravel::App;
 use serde_json::{json, Value as Json};
 
 static RAN: Mutex<Vec<i64>> = Mutex::new(Vec::new());
@@ -56,7 +56,13 @@ async fn larq_work(app: &App) {
 }
 
 fn php_work(app: &App) {
-    app.artisan(&["queue:work", "redis", "--stop-when-empty", "--sleep=0", "--tries=1"]);
+    app.artisan(&[
+        "queue:work",
+        "redis",
+        "--stop-when-empty",
+        "--sleep=0",
+        "--tries=1",
+    ]);
 }
 
 /// The row without its identities and times, plus whether failed_job_ids are the failed_jobs uuids.
@@ -97,7 +103,11 @@ async fn summary(app: &App) -> Vec<Json> {
 }
 
 fn strict_batch(app: &App, allow_failures: bool) {
-    let allow = if allow_failures { "->allowFailures()" } else { "" };
+    let allow = if allow_failures {
+        "->allowFailures()"
+    } else {
+        ""
+    };
     app.php_in_app(&format!(
         "Illuminate\\Support\\Facades\\Bus::batch([new App\\Jobs\\BatchStep(-1), new App\\Jobs\\BatchStep(2), new App\\Jobs\\BatchStep(3)])->name('with failure'){allow}->dispatch();"
     ));

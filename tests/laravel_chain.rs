@@ -14,13 +14,13 @@ mod redis_support;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
+use laravel::App;
 use larq::bus::BusFeatures;
 use larq::failed::FailedJobStore;
 use larq::job::{Job, JobContext, JobError, Registry};
 use larq::php::{tree, Value};
 use larq::queue::{RedisQueue, RedisQueueOptions};
 use larq::worker::{Output, Worker, WorkerOptions};
-use laravel::App;
 use serde_json::Value as Json;
 
 static RAN: Mutex<Vec<i64>> = Mutex::new(Vec::new());
@@ -77,7 +77,9 @@ fn unqualified(source: &str) -> String {
     let mut out = String::new();
     for (i, &c) in chars.iter().enumerate() {
         let prev_ident = i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
-        let next_ident = chars.get(i + 1).is_some_and(|n| n.is_alphabetic() || *n == '_');
+        let next_ident = chars
+            .get(i + 1)
+            .is_some_and(|n| n.is_alphabetic() || *n == '_');
         if c == '\\' && !prev_ident && next_ident {
             continue;
         }
@@ -156,7 +158,10 @@ async fn larq_continues_a_chain_as_php_does() {
     let first = chain_list(&larq_app);
     assert_eq!(first.len(), 1);
     let first_payload: Json = serde_json::from_str(&first[0]).unwrap();
-    let first_command = first_payload["data"]["command"].as_str().unwrap().to_owned();
+    let first_command = first_payload["data"]["command"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let first_value = Value::parse(first_command.as_bytes()).unwrap();
     let first_catch = first_value
         .as_object()
@@ -166,7 +171,13 @@ async fn larq_continues_a_chain_as_php_does() {
         .to_bytes();
 
     // Link 1: PHP on one, larq on the other.
-    php_app.artisan(&["queue:work", "redis", "--queue=chains", "--once", "--sleep=0"]);
+    php_app.artisan(&[
+        "queue:work",
+        "redis",
+        "--queue=chains",
+        "--once",
+        "--sleep=0",
+    ]);
     larq_work(&larq_app, true).await;
     assert_eq!(*RAN.lock().unwrap(), [1]);
 
@@ -182,7 +193,8 @@ async fn larq_continues_a_chain_as_php_does() {
     assert_eq!(larq_closures.len(), 1);
     // larq moved the catch callbacks byte for byte.
     let larq_cmd: Json = serde_json::from_str(&larq_next[0]).unwrap();
-    let larq_value = Value::parse(larq_cmd["data"]["command"].as_str().unwrap().as_bytes()).unwrap();
+    let larq_value =
+        Value::parse(larq_cmd["data"]["command"].as_str().unwrap().as_bytes()).unwrap();
     assert_eq!(
         larq_value
             .as_object()
@@ -196,7 +208,13 @@ async fn larq_continues_a_chain_as_php_does() {
     assert_eq!(larq_cmd["attempts"], 0);
 
     // The rest of larq's chain runs in PHP: PHP accepts the link larq rewrote.
-    larq_app.artisan(&["queue:work", "redis", "--queue=chains", "--stop-when-empty", "--sleep=0"]);
+    larq_app.artisan(&[
+        "queue:work",
+        "redis",
+        "--queue=chains",
+        "--stop-when-empty",
+        "--sleep=0",
+    ]);
     let steps: Vec<i64> = larq_app
         .records()
         .iter()
@@ -217,7 +235,10 @@ async fn larq_continues_a_chain_as_php_does() {
     FAIL_STEP.store(1, Ordering::SeqCst);
     larq_work(&fail_app, true).await;
     FAIL_STEP.store(0, Ordering::SeqCst);
-    assert!(chain_list(&fail_app).is_empty(), "no next link after a failure");
+    assert!(
+        chain_list(&fail_app).is_empty(),
+        "no next link after a failure"
+    );
     let rows = FailedJobStore::sqlite(&fail_app.db())
         .await
         .unwrap()
@@ -227,7 +248,9 @@ async fn larq_continues_a_chain_as_php_does() {
     assert_eq!(rows.len(), 1);
     assert!(
         rows[0].exception.contains("step 1 failed")
-            && rows[0].exception.contains("1 catch callback (PHP closures)"),
+            && rows[0]
+                .exception
+                .contains("1 catch callback (PHP closures)"),
         "{}",
         rows[0].exception
     );

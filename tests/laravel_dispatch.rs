@@ -12,10 +12,10 @@ mod redis_support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use laravel::{prop, App};
 use larq::dispatch::{Chain, Dispatcher, PendingJob};
 use larq::php::{tree, Value};
 use larq::queue::{RedisQueue, RedisQueueOptions};
-use laravel::{prop, App};
 use serde::Serialize;
 use serde_json::{json, Value as Json};
 
@@ -108,7 +108,10 @@ async fn php_runs_what_rust_dispatched() {
     let delayed = PendingJob::new(&echo(7)).unwrap().delay(2);
     let delayed_tree = tree_of(&delayed.command_bytes());
     let before = larq::queue::redis::now();
-    let delayed_sent = dispatcher.dispatch(delayed).await.expect("dispatch delayed");
+    let delayed_sent = dispatcher
+        .dispatch(delayed)
+        .await
+        .expect("dispatch delayed");
     let mut conn = app.conn(0);
     let score: Option<f64> = redis::cmd("ZSCORE")
         .arg("laravel_database_queues:default:delayed")
@@ -123,19 +126,28 @@ async fn php_runs_what_rust_dispatched() {
         .unwrap()
         .tries(3)
         .backoff([0]);
-    let failing_sent = dispatcher.dispatch(failing).await.expect("dispatch failing");
+    let failing_sent = dispatcher
+        .dispatch(failing)
+        .await
+        .expect("dispatch failing");
 
     // An encrypted EchoJob.
     let secret = PendingJob::new(&echo(3)).unwrap().encrypted();
     let secret_tree = tree_of(&secret.command_bytes());
-    let secret_sent = dispatcher.dispatch(secret).await.expect("dispatch encrypted");
+    let secret_sent = dispatcher
+        .dispatch(secret)
+        .await
+        .expect("dispatch encrypted");
     let sp: Json = serde_json::from_str(&secret_sent.payload).unwrap();
     assert!(!sp["data"]["command"].as_str().unwrap().starts_with("O:"));
 
     // A chain of three EchoJobs on queue "chains".
     let links: Vec<EchoJob> = (1..=3).map(echo).collect();
     let chain = Chain::new(links.iter().map(|l| PendingJob::new(l).unwrap())).on_queue("chains");
-    let chain_sent = dispatcher.dispatch_chain(chain).await.expect("dispatch chain");
+    let chain_sent = dispatcher
+        .dispatch_chain(chain)
+        .await
+        .expect("dispatch chain");
     assert_eq!(chain_sent.queue, "chains");
 
     // And one from the shell.

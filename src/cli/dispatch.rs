@@ -113,7 +113,10 @@ async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
             dispatcher = dispatcher.with_encrypter(enc);
         }
     }
-    for c in [&args.connection, &args.chain_connection].into_iter().flatten() {
+    for c in [&args.connection, &args.chain_connection]
+        .into_iter()
+        .flatten()
+    {
         // A connection name given here is taken to live on this same Redis.
         dispatcher = dispatcher.with_connection(c.clone(), settings.default_queue.clone());
     }

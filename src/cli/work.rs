@@ -14,12 +14,12 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
+use larq::batch::BatchRepository;
+use larq::bus::BusFeatures;
 use larq::config::{Env, Settings};
 use larq::failed::FailedJobStore;
 use larq::job::{Job, JobContext, JobError, Registry};
 use larq::queue::{RedisQueue, RedisQueueOptions};
-use larq::batch::BatchRepository;
-use larq::bus::BusFeatures;
 use larq::unique::UniqueLocks;
 use larq::worker::{CacheStore, Output, Worker, WorkerOptions};
 use larq::wrappers::{HandBack, WrapperPolicies, WrapperPolicy};
@@ -253,7 +253,9 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
     if settings.failed_driver != "null" {
         match BatchRepository::connect(&settings.database).await {
             Ok(repo) => bus = bus.batches(repo),
-            Err(e) => tracing::warn!(error = %e, "job_batches is not reachable; batches are not updated"),
+            Err(e) => {
+                tracing::warn!(error = %e, "job_batches is not reachable; batches are not updated")
+            }
         }
     }
     builder = builder.bus(bus);

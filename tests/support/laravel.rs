@@ -77,8 +77,10 @@ impl App {
     /// Run the `larq` binary with this app's environment.
     pub fn larq(&self, args: &[&str]) -> String {
         let mut c = self.command(Path::new(env!("CARGO_BIN_EXE_larq")));
-        c.args(args)
-            .env("APP_KEY", "base64:bGFycSBmaXh0dXJlczogdGVzdCBrZXksIHB1YmxpYyE=");
+        c.args(args).env(
+            "APP_KEY",
+            "base64:bGFycSBmaXh0dXJlczogdGVzdCBrZXksIHB1YmxpYyE=",
+        );
         run(c, &format!("larq {args:?}"))
     }
 
