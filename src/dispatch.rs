@@ -545,7 +545,7 @@ pub fn options_from_command(obj: &Object<'_>) -> JobOptions {
     JobOptions {
         connection: string("connection"),
         queue: string("queue"),
-        delay: int("delay").map(|d| d.max(0) as u64),
+        delay: obj.get("delay").and_then(delay_seconds),
         tries: int("tries"),
         max_exceptions: int("maxExceptions"),
         fail_on_timeout: matches!(obj.get("failOnTimeout"), Some(Value::Bool(true))),
@@ -554,6 +554,35 @@ pub fn options_from_command(obj: &Object<'_>) -> JobOptions {
         retry_until: int("retryUntil"),
         encrypt: matches!(obj.get("shouldBeEncrypted"), Some(Value::Bool(true))),
         display_name: None,
+    }
+}
+
+/// A job's `delay` property as seconds from now: an int, a Carbon/DateTime in UTC (`date` +
+/// `timezone` "UTC"/"+00:00"), or a DateInterval without years/months. Other forms (local time
+/// zones, months) are not interpreted: `None`, i.e. no delay.
+fn delay_seconds(v: &Value<'_>) -> Option<u64> {
+    match v {
+        Value::Int(i) => Some((*i).max(0) as u64),
+        Value::Object(o) => {
+            let text = |name: &str| o.get(name).and_then(Value::as_str);
+            let int = |name: &str| o.get(name).and_then(Value::as_i64).unwrap_or(0);
+            if let (Some(date), Some(tz)) = (text("date"), text("timezone")) {
+                if !matches!(tz, "UTC" | "+00:00" | "Z") {
+                    return None;
+                }
+                let at = chrono::NaiveDateTime::parse_from_str(date, "%Y-%m-%d %H:%M:%S%.f")
+                    .ok()?
+                    .and_utc()
+                    .timestamp();
+                return Some((at - chrono::Utc::now().timestamp()).max(0) as u64);
+            }
+            if o.get("invert").is_some() && int("y") == 0 && int("m") == 0 && int("invert") == 0 {
+                let secs = int("d") * 86_400 + int("h") * 3_600 + int("i") * 60 + int("s");
+                return Some(secs.max(0) as u64);
+            }
+            None
+        }
+        _ => None,
     }
 }
 
@@ -612,6 +641,30 @@ mod tests {
         assert_eq!(o.queue.as_deref(), Some("q"));
         assert_eq!(o.delay, Some(4));
         assert!(!o.encrypt);
+    }
+
+    #[test]
+    fn delays_from_ints_carbon_and_intervals() {
+        let corpus = |name: &str| {
+            let path = format!(
+                "{}/php-fixtures/corpus/{name}.json",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let p = Payload::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            p.data.command.unwrap()
+        };
+        let delay = |name: &str| {
+            let c = corpus(name);
+            let v = Value::parse(c.as_bytes()).unwrap();
+            options_from_command(v.as_object().unwrap()).delay
+        };
+        assert_eq!(delay("delayed_seconds_job"), Some(60));
+        assert_eq!(delay("delayed_interval_job"), Some(90));
+        // The corpus Carbon is 2030-01-02 03:04:05 UTC.
+        let expected = 1_893_553_445 - chrono::Utc::now().timestamp();
+        let got = delay("delayed_carbon_job").unwrap() as i64;
+        assert!((got - expected).abs() <= 2, "{got} vs {expected}");
+        assert_eq!(delay("some_job"), None);
     }
 
     #[test]

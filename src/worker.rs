@@ -223,17 +223,21 @@ impl CacheStore {
     /// Increment a counter that expires `ttl` seconds after it was created; returns the count.
     pub async fn count(&self, name: &str, ttl: u64) -> Result<i64, QueueError> {
         let key = self.key(name);
-        let (n,): (i64,) = redis::pipe()
-            .atomic()
-            .incr(&key, 1)
-            .cmd("EXPIRE")
+        let mut conn = self.conn.clone();
+        let n: i64 = redis::cmd("INCR")
             .arg(&key)
-            .arg(ttl)
-            .arg("NX")
-            .ignore()
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut conn)
             .await
             .map_err(Self::err("cache count"))?;
+        if n == 1 {
+            // Only the first increment sets the lifetime (no EXPIRE NX: Redis 6 lacks it).
+            redis::cmd("EXPIRE")
+                .arg(&key)
+                .arg(ttl)
+                .exec_async(&mut conn)
+                .await
+                .map_err(Self::err("cache count"))?;
+        }
         Ok(n)
     }
 
