@@ -32,14 +32,14 @@ pub enum FailedError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Mysql,
     Postgres,
 }
 
 impl Backend {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
             Backend::Mysql => "mysql",
@@ -312,7 +312,7 @@ fn row_to_failed(r: &AnyRow) -> Result<FailedRow, sqlx::Error> {
 }
 
 /// sqlx's configuration errors can quote the connection URL; keep only a generic message then.
-fn redact(e: sqlx::Error) -> sqlx::Error {
+pub(crate) fn redact(e: sqlx::Error) -> sqlx::Error {
     match e {
         sqlx::Error::Configuration(_) => {
             sqlx::Error::Configuration("invalid database connection settings".into())
@@ -321,7 +321,7 @@ fn redact(e: sqlx::Error) -> sqlx::Error {
     }
 }
 
-fn database_url(s: &DatabaseSettings) -> Result<(Backend, String), FailedError> {
+pub(crate) fn database_url(s: &DatabaseSettings) -> Result<(Backend, String), FailedError> {
     let backend = match s.connection.as_str() {
         "sqlite" => Backend::Sqlite,
         "mysql" | "mariadb" => Backend::Mysql,

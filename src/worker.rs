@@ -21,6 +21,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+use crate::bus::{Before, BusFeatures, HandedBack};
 use crate::failed::{FailedJob, FailedJobStore};
 use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
 use crate::payload::{pick_backoff, Payload};
@@ -231,6 +232,27 @@ impl CacheStore {
             .map_err(Self::err("cache put"))
     }
 
+    /// Increment a counter that expires `ttl` seconds after it was created; returns the count.
+    pub async fn count(&self, name: &str, ttl: u64) -> Result<i64, QueueError> {
+        let key = self.key(name);
+        let mut conn = self.conn.clone();
+        let n: i64 = redis::cmd("INCR")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .map_err(Self::err("cache count"))?;
+        if n == 1 {
+            // Only the first increment sets the lifetime (no EXPIRE NX: Redis 6 lacks it).
+            redis::cmd("EXPIRE")
+                .arg(&key)
+                .arg(ttl)
+                .exec_async(&mut conn)
+                .await
+                .map_err(Self::err("cache count"))?;
+        }
+        Ok(n)
+    }
+
     /// Delete an entry.
     pub async fn forget(&self, name: &str) -> Result<(), QueueError> {
         redis::cmd("DEL")
@@ -278,6 +300,7 @@ struct Inner {
     registry: Arc<Registry>,
     failed: Option<FailedJobStore>,
     cache: Option<CacheStore>,
+    bus: Option<Arc<BusFeatures>>,
     options: WorkerOptions,
 }
 
@@ -293,10 +316,17 @@ pub struct WorkerBuilder {
     registry: Arc<Registry>,
     failed: Option<FailedJobStore>,
     cache: Option<CacheStore>,
+    bus: Option<BusFeatures>,
     options: WorkerOptions,
 }
 
 impl WorkerBuilder {
+    /// Chains, batches, unique locks and wrapper policies (see [`crate::bus`]).
+    pub fn bus(mut self, bus: BusFeatures) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
     /// `queue:work`'s options.
     pub fn options(mut self, options: WorkerOptions) -> Self {
         self.options = options;
@@ -323,12 +353,16 @@ impl WorkerBuilder {
         if options.queues.is_empty() {
             options.queues.push("default".to_owned());
         }
+        let bus = self
+            .bus
+            .map(|b| Arc::new(b.with_default_dispatcher(&self.queue, &self.registry)));
         Worker {
             inner: Arc::new(Inner {
                 queue: self.queue,
                 registry: self.registry,
                 failed: self.failed,
                 cache: self.cache,
+                bus,
                 options,
             }),
             state: Arc::new(State::default()),
@@ -363,6 +397,7 @@ impl Worker {
             registry: Arc::new(registry),
             failed: None,
             cache: None,
+            bus: None,
             options: WorkerOptions::default(),
         }
     }
@@ -639,7 +674,13 @@ impl Run {
                 .uuid
                 .clone()
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            let exception = error.to_php_string();
+            let mut exception = error.to_php_string();
+            if let Some(bus) = &self.inner.bus {
+                if let Some(note) = bus.failure_note(&self.inner.registry, &self.payload).await {
+                    exception.push_str("\n\n");
+                    exception.push_str(&note);
+                }
+            }
             let row = FailedJob {
                 uuid: &uuid,
                 connection: self.inner.queue.connection_name(),
@@ -662,6 +703,10 @@ impl Run {
         if let Err(e) = self.inner.queue.delete(&self.job).await {
             tracing::error!(error = %e, job_id = %self.id, "cannot delete the failed job");
         }
+        if let Some(bus) = &self.inner.bus {
+            bus.after_failure(&self.inner.registry, &self.payload, resolved)
+                .await;
+        }
         if let Some(resolved) = resolved {
             let resolved = resolved.clone();
             let ctx = self.context();
@@ -673,6 +718,19 @@ impl Run {
         }
         tracing::warn!(job_id = %self.id, exception = %error, "job failed");
         self.say("Failed");
+    }
+
+    /// The handler returned without releasing or failing the job: the bus's after-success steps
+    /// (next chain link, batch, unique lock) run **before** the job is deleted; if they fail, that
+    /// is the job's exception.
+    async fn succeed(&self, resolved: &Resolved) {
+        if let Some(bus) = &self.inner.bus {
+            if let Err(e) = bus.after_success(&self.payload, resolved).await {
+                return Box::pin(self.on_exception(e, None, resolved)).await;
+            }
+        }
+        self.delete().await;
+        self.say("Processed");
     }
 
     async fn release(&self, delay: u64) {
@@ -835,7 +893,19 @@ async fn process(inner: Arc<Inner>, job: ReservedJob) {
     };
     let resolved = match run.inner.registry.resolve(&run.payload) {
         Ok(r) => r,
-        Err(e) => return run.fail(&e, None).await,
+        Err(e) => {
+            if let Some(bus) = &run.inner.bus {
+                match bus
+                    .hand_back(&run.inner.queue, &run.job, &run.payload)
+                    .await
+                {
+                    HandedBack::Yes => return run.say("Handed back"),
+                    HandedBack::Exhausted(e) => return run.fail(&e, None).await,
+                    HandedBack::No => {}
+                }
+            }
+            return run.fail(&e, None).await;
+        }
     };
     if !may_run {
         let err = JobError::with_class(
@@ -849,6 +919,11 @@ async fn process(inner: Arc<Inner>, job: ReservedJob) {
         .timeout
         .map(|t| u64::try_from(t).unwrap_or(0))
         .unwrap_or(run.inner.options.timeout);
+    if let Some(bus) = &run.inner.bus {
+        if bus.before_run(&run.payload, &resolved).await == Before::Skip {
+            return run.succeed(&resolved).await;
+        }
+    }
     let mut ctx = run.context();
     let task_resolved = resolved.clone();
     let mut task = tokio::spawn(async move {
@@ -882,10 +957,7 @@ async fn process(inner: Arc<Inner>, job: ReservedJob) {
                 run.release(delay).await;
                 run.say("Processed");
             }
-            Some(Action::Delete) | None => {
-                run.delete().await;
-                run.say("Processed");
-            }
+            Some(Action::Delete) | None => run.succeed(&resolved).await,
         },
     }
 }

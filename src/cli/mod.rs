@@ -7,6 +7,7 @@ pub mod app;
 pub mod clear;
 pub mod codegen;
 pub mod completions;
+pub mod dispatch;
 pub mod failed;
 pub mod inspect;
 pub mod monitor;
@@ -51,6 +52,8 @@ pub enum Command {
     Codegen(codegen::CodegenArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
+    /// Push a job (JSON properties) that a PHP worker runs, like `SomeJob::dispatch(...)`.
+    Dispatch(dispatch::DispatchArgs),
 }
 
 /// Parse the process arguments and run the chosen subcommand.
@@ -66,5 +69,6 @@ pub fn run() -> anyhow::Result<()> {
         Command::Restart(args) => restart::run(args),
         Command::Codegen(args) => codegen::run(args),
         Command::Completions(args) => completions::run(args),
+        Command::Dispatch(args) => dispatch::run(args),
     }
 }

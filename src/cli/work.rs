@@ -14,11 +14,15 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
+use larq::batch::BatchRepository;
+use larq::bus::BusFeatures;
 use larq::config::{Env, Settings};
 use larq::failed::FailedJobStore;
 use larq::job::{Job, JobContext, JobError, Registry};
 use larq::queue::{RedisQueue, RedisQueueOptions};
+use larq::unique::UniqueLocks;
 use larq::worker::{CacheStore, Output, Worker, WorkerOptions};
+use larq::wrappers::{HandBack, WrapperPolicies, WrapperPolicy};
 
 /// Log output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -100,6 +104,16 @@ pub struct WorkArgs {
     /// Create the failed_jobs table if it does not exist (demos on a fresh SQLite file).
     #[arg(long)]
     pub create_failed_table: bool,
+    /// Queues whose PHP-only jobs (mail, notifications, closures, broadcasts, listeners without a
+    /// Rust handler) are handed back untouched for PHP workers instead of failed (`*`: all).
+    #[arg(long, value_delimiter = ',')]
+    pub hand_back: Vec<String>,
+    /// Seconds before a handed-back job is due again.
+    #[arg(long, default_value_t = 10)]
+    pub hand_back_delay: u64,
+    /// Hand-backs of one job before it fails (0: no limit).
+    #[arg(long, default_value_t = 360)]
+    pub hand_back_max: u64,
 }
 
 /// The seed app's `App\Jobs\SomeJob(int $userId, string $someParam)`.
@@ -215,7 +229,36 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
     let cache = CacheStore::connect(settings.redis.cache_url.expose(), settings.cache_key(""))
         .await
         .context("cannot connect to the cache's Redis")?;
-    let mut builder = Worker::builder(queue, registry).cache(cache);
+    let mut builder = Worker::builder(queue, registry).cache(cache.clone());
+    // Unique locks live on the cache store's lock connection: the `default` Redis connection.
+    let locks = CacheStore::connect(settings.redis.url.expose(), settings.cache_key(""))
+        .await
+        .context("cannot connect to the cache's lock connection")?;
+    let mut policies = WrapperPolicies::new();
+    for q in &args.hand_back {
+        policies = if q == "*" {
+            policies.default_policy(WrapperPolicy::HandBack)
+        } else {
+            policies.queue(q.clone(), WrapperPolicy::HandBack)
+        };
+    }
+    policies.hand_back = HandBack {
+        delay: args.hand_back_delay,
+        max: args.hand_back_max,
+    };
+    let mut bus = BusFeatures::new(settings.default_queue.clone())
+        .unique_locks(UniqueLocks::new(locks, args.laravel_version))
+        .wrappers(policies)
+        .hand_back_counter(cache);
+    if settings.failed_driver != "null" {
+        match BatchRepository::connect(&settings.database).await {
+            Ok(repo) => bus = bus.batches(repo),
+            Err(e) => {
+                tracing::warn!(error = %e, "job_batches is not reachable; batches are not updated")
+            }
+        }
+    }
+    builder = builder.bus(bus);
     if settings.failed_driver != "null" {
         let store = FailedJobStore::connect(&settings.database)
             .await

@@ -204,6 +204,16 @@ return removed",
     )
 });
 
+/// KEYS: delayed set, reserved set. ARGV: reserved bytes, original bytes, available-at. Swaps a
+/// reserved job for its untouched original in `:delayed` (the attempt is not counted); 1 if moved.
+static HAND_BACK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local removed = redis.call('zrem', KEYS[2], ARGV[1])
+if removed == 1 then redis.call('zadd', KEYS[1], ARGV[3], ARGV[2]) end
+return removed",
+    )
+});
+
 /// KEYS: ready, delayed, reserved. Counts every job the queue holds.
 static SIZE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -493,6 +503,23 @@ impl RedisQueue {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(Self::err("release", &job.queue))?;
+        Ok(moved == 1)
+    }
+
+    /// Give a reserved job back untouched: its **original** bytes (attempts as before this reserve)
+    /// go to `:delayed`, due `delay` seconds from now, so another worker (PHP) can take it without
+    /// an attempt being consumed. False if it was no longer reserved.
+    pub async fn hand_back(&self, job: &ReservedJob, delay: u64) -> Result<bool, QueueError> {
+        let key = self.key(&job.queue);
+        let moved: u64 = HAND_BACK
+            .key(format!("{key}:delayed"))
+            .key(format!("{key}:reserved"))
+            .arg(&job.reserved)
+            .arg(&job.original)
+            .arg(now() + delay)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("hand back", &job.queue))?;
         Ok(moved == 1)
     }
 
