@@ -1,5 +1,6 @@
 <?php
-// PHP's native unserialize() over the same files larq's parse_throughput reads, for 2 s per group.
+// PHP's native unserialize() over the same files larq's parse_throughput reads, for 2 s per group
+// (the same grouping: corpus *.json, one group per *.job.ser, synthetic for other *.ser).
 // Classes are not loaded, so objects become __PHP_Incomplete_Class (PHP still builds every value).
 function command_bytes(string $raw): string {
     if ($raw !== '' && $raw[0] === '{') {
@@ -10,15 +11,16 @@ function command_bytes(string $raw): string {
     }
     return $raw;
 }
-$files = array_slice($argv, 1);
-foreach (['corpus' => false, 'synthetic' => true] as $group => $synthetic) {
-    $inputs = [];
-    foreach ($files as $f) {
-        if ((substr($f, -4) === '.ser') === $synthetic) {
-            $inputs[] = command_bytes(file_get_contents($f));
-        }
-    }
-    if (!$inputs) continue;
+function group_of(string $f): string {
+    if (substr($f, -5) === '.json') return 'corpus';
+    if (substr($f, -8) === '.job.ser') return 'job-' . basename($f, '.job.ser');
+    return 'synthetic';
+}
+$groups = [];
+foreach (array_slice($argv, 1) as $f) {
+    $groups[group_of($f)][] = command_bytes(file_get_contents($f));
+}
+foreach ($groups as $group => $inputs) {
     $total = array_sum(array_map('strlen', $inputs));
     $rounds = 0;
     $start = hrtime(true);

@@ -52,6 +52,46 @@ fn synthetic() -> Vec<(String, Vec<u8>)> {
     )]
 }
 
+/// What a typical handler asks for: two fields out of a Laravel job's dozen (the rest skipped).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct SomeJob {
+    user_id: Option<i64>,
+    some_param: Option<String>,
+}
+
+/// The group a file is reported in (the same rule as `bench/unserialize.php`).
+fn group_of(file: &str) -> String {
+    if file.ends_with(".json") {
+        "corpus".into()
+    } else if let Some(stem) = file.strip_suffix(".job.ser") {
+        let base = stem.rsplit('/').next().unwrap_or(stem);
+        format!("job-{base}")
+    } else {
+        "synthetic".into()
+    }
+}
+
+/// Run `f` over every input for 2 s and print the throughput.
+fn measure(tool: &str, group: &str, inputs: &[Vec<u8>], f: impl Fn(&[u8])) {
+    let total: usize = inputs.iter().map(Vec::len).sum();
+    let mut rounds = 0u64;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        for input in inputs {
+            f(input);
+        }
+        rounds += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let mbs = (total as f64 * rounds as f64) / secs / 1e6;
+    println!(
+        "{tool} {group}: {} inputs, {total} bytes, {rounds} rounds, {mbs:.1} MB/s",
+        inputs.len()
+    );
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--write-synthetic") {
@@ -64,35 +104,24 @@ fn main() {
         }
         args.drain(..2);
     }
-    for group in ["corpus", "synthetic"] {
-        let files: Vec<&String> = args
-            .iter()
-            .filter(|f| f.ends_with(".ser") == (group == "synthetic"))
-            .collect();
-        if files.is_empty() {
-            continue;
+    let mut groups: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+    for f in &args {
+        let g = group_of(f);
+        let bytes = command_bytes(&std::fs::read(f).unwrap_or_else(|e| panic!("reading {f}: {e}")));
+        match groups.iter_mut().find(|(name, _)| *name == g) {
+            Some((_, inputs)) => inputs.push(bytes),
+            None => groups.push((g, vec![bytes])),
         }
-        let inputs: Vec<Vec<u8>> = files
-            .iter()
-            .map(|f| {
-                command_bytes(&std::fs::read(f).unwrap_or_else(|e| panic!("reading {f}: {e}")))
-            })
-            .collect();
-        let total: usize = inputs.iter().map(Vec::len).sum();
-        let mut rounds = 0u64;
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(2) {
-            for input in &inputs {
-                let v = larq::php::Value::parse(input).unwrap_or_else(|e| panic!("parse: {e}"));
-                std::hint::black_box(v);
-            }
-            rounds += 1;
-        }
-        let secs = start.elapsed().as_secs_f64();
-        let mbs = (total as f64 * rounds as f64) / secs / 1e6;
-        println!(
-            "larq {group}: {} inputs, {total} bytes, {rounds} rounds, {mbs:.1} MB/s",
-            inputs.len()
-        );
+    }
+    for (group, inputs) in &groups {
+        measure("larq", group, inputs, |input| {
+            let v = larq::php::Value::parse(input).unwrap_or_else(|e| panic!("parse: {e}"));
+            std::hint::black_box(v);
+        });
+        measure("larq-typed", group, inputs, |input| {
+            let v = larq::php::from_bytes::<SomeJob>(input)
+                .unwrap_or_else(|e| panic!("from_bytes: {e}"));
+            std::hint::black_box(v);
+        });
     }
 }
