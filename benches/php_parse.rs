@@ -13,7 +13,9 @@ use larq::php::{self, Key, Object, Property, Value};
 fn corpus() -> Vec<Vec<u8>> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/php-fixtures/corpus");
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
     let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {
@@ -21,8 +23,12 @@ fn corpus() -> Vec<Vec<u8>> {
         if !name.ends_with(".json") || name.ends_with(".expect.json") {
             continue;
         }
-        let Ok(raw) = std::fs::read(&path) else { continue };
-        let Ok(json) = serde_json::from_slice::<serde_json::Value>(&raw) else { continue };
+        let Ok(raw) = std::fs::read(&path) else {
+            continue;
+        };
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(&raw) else {
+            continue;
+        };
         if let Some(cmd) = json.pointer("/data/command").and_then(|c| c.as_str()) {
             if cmd.starts_with("O:") {
                 out.push(cmd.as_bytes().to_vec());
@@ -39,9 +45,18 @@ fn synthetic() -> Vec<u8> {
             Key::Int(i),
             Value::Array(vec![
                 (Key::Str(b"id".as_slice().into()), Value::Int(i)),
-                (Key::Str(b"name".as_slice().into()), Value::from(format!("user-{i}-é中"))),
-                (Key::Str(b"score".as_slice().into()), Value::from(i as f64 * 0.37)),
-                (Key::Str(b"active".as_slice().into()), Value::Bool(i % 3 == 0)),
+                (
+                    Key::Str(b"name".as_slice().into()),
+                    Value::from(format!("user-{i}-é中")),
+                ),
+                (
+                    Key::Str(b"score".as_slice().into()),
+                    Value::from(i as f64 * 0.37),
+                ),
+                (
+                    Key::Str(b"active".as_slice().into()),
+                    Value::Bool(i % 3 == 0),
+                ),
             ]),
         ));
     }
@@ -116,8 +131,12 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("synthetic_20k_rows");
     g.throughput(Throughput::Bytes(big.len() as u64));
     g.sample_size(20);
-    g.bench_function("value_parse", |b| b.iter(|| black_box(Value::parse(&big).ok())));
-    g.bench_function("from_bytes_typed", |b| b.iter(|| black_box(php::from_bytes::<ImportUsers<'_>>(&big).ok())));
+    g.bench_function("value_parse", |b| {
+        b.iter(|| black_box(Value::parse(&big).ok()))
+    });
+    g.bench_function("from_bytes_typed", |b| {
+        b.iter(|| black_box(php::from_bytes::<ImportUsers<'_>>(&big).ok()))
+    });
     g.finish();
 }
 

@@ -1,8 +1,9 @@
 //! Measures how fast larq reads PHP-serialized commands, in MB/s, for `bench/parse_vs_php.sh`,
 //! which runs PHP's native `unserialize()` over the very same files beside it.
 //!
-//! Usage: `parse_throughput [--write-synthetic DIR] FILE...` where each FILE is either a Laravel
-//! payload JSON (its `data.command` is used) or a bare serialized value.
+//! Usage: `parse_throughput [--write-synthetic DIR] [--only parse|typed] FILE...` where each FILE
+//! is either a Laravel payload JSON (its `data.command` is used) or a bare serialized value.
+//! `--only` runs one of the two readers (for `perf stat`/`perf record` on one of them).
 
 use std::time::{Duration, Instant};
 
@@ -104,6 +105,12 @@ fn main() {
         }
         args.drain(..2);
     }
+    let mut only = None;
+    if args.first().map(String::as_str) == Some("--only") {
+        only = args.get(1).cloned();
+        args.drain(..2);
+    }
+    let run = |mode: &str| only.as_deref().is_none_or(|o| o == mode);
     let mut groups: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
     for f in &args {
         let g = group_of(f);
@@ -114,14 +121,18 @@ fn main() {
         }
     }
     for (group, inputs) in &groups {
-        measure("larq", group, inputs, |input| {
-            let v = larq::php::Value::parse(input).unwrap_or_else(|e| panic!("parse: {e}"));
-            std::hint::black_box(v);
-        });
-        measure("larq-typed", group, inputs, |input| {
-            let v = larq::php::from_bytes::<SomeJob>(input)
-                .unwrap_or_else(|e| panic!("from_bytes: {e}"));
-            std::hint::black_box(v);
-        });
+        if run("parse") {
+            measure("larq", group, inputs, |input| {
+                let v = larq::php::Value::parse(input).unwrap_or_else(|e| panic!("parse: {e}"));
+                std::hint::black_box(v);
+            });
+        }
+        if run("typed") {
+            measure("larq-typed", group, inputs, |input| {
+                let v = larq::php::from_bytes::<SomeJob>(input)
+                    .unwrap_or_else(|e| panic!("from_bytes: {e}"));
+                std::hint::black_box(v);
+            });
+        }
     }
 }

@@ -501,7 +501,7 @@ fn key<'a>(input: In<'a>) -> PResult<'a, Key<'a>> {
 mod fast {
     use std::borrow::Cow;
 
-    use super::{Key, Token};
+    use super::{Float, Key, Token};
 
     /// Up to 18 digits from `i` (so no overflow is possible): the number and the index after it.
     #[inline]
@@ -555,6 +555,178 @@ mod fast {
         Some((end + 2, &input[start..end]))
     }
 
+    /// Powers of ten that `f64` holds exactly.
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+
+    /// The shape of a float's text, as scanned by [`float_shape`].
+    struct FloatShape {
+        /// Index of the `;` after the text.
+        end: usize,
+        negative: bool,
+        /// The digits without the dot (meaningful only when `digits <= 15`).
+        mantissa: u64,
+        /// Number of mantissa digits.
+        digits: usize,
+        /// Number of digits after the dot.
+        fraction: usize,
+        exponent: bool,
+    }
+
+    /// `d:` followed by the forms PHP writes: `-`? digits (`.` digits)? ([eE] [+-]? digits)? `;`
+    /// (a subset of `parse_php_float`'s grammar: no `+`, no bare dot, no `INF`/`NAN`).
+    #[inline]
+    fn float_shape(input: &[u8]) -> Option<FloatShape> {
+        if input.get(1) != Some(&b':') {
+            return None;
+        }
+        let mut i = 2;
+        let negative = input.get(i) == Some(&b'-');
+        if negative {
+            i += 1;
+        }
+        let mut mantissa: u64 = 0;
+        let int_start = i;
+        while let Some(&b) = input.get(i) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+            i += 1;
+        }
+        let mut digits = i - int_start;
+        if digits == 0 {
+            return None;
+        }
+        let mut fraction = 0;
+        if input.get(i) == Some(&b'.') {
+            i += 1;
+            let frac_start = i;
+            while let Some(&b) = input.get(i) {
+                if !b.is_ascii_digit() {
+                    break;
+                }
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+                i += 1;
+            }
+            fraction = i - frac_start;
+            if fraction == 0 {
+                return None;
+            }
+            digits += fraction;
+        }
+        let mut exponent = false;
+        if matches!(input.get(i), Some(b'e' | b'E')) {
+            exponent = true;
+            i += 1;
+            if matches!(input.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let exp_start = i;
+            while input.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == exp_start {
+                return None;
+            }
+        }
+        if input.get(i) != Some(&b';') {
+            return None;
+        }
+        Some(FloatShape {
+            end: i,
+            negative,
+            mantissa,
+            digits,
+            fraction,
+            exponent,
+        })
+    }
+
+    /// `d:<text>;`: bytes used, the text and its value.
+    #[inline]
+    fn float(input: &[u8]) -> Option<(usize, &str, f64)> {
+        let shape = float_shape(input)?;
+        // Only ASCII was accepted, so this cannot fail.
+        let text = std::str::from_utf8(&input[2..shape.end]).ok()?;
+        let value = if !shape.exponent && shape.digits <= 15 {
+            // Clinger's fast path: the mantissa (< 10^15 < 2^53) and 10^fraction (fraction < 16)
+            // are exact, and IEEE division rounds correctly, so this is the nearest double, as
+            // the full algorithm would find.
+            let v = shape.mantissa as f64 / POW10[shape.fraction];
+            if shape.negative {
+                -v
+            } else {
+                v
+            }
+        } else {
+            text.parse::<f64>().ok()?
+        };
+        Some((shape.end + 1, text, value))
+    }
+
+    /// A class name made of ASCII only, checked like `is_class_name` in one pass.
+    #[inline]
+    fn ascii_class_name(raw: &[u8]) -> Option<&str> {
+        let mut at_start = true;
+        for &b in raw {
+            if b == b'\\' {
+                if at_start {
+                    return None;
+                }
+                at_start = true;
+            } else if at_start {
+                if !(b.is_ascii_alphabetic() || b == b'_') {
+                    return None;
+                }
+                at_start = false;
+            } else if !(b.is_ascii_alphanumeric() || b == b'_') {
+                return None;
+            }
+        }
+        if at_start {
+            return None;
+        }
+        std::str::from_utf8(raw).ok()
+    }
+
+    /// `<n>:{` at `i`, with the grammar's bound (every pair needs at least 6 bytes): the count
+    /// and the index after the `{`.
+    #[inline]
+    fn count(input: &[u8], i: usize) -> Option<(usize, usize)> {
+        let (n, i) = digits(input, i)?;
+        if input.get(i) != Some(&b':') || input.get(i + 1) != Some(&b'{') {
+            return None;
+        }
+        let used = i + 2;
+        if n > ((input.len() - used) as u64) / 6 {
+            return None;
+        }
+        Some((n as usize, used))
+    }
+
+    /// `O:<l>:"<class>":<n>:{` with an ASCII class name.
+    #[inline]
+    fn object(input: &[u8]) -> Option<(usize, &str, usize)> {
+        if input.get(1) != Some(&b':') {
+            return None;
+        }
+        let (class_len, i) = digits(input, 2)?;
+        if input.get(i) != Some(&b':') || input.get(i + 1) != Some(&b'"') {
+            return None;
+        }
+        let start = i + 2;
+        let end = start.checked_add(usize::try_from(class_len).ok()?)?;
+        if input.get(end) != Some(&b'"') || input.get(end + 1) != Some(&b':') {
+            return None;
+        }
+        let class = ascii_class_name(&input[start..end])?;
+        let (len, used) = count(input, end + 2)?;
+        Some((used, class, len))
+    }
+
     #[inline]
     pub(super) fn token(input: &[u8]) -> Option<(usize, Token<'_>)> {
         match *input.first()? {
@@ -568,18 +740,34 @@ mod fast {
             }
             b'i' => int(input).map(|(used, n)| (used, Token::Int(n))),
             b's' => string(input).map(|(used, s)| (used, Token::Str(Cow::Borrowed(s)))),
+            b'd' => float(input).map(|(used, repr, value)| {
+                (
+                    used,
+                    Token::Float(Float {
+                        value,
+                        repr: Cow::Borrowed(repr),
+                    }),
+                )
+            }),
             b'a' if input.get(1) == Some(&b':') => {
-                let (n, i) = digits(input, 2)?;
-                if input.get(i) != Some(&b':') || input.get(i + 1) != Some(&b'{') {
-                    return None;
-                }
-                let used = i + 2;
-                // The same bound as the grammar's: every pair needs at least 6 bytes.
-                if n > ((input.len() - used) as u64) / 6 {
-                    return None;
-                }
-                Some((used, Token::ArrayStart { len: n as usize }))
+                let (len, used) = count(input, 2)?;
+                Some((used, Token::ArrayStart { len }))
             }
+            b'O' => {
+                object(input).map(|(used, class, len)| (used, Token::ObjectStart { class, len }))
+            }
+            _ => None,
+        }
+    }
+
+    /// The length of a scalar token (`N` `b` `i` `d` `s`) at the front of `input`, checked like
+    /// [`token`] checks it but without building its value. `None` for containers and for
+    /// anything [`token`] would not take.
+    #[inline]
+    pub(super) fn scalar_len(input: &[u8]) -> Option<usize> {
+        match *input.first()? {
+            b'N' | b'b' | b'i' | b's' => token(input).map(|(used, _)| used),
+            b'd' => float_shape(input).map(|shape| shape.end + 1),
             _ => None,
         }
     }
@@ -731,7 +919,11 @@ impl<'a> Tokenizer<'a> {
 
     /// Read the `}` that closes the current container.
     pub fn end_container(&mut self) -> Result<()> {
-        self.run(byte(b'}', "'}' (more elements than the declared count?)"))?;
+        if self.input.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+        } else {
+            self.run(byte(b'}', "'}' (more elements than the declared count?)"))?;
+        }
         self.depth = self.depth.saturating_sub(1);
         Ok(())
     }
@@ -739,6 +931,11 @@ impl<'a> Tokenizer<'a> {
     /// Skip one whole value (the token and, for containers, everything up to its `}`), counting
     /// the slots it takes.
     pub fn skip_value(&mut self) -> Result<()> {
+        if let Some(used) = fast::scalar_len(&self.input[self.pos..]) {
+            self.pos += used;
+            self.slots += 1;
+            return Ok(());
+        }
         match self.next_token()? {
             Token::ArrayStart { len } | Token::ObjectStart { len, .. } => {
                 for _ in 0..len {
@@ -985,32 +1182,100 @@ mod tests {
         assert_eq!(t.slots(), 3);
     }
 
+    /// The fast-path token must be the grammar's token, float values (which `Float`'s equality
+    /// does not look at) included.
+    fn same_token(fast: &Token<'_>, want: &Token<'_>) -> std::result::Result<(), String> {
+        if fast != want {
+            return Err(format!("{fast:?} != {want:?}"));
+        }
+        if let (Token::Float(a), Token::Float(b)) = (fast, want) {
+            if a.value.to_bits() != b.value.to_bits() {
+                return Err(format!("{a:?}: {} != {}", a.value, b.value));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_fast_paths(
+        input: &[u8],
+    ) -> std::result::Result<(), proptest::test_runner::TestCaseError> {
+        use proptest::test_runner::TestCaseError;
+        if let Some((used, tok)) = fast::token(input) {
+            let (rest, want) = token(input).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            same_token(&tok, &want).map_err(TestCaseError::fail)?;
+            proptest::prop_assert_eq!(used, input.len() - rest.len());
+        }
+        if let Some(used) = fast::scalar_len(input) {
+            let (rest, want) = token(input).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            proptest::prop_assert!(
+                !matches!(want, Token::ArrayStart { .. } | Token::ObjectStart { .. }),
+                "scalar_len took a container"
+            );
+            proptest::prop_assert_eq!(used, input.len() - rest.len());
+        }
+        if let Some((used, k)) = fast::key(input) {
+            let (rest, want) = key(input).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            proptest::prop_assert_eq!(k, want);
+            proptest::prop_assert_eq!(used, input.len() - rest.len());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fast_paths_take_the_common_tokens() {
+        for input in [
+            &b"d:0.1;"[..],
+            b"d:-1.5E+25;",
+            b"d:-0;",
+            b"d:123456789.12345678;",
+            b"O:16:\"App\\Jobs\\SomeJob\":12:{" as &[u8],
+        ] {
+            let mut padded = input.to_vec();
+            padded.extend_from_slice(&[b'N'; 80]);
+            assert!(
+                fast::token(&padded).is_some(),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+            check_fast_paths(&padded).unwrap();
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::test_runner::Config::with_cases(20_000))]
         /// The fast paths agree with the grammar wherever they answer at all.
         #[test]
         fn fast_paths_agree_with_the_grammar(
-            head in proptest::sample::select(vec!["N", "b:", "i:", "i:-", "s:", "s:1:\"", "a:", "a:1:{"]),
+            head in proptest::sample::select(vec![
+                "N", "b:", "i:", "i:-", "s:", "s:1:\"", "a:", "a:1:{", "d:", "d:-", "d:1.", "O:",
+                "O:1:\"", "O:3:\"A\\B\":", "O:8:\"stdClass\":1:{",
+            ]),
             tail in proptest::collection::vec(
-                proptest::sample::select(b"Nbisa:;{}\"-+0123456789".to_vec()),
+                proptest::sample::select(b"Nbisa:;{}\"-+0123456789.eEdOA_\\\x80".to_vec()),
                 0..40,
             )
         ) {
             let mut input = head.as_bytes().to_vec();
             input.extend(tail);
-            if let Some((used, tok)) = fast::token(&input) {
-                let (rest, want) = token(&input).map_err(|e| {
-                    proptest::test_runner::TestCaseError::fail(format!("{e:?}"))
-                })?;
-                proptest::prop_assert_eq!(tok, want);
-                proptest::prop_assert_eq!(used, input.len() - rest.len());
-            }
-            if let Some((used, k)) = fast::key(&input) {
-                let (rest, want) = key(&input).map_err(|e| {
-                    proptest::test_runner::TestCaseError::fail(format!("{e:?}"))
-                })?;
-                proptest::prop_assert_eq!(k, want);
-                proptest::prop_assert_eq!(used, input.len() - rest.len());
+            check_fast_paths(&input)?;
+        }
+
+        /// Every float PHP writes, and decimal texts of every length, read to the same double as
+        /// the full float grammar.
+        #[test]
+        fn fast_floats_agree_with_the_grammar(
+            bits in proptest::num::u64::ANY,
+            int in "-?[0-9]{1,20}",
+            frac in proptest::option::of("[0-9]{1,20}"),
+            exp in proptest::option::of("[eE][+-]?[0-9]{1,3}"),
+        ) {
+            let texts = [
+                super::super::float::php_repr(f64::from_bits(bits)),
+                format!("{int}{}{}", frac.map(|f| format!(".{f}")).unwrap_or_default(), exp.unwrap_or_default()),
+            ];
+            for text in texts {
+                let input = format!("d:{text};N;");
+                check_fast_paths(input.as_bytes())?;
             }
         }
     }
