@@ -2,14 +2,32 @@
 // PHP's native unserialize() over the same files larq's parse_throughput reads, for 2 s per group
 // (the same grouping: corpus *.json, one group per *.job.ser, synthetic for other *.ser).
 // Classes are not loaded, so objects become __PHP_Incomplete_Class (PHP still builds every value).
-function command_bytes(string $raw): string {
-    if ($raw !== '' && $raw[0] === '{') {
-        $j = json_decode($raw, true);
-        if (is_array($j) && isset($j['data']['command']) && is_string($j['data']['command'])) {
-            return $j['data']['command'];
-        }
+// The serialized command of a payload file; null for encrypted commands and string payloads
+// (larq's side skips the same files).
+function command_bytes(string $raw): ?string {
+    if ($raw === '' || $raw[0] !== '{') return $raw;
+    $j = json_decode($raw, true);
+    $cmd = $j['data']['command'] ?? null;
+    return (is_string($cmd) && strncmp($cmd, 'O:', 2) === 0) ? $cmd : null;
+}
+// Enum cases cannot be incomplete classes: declare every enum the inputs mention (pure enums with
+// the cases used), so unserialize() builds them like the real app would.
+function declare_enums(array $inputs): void {
+    static $declared = [];
+    $cases = [];
+    foreach ($inputs as $in) {
+        preg_match_all('/E:\d+:"([^":]+):([^"]+)";/', $in, $m, PREG_SET_ORDER);
+        foreach ($m as [, $class, $case]) $cases[$class][$case] = true;
     }
-    return $raw;
+    foreach ($cases as $class => $names) {
+        if (isset($declared[$class])) continue;
+        $declared[$class] = true;
+        $pos = strrpos($class, '\\');
+        $ns = $pos === false ? '' : substr($class, 0, $pos);
+        $short = $pos === false ? $class : substr($class, $pos + 1);
+        $body = implode(' ', array_map(fn($c) => "case $c;", array_keys($names)));
+        eval(($ns !== '' ? "namespace $ns; " : '') . "enum $short { $body }");
+    }
 }
 function group_of(string $f): string {
     if (substr($f, -5) === '.json') return 'corpus';
@@ -18,9 +36,11 @@ function group_of(string $f): string {
 }
 $groups = [];
 foreach (array_slice($argv, 1) as $f) {
-    $groups[group_of($f)][] = command_bytes(file_get_contents($f));
+    $cmd = command_bytes(file_get_contents($f));
+    if ($cmd !== null) $groups[group_of($f)][] = $cmd;
 }
 foreach ($groups as $group => $inputs) {
+    declare_enums($inputs);
     $total = array_sum(array_map('strlen', $inputs));
     $rounds = 0;
     $start = hrtime(true);

@@ -19,8 +19,24 @@
 //! # Ok::<(), larq::php::Error>(())
 //! ```
 //!
-//! Map of the crate: [`php`] is the serde data format for PHP's `serialize()`.
+//! Map of the crate: [`php`] is the serde data format for PHP's `serialize()`; [`payload`] the
+//! JSON envelope Laravel pushes; [`queue`] the Redis driver; [`job`] the trait your job structs
+//! implement and the registry that maps PHP classes to them; [`worker`] `queue:work`'s loop;
+//! [`failed`] the `failed_jobs` table; [`config`] the PHP app's `.env`.
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod crypt;
+pub mod failed;
+pub mod job;
+pub mod payload;
 pub mod php;
+pub mod queue;
+pub mod worker;
+
+pub use config::{Env, Settings};
+pub use failed::FailedJobStore;
+pub use job::{Job, JobContext, JobError, Registry};
+pub use payload::Payload;
+pub use queue::{RedisQueue, ReservedJob};
+pub use worker::{Worker, WorkerOptions};

@@ -4,6 +4,7 @@
 //! errors that say what and where.
 
 pub mod inspect;
+pub mod work;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Decode a Laravel job payload (or a bare serialized string) and print it.
     Inspect(inspect::InspectArgs),
+    /// Work Laravel's Redis queues like `php artisan queue:work`.
+    Work(work::WorkArgs),
 }
 
 /// Parse the process arguments and run the chosen subcommand.
@@ -33,5 +36,6 @@ pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
+        Command::Work(args) => work::run(args),
     }
 }

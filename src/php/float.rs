@@ -25,11 +25,16 @@ pub fn php_repr(value: f64) -> String {
             "0".into()
         };
     }
-    let sci = format!("{:e}", value.abs());
-    // `sci` is `d[.ddd]e[-]x`: split into the digit string and the exponent of the first digit.
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (mut digits, mut exp) = sci_digits(&format!("{:e}", value.abs()));
+    if digits.len() >= 17 {
+        // When all 17 digits are needed and the exact value lies halfway between two 17-digit
+        // strings, PHP's zend_dtoa rounds half to even, while the shortest-digits formatter picks
+        // the upper one. The fixed-precision formatter rounds exactly, half to even, like PHP.
+        (digits, exp) = sci_digits(&format!("{:.16e}", value.abs()));
+        while digits.len() > 1 && digits.ends_with('0') {
+            digits.pop();
+        }
+    }
     let mut out = String::with_capacity(digits.len() + 8);
     if value < 0.0 {
         out.push('-');
@@ -57,6 +62,15 @@ pub fn php_repr(value: f64) -> String {
         out.push_str(&digits);
     }
     out
+}
+
+/// Split Rust's `d[.ddd]e[-]x` into the digit string and the exponent of the first digit.
+fn sci_digits(sci: &str) -> (String, i32) {
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+    (
+        mantissa.chars().filter(|c| *c != '.').collect(),
+        exp.parse().unwrap_or(0),
+    )
 }
 
 /// Read the text between `d:` and `;` with PHP's grammar: `NAN`, `INF`, `-INF`, or
@@ -147,6 +161,9 @@ mod tests {
             (f64::INFINITY, "INF"),
             (f64::NEG_INFINITY, "-INF"),
             (f64::NAN, "NAN"),
+            // Halfway between two 17-digit strings: PHP rounds half to even.
+            (f64::from(-242.8284f32), "-242.82839965820312"),
+            (f64::from(1012.4251f32), "1012.4251098632812"),
         ];
         for (v, want) in cases {
             assert_eq!(php_repr(*v), *want, "{v:e}");

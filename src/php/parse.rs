@@ -279,7 +279,7 @@ fn class_name<'a>(input: In<'a>) -> PResult<'a, &'a str> {
 }
 
 /// PHP accepts `[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*` segments separated by `\`.
-fn is_class_name(s: &str) -> bool {
+pub(crate) fn is_class_name(s: &str) -> bool {
     !s.is_empty()
         && s.split('\\').all(|seg| {
             let mut bytes = seg.bytes();

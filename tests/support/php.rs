@@ -21,6 +21,7 @@ pub fn php_available() -> bool {
     ok
 }
 
+#[allow(dead_code)] // not every test binary that includes this module runs scripts
 /// Run a PHP script (passed on stdin-free `-r`-less file form) with arguments, returning stdout.
 pub fn run_php(script: &str, args: &[&str]) -> String {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,0 +1,10 @@
+<?php
+
+namespace App\Enums;
+
+/** A pure (non-backed) enum. */
+enum Suit
+{
+    case Hearts;
+    case Spades;
+}

@@ -1,0 +1,260 @@
+//! `larq work`: `php artisan queue:work` for the Redis connection.
+//!
+//! Flags mirror `queue:work`'s (same names, same defaults); a few larq ones are added
+//! (`--env`, `--concurrency`, `--retry-after`, `--block-for`, `--log-format`, `--laravel-version`,
+//! `--example-handlers`, `--create-failed-table`). Settings come from the app's `.env` (`--env`)
+//! and the process environment.
+//!
+//! This file only uses `larq::` paths, so `examples/backend.rs` includes it and runs the same
+//! command with its own registry.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+
+use larq::config::{Env, Settings};
+use larq::failed::FailedJobStore;
+use larq::job::{Job, JobContext, JobError, Registry};
+use larq::queue::{RedisQueue, RedisQueueOptions};
+use larq::worker::{CacheStore, Output, Worker, WorkerOptions};
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Laravel's `Processing:`/`Processed:`/`Failed:` lines on stdout; warnings on stderr.
+    Text,
+    /// One JSON object per event on stdout (tracing).
+    Json,
+}
+
+/// `larq work [connection] [options]`.
+#[derive(Debug, Clone, Args)]
+pub struct WorkArgs {
+    /// The queue connection to work (default: QUEUE_CONNECTION); only `redis` is supported.
+    pub connection: Option<String>,
+    /// The PHP app's .env file to read settings from (process variables override it).
+    #[arg(long, value_name = "PATH")]
+    pub env: Option<PathBuf>,
+    /// Queues to work, in priority order (default: REDIS_QUEUE or `default`).
+    #[arg(long, value_delimiter = ',')]
+    pub queue: Vec<String>,
+    /// Worker name (accepted for compatibility; unused).
+    #[arg(long, default_value = "default")]
+    pub name: String,
+    /// Process one job (or wait once if there is none), then stop.
+    #[arg(long)]
+    pub once: bool,
+    /// Stop when the queues are empty.
+    #[arg(long)]
+    pub stop_when_empty: bool,
+    /// Deprecated alias of --backoff (the larger of the two applies when both are numbers).
+    #[arg(long, default_value_t = 0)]
+    pub delay: u64,
+    /// Seconds to wait before retrying a job that threw (comma list: 10,30,60).
+    #[arg(long, default_value = "0")]
+    pub backoff: String,
+    /// Stop after this many jobs (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub max_jobs: u64,
+    /// Stop after this many seconds (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub max_time: u64,
+    /// Accepted for compatibility (larq does not see maintenance mode).
+    #[arg(long)]
+    pub force: bool,
+    /// Stop with status 12 at this resident memory in MB.
+    #[arg(long, default_value_t = 128)]
+    pub memory: u64,
+    /// Seconds to sleep when no job is available (fractions allowed).
+    #[arg(long, default_value_t = 3.0)]
+    pub sleep: f64,
+    /// Seconds to rest after each job (fractions allowed).
+    #[arg(long, default_value_t = 0.0)]
+    pub rest: f64,
+    /// Seconds a job may run (the payload's timeout wins; 0: none).
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Attempts before a job fails (the payload's maxTries wins; 0: unlimited).
+    #[arg(long, default_value_t = 1)]
+    pub tries: i64,
+    /// Seconds a reservation lasts (config queue.redis.retry_after; default REDIS_QUEUE_RETRY_AFTER or 90).
+    #[arg(long)]
+    pub retry_after: Option<u64>,
+    /// Seconds to block on an empty queue instead of sleeping (config queue.redis.block_for).
+    #[arg(long)]
+    pub block_for: Option<u64>,
+    /// Jobs to run at once in this process.
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// The app's Laravel major version (cache key shapes, exception messages).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(8..=13))]
+    pub laravel_version: u8,
+    /// Register the built-in demo handler for App\Jobs\SomeJob (prints its userId and someParam).
+    #[arg(long)]
+    pub example_handlers: bool,
+    /// Create the failed_jobs table if it does not exist (demos on a fresh SQLite file).
+    #[arg(long)]
+    pub create_failed_table: bool,
+}
+
+/// The seed app's `App\Jobs\SomeJob(int $userId, string $someParam)`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SomeJob {
+    /// `$userId`.
+    pub user_id: i64,
+    /// `$someParam`.
+    pub some_param: String,
+}
+
+impl Job for SomeJob {
+    const CLASS: &'static str = "App\\Jobs\\SomeJob";
+
+    async fn handle(self, _ctx: &mut JobContext) -> Result<(), JobError> {
+        println!(
+            "Processing user ID: {} with param: {}",
+            self.user_id, self.some_param
+        );
+        Ok(())
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(match format {
+            LogFormat::Text => "warn",
+            LogFormat::Json => "info",
+        })
+    });
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal() && format == LogFormat::Text);
+    let _ = match format {
+        LogFormat::Text => builder.with_writer(std::io::stderr).try_init(),
+        LogFormat::Json => builder.json().with_writer(std::io::stdout).try_init(),
+    };
+}
+
+/// `larq work` with the built-in registry.
+pub fn run(args: WorkArgs) -> anyhow::Result<()> {
+    let mut registry = Registry::new();
+    if args.example_handlers {
+        registry.register::<SomeJob>();
+    }
+    run_with(args, registry)
+}
+
+/// `larq work` with a given registry; exits the process with `queue:work`'s status when the
+/// worker stops for a reason that has a non-zero one (memory: 12).
+pub fn run_with(args: WorkArgs, registry: Registry) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let code = runtime.block_on(work(args, registry))?;
+    if code != 0 {
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
+    let env = match &args.env {
+        Some(path) => Env::from_file_and_process(path)?,
+        None => Env::from_process(),
+    };
+    let app_dir = args.env.as_deref().and_then(|p| p.parent()).map(|p| {
+        if p.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            p
+        }
+    });
+    let settings = Settings::from_env(&env, app_dir, args.laravel_version)?;
+    let connection = args
+        .connection
+        .clone()
+        .unwrap_or_else(|| settings.queue_connection.clone());
+    if connection != "redis" {
+        bail!(
+            "larq works Laravel's `redis` queue connection, not {connection:?} (set QUEUE_CONNECTION=redis or run `larq work redis`)"
+        );
+    }
+    if let Some(key) = &settings.app_key {
+        let previous = settings
+            .app_previous_keys
+            .as_ref()
+            .map(|k| k.expose().to_owned())
+            .unwrap_or_default();
+        match larq::crypt::Encrypter::new(key.expose(), &previous, None) {
+            Ok(enc) => {
+                registry.set_encrypter(enc);
+            }
+            Err(e) => tracing::warn!(error = %e, "APP_KEY is not usable; encrypted jobs will fail"),
+        }
+    }
+    let queue = RedisQueue::connect(
+        settings.redis.url.expose(),
+        RedisQueueOptions {
+            prefix: settings.redis.prefix.clone(),
+            retry_after: args.retry_after.unwrap_or(settings.retry_after),
+            block_for: args.block_for.or(settings.block_for),
+            migration_batch_size: None,
+            connection_name: connection,
+        },
+    )
+    .await
+    .context("cannot connect to the queue's Redis")?;
+    let cache = CacheStore::connect(settings.redis.cache_url.expose(), settings.cache_key(""))
+        .await
+        .context("cannot connect to the cache's Redis")?;
+    let mut builder = Worker::builder(queue, registry).cache(cache);
+    if settings.failed_driver != "null" {
+        let store = FailedJobStore::connect(&settings.database)
+            .await
+            .context("cannot open the failed_jobs database (set QUEUE_FAILED_DRIVER=null to run without one)")?;
+        if args.create_failed_table {
+            store.ensure_table().await?;
+        }
+        builder = builder.failed_store(store);
+    }
+    let queues = if args.queue.is_empty() {
+        vec![settings.default_queue.clone()]
+    } else {
+        args.queue.clone()
+    };
+    let backoff = match (args.backoff.trim().parse::<u64>(), args.delay) {
+        (Ok(b), d) if d > b => d.to_string(),
+        _ => args.backoff.clone(),
+    };
+    let options = WorkerOptions {
+        queues,
+        sleep: Duration::from_secs_f64(args.sleep.max(0.0)),
+        rest: Duration::from_secs_f64(args.rest.max(0.0)),
+        tries: args.tries,
+        backoff,
+        timeout: args.timeout,
+        max_jobs: args.max_jobs,
+        max_time: Duration::from_secs(args.max_time),
+        memory_mb: args.memory,
+        stop_when_empty: args.stop_when_empty,
+        once: args.once,
+        concurrency: args.concurrency,
+        handle_signals: true,
+        output: match args.log_format {
+            LogFormat::Text => Output::Laravel,
+            LogFormat::Json => Output::Tracing,
+        },
+        laravel_version: args.laravel_version,
+    };
+    let reason = builder.options(options).build().run().await?;
+    tracing::info!(?reason, "worker stopped");
+    Ok(reason.exit_code())
+}

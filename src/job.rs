@@ -1,0 +1,551 @@
+//! Jobs and handlers: the Rust side of a PHP job class.
+//!
+//! A Laravel app dispatches `new App\Jobs\SomeJob(42, 'x')`; the payload carries the PHP class name
+//! (`data.commandName`) and the object's serialized properties (`data.command`). In Rust, a job is
+//! a serde struct with the same properties that implements [`Job`]; the [`Registry`] maps class
+//! names to those types, decodes the command with [`crate::php::from_bytes`] and runs `handle`.
+//!
+//! ```
+//! use larq::job::{Job, JobContext, JobError, Registry};
+//!
+//! #[derive(serde::Deserialize)]
+//! #[serde(rename_all = "camelCase")]
+//! struct SomeJob { user_id: i64, some_param: String }
+//!
+//! impl Job for SomeJob {
+//!     const CLASS: &'static str = "App\\Jobs\\SomeJob";
+//!     async fn handle(self, ctx: &mut JobContext) -> Result<(), JobError> {
+//!         if self.user_id < 0 {
+//!             ctx.release(30); // try again in 30 s, as `$this->release(30)`
+//!             return Ok(());
+//!         }
+//!         println!("Processing user ID: {} with param: {}", self.user_id, self.some_param);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let mut registry = Registry::new();
+//! registry.register::<SomeJob>();
+//! assert!(registry.contains("App\\Jobs\\SomeJob"));
+//! ```
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::crypt::Encrypter;
+use crate::payload::Payload;
+
+/// A queued job type: the Rust twin of a PHP job class.
+///
+/// Implement it for a `#[derive(Deserialize)]` struct whose fields are the PHP class's properties
+/// (Laravel's own `job`, `connection`, `queue`, ... can be left out: unknown properties are
+/// skipped). `handle` can be written as an `async fn`.
+pub trait Job: DeserializeOwned + Send + 'static {
+    /// The PHP class this type answers to, as in `data.commandName` (`App\Jobs\SomeJob`).
+    const CLASS: &'static str;
+
+    /// Run the job. An `Err` counts as an exception: the worker retries or fails the job per its
+    /// tries, backoff and maxExceptions, as `queue:work` does.
+    fn handle(self, ctx: &mut JobContext) -> impl Future<Output = Result<(), JobError>> + Send;
+
+    /// Called once the job has failed for good (the PHP job's `failed($e)` method), after the
+    /// failed_jobs row is written. Not called when the command could not be decoded.
+    fn failed(self, ctx: &JobContext, error: &JobError) -> impl Future<Output = ()> + Send {
+        let _ = (ctx, error);
+        async {}
+    }
+}
+
+/// An exception from a job, shaped like PHP's so failed_jobs shows something `queue:failed` can
+/// display: `Class: message in file:line`.
+///
+/// Any `std::error::Error` converts into it with `?`; the location recorded is where the `?` (or
+/// [`JobError::new`]) was written.
+pub struct JobError {
+    class: Cow<'static, str>,
+    message: String,
+    file: Cow<'static, str>,
+    line: u32,
+    permanent: bool,
+}
+
+/// Exception class names larq writes for failures that have no PHP exception of their own.
+pub mod exceptions {
+    /// A handler returned an error built from a message.
+    pub const HANDLER: &str = "RuntimeException";
+    /// A handler panicked.
+    pub const PANIC: &str = "Larq\\Queue\\HandlerPanicked";
+    /// The payload or its command could not be decoded.
+    pub const UNDECODABLE: &str = "Larq\\Queue\\UndecodableJob";
+    /// No handler is registered for the class.
+    pub const UNKNOWN: &str = "Larq\\Queue\\UnknownJob";
+    /// Laravel's exception for a job tried too often or for too long.
+    pub const MAX_ATTEMPTS: &str = "Illuminate\\Queue\\MaxAttemptsExceededException";
+    /// Laravel 10.10+'s timeout exception.
+    pub const TIMEOUT: &str = "Illuminate\\Queue\\TimeoutExceededException";
+    /// `$this->fail('message')`.
+    pub const MANUAL: &str = "Illuminate\\Queue\\ManuallyFailedException";
+}
+
+impl JobError {
+    /// An error with a message (`RuntimeException`, like PHP's generic one).
+    #[track_caller]
+    pub fn new(message: impl Into<String>) -> JobError {
+        JobError::with_class(exceptions::HANDLER, message)
+    }
+
+    /// An error with an explicit exception class name.
+    #[track_caller]
+    pub fn with_class(class: impl Into<Cow<'static, str>>, message: impl Into<String>) -> JobError {
+        let at = Location::caller();
+        JobError {
+            class: class.into(),
+            message: message.into(),
+            file: Cow::Borrowed(at.file()),
+            line: at.line(),
+            permanent: false,
+        }
+    }
+
+    /// Fail the job at once, whatever its tries (a retry could not succeed: the payload is broken).
+    pub fn permanent(mut self) -> JobError {
+        self.permanent = true;
+        self
+    }
+
+    /// Record a location other than the caller's (e.g. a panic's).
+    pub fn at(mut self, file: impl Into<Cow<'static, str>>, line: u32) -> JobError {
+        self.file = file.into();
+        self.line = line;
+        self
+    }
+
+    /// The exception class name.
+    pub fn class(&self) -> &str {
+        &self.class
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the job must fail without retries.
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
+
+    /// The text PHP's `(string) $exception` would give, for failed_jobs.exception.
+    pub fn to_php_string(&self) -> String {
+        format!(
+            "{}: {} in {}:{}\nStack trace:\n#0 {{main}}",
+            self.class, self.message, self.file, self.line
+        )
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.class, self.message)
+    }
+}
+
+impl fmt::Debug for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at {}:{}", self, self.file, self.line)
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for JobError {
+    #[track_caller]
+    fn from(e: E) -> JobError {
+        let mut message = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        JobError::new(message)
+    }
+}
+
+/// What a handler asked for besides returning.
+#[derive(Debug)]
+pub(crate) enum Action {
+    Release(u64),
+    Fail(JobError),
+    Delete,
+}
+
+/// What a running job can see and do: Laravel's `InteractsWithQueue` (`attempts()`, `release()`,
+/// `fail()`, `delete()`), plus the payload.
+#[derive(Debug)]
+pub struct JobContext {
+    attempts: i64,
+    queue: String,
+    connection: String,
+    payload: Arc<Payload>,
+    raw: Arc<[u8]>,
+    pub(crate) action: Option<Action>,
+}
+
+impl JobContext {
+    /// A context for a job (the worker builds these; public for testing handlers).
+    pub fn new(
+        payload: Arc<Payload>,
+        raw: Arc<[u8]>,
+        attempts: i64,
+        queue: impl Into<String>,
+        connection: impl Into<String>,
+    ) -> JobContext {
+        JobContext {
+            attempts,
+            queue: queue.into(),
+            connection: connection.into(),
+            payload,
+            raw,
+            action: None,
+        }
+    }
+
+    /// Attempts including this one: 1 on the first run.
+    pub fn attempts(&self) -> i64 {
+        self.attempts
+    }
+
+    /// The payload's uuid.
+    pub fn uuid(&self) -> Option<&str> {
+        self.payload.uuid.as_deref()
+    }
+
+    /// The driver's job id (what `queue:work` prints).
+    pub fn job_id(&self) -> Option<&str> {
+        self.payload.id.as_deref()
+    }
+
+    /// The queue name (`default`).
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// The connection name (`redis`).
+    pub fn connection(&self) -> &str {
+        &self.connection
+    }
+
+    /// The parsed payload.
+    pub fn payload(&self) -> &Payload {
+        &self.payload
+    }
+
+    /// The payload bytes as popped.
+    pub fn raw_body(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// Put the job back to run again after `delay` seconds (`$this->release($delay)`). The job keeps
+    /// its attempt count.
+    pub fn release(&mut self, delay: u64) {
+        self.action = Some(Action::Release(delay));
+    }
+
+    /// Fail the job now, whatever its tries (`$this->fail('reason')`).
+    #[track_caller]
+    pub fn fail(&mut self, message: impl Into<String>) {
+        self.action = Some(Action::Fail(JobError::with_class(
+            exceptions::MANUAL,
+            message,
+        )));
+    }
+
+    /// Fail the job now with a given error.
+    pub fn fail_with(&mut self, error: JobError) {
+        self.action = Some(Action::Fail(error));
+    }
+
+    /// Remove the job without running it again (`$this->delete()`).
+    pub fn delete(&mut self) {
+        self.action = Some(Action::Delete);
+    }
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A job type with its type erased, so the registry can hold many.
+trait Handler: Send + Sync {
+    fn handle<'a>(
+        &'a self,
+        command: &'a [u8],
+        ctx: &'a mut JobContext,
+    ) -> BoxFuture<'a, Result<(), JobError>>;
+
+    fn failed<'a>(
+        &'a self,
+        command: &'a [u8],
+        ctx: &'a JobContext,
+        error: &'a JobError,
+    ) -> BoxFuture<'a, ()>;
+}
+
+struct Typed<J>(PhantomData<fn() -> J>);
+
+fn decode<J: Job>(command: &[u8]) -> Result<J, JobError> {
+    crate::php::from_bytes::<J>(command).map_err(|e| {
+        JobError::with_class(
+            exceptions::UNDECODABLE,
+            format!("cannot decode the {} command: {e}", J::CLASS),
+        )
+        .permanent()
+    })
+}
+
+impl<J: Job> Handler for Typed<J> {
+    fn handle<'a>(
+        &'a self,
+        command: &'a [u8],
+        ctx: &'a mut JobContext,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(async move { decode::<J>(command)?.handle(ctx).await })
+    }
+
+    fn failed<'a>(
+        &'a self,
+        command: &'a [u8],
+        ctx: &'a JobContext,
+        error: &'a JobError,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Ok(job) = decode::<J>(command) {
+                job.failed(ctx, error).await;
+            }
+        })
+    }
+}
+
+/// A job ready to run: its handler and its decoded-to-bytes command.
+#[derive(Clone)]
+pub struct Resolved {
+    handler: Arc<dyn Handler>,
+    command: Arc<[u8]>,
+}
+
+impl fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolved")
+            .field("command_len", &self.command.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Resolved {
+    /// Decode the command and run the handler.
+    pub async fn run(&self, ctx: &mut JobContext) -> Result<(), JobError> {
+        self.handler.handle(&self.command, ctx).await
+    }
+
+    /// Decode the command again and run the job's `failed` hook.
+    pub async fn failed(&self, ctx: &JobContext, error: &JobError) {
+        self.handler.failed(&self.command, ctx, error).await
+    }
+}
+
+/// The PHP classes this worker can run, by `data.commandName`.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: HashMap<String, Arc<dyn Handler>>,
+    encrypter: Option<Encrypter>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut classes: Vec<&str> = self.handlers.keys().map(String::as_str).collect();
+        classes.sort_unstable();
+        f.debug_struct("Registry")
+            .field("classes", &classes)
+            .field("encrypter", &self.encrypter.is_some())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Answer `J::CLASS` with `J` (a later registration of the same class replaces it).
+    pub fn register<J: Job>(&mut self) -> &mut Registry {
+        self.handlers
+            .insert(J::CLASS.to_owned(), Arc::new(Typed::<J>(PhantomData)));
+        self
+    }
+
+    /// Builder form of [`Registry::register`].
+    pub fn with<J: Job>(mut self) -> Registry {
+        self.register::<J>();
+        self
+    }
+
+    /// Decrypt `ShouldBeEncrypted` commands with the app's key.
+    pub fn set_encrypter(&mut self, encrypter: Encrypter) -> &mut Registry {
+        self.encrypter = Some(encrypter);
+        self
+    }
+
+    /// Whether a class has a handler.
+    pub fn contains(&self, class: &str) -> bool {
+        self.handlers.contains_key(class)
+    }
+
+    /// The registered class names, sorted.
+    pub fn classes(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.handlers.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Find the handler for a payload and get its command bytes (decrypting if needed). Errors are
+    /// permanent: neither an unknown class nor a broken command gets better on retry.
+    pub fn resolve(&self, payload: &Payload) -> Result<Resolved, JobError> {
+        let Some(class) = payload.data.command_name.as_deref() else {
+            let what = payload.job.as_deref().unwrap_or("(no job)");
+            return Err(JobError::with_class(
+                exceptions::UNKNOWN,
+                format!(
+                    "the payload has no data.commandName (job {what}); larq runs object jobs only"
+                ),
+            )
+            .permanent());
+        };
+        let Some(handler) = self.handlers.get(class) else {
+            return Err(JobError::with_class(
+                exceptions::UNKNOWN,
+                format!("no handler is registered for {class}"),
+            )
+            .permanent());
+        };
+        let Some(command) = payload.data.command.as_deref() else {
+            return Err(JobError::with_class(
+                exceptions::UNDECODABLE,
+                format!("the {class} payload has no data.command string"),
+            )
+            .permanent());
+        };
+        let bytes: Vec<u8> = if command.starts_with("O:") || command.starts_with("C:") {
+            command.as_bytes().to_vec()
+        } else if let Some(enc) = &self.encrypter {
+            enc.decrypt_command(command).map_err(|e| {
+                JobError::with_class(
+                    exceptions::UNDECODABLE,
+                    format!("cannot decrypt the {class} command: {e}"),
+                )
+                .permanent()
+            })?
+        } else {
+            return Err(JobError::with_class(
+                exceptions::UNDECODABLE,
+                format!("the {class} command is not a serialized object (encrypted? set APP_KEY)"),
+            )
+            .permanent());
+        };
+        Ok(Resolved {
+            handler: Arc::clone(handler),
+            command: bytes.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Probe {
+        user_id: i64,
+    }
+
+    impl Job for Probe {
+        const CLASS: &'static str = "App\\Jobs\\Probe";
+        async fn handle(self, ctx: &mut JobContext) -> Result<(), JobError> {
+            if self.user_id == 0 {
+                return Err(JobError::new("zero"));
+            }
+            ctx.release(u64::try_from(self.user_id).unwrap_or(0));
+            Ok(())
+        }
+    }
+
+    fn payload(class: &str, command: &str) -> Payload {
+        Payload::for_command(class, command)
+    }
+
+    fn ctx(p: Payload) -> JobContext {
+        JobContext::new(Arc::new(p), Arc::from(&b"{}"[..]), 1, "default", "redis")
+    }
+
+    #[tokio::test]
+    async fn runs_a_registered_job() {
+        let reg = Registry::new().with::<Probe>();
+        let p = payload(
+            "App\\Jobs\\Probe",
+            r#"O:14:"App\Jobs\Probe":1:{s:6:"userId";i:5;}"#,
+        );
+        let mut c = ctx(p.clone());
+        reg.resolve(&p).unwrap().run(&mut c).await.unwrap();
+        assert!(matches!(c.action, Some(Action::Release(5))));
+    }
+
+    #[tokio::test]
+    async fn decode_errors_are_permanent_and_name_the_field() {
+        let reg = Registry::new().with::<Probe>();
+        let p = payload(
+            "App\\Jobs\\Probe",
+            r#"O:14:"App\Jobs\Probe":1:{s:6:"userId";s:1:"x";}"#,
+        );
+        let err = reg
+            .resolve(&p)
+            .unwrap()
+            .run(&mut ctx(p.clone()))
+            .await
+            .unwrap_err();
+        assert!(err.is_permanent());
+        assert_eq!(err.class(), exceptions::UNDECODABLE);
+        assert!(err.message().contains("userId"), "{}", err.message());
+    }
+
+    #[test]
+    fn unknown_class_is_permanent() {
+        let err = Registry::new()
+            .resolve(&payload("App\\Jobs\\Nope", "O:1:\"X\":0:{}"))
+            .unwrap_err();
+        assert!(err.is_permanent());
+        assert!(err.message().contains("App\\Jobs\\Nope"));
+    }
+
+    #[test]
+    fn php_string_shape_and_location() {
+        let e = JobError::new("boom");
+        let s = e.to_php_string();
+        assert!(s.starts_with("RuntimeException: boom in "), "{s}");
+        assert!(s.contains("src/job.rs:"), "{s}");
+        assert!(s.ends_with("\nStack trace:\n#0 {main}"));
+    }
+
+    #[test]
+    fn std_errors_convert_with_their_chain() {
+        fn parse() -> Result<i32, JobError> {
+            Ok("x".parse::<i32>()?)
+        }
+        assert!(parse().unwrap_err().message().contains("invalid digit"));
+    }
+}

@@ -1,0 +1,492 @@
+//! Laravel's Redis queue driver (wire spec §3), with our own Lua scripts.
+//!
+//! Keys for queue `Q` under the connection prefix `{P}`: `{P}queues:Q` (ready list),
+//! `{P}queues:Q:delayed` and `{P}queues:Q:reserved` (sorted sets scored by unix seconds) and
+//! `{P}queues:Q:notify` (wake-up tokens). PHP workers and larq can share these keys: every state
+//! change is one atomic script with the same effect as Laravel's.
+//!
+//! Where ours differs from Laravel's scripts, on purpose:
+//!
+//! * **Reserve counts the attempt in place.** Laravel's pop script decodes the payload with cjson,
+//!   adds one to `attempts` and re-encodes it, which reorders keys, turns `[]` into `{}` and cuts
+//!   numbers to 14 digits. Ours finds the single top-level `"attempts":N` and rewrites just the
+//!   digits, so the reserved copy differs from the original only there. It falls back to cjson when
+//!   the field is not exactly one plain integer at top level. PHP reads `attempts` back with
+//!   `json_decode` and deletes by the reserved string *its own* script returned, so mixing workers
+//!   stays correct.
+//! * **No payload is lost on reserve.** Laravel's script pops first and then fails on a payload
+//!   without a numeric `attempts`, dropping the job. Ours parks such a payload untouched in
+//!   `:reserved` and reports it as [`Reservation::Invalid`], so the worker can fail it to
+//!   failed_jobs.
+//! * **Release only moves a job it still holds.** If the reservation already expired and the job was
+//!   migrated back to the ready list, re-adding it to `:delayed` would queue it twice; our release
+//!   returns `false` instead.
+//! * **Migration is separate from reserve**, so a worker can migrate once per loop iteration and
+//!   then reserve several jobs.
+
+use std::sync::LazyLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Client, Script};
+use tokio::sync::Mutex;
+
+use super::{Reservation, ReservedJob};
+
+/// A Redis failure, with the operation and queue it happened in.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// The connection URL is invalid (the URL itself is never printed: it may hold a password).
+    #[error("invalid Redis connection settings: {0}")]
+    Config(String),
+    /// A Redis command or script failed.
+    #[error("redis {op} on queue {queue:?}: {source}")]
+    Redis {
+        /// What larq was doing (`reserve`, `delete`, ...).
+        op: &'static str,
+        /// The queue name.
+        queue: String,
+        /// The client error.
+        source: redis::RedisError,
+    },
+    /// The reserve script answered something that is not its documented reply.
+    #[error("unexpected reply from the {op} script on queue {queue:?}")]
+    Protocol {
+        /// The script.
+        op: &'static str,
+        /// The queue name.
+        queue: String,
+    },
+}
+
+impl QueueError {
+    /// Whether the error means the connection is gone (Laravel's worker quits then; a supervisor
+    /// restarts it).
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, QueueError::Redis { source, .. } if source.is_connection_dropped() || source.is_io_error())
+    }
+}
+
+/// How one Redis queue connection behaves (`config/queue.php` → `connections.redis`).
+#[derive(Debug, Clone)]
+pub struct RedisQueueOptions {
+    /// Key prefix `{P}` (`database.redis.options.prefix`).
+    pub prefix: String,
+    /// Seconds a reservation lasts before the job is handed out again.
+    pub retry_after: u64,
+    /// Seconds to block on the notify list when a queue is empty; `None` polls.
+    pub block_for: Option<u64>,
+    /// 9.x's `migration_batch_size`: at most this many due jobs per migration; `None` = all.
+    pub migration_batch_size: Option<u64>,
+    /// Connection name stored in failed_jobs (`redis`).
+    pub connection_name: String,
+}
+
+impl Default for RedisQueueOptions {
+    fn default() -> Self {
+        RedisQueueOptions {
+            prefix: "laravel_database_".to_owned(),
+            retry_after: 90,
+            block_for: None,
+            migration_batch_size: None,
+            connection_name: "redis".to_owned(),
+        }
+    }
+}
+
+/// KEYS: ready list, notify list. ARGV: payload. Both pushes in one step so a worker never sees a
+/// token without its job.
+static PUSH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"redis.call('rpush', KEYS[1], ARGV[1])
+redis.call('rpush', KEYS[2], 1)
+return redis.call('llen', KEYS[1])",
+    )
+});
+
+/// KEYS: source sorted set (`:delayed` or `:reserved`), ready list, notify list.
+/// ARGV: now, batch limit (0 = all). Moves every member due by `now` to the ready list's tail with
+/// one notify token each; returns how many moved. The members read are exactly the lowest ranks,
+/// so removing by rank removes them (the script is atomic).
+static MIGRATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local due
+if tonumber(ARGV[2]) > 0 then
+  due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'limit', 0, ARGV[2])
+else
+  due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1])
+end
+local n = #due
+if n > 0 then
+  redis.call('zremrangebyrank', KEYS[1], 0, n - 1)
+  for i = 1, n, 100 do
+    local last = math.min(i + 99, n)
+    redis.call('rpush', KEYS[2], unpack(due, i, last))
+    local ones = {}
+    for j = i, last do ones[#ones + 1] = 1 end
+    redis.call('rpush', KEYS[3], unpack(ones))
+  end
+end
+return n",
+    )
+});
+
+/// KEYS: ready list, reserved set, notify list. ARGV: reservation expiry (now + retry_after).
+/// Returns {original, reserved, attempts, mode} with mode 1 = edited in place, 2 = cjson,
+/// 0 = invalid payload parked untouched; {false, false, 0, 0} when the list is empty.
+static RESERVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"local job = redis.call('lpop', KEYS[1])
+if not job then return {false, false, 0, 0} end
+local depth, pos, len = 0, 1, #job
+local count, ok, ns, ne, num = 0, true, 0, 0, nil
+while pos <= len do
+  local i = string.find(job, '[{}%[%]"]', pos)
+  if not i then break end
+  local c = string.byte(job, i)
+  if c == 34 then
+    local j = i + 1
+    while true do
+      local k = string.find(job, '["\\]', j)
+      if not k then ok = false; break end
+      if string.byte(job, k) == 92 then j = k + 2 else j = k; break end
+    end
+    if not ok then break end
+    if depth == 1 and j - i == 9 and string.sub(job, i + 1, j - 1) == 'attempts' then
+      count = count + 1
+      local s, e, digits = string.find(job, '^[ \t\r\n]*:[ \t\r\n]*(%-?%d+)', j + 1)
+      local nextc = s and string.sub(job, e + 1, e + 1) or ''
+      if s and #digits <= 9 and nextc ~= '.' and nextc ~= 'e' and nextc ~= 'E' then
+        ns = e - #digits + 1; ne = e; num = tonumber(digits)
+      else
+        ok = false
+      end
+    end
+    pos = j + 1
+  elseif c == 123 or c == 91 then
+    depth = depth + 1; pos = i + 1
+  else
+    depth = depth - 1; pos = i + 1
+  end
+end
+local reserved, attempts, mode
+if ok and count == 1 and num then
+  attempts = num + 1
+  reserved = string.sub(job, 1, ns - 1) .. string.format('%d', attempts) .. string.sub(job, ne + 1)
+  mode = 1
+else
+  local decoded_ok, decoded = pcall(cjson.decode, job)
+  if decoded_ok and type(decoded) == 'table' and type(decoded['attempts']) == 'number' then
+    decoded['attempts'] = decoded['attempts'] + 1
+    attempts = decoded['attempts']
+    reserved = cjson.encode(decoded)
+    mode = 2
+  else
+    reserved = job
+    attempts = 0
+    mode = 0
+  end
+end
+redis.call('zadd', KEYS[2], ARGV[1], reserved)
+redis.call('lpop', KEYS[3])
+return {job, reserved, attempts, mode}"#,
+    )
+});
+
+/// KEYS: delayed set, reserved set. ARGV: reserved bytes, available-at. Moves the job only if it is
+/// still reserved; returns 1 if moved.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local removed = redis.call('zrem', KEYS[2], ARGV[1])
+if removed == 1 then redis.call('zadd', KEYS[1], ARGV[2], ARGV[1]) end
+return removed",
+    )
+});
+
+/// KEYS: ready, delayed, reserved. Counts every job the queue holds.
+static SIZE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"return redis.call('llen', KEYS[1]) + redis.call('zcard', KEYS[2]) + redis.call('zcard', KEYS[3])",
+    )
+});
+
+/// KEYS: ready, delayed, reserved, notify. Deletes the queue, returning how many jobs it held.
+static CLEAR: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local size = redis.call('llen', KEYS[1]) + redis.call('zcard', KEYS[2]) + redis.call('zcard', KEYS[3])
+redis.call('del', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+return size",
+    )
+});
+
+/// One Laravel Redis queue connection.
+pub struct RedisQueue {
+    conn: ConnectionManager,
+    client: Client,
+    blocking: Mutex<Option<MultiplexedConnection>>,
+    options: RedisQueueOptions,
+}
+
+impl std::fmt::Debug for RedisQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisQueue")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Open a Redis client for `redis://`, `rediss://` (TLS), `redis+unix://` URLs, with
+/// `user:password@` and `/db`.
+pub fn client(url: &str) -> Result<Client, QueueError> {
+    if url.starts_with("rediss://") {
+        // rustls needs a process-wide crypto provider; an earlier install is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    Client::open(url).map_err(|e| {
+        // The error text may quote the URL, and so the password: keep only its kind.
+        QueueError::Config(format!("{:?}", e.kind()))
+    })
+}
+
+/// A connection that reconnects by itself, with timeouts fit for scripts over large sets.
+pub async fn connection_manager(client: &Client) -> Result<ConnectionManager, redis::RedisError> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_response_timeout(Some(Duration::from_secs(60)))
+        .set_number_of_retries(3);
+    client.get_connection_manager_with_config(config).await
+}
+
+/// Current unix time in seconds, like PHP's `time()`.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl RedisQueue {
+    /// Connect to the Redis server at `url`.
+    pub async fn connect(url: &str, options: RedisQueueOptions) -> Result<RedisQueue, QueueError> {
+        let client = client(url)?;
+        let conn = connection_manager(&client)
+            .await
+            .map_err(|source| QueueError::Redis {
+                op: "connect",
+                queue: String::new(),
+                source,
+            })?;
+        Ok(RedisQueue {
+            conn,
+            client,
+            blocking: Mutex::new(None),
+            options,
+        })
+    }
+
+    /// The options this queue was opened with.
+    pub fn options(&self) -> &RedisQueueOptions {
+        &self.options
+    }
+
+    /// The connection name failed_jobs records (`redis`).
+    pub fn connection_name(&self) -> &str {
+        &self.options.connection_name
+    }
+
+    /// The physical ready-list key of `queue`: `{P}queues:Q`.
+    pub fn key(&self, queue: &str) -> String {
+        format!("{}queues:{queue}", self.options.prefix)
+    }
+
+    fn err<'q>(
+        op: &'static str,
+        queue: &'q str,
+    ) -> impl FnOnce(redis::RedisError) -> QueueError + 'q {
+        move |source| QueueError::Redis {
+            op,
+            queue: queue.to_owned(),
+            source,
+        }
+    }
+
+    /// Push a payload to the end of the ready list with its wake-up token; returns the list length.
+    pub async fn push(&self, queue: &str, payload: &[u8]) -> Result<u64, QueueError> {
+        let key = self.key(queue);
+        PUSH.key(&key)
+            .key(format!("{key}:notify"))
+            .arg(payload)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("push", queue))
+    }
+
+    /// Schedule a payload to become ready `delay` seconds from now (Laravel's `later`: no token).
+    pub async fn later(&self, queue: &str, delay: u64, payload: &[u8]) -> Result<(), QueueError> {
+        let key = self.key(queue);
+        redis::cmd("ZADD")
+            .arg(format!("{key}:delayed"))
+            .arg(now() + delay)
+            .arg(payload)
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("later", queue))
+    }
+
+    /// Move due delayed jobs and expired reservations back to the ready list; returns how many
+    /// moved. Laravel runs this before every pop; a worker may run it once per loop iteration.
+    pub async fn migrate(&self, queue: &str) -> Result<u64, QueueError> {
+        let key = self.key(queue);
+        let now = now();
+        let limit = self.options.migration_batch_size.unwrap_or(0);
+        let mut moved = 0;
+        for from in ["delayed", "reserved"] {
+            let n: u64 = MIGRATE
+                .key(format!("{key}:{from}"))
+                .key(&key)
+                .key(format!("{key}:notify"))
+                .arg(now)
+                .arg(limit)
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(Self::err("migrate", queue))?;
+            moved += n;
+        }
+        Ok(moved)
+    }
+
+    /// Atomically take the first ready job, count the attempt and reserve it until
+    /// now + retry_after. Does not migrate (see [`RedisQueue::pop`]).
+    pub async fn reserve(&self, queue: &str) -> Result<Option<ReservedJob>, QueueError> {
+        let key = self.key(queue);
+        let reply: (Option<Vec<u8>>, Option<Vec<u8>>, i64, i64) = RESERVE
+            .key(&key)
+            .key(format!("{key}:reserved"))
+            .key(format!("{key}:notify"))
+            .arg(now() + self.options.retry_after)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("reserve", queue))?;
+        match reply {
+            (None, _, _, _) => Ok(None),
+            (Some(original), Some(reserved), attempts, mode) => Ok(Some(ReservedJob {
+                queue: queue.to_owned(),
+                original,
+                reserved,
+                attempts,
+                reservation: match mode {
+                    1 => Reservation::InPlace,
+                    2 => Reservation::Reencoded,
+                    _ => Reservation::Invalid,
+                },
+            })),
+            _ => Err(QueueError::Protocol {
+                op: "reserve",
+                queue: queue.to_owned(),
+            }),
+        }
+    }
+
+    /// Laravel's `pop`: migrate, reserve, and if the queue is empty and `block_for` is set, wait on
+    /// the notify list once and try again.
+    pub async fn pop(&self, queue: &str) -> Result<Option<ReservedJob>, QueueError> {
+        self.migrate(queue).await?;
+        if let Some(job) = self.reserve(queue).await? {
+            return Ok(Some(job));
+        }
+        if let Some(secs) = self.options.block_for {
+            if self.wait_for_notify(queue, secs).await? {
+                return self.reserve(queue).await;
+            }
+        }
+        Ok(None)
+    }
+
+    /// BLPOP one token from the notify list for up to `secs` seconds (0 = forever), on a connection
+    /// of its own so other commands are not stuck behind it. True if a token arrived.
+    pub async fn wait_for_notify(&self, queue: &str, secs: u64) -> Result<bool, QueueError> {
+        let mut slot = self.blocking.lock().await;
+        if slot.is_none() {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(5)))
+                .set_response_timeout(None);
+            let conn = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .map_err(Self::err("connect", queue))?;
+            *slot = Some(conn);
+        }
+        let Some(conn) = slot.as_mut() else {
+            return Ok(false);
+        };
+        let reply: Result<Option<(Vec<u8>, Vec<u8>)>, _> = redis::cmd("BLPOP")
+            .arg(format!("{}:notify", self.key(queue)))
+            .arg(secs)
+            .query_async(conn)
+            .await;
+        match reply {
+            Ok(v) => Ok(v.is_some()),
+            Err(source) => {
+                *slot = None;
+                Err(QueueError::Redis {
+                    op: "block",
+                    queue: queue.to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Remove a finished job: `ZREM` of its exact reserved bytes. False if it was no longer
+    /// reserved (its reservation expired and another worker may have it).
+    pub async fn delete(&self, job: &ReservedJob) -> Result<bool, QueueError> {
+        let removed: u64 = redis::cmd("ZREM")
+            .arg(format!("{}:reserved", self.key(&job.queue)))
+            .arg(&job.reserved)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("delete", &job.queue))?;
+        Ok(removed == 1)
+    }
+
+    /// Put a reserved job back, available `delay` seconds from now (always through `:delayed`,
+    /// even for 0, as Laravel does). False if it was no longer reserved.
+    pub async fn release(&self, job: &ReservedJob, delay: u64) -> Result<bool, QueueError> {
+        let key = self.key(&job.queue);
+        let moved: u64 = RELEASE
+            .key(format!("{key}:delayed"))
+            .key(format!("{key}:reserved"))
+            .arg(&job.reserved)
+            .arg(now() + delay)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("release", &job.queue))?;
+        Ok(moved == 1)
+    }
+
+    /// Jobs the queue holds: ready + delayed + reserved.
+    pub async fn size(&self, queue: &str) -> Result<u64, QueueError> {
+        let key = self.key(queue);
+        SIZE.key(&key)
+            .key(format!("{key}:delayed"))
+            .key(format!("{key}:reserved"))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("size", queue))
+    }
+
+    /// Delete every job of the queue (and its tokens); returns how many jobs there were.
+    pub async fn clear(&self, queue: &str) -> Result<u64, QueueError> {
+        let key = self.key(queue);
+        CLEAR
+            .key(&key)
+            .key(format!("{key}:delayed"))
+            .key(format!("{key}:reserved"))
+            .key(format!("{key}:notify"))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("clear", queue))
+    }
+}

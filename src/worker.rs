@@ -1,0 +1,908 @@
+//! `queue:work`: the worker loop with Laravel 8's semantics (wire spec §4).
+//!
+//! Per iteration: migrate due delayed and expired reserved jobs once per queue, reserve jobs in
+//! strict queue priority (up to `--concurrency` in flight), run each with its timeout, then the stop
+//! checks in Laravel's order (signal, memory, restart, empty, max time, max jobs).
+//!
+//! Per job (`Worker::process` in PHP): the crash-loop check (attempts already past tries, or past
+//! `retryUntil`, fails without running), the handler, then delete / release with backoff / fail.
+//! Failing writes failed_jobs **before** the job leaves `:reserved` (see [`crate::failed`]).
+//!
+//! Timeouts differ from PHP in one way: PHP SIGKILLs its own process; larq aborts the job's task
+//! and keeps going. Either way a timed-out job that is not failed stays in `:reserved` until
+//! `retry_after` and then runs again with one more attempt. A handler stuck in blocking code
+//! without an `.await` cannot be aborted; it keeps a runtime thread busy until it returns.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionManager;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::failed::{FailedJob, FailedJobStore};
+use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
+use crate::payload::{pick_backoff, Payload};
+use crate::queue::redis::{client, connection_manager, now, QueueError};
+use crate::queue::{RedisQueue, Reservation, ReservedJob};
+
+/// Errors that stop the worker (everything else is per job and ends in failed_jobs or a log line).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// Installing a signal handler failed.
+    #[error("cannot install the {0} handler: {1}")]
+    Signal(&'static str, std::io::Error),
+    /// The cache store could not be reached at start.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// How the worker reports jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Laravel 8's lines on stdout: `[2026-11-23 08:49:56][id] Processing: App\Jobs\SomeJob`.
+    Laravel,
+    /// Only `tracing` events (the binary renders them as JSON lines with `--log-format json`).
+    Tracing,
+}
+
+/// `queue:work`'s options.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Queues in priority order (`--queue=high,default`).
+    pub queues: Vec<String>,
+    /// Seconds to sleep when no job is available (`--sleep`, default 3).
+    pub sleep: Duration,
+    /// Seconds to rest after each job (`--rest`).
+    pub rest: Duration,
+    /// Attempts before failing (`--tries`, default 1; the payload's `maxTries` wins; 0 = unlimited).
+    pub tries: i64,
+    /// Seconds before retrying after an exception (`--backoff`, a comma list like the payload's).
+    pub backoff: String,
+    /// Seconds a job may run (`--timeout`, default 60; the payload's `timeout` wins; 0 = none).
+    pub timeout: u64,
+    /// Stop after this many jobs (`--max-jobs`, 0 = no limit).
+    pub max_jobs: u64,
+    /// Stop after this many seconds (`--max-time`, 0 = no limit).
+    pub max_time: Duration,
+    /// Stop with status 12 when resident memory reaches this many MB (`--memory`, default 128).
+    pub memory_mb: u64,
+    /// Stop when the queues are empty (`--stop-when-empty`).
+    pub stop_when_empty: bool,
+    /// Process one job (or sleep once) and stop (`--once`).
+    pub once: bool,
+    /// Jobs run at once in this process (`--concurrency`, default 1).
+    pub concurrency: usize,
+    /// Install SIGTERM/SIGINT/SIGUSR2/SIGCONT handlers (the binary does; embedders may not).
+    pub handle_signals: bool,
+    /// Line output or tracing events.
+    pub output: Output,
+    /// Laravel major version whose messages to mimic (8: MaxAttemptsExceededException on timeout).
+    pub laravel_version: u8,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            queues: vec!["default".to_owned()],
+            sleep: Duration::from_secs(3),
+            rest: Duration::ZERO,
+            tries: 1,
+            backoff: "0".to_owned(),
+            timeout: 60,
+            max_jobs: 0,
+            max_time: Duration::ZERO,
+            memory_mb: 128,
+            stop_when_empty: false,
+            once: false,
+            concurrency: 1,
+            handle_signals: false,
+            output: Output::Laravel,
+            laravel_version: 8,
+        }
+    }
+}
+
+/// Why the worker stopped; [`StopReason::exit_code`] is what `queue:work` exits with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// SIGTERM/SIGINT or [`WorkerHandle::stop`].
+    Signal,
+    /// `--memory` reached.
+    Memory,
+    /// `php artisan queue:restart` changed the restart key.
+    Restart,
+    /// `--stop-when-empty` and nothing to do.
+    Empty,
+    /// `--max-time` elapsed.
+    MaxTime,
+    /// `--max-jobs` reached.
+    MaxJobs,
+    /// `--once` done.
+    Once,
+    /// The Redis connection was lost (Laravel quits so the supervisor restarts it).
+    ConnectionLost,
+}
+
+impl StopReason {
+    /// `queue:work`'s exit status: 12 for memory, 1 for a lost connection, else 0.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            StopReason::Memory => 12,
+            StopReason::ConnectionLost => 1,
+            _ => 0,
+        }
+    }
+}
+
+/// The app's cache store on Redis, for the restart signal and the `job-exceptions:` counters.
+#[derive(Clone)]
+pub struct CacheStore {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for CacheStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheStore")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+/// The cache key `queue:restart` writes.
+pub const RESTART_KEY: &str = "illuminate:queue:restart";
+
+impl CacheStore {
+    /// Connect to the cache connection; `prefix` is the full physical prefix (`{P}{C}:` for
+    /// Laravel ≤ 10, see [`crate::config::Settings::cache_key`]).
+    pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<CacheStore, QueueError> {
+        let client = client(url)?;
+        let conn = connection_manager(&client)
+            .await
+            .map_err(|source| QueueError::Redis {
+                op: "connect (cache)",
+                queue: String::new(),
+                source,
+            })?;
+        Ok(CacheStore {
+            conn,
+            prefix: prefix.into(),
+        })
+    }
+
+    /// The physical key of a cache entry.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn err(op: &'static str) -> impl FnOnce(redis::RedisError) -> QueueError {
+        move |source| QueueError::Redis {
+            op,
+            queue: String::new(),
+            source,
+        }
+    }
+
+    /// The raw value of an entry.
+    pub async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, QueueError> {
+        redis::cmd("GET")
+            .arg(self.key(name))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("cache get"))
+    }
+
+    /// Count one exception for a job the way `markJobAsFailedIfWillExceedMaxExceptions` does: a
+    /// falsy counter is reset to 0 for a day, then incremented; returns the new count.
+    pub async fn count_exception(&self, uuid: &str) -> Result<i64, QueueError> {
+        let name = format!("job-exceptions:{uuid}");
+        let current = self.get(&name).await?;
+        let falsy = matches!(current.as_deref(), None | Some(b"") | Some(b"0"));
+        let mut conn = self.conn.clone();
+        if falsy {
+            redis::cmd("SETEX")
+                .arg(self.key(&name))
+                .arg(86_400)
+                .arg(0)
+                .exec_async(&mut conn)
+                .await
+                .map_err(Self::err("cache put"))?;
+        }
+        redis::cmd("INCRBY")
+            .arg(self.key(&name))
+            .arg(1)
+            .query_async(&mut conn)
+            .await
+            .map_err(Self::err("cache increment"))
+    }
+
+    /// Delete an entry.
+    pub async fn forget(&self, name: &str) -> Result<(), QueueError> {
+        redis::cmd("DEL")
+            .arg(self.key(name))
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("cache forget"))
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    should_quit: AtomicBool,
+    paused: AtomicBool,
+    wake: Notify,
+}
+
+/// Control of a running worker from another task (what the signals do).
+#[derive(Debug, Clone)]
+pub struct WorkerHandle {
+    state: Arc<State>,
+}
+
+impl WorkerHandle {
+    /// Finish the jobs in flight, then stop (SIGTERM).
+    pub fn stop(&self) {
+        self.state.should_quit.store(true, Ordering::SeqCst);
+        self.state.wake.notify_waiters();
+    }
+
+    /// Take no new jobs until [`WorkerHandle::resume`] (SIGUSR2).
+    pub fn pause(&self) {
+        self.state.paused.store(true, Ordering::SeqCst);
+    }
+
+    /// Take jobs again (SIGCONT).
+    pub fn resume(&self) {
+        self.state.paused.store(false, Ordering::SeqCst);
+        self.state.wake.notify_waiters();
+    }
+}
+
+struct Inner {
+    queue: Arc<RedisQueue>,
+    registry: Arc<Registry>,
+    failed: Option<FailedJobStore>,
+    cache: Option<CacheStore>,
+    options: WorkerOptions,
+}
+
+/// A queue worker; build it with [`Worker::builder`].
+pub struct Worker {
+    inner: Arc<Inner>,
+    state: Arc<State>,
+}
+
+/// Assembles a [`Worker`].
+pub struct WorkerBuilder {
+    queue: Arc<RedisQueue>,
+    registry: Arc<Registry>,
+    failed: Option<FailedJobStore>,
+    cache: Option<CacheStore>,
+    options: WorkerOptions,
+}
+
+impl WorkerBuilder {
+    /// `queue:work`'s options.
+    pub fn options(mut self, options: WorkerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Where failed jobs are recorded; without one, failed jobs are only deleted (Laravel's `null`
+    /// failed driver).
+    pub fn failed_store(mut self, store: FailedJobStore) -> Self {
+        self.failed = Some(store);
+        self
+    }
+
+    /// The app's cache store (restart signal, maxExceptions counters).
+    pub fn cache(mut self, cache: CacheStore) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The worker.
+    pub fn build(self) -> Worker {
+        let mut options = self.options;
+        options.concurrency = options.concurrency.max(1);
+        if options.queues.is_empty() {
+            options.queues.push("default".to_owned());
+        }
+        Worker {
+            inner: Arc::new(Inner {
+                queue: self.queue,
+                registry: self.registry,
+                failed: self.failed,
+                cache: self.cache,
+                options,
+            }),
+            state: Arc::new(State::default()),
+        }
+    }
+}
+
+fn timestamp() -> String {
+    chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// Resident set size in MB from `/proc/self/statm` (0 where unavailable).
+pub fn rss_mb() -> u64 {
+    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * u64::try_from(page).unwrap_or(4096) / (1024 * 1024)
+}
+
+impl Worker {
+    /// A worker over `queue` running the classes in `registry`.
+    pub fn builder(queue: RedisQueue, registry: Registry) -> WorkerBuilder {
+        WorkerBuilder {
+            queue: Arc::new(queue),
+            registry: Arc::new(registry),
+            failed: None,
+            cache: None,
+            options: WorkerOptions::default(),
+        }
+    }
+
+    /// A handle to stop, pause or resume the worker from elsewhere.
+    pub fn handle(&self) -> WorkerHandle {
+        WorkerHandle {
+            state: Arc::clone(&self.state),
+        }
+    }
+
+    fn install_signals(&self) -> Result<(), WorkerError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        type OnSignal = fn(&WorkerHandle);
+        let pairs: [(&'static str, SignalKind, OnSignal); 4] = [
+            ("SIGTERM", SignalKind::terminate(), WorkerHandle::stop),
+            ("SIGINT", SignalKind::interrupt(), WorkerHandle::stop),
+            ("SIGUSR2", SignalKind::user_defined2(), WorkerHandle::pause),
+            (
+                "SIGCONT",
+                SignalKind::from_raw(libc::SIGCONT),
+                WorkerHandle::resume,
+            ),
+        ];
+        for (name, kind, action) in pairs {
+            let mut stream = signal(kind).map_err(|e| WorkerError::Signal(name, e))?;
+            let handle = self.handle();
+            tokio::spawn(async move {
+                while stream.recv().await.is_some() {
+                    tracing::info!(signal = name, "signal received");
+                    action(&handle);
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn sleep(&self, d: Duration) {
+        if d.is_zero() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = self.state.wake.notified() => {}
+        }
+    }
+
+    async fn restart_value(&self) -> Option<Vec<u8>> {
+        let cache = self.inner.cache.as_ref()?;
+        match cache.get(RESTART_KEY).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the restart signal");
+                None
+            }
+        }
+    }
+
+    /// Run until a stop condition; returns why (its [`StopReason::exit_code`] is the exit status).
+    pub async fn run(self) -> Result<StopReason, WorkerError> {
+        if self.inner.options.handle_signals {
+            self.install_signals()?;
+        }
+        let opts = &self.inner.options;
+        let started = Instant::now();
+        let last_restart = self.restart_value().await;
+        let mut popped: u64 = 0;
+        let mut inflight: JoinSet<()> = JoinSet::new();
+        loop {
+            while let Some(res) = inflight.try_join_next() {
+                if let Err(e) = res {
+                    tracing::error!(error = %e, "job task ended abnormally");
+                }
+            }
+            if self.state.paused.load(Ordering::SeqCst) {
+                self.sleep(opts.sleep.max(Duration::from_secs(1))).await;
+                if let Some(reason) = self
+                    .stop_reason(false, started, popped, &last_restart)
+                    .await
+                {
+                    drain(&mut inflight).await;
+                    return Ok(reason);
+                }
+                continue;
+            }
+            let mut got = 0usize;
+            let mut lost = false;
+            let budget = if opts.max_jobs > 0 {
+                usize::try_from(opts.max_jobs.saturating_sub(popped)).unwrap_or(usize::MAX)
+            } else {
+                usize::MAX
+            };
+            let free = opts
+                .concurrency
+                .saturating_sub(inflight.len())
+                .min(budget)
+                .min(if opts.once { 1 } else { usize::MAX });
+            if free > 0 && !self.state.should_quit.load(Ordering::SeqCst) {
+                match self.next_jobs(free, inflight.is_empty()).await {
+                    Ok(jobs) => {
+                        for job in jobs {
+                            got += 1;
+                            popped += 1;
+                            let inner = Arc::clone(&self.inner);
+                            inflight.spawn(async move { process(inner, job).await });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot pop a job");
+                        if opts.output == Output::Laravel {
+                            eprintln!("[{}] {e}", timestamp());
+                        }
+                        lost = e.is_connection_lost();
+                        self.sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+            if opts.once {
+                if got == 0 {
+                    self.sleep(opts.sleep).await;
+                }
+                drain(&mut inflight).await;
+                return Ok(StopReason::Once);
+            }
+            if got == 0 && inflight.is_empty() {
+                if !opts.stop_when_empty {
+                    self.sleep(opts.sleep).await;
+                }
+            } else if got == 0 || inflight.len() >= opts.concurrency {
+                let idle = if got == 0 { opts.sleep } else { Duration::MAX };
+                tokio::select! {
+                    res = inflight.join_next() => {
+                        if let Some(Err(e)) = res {
+                            tracing::error!(error = %e, "job task ended abnormally");
+                        }
+                    }
+                    _ = tokio::time::sleep(idle) => {}
+                    _ = self.state.wake.notified() => {}
+                }
+            }
+            if got > 0 && !opts.rest.is_zero() {
+                self.sleep(opts.rest).await;
+            }
+            if lost {
+                drain(&mut inflight).await;
+                return Ok(StopReason::ConnectionLost);
+            }
+            let idle = got == 0 && inflight.is_empty();
+            if let Some(reason) = self.stop_reason(idle, started, popped, &last_restart).await {
+                drain(&mut inflight).await;
+                return Ok(reason);
+            }
+        }
+    }
+
+    /// Laravel's `stopIfNecessary`, in its order.
+    async fn stop_reason(
+        &self,
+        idle: bool,
+        started: Instant,
+        popped: u64,
+        last_restart: &Option<Vec<u8>>,
+    ) -> Option<StopReason> {
+        let opts = &self.inner.options;
+        if self.state.should_quit.load(Ordering::SeqCst) {
+            return Some(StopReason::Signal);
+        }
+        if opts.memory_mb > 0 && rss_mb() >= opts.memory_mb {
+            return Some(StopReason::Memory);
+        }
+        if self.inner.cache.is_some() && self.restart_value().await != *last_restart {
+            return Some(StopReason::Restart);
+        }
+        if opts.stop_when_empty && idle {
+            return Some(StopReason::Empty);
+        }
+        if !opts.max_time.is_zero() && started.elapsed() >= opts.max_time {
+            return Some(StopReason::MaxTime);
+        }
+        if opts.max_jobs > 0 && popped >= opts.max_jobs {
+            return Some(StopReason::MaxJobs);
+        }
+        None
+    }
+
+    /// Reserve up to `n` jobs in queue priority order, migrating each queue once first. With
+    /// `block_for` set and nothing in flight, an empty first pass waits on the first queue's
+    /// notify list once.
+    async fn next_jobs(&self, n: usize, may_block: bool) -> Result<Vec<ReservedJob>, QueueError> {
+        let queue = &self.inner.queue;
+        let mut jobs = Vec::new();
+        for name in &self.inner.options.queues {
+            queue.migrate(name).await?;
+            while jobs.len() < n {
+                match queue.reserve(name).await? {
+                    Some(job) => jobs.push(job),
+                    None => break,
+                }
+            }
+            if jobs.len() >= n {
+                return Ok(jobs);
+            }
+        }
+        if jobs.is_empty() && may_block {
+            if let (Some(secs), Some(first)) =
+                (queue.options().block_for, self.inner.options.queues.first())
+            {
+                if queue.wait_for_notify(first, secs).await? {
+                    if let Some(job) = queue.reserve(first).await? {
+                        jobs.push(job);
+                    }
+                }
+            }
+        }
+        Ok(jobs)
+    }
+}
+
+async fn drain(set: &mut JoinSet<()>) {
+    while let Some(res) = set.join_next().await {
+        if let Err(e) = res {
+            tracing::error!(error = %e, "job task ended abnormally");
+        }
+    }
+}
+
+/// One job's run, with everything it needs to report.
+struct Run {
+    inner: Arc<Inner>,
+    job: ReservedJob,
+    payload: Arc<Payload>,
+    raw: Arc<[u8]>,
+    name: String,
+    id: String,
+}
+
+impl Run {
+    fn say(&self, status: &str) {
+        tracing::info!(
+            job_id = %self.id,
+            uuid = self.payload.uuid.as_deref().unwrap_or(""),
+            job = %self.name,
+            queue = %self.job.queue,
+            attempts = self.job.attempts,
+            status,
+            "job {status}"
+        );
+        if self.inner.options.output == Output::Laravel {
+            let label = format!("{status}:");
+            println!("[{}][{}] {label:<11} {}", timestamp(), self.id, self.name);
+        }
+    }
+
+    fn context(&self) -> JobContext {
+        JobContext::new(
+            Arc::clone(&self.payload),
+            Arc::clone(&self.raw),
+            self.job.attempts,
+            self.job.queue.clone(),
+            self.inner.queue.connection_name().to_owned(),
+        )
+    }
+
+    fn max_tries(&self) -> i64 {
+        self.payload.max_tries.unwrap_or(self.inner.options.tries)
+    }
+
+    /// Record the failure, then remove the job, then run the `failed` hook. If the record cannot be
+    /// written the job stays reserved and comes back after `retry_after`, so it is never lost.
+    async fn fail(&self, error: &JobError, resolved: Option<&Resolved>) {
+        if let Some(store) = &self.inner.failed {
+            let uuid = self
+                .payload
+                .uuid
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let exception = error.to_php_string();
+            let row = FailedJob {
+                uuid: &uuid,
+                connection: self.inner.queue.connection_name(),
+                queue: &self.job.queue,
+                payload: &self.job.original,
+                exception: &exception,
+            };
+            if let Err(e) = store.log(&row).await {
+                tracing::error!(error = %e, job_id = %self.id, "cannot record the failed job; it stays reserved and will come back after retry_after");
+                if self.inner.options.output == Output::Laravel {
+                    eprintln!(
+                        "[{}][{}] cannot record the failed job: {e}",
+                        timestamp(),
+                        self.id
+                    );
+                }
+                return;
+            }
+        }
+        if let Err(e) = self.inner.queue.delete(&self.job).await {
+            tracing::error!(error = %e, job_id = %self.id, "cannot delete the failed job");
+        }
+        if let Some(resolved) = resolved {
+            let resolved = resolved.clone();
+            let ctx = self.context();
+            let err = JobError::with_class(error.class().to_owned(), error.message().to_owned());
+            let hook = tokio::spawn(async move { resolved.failed(&ctx, &err).await });
+            if let Err(e) = hook.await {
+                tracing::error!(error = %e, job_id = %self.id, "the job's failed hook panicked");
+            }
+        }
+        tracing::warn!(job_id = %self.id, exception = %error, "job failed");
+        self.say("Failed");
+    }
+
+    async fn release(&self, delay: u64) {
+        match self.inner.queue.release(&self.job, delay).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(job_id = %self.id, "release: the reservation had already expired")
+            }
+            Err(e) => tracing::error!(error = %e, job_id = %self.id, "cannot release the job"),
+        }
+    }
+
+    async fn delete(&self) {
+        match self.inner.queue.delete(&self.job).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(job_id = %self.id, "delete: the reservation had already expired; the job may run again")
+            }
+            Err(e) => tracing::error!(error = %e, job_id = %self.id, "cannot delete the job"),
+        }
+    }
+
+    /// `markJobAsFailedIfWillExceedMaxAttempts` + `...MaxExceptions`: whether the job must fail now.
+    async fn will_exceed(&self) -> bool {
+        let now = now() as i64;
+        let mut fail = match self.payload.retry_until() {
+            Some(until) => until <= now,
+            None => {
+                let max = self.max_tries();
+                max > 0 && self.job.attempts >= max
+            }
+        };
+        if let (Some(cache), Some(uuid), Some(max_exceptions)) = (
+            &self.inner.cache,
+            self.payload.uuid.as_deref(),
+            self.payload.max_exceptions,
+        ) {
+            match cache.count_exception(uuid).await {
+                Ok(count) if max_exceptions <= count => {
+                    if let Err(e) = cache.forget(&format!("job-exceptions:{uuid}")).await {
+                        tracing::warn!(error = %e, "cannot reset the exception counter");
+                    }
+                    fail = true;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot count the exception"),
+            }
+        }
+        fail
+    }
+
+    /// `handleJobException`: fail if tries/retryUntil/maxExceptions say so, else release with backoff.
+    async fn on_exception(&self, error: JobError, action: Option<Action>, resolved: &Resolved) {
+        tracing::warn!(job_id = %self.id, exception = %error, attempts = self.job.attempts, "job raised an exception");
+        if let Some(Action::Fail(e)) = action {
+            return self.fail(&e, Some(resolved)).await;
+        }
+        if error.is_permanent() || self.will_exceed().await {
+            return self.fail(&error, Some(resolved)).await;
+        }
+        let delay = match action {
+            Some(Action::Release(d)) => d,
+            _ => self
+                .payload
+                .backoff_for(self.job.attempts)
+                .unwrap_or_else(|| pick_backoff(&self.inner.options.backoff, self.job.attempts)),
+        };
+        if matches!(action, Some(Action::Delete)) {
+            self.delete().await;
+        } else {
+            self.release(delay).await;
+        }
+    }
+
+    /// The timeout path of §4.7: fail if tries/maxExceptions/failOnTimeout say so; otherwise leave
+    /// the job reserved so it returns after `retry_after`, as PHP's killed worker does.
+    async fn on_timeout(&self, resolved: &Resolved) {
+        let error = if self.inner.options.laravel_version >= 10 {
+            JobError::with_class(exceptions::TIMEOUT, format!("{} has timed out.", self.name))
+        } else {
+            JobError::with_class(
+                exceptions::MAX_ATTEMPTS,
+                max_attempts_message(&self.name, 8),
+            )
+        };
+        let exceed = self.will_exceed().await;
+        if exceed || self.payload.fail_on_timeout == Some(true) {
+            return self.fail(&error, Some(resolved)).await;
+        }
+        tracing::warn!(job_id = %self.id, "job timed out; it stays reserved until retry_after");
+        if self.inner.options.output == Output::Laravel {
+            eprintln!(
+                "[{}][{}] Timed out: {} (left reserved until retry_after)",
+                timestamp(),
+                self.id,
+                self.name
+            );
+        }
+    }
+}
+
+fn max_attempts_message(name: &str, version: u8) -> String {
+    if version >= 10 {
+        format!("{name} has been attempted too many times.")
+    } else {
+        format!(
+            "{name} has been attempted too many times or run too long. The job may have previously timed out."
+        )
+    }
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(p) => p
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic payload".to_owned()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Laravel's `Worker::process` for one reserved job.
+async fn process(inner: Arc<Inner>, job: ReservedJob) {
+    let parsed = Payload::from_slice(&job.original);
+    let payload = Arc::new(parsed.as_ref().cloned().unwrap_or_default());
+    let name = match payload.resolve_name() {
+        "" => "(unknown job)".to_owned(),
+        n => n.to_owned(),
+    };
+    let id = payload.id.clone().unwrap_or_default();
+    let run = Run {
+        raw: Arc::from(job.original.as_slice()),
+        inner,
+        job,
+        payload,
+        name,
+        id,
+    };
+    run.say("Processing");
+    if let Err(e) = parsed {
+        let err = JobError::with_class(exceptions::UNDECODABLE, e.to_string());
+        return run.fail(&err, None).await;
+    }
+    if run.job.reservation == Reservation::Invalid {
+        let err = JobError::with_class(
+            exceptions::UNDECODABLE,
+            "the payload has no numeric top-level \"attempts\" (Laravel's pop script would have dropped it)",
+        );
+        return run.fail(&err, None).await;
+    }
+    // The crash-loop check: a job back from a crash or timeout past its tries fails unrun.
+    let now = now() as i64;
+    let may_run = match run.payload.retry_until() {
+        Some(until) => now <= until,
+        None => {
+            let max = run.max_tries();
+            max == 0 || run.job.attempts <= max
+        }
+    };
+    let resolved = match run.inner.registry.resolve(&run.payload) {
+        Ok(r) => r,
+        Err(e) => return run.fail(&e, None).await,
+    };
+    if !may_run {
+        let err = JobError::with_class(
+            exceptions::MAX_ATTEMPTS,
+            max_attempts_message(&run.name, run.inner.options.laravel_version),
+        );
+        return run.fail(&err, Some(&resolved)).await;
+    }
+    let timeout = run
+        .payload
+        .timeout
+        .map(|t| u64::try_from(t).unwrap_or(0))
+        .unwrap_or(run.inner.options.timeout);
+    let mut ctx = run.context();
+    let task_resolved = resolved.clone();
+    let mut task = tokio::spawn(async move {
+        let result = task_resolved.run(&mut ctx).await;
+        (result, ctx.action.take())
+    });
+    let outcome = if timeout > 0 {
+        match tokio::time::timeout(Duration::from_secs(timeout), &mut task).await {
+            Ok(joined) => Some(joined),
+            Err(_) => {
+                task.abort();
+                None
+            }
+        }
+    } else {
+        Some((&mut task).await)
+    };
+    match outcome {
+        None => run.on_timeout(&resolved).await,
+        Some(Err(join_error)) => {
+            let err = JobError::with_class(
+                exceptions::PANIC,
+                format!("the handler panicked: {}", panic_message(join_error)),
+            );
+            run.on_exception(err, None, &resolved).await;
+        }
+        Some(Ok((Err(err), action))) => run.on_exception(err, action, &resolved).await,
+        Some(Ok((Ok(()), action))) => match action {
+            Some(Action::Fail(e)) => run.fail(&e, Some(&resolved)).await,
+            Some(Action::Release(delay)) => {
+                run.release(delay).await;
+                run.say("Processed");
+            }
+            Some(Action::Delete) | None => {
+                run.delete().await;
+                run.say("Processed");
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_follow_the_version() {
+        assert_eq!(
+            max_attempts_message("App\\Jobs\\X", 8),
+            "App\\Jobs\\X has been attempted too many times or run too long. The job may have previously timed out."
+        );
+        assert_eq!(
+            max_attempts_message("X", 10),
+            "X has been attempted too many times."
+        );
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(StopReason::Memory.exit_code(), 12);
+        assert_eq!(StopReason::Restart.exit_code(), 0);
+        assert_eq!(StopReason::ConnectionLost.exit_code(), 1);
+    }
+
+    #[test]
+    fn rss_is_measured() {
+        assert!(rss_mb() > 0);
+    }
+}

@@ -1,0 +1,286 @@
+//! The Redis driver against a private redis-server: keys, push, reserve (attempts counted in place),
+//! release, migrate, delete by exact bytes, size/clear, blocking, and payloads Laravel's own script
+//! would lose or damage.
+
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
+use larq::payload::Payload;
+use larq::queue::redis::now;
+use larq::queue::{RedisQueue, RedisQueueOptions, Reservation};
+use redis::Commands;
+use redis_server::TestRedis;
+
+const Q: &str = "laravel_database_queues:default";
+
+async fn queue(server: &TestRedis, retry_after: u64) -> RedisQueue {
+    RedisQueue::connect(
+        &server.url(0),
+        RedisQueueOptions {
+            retry_after,
+            ..RedisQueueOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// A payload exactly as Laravel 8 writes it (escaped slashes, raw UTF-8, an empty array in data).
+fn php_payload(attempts: i64) -> String {
+    format!(
+        r#"{{"uuid":"{}","displayName":"App\\Jobs\\SomeJob","job":"Illuminate\\Queue\\CallQueuedHandler@call","maxTries":null,"maxExceptions":null,"failOnTimeout":false,"backoff":null,"timeout":null,"retryUntil":null,"data":{{"commandName":"App\\Jobs\\SomeJob","command":"O:16:\"App\\Jobs\\SomeJob\":3:{{s:6:\"userId\";i:1;s:9:\"someParam\";s:7:\"h\u00e9\\\/llo\";s:10:\"middleware\";a:0:{{}}}}","tags":[]}},"id":"{}","attempts":{attempts}}}"#,
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+#[tokio::test]
+async fn push_reserve_counts_attempts_in_place() {
+    let Some(server) = TestRedis::start() else {
+        return;
+    };
+    let q = queue(&server, 90).await;
+    let payload = php_payload(0);
+    assert_eq!(q.push("default", payload.as_bytes()).await.unwrap(), 1);
+    let mut c = server.conn(0);
+    assert_eq!(c.llen::<_, i64>(Q).unwrap(), 1);
+    assert_eq!(c.llen::<_, i64>(format!("{Q}:notify")).unwrap(), 1);
+
+    let job = q.reserve("default").await.unwrap().expect("a job");
+    assert_eq!(job.original, payload.as_bytes());
+    assert_eq!(job.attempts, 1);
+    assert_eq!(job.reservation, Reservation::InPlace);
+    let expected = payload.replace(r#""attempts":0}"#, r#""attempts":1}"#);
+    assert_eq!(String::from_utf8(job.reserved.clone()).unwrap(), expected);
+    // The empty array survives (cjson would have written {}), and so do the escapes.
+    assert!(expected.contains(r#""tags":[]"#));
+
+    assert_eq!(c.llen::<_, i64>(Q).unwrap(), 0);
+    assert_eq!(c.llen::<_, i64>(format!("{Q}:notify")).unwrap(), 0);
+    let members: Vec<(Vec<u8>, f64)> = c.zrange_withscores(format!("{Q}:reserved"), 0, -1).unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].0, job.reserved);
+    let expiry = members[0].1 as u64;
+    assert!((now() + 89..=now() + 91).contains(&expiry), "{expiry}");
+
+    assert!(q.delete(&job).await.unwrap());
+    assert!(!q.delete(&job).await.unwrap());
+    assert_eq!(q.size("default").await.unwrap(), 0);
+    assert!(q.reserve("default").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn nested_or_duplicate_attempts_fall_back_to_cjson() {
+    let Some(server) = TestRedis::start() else {
+        return;
+    };
+    let q = queue(&server, 90).await;
+    // A nested "attempts" and a float top-level one: not a plain unique integer, so cjson counts.
+    let payload = r#"{"uuid":"u","data":{"attempts":7},"attempts":2.0}"#;
+    q.push("default", payload.as_bytes()).await.unwrap();
+    let job = q.reserve("default").await.unwrap().unwrap();
+    assert_eq!(job.reservation, Reservation::Reencoded);
+    assert_eq!(job.attempts, 3);
+    let reserved: Payload = Payload::from_slice(&job.reserved).unwrap();
+    assert_eq!(reserved.attempts, Some(3));
+    assert_eq!(reserved.data.extra["attempts"], 7);
+    assert!(
+        q.delete(&job).await.unwrap(),
+        "the re-encoded copy is removable"
+    );
+
+    // A nested attempts with a unique top-level integer: the top-level one is edited in place.
+    let payload = r#"{"data":{"attempts":7,"s":"\"attempts\":9"},"attempts":4}"#;
+    q.push("default", payload.as_bytes()).await.unwrap();
+    let job = q.reserve("default").await.unwrap().unwrap();
+    assert_eq!(job.reservation, Reservation::InPlace);
+    assert_eq!(
+        String::from_utf8(job.reserved.clone()).unwrap(),
+        r#"{"data":{"attempts":7,"s":"\"attempts\":9"},"attempts":5}"#
+    );
+}
+
+#[tokio::test]
+async fn a_payload_without_attempts_is_parked_not_lost() {
+    let Some(server) = TestRedis::start() else {
+        return;
+    };
+    let q = queue(&server, 90).await;
+    for bad in [
+        r#"{"uuid":"x","data":{}}"#,
+        "not json at all",
+        r#"{"attempts":null}"#,
+    ] {
+        q.push("default", bad.as_bytes()).await.unwrap();
+        let job = q.reserve("default").await.unwrap().unwrap();
+        assert_eq!(job.reservation, Reservation::Invalid, "{bad}");
+        assert_eq!(job.reserved, bad.as_bytes());
+        assert_eq!(
+            q.size("default").await.unwrap(),
+            1,
+            "still held in :reserved"
+        );
+        assert!(q.delete(&job).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn release_goes_through_delayed_and_comes_back_when_due() {
+    let Some(server) = TestRedis::start() else {
+        return;
+    };
+    let q = queue(&server, 90).await;
+    q.push("default", php_payload(0).as_bytes()).await.unwrap();
+    let job = q.reserve("default").await.unwrap().unwrap();
+    assert!(q.release(&job, 0).await.unwrap());
+    let mut c = server.conn(0);
+    assert_eq!(c.zcard::<_, i64>(format!("{Q}:reserved")).unwrap(), 0);
+    let delayed: Vec<(Vec<u8>, f64)> = c.zrange_withscores(format!("{Q}:delayed"), 0, -1).unwrap();
+    assert_eq!(delayed.len(), 1);
+    assert_eq!(delayed[0].0, job.reserved, "the exact reserved bytes move");
+    // Not yet migrated: reserve sees nothing.
+    assert!(q.reserve("default").await.unwrap().is_none());
+    assert_eq!(q.migrate("default").await.unwrap(), 1);
+    assert_eq!(c.llen::<_, i64>(format!("{Q}:notify")).unwrap(), 1);
+    let again = q.reserve("default").await.unwrap().unwrap();
+    assert_eq!(again.attempts, 2);
+    assert_eq!(again.original, job.reserved);
+    // A second release is refused once the job is no longer reserved under those bytes.
+    assert!(!q.release(&job, 0).await.unwrap());
+
+    // With a delay, migration leaves it until due.
+    assert!(q.release(&again, 30).await.unwrap());
+    assert_eq!(q.migrate("default").await.unwrap(), 0);
+    let score: f64 = c.zscore(format!("{Q}:delayed"), &again.reserved).unwrap();
+    assert!((now() + 29..=now() + 31).contains(&(score as u64)));
+}
+
+#[tokio::test]
+async fn expired_reservations_return_with_one_more_attempt() {
+    let Some(server) = TestRedis::start() else {
+        return;
+    };
+    let q = queue(&server, 0).await; // reservations expire at once
+    q.push("default", php_payload(0).as_bytes()).await.unwrap();
+    let first = q.reserve("default").await.unwrap().unwrap();
+    let job = q.pop("default").await.unwrap().expect("migrated back");
+    assert_eq!(job.attempts, 2);
+    assert_eq!(job.original, first.reserved);
+    assert_eq!(q.size("default").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn php_pop_script_accepts_what_larq_reserved() {
+    let Some(server) = TestRedis::start() else {
+        return;
+    };
+    let q = queue(&server, 0).await;
+    q.push("default", php_payload(0).as_bytes()).await.unwrap();
+    let _ = q.reserve("default").await.unwrap().unwrap();
+    q.migrate("default").await.unwrap();
+    // Laravel's reserve, as the spec describes it: LPOP, cjson round trip with attempts+1, ZADD.
+    let php_pop = r"local job = redis.call('lpop', KEYS[1])
+local reserved = false
+if job ~= false then
+  reserved = cjson.decode(job)
+  reserved['attempts'] = reserved['attempts'] + 1
+  reserved = cjson.encode(reserved)
+  redis.call('zadd', KEYS[2], ARGV[1], reserved)
+  redis.call('lpop', KEYS[3])
+end
+return {job, reserved}";
+    let mut c = server.conn(0);
+    let (job, reserved): (String, String) = redis::Script::new(php_pop)
+        .key(Q)
+        .key(format!("{Q}:reserved"))
+        .key(format!("{Q}:notify"))
+        .arg(now() + 90)
+        .invoke(&mut c)
+        .unwrap();
+    let decoded: Payload = Payload::from_slice(job.as_bytes()).unwrap();
+    assert_eq!(decoded.attempts, Some(1), "PHP sees attempts() = 2");
+    assert_eq!(
+        Payload::from_slice(reserved.as_bytes()).unwrap().attempts,
+        Some(2)
+    );
+    // PHP's delete is a ZREM of its own reserved string.
+    assert_eq!(
+        c.zrem::<_, _, i64>(format!("{Q}:reserved"), &reserved)
+            .unwrap(),
+        1
+    );
+    assert_eq!(q.size("default").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn size_clear_later_and_blocking() {
+    let Some(server) = TestRedis::start() else {
+        return;
+    };
+    let q = RedisQueue::connect(
+        &server.url(0),
+        RedisQueueOptions {
+            block_for: Some(1),
+            prefix: "my_app_database_".to_owned(),
+            ..RedisQueueOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    q.push("high", php_payload(0).as_bytes()).await.unwrap();
+    q.later("high", 60, php_payload(0).as_bytes())
+        .await
+        .unwrap();
+    let mut c = server.conn(0);
+    assert_eq!(
+        c.zcard::<_, i64>("my_app_database_queues:high:delayed")
+            .unwrap(),
+        1
+    );
+    assert_eq!(q.size("high").await.unwrap(), 2);
+    assert_eq!(q.clear("high").await.unwrap(), 2);
+    assert_eq!(q.size("high").await.unwrap(), 0);
+    assert!(!c
+        .exists::<_, bool>("my_app_database_queues:high:notify")
+        .unwrap());
+
+    // An empty queue blocks about block_for seconds, then answers None.
+    let started = std::time::Instant::now();
+    assert!(q.pop("high").await.unwrap().is_none());
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+
+    // A push during the block wakes it.
+    let url = server.url(0);
+    let pusher = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let q2 = RedisQueue::connect(
+            &url,
+            RedisQueueOptions {
+                prefix: "my_app_database_".to_owned(),
+                ..RedisQueueOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        q2.push("high", php_payload(0).as_bytes()).await.unwrap();
+    });
+    let job = q.pop("high").await.unwrap();
+    pusher.await.unwrap();
+    let job = match job {
+        Some(j) => j,
+        None => q.pop("high").await.unwrap().expect("the pushed job"),
+    };
+    assert_eq!(job.attempts, 1);
+}
+
+#[tokio::test]
+async fn scripts_reload_after_script_flush() {
+    let Some(server) = TestRedis::start() else {
+        return;
+    };
+    let q = queue(&server, 90).await;
+    q.push("default", php_payload(0).as_bytes()).await.unwrap();
+    server.cli(&["SCRIPT", "FLUSH"]);
+    q.push("default", php_payload(0).as_bytes()).await.unwrap();
+    assert_eq!(q.size("default").await.unwrap(), 2);
+}
