@@ -34,6 +34,28 @@ function group_of(string $f): string {
     if (substr($f, -8) === '.job.ser') return 'job-' . basename($f, '.job.ser');
     return 'synthetic';
 }
+// Legacy `C:` objects need their class (an incomplete class cannot take `C:` data, and PHP would
+// print a warning per call, timing the warning instead): declare a stub that keeps the data.
+function declare_serializables(array $inputs): void {
+    static $declared = [];
+    foreach ($inputs as $in) {
+        preg_match_all('/C:\d+:"([^"]+)":/', $in, $m);
+        foreach ($m[1] as $class) {
+            if (isset($declared[$class]) || class_exists($class, false)) continue;
+            $declared[$class] = true;
+            $pos = strrpos($class, '\\');
+            $ns = $pos === false ? '' : substr($class, 0, $pos);
+            $short = $pos === false ? $class : substr($class, $pos + 1);
+            eval(($ns !== '' ? "namespace $ns; " : '') . "class $short implements \\Serializable {
+                public \$data;
+                public function serialize() { return \$this->data; }
+                public function unserialize(\$d) { \$this->data = \$d; }
+                public function __serialize(): array { return [\$this->data]; }
+                public function __unserialize(array \$a): void { \$this->data = \$a[0]; }
+            }");
+        }
+    }
+}
 $groups = [];
 foreach (array_slice($argv, 1) as $f) {
     $cmd = command_bytes(file_get_contents($f));
@@ -41,6 +63,7 @@ foreach (array_slice($argv, 1) as $f) {
 }
 foreach ($groups as $group => $inputs) {
     declare_enums($inputs);
+    declare_serializables($inputs);
     $total = array_sum(array_map('strlen', $inputs));
     $rounds = 0;
     $start = hrtime(true);

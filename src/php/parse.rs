@@ -504,7 +504,7 @@ mod fast {
     use super::{Float, Key, Token};
 
     /// Up to 18 digits from `i` (so no overflow is possible): the number and the index after it.
-    #[inline]
+    #[inline(always)]
     fn digits(input: &[u8], mut i: usize) -> Option<(u64, usize)> {
         let start = i;
         let mut n: u64 = 0;
@@ -522,8 +522,8 @@ mod fast {
     }
 
     /// `i:<n>;` with `input[0] == b'i'`.
-    #[inline]
-    fn int(input: &[u8]) -> Option<(usize, i64)> {
+    #[inline(always)]
+    pub(super) fn int(input: &[u8]) -> Option<(usize, i64)> {
         if input.get(1) != Some(&b':') {
             return None;
         }
@@ -538,8 +538,8 @@ mod fast {
     }
 
     /// `s:<len>:"<bytes>";` with `input[0] == b's'`.
-    #[inline]
-    fn string(input: &[u8]) -> Option<(usize, &[u8])> {
+    #[inline(always)]
+    pub(super) fn string(input: &[u8]) -> Option<(usize, &[u8])> {
         if input.get(1) != Some(&b':') {
             return None;
         }
@@ -647,7 +647,7 @@ mod fast {
 
     /// `d:<text>;`: bytes used, the text and its value.
     #[inline]
-    fn float(input: &[u8]) -> Option<(usize, &str, f64)> {
+    pub(super) fn float(input: &[u8]) -> Option<(usize, &str, f64)> {
         let shape = float_shape(input)?;
         // Only ASCII was accepted, so this cannot fail.
         let text = std::str::from_utf8(&input[2..shape.end]).ok()?;
@@ -694,7 +694,7 @@ mod fast {
 
     /// `<n>:{` at `i`, with the grammar's bound (every pair needs at least 6 bytes): the count
     /// and the index after the `{`.
-    #[inline]
+    #[inline(always)]
     fn count(input: &[u8], i: usize) -> Option<(usize, usize)> {
         let (n, i) = digits(input, i)?;
         if input.get(i) != Some(&b':') || input.get(i + 1) != Some(&b'{') {
@@ -707,9 +707,18 @@ mod fast {
         Some((n as usize, used))
     }
 
+    /// `a:<n>:{`: the count and the bytes used.
+    #[inline(always)]
+    pub(super) fn array(input: &[u8]) -> Option<(usize, usize)> {
+        if input.get(1) != Some(&b':') {
+            return None;
+        }
+        count(input, 2)
+    }
+
     /// `O:<l>:"<class>":<n>:{` with an ASCII class name.
     #[inline]
-    fn object(input: &[u8]) -> Option<(usize, &str, usize)> {
+    pub(super) fn object(input: &[u8]) -> Option<(usize, &str, usize)> {
         if input.get(1) != Some(&b':') {
             return None;
         }
@@ -749,10 +758,7 @@ mod fast {
                     }),
                 )
             }),
-            b'a' if input.get(1) == Some(&b':') => {
-                let (len, used) = count(input, 2)?;
-                Some((used, Token::ArrayStart { len }))
-            }
+            b'a' => array(input).map(|(len, used)| (used, Token::ArrayStart { len })),
             b'O' => {
                 object(input).map(|(used, class, len)| (used, Token::ObjectStart { class, len }))
             }
@@ -772,7 +778,7 @@ mod fast {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn key(input: &[u8]) -> Option<(usize, Key<'_>)> {
         match *input.first()? {
             b'i' => int(input).map(|(used, n)| (used, Key::Int(n))),
@@ -877,28 +883,67 @@ impl<'a> Tokenizer<'a> {
 
     /// Read the next value token. Containers raise the depth (checked against the limit) until
     /// their [`Tokenizer::end_container`].
+    #[inline]
     pub fn next_token(&mut self) -> Result<Token<'a>> {
-        let start = self.pos;
         let rest: &'a [u8] = &self.input[self.pos..];
-        let tok = match fast::token(rest) {
+        match fast::token(rest) {
             Some((used, tok)) => {
+                if matches!(tok, Token::ArrayStart { .. } | Token::ObjectStart { .. }) {
+                    if self.depth >= self.limits.max_depth {
+                        return Err(self.depth_error(self.pos));
+                    }
+                    self.depth += 1;
+                }
+                // The fast paths never return `R:`, the one token that takes no slot.
+                self.slots += 1;
                 self.pos += used;
-                tok
+                Ok(tok)
             }
-            None => self.run(token)?,
-        };
+            None => self.next_token_slow(),
+        }
+    }
+
+    /// Account for a scalar token of `used` bytes read by a fast path.
+    #[inline]
+    fn took_scalar(&mut self, used: usize) {
+        self.slots += 1;
+        self.pos += used;
+    }
+
+    /// Account for a container header of `used` bytes read by a fast path.
+    #[inline]
+    fn opened(&mut self, used: usize) -> Result<()> {
+        if self.depth >= self.limits.max_depth {
+            return Err(self.depth_error(self.pos));
+        }
+        self.depth += 1;
+        self.slots += 1;
+        self.pos += used;
+        Ok(())
+    }
+
+    #[cold]
+    fn depth_error(&self, offset: usize) -> Error {
+        Error::at(
+            ErrorKind::DepthLimit {
+                limit: self.limits.max_depth,
+            },
+            offset,
+        )
+    }
+
+    /// [`Tokenizer::next_token`] through the grammar, for what the fast paths do not take.
+    #[inline(never)]
+    fn next_token_slow(&mut self) -> Result<Token<'a>> {
+        let start = self.pos;
+        let tok = self.run(token)?;
         match tok {
             Token::ValueRef(_) => {}
             _ => self.slots += 1,
         }
         if matches!(tok, Token::ArrayStart { .. } | Token::ObjectStart { .. }) {
             if self.depth >= self.limits.max_depth {
-                return Err(Error::at(
-                    ErrorKind::DepthLimit {
-                        limit: self.limits.max_depth,
-                    },
-                    start,
-                ));
+                return Err(self.depth_error(start));
             }
             self.depth += 1;
         }
@@ -906,6 +951,7 @@ impl<'a> Tokenizer<'a> {
     }
 
     /// Read an array key or object member name (`i:` or `s:`).
+    #[inline(always)]
     pub fn next_key(&mut self) -> Result<Key<'a>> {
         let rest: &'a [u8] = &self.input[self.pos..];
         match fast::key(rest) {
@@ -913,8 +959,13 @@ impl<'a> Tokenizer<'a> {
                 self.pos += used;
                 Ok(key)
             }
-            None => self.run(key),
+            None => self.next_key_slow(),
         }
+    }
+
+    #[inline(never)]
+    fn next_key_slow(&mut self) -> Result<Key<'a>> {
+        self.run(key)
     }
 
     /// Read the `}` that closes the current container.
@@ -952,7 +1003,7 @@ impl<'a> Tokenizer<'a> {
 /// Parse exactly one value (no trailing bytes) into a [`Value`] tree.
 pub fn parse_value<'a>(input: &'a [u8], limits: &Limits) -> Result<Value<'a>> {
     let mut t = Tokenizer::new(input, *limits);
-    let v = build(&mut t)?;
+    let v = build(&mut t, &mut capacity_budget(input))?;
     if !t.is_at_end() {
         return Err(Error::at(ErrorKind::TrailingData, t.offset()));
     }
@@ -963,40 +1014,92 @@ pub fn parse_value<'a>(input: &'a [u8], limits: &Limits) -> Result<Value<'a>> {
 /// (PHP itself ignores what follows a complete value).
 pub fn parse_prefix<'a>(input: &'a [u8], limits: &Limits) -> Result<(Value<'a>, usize)> {
     let mut t = Tokenizer::new(input, *limits);
-    let v = build(&mut t)?;
+    let v = build(&mut t, &mut capacity_budget(input))?;
     Ok((v, t.offset()))
 }
 
-fn build<'a>(t: &mut Tokenizer<'a>) -> Result<Value<'a>> {
-    Ok(match t.next_token()? {
+/// How many container elements may be allocated ahead of reading them. Every element takes at
+/// least 6 bytes (`i:0;N;`), so an honest input never declares more than `len / 6` in total and
+/// gets every vector allocated once at its exact size, while declared counts that nest inside
+/// each other (each one believable on its own) cannot add up to more than that.
+fn capacity_budget(input: &[u8]) -> usize {
+    input.len() / 6
+}
+
+fn build<'a>(t: &mut Tokenizer<'a>, budget: &mut usize) -> Result<Value<'a>> {
+    let mut v = Value::Null;
+    build_into(t, budget, &mut v)?;
+    Ok(v)
+}
+
+/// Read one value into `out`, which already sits where the value belongs (an element of its
+/// container's vector): values are written once, in place, instead of being returned through
+/// every level. The common tokens are read here directly; the rest go through
+/// [`Tokenizer::next_token`].
+fn build_into<'a>(t: &mut Tokenizer<'a>, budget: &mut usize, out: &mut Value<'a>) -> Result<()> {
+    let rest: &'a [u8] = &t.input[t.pos..];
+    match rest.first() {
+        Some(b'N') if rest.get(1) == Some(&b';') => {
+            put(out, Value::Null);
+            t.took_scalar(2);
+            return Ok(());
+        }
+        Some(b'b') => {
+            if let Some((used, Token::Bool(b))) = fast::token(rest) {
+                put(out, Value::Bool(b));
+                t.took_scalar(used);
+                return Ok(());
+            }
+        }
+        Some(b'i') => {
+            if let Some((used, i)) = fast::int(rest) {
+                put(out, Value::Int(i));
+                t.took_scalar(used);
+                return Ok(());
+            }
+        }
+        Some(b's') => {
+            if let Some((used, s)) = fast::string(rest) {
+                put(out, Value::String(Cow::Borrowed(s)));
+                t.took_scalar(used);
+                return Ok(());
+            }
+        }
+        Some(b'd') => {
+            if let Some((used, repr, value)) = fast::float(rest) {
+                put(
+                    out,
+                    Value::Float(Float {
+                        value,
+                        repr: Cow::Borrowed(repr),
+                    }),
+                );
+                t.took_scalar(used);
+                return Ok(());
+            }
+        }
+        Some(b'a') => {
+            if let Some((len, used)) = fast::array(rest) {
+                t.opened(used)?;
+                return build_array(t, budget, len, out);
+            }
+        }
+        Some(b'O') => {
+            if let Some((used, class, len)) = fast::object(rest) {
+                t.opened(used)?;
+                return build_object(t, budget, class, len, out);
+            }
+        }
+        _ => {}
+    }
+    let v = match t.next_token_slow()? {
         Token::Null => Value::Null,
         Token::Bool(b) => Value::Bool(b),
         Token::Int(i) => Value::Int(i),
         Token::Float(f) => Value::Float(f),
         Token::Str(s) => Value::String(s),
-        Token::ArrayStart { len } => {
-            let mut items = Vec::with_capacity(len.min(1024));
-            for _ in 0..len {
-                let k = t.next_key()?;
-                let v = build(t)?;
-                items.push((k, v));
-            }
-            t.end_container()?;
-            Value::Array(items)
-        }
-        Token::ObjectStart { class, len } => {
-            let mut props = Vec::with_capacity(len.min(1024));
-            for _ in 0..len {
-                let k = t.next_key()?;
-                let v = build(t)?;
-                props.push(Property { key: k, value: v });
-            }
-            t.end_container()?;
-            Value::Object(Object {
-                class: Cow::Borrowed(class),
-                props,
-            })
-        }
+        Token::ArrayStart { len } => return build_array(t, budget, len, out),
+        Token::ObjectStart { class, len } => return build_object(t, budget, class, len, out),
         Token::Custom { class, data } => Value::Custom(Custom {
             class: Cow::Borrowed(class),
             data: Cow::Borrowed(data),
@@ -1013,7 +1116,96 @@ fn build<'a>(t: &mut Tokenizer<'a>) -> Result<Value<'a>> {
             check_ref(t, n, false)?;
             Value::ValueRef(n)
         }
-    })
+    };
+    put(out, v);
+    Ok(())
+}
+
+/// The `len` pairs and `}` of an array whose header was read.
+fn build_array<'a>(
+    t: &mut Tokenizer<'a>,
+    budget: &mut usize,
+    len: usize,
+    out: &mut Value<'a>,
+) -> Result<()> {
+    let reserved = reserve(len, budget);
+    put(out, Value::Array(Vec::with_capacity(reserved)));
+    let Value::Array(items) = out else {
+        return Ok(());
+    };
+    // Placeholders first, then every pair filled in place: pushing a pair at a time would keep
+    // it on the stack across `push`'s possible reallocation and copy it (slowly) from there.
+    items.resize_with(reserved, || (Key::Int(0), Value::Null));
+    for (k, v) in items.iter_mut() {
+        forget_put(k, t.next_key()?);
+        build_into(t, budget, v)?;
+    }
+    // Only when nested counts used up the budget (a forged input, or one near the bound).
+    for _ in reserved..len {
+        let k = t.next_key()?;
+        let mut v = Value::Null;
+        build_into(t, budget, &mut v)?;
+        items.push((k, v));
+    }
+    t.end_container()
+}
+
+/// The `len` members and `}` of an object whose header was read.
+fn build_object<'a>(
+    t: &mut Tokenizer<'a>,
+    budget: &mut usize,
+    class: &'a str,
+    len: usize,
+    out: &mut Value<'a>,
+) -> Result<()> {
+    let reserved = reserve(len, budget);
+    put(
+        out,
+        Value::Object(Object {
+            class: Cow::Borrowed(class),
+            props: Vec::with_capacity(reserved),
+        }),
+    );
+    let Value::Object(Object { props, .. }) = out else {
+        return Ok(());
+    };
+    props.resize_with(reserved, || Property {
+        key: Key::Int(0),
+        value: Value::Null,
+    });
+    for p in props.iter_mut() {
+        forget_put(&mut p.key, t.next_key()?);
+        build_into(t, budget, &mut p.value)?;
+    }
+    for _ in reserved..len {
+        let key = t.next_key()?;
+        let mut value = Value::Null;
+        build_into(t, budget, &mut value)?;
+        props.push(Property { key, value });
+    }
+    t.end_container()
+}
+
+/// Store `v` in `out`, which holds the `Value::Null` placeholder: nothing to drop, so the drop glue
+/// an assignment would run is skipped (forgetting a `Null` leaks nothing).
+#[inline(always)]
+fn put<'a>(out: &mut Value<'a>, v: Value<'a>) {
+    debug_assert!(matches!(out, Value::Null));
+    std::mem::forget(std::mem::replace(out, v));
+}
+
+/// Store `k` over the `Key::Int(0)` placeholder (nothing to drop).
+#[inline(always)]
+fn forget_put<'a>(out: &mut Key<'a>, k: Key<'a>) {
+    std::mem::forget(std::mem::replace(out, k));
+}
+
+/// Take `len` elements' worth of capacity from the budget (as much as is left).
+#[inline]
+fn reserve(len: usize, budget: &mut usize) -> usize {
+    let n = len.min(*budget);
+    *budget -= n;
+    n
 }
 
 /// A reference must point to a slot already read (PHP refuses `R:0;` and forward references).
@@ -1238,6 +1430,113 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
             check_fast_paths(&padded).unwrap();
+        }
+    }
+
+    /// The builder as it was before its fast paths: tokens only, for the equivalence proptest.
+    fn build_with_tokens<'a>(t: &mut Tokenizer<'a>) -> Result<Value<'a>> {
+        Ok(match t.next_token()? {
+            Token::Null => Value::Null,
+            Token::Bool(b) => Value::Bool(b),
+            Token::Int(i) => Value::Int(i),
+            Token::Float(f) => Value::Float(f),
+            Token::Str(s) => Value::String(s),
+            Token::ArrayStart { len } => {
+                let mut items = Vec::new();
+                for _ in 0..len {
+                    let k = t.next_key()?;
+                    items.push((k, build_with_tokens(t)?));
+                }
+                t.end_container()?;
+                Value::Array(items)
+            }
+            Token::ObjectStart { class, len } => {
+                let mut props = Vec::new();
+                for _ in 0..len {
+                    let key = t.next_key()?;
+                    let value = build_with_tokens(t)?;
+                    props.push(Property { key, value });
+                }
+                t.end_container()?;
+                Value::Object(Object {
+                    class: Cow::Borrowed(class),
+                    props,
+                })
+            }
+            Token::Custom { class, data } => Value::Custom(Custom {
+                class: Cow::Borrowed(class),
+                data: Cow::Borrowed(data),
+            }),
+            Token::Enum { class, case } => Value::Enum(EnumCase {
+                class: Cow::Borrowed(class),
+                case: Cow::Borrowed(case),
+            }),
+            Token::ObjectRef(n) => {
+                check_ref(t, n, true)?;
+                Value::ObjectRef(n)
+            }
+            Token::ValueRef(n) => {
+                check_ref(t, n, false)?;
+                Value::ValueRef(n)
+            }
+        })
+    }
+
+    fn soup() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::strategy::Strategy;
+        let fragment = proptest::sample::select(vec![
+            "a:0:{",
+            "a:1:{",
+            "a:2:{",
+            "a:3:{",
+            "O:8:\"stdClass\":1:{",
+            "O:3:\"A\\B\":2:{",
+            "O:1:\"1\":0:{",
+            "}",
+            "i:0;",
+            "i:1;",
+            "i:-7;",
+            "i:+3;",
+            "s:1:\"k\";",
+            "s:0:\"\";",
+            "s:3:\"\0*\0\";",
+            "s:2:\"x\";",
+            "S:1:\"\\41\";",
+            "N;",
+            "b:1;",
+            "b:2;",
+            "d:0.5;",
+            "d:-1.0E+25;",
+            "d:INF;",
+            "d:1.;",
+            "r:1;",
+            "r:2;",
+            "R:1;",
+            "R:3;",
+            "E:3:\"A:B\";",
+            "C:1:\"C\":2:{xy}",
+            "x",
+            ";",
+            ":",
+        ]);
+        proptest::collection::vec(fragment, 0..24).prop_map(|parts| parts.concat().into_bytes())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(20_000))]
+        /// The in-place builder gives exactly what reading token by token gives: the same tree,
+        /// or the same error at the same offset (depth limit included).
+        #[test]
+        fn builder_agrees_with_the_tokens(input in soup(), depth in 1usize..5) {
+            let limits = Limits { max_depth: depth };
+            let mut t = Tokenizer::new(&input, limits);
+            let want = build_with_tokens(&mut t).map(|v| (v, t.offset()));
+            let got = parse_prefix(&input, &limits);
+            match (got, want) {
+                (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => proptest::prop_assert!(false, "{:?} vs {:?}", a, b),
+            }
         }
     }
 
