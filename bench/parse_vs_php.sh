@@ -22,11 +22,16 @@ files=( "${corpus[@]}" "$tmp"/*.ser )
 larq_out=$($bin "${files[@]}")
 php_out=$(php bench/unserialize.php "${files[@]}")
 echo "$larq_out"; echo "$php_out"
+# Ratios per CPU-second (the machine is shared: another process's load slows both sides' wall
+# clocks unevenly), then per wall-second.
 for g in $(echo "$php_out" | awk '{print $2}' | tr -d :); do
-  l=$(echo "$larq_out" | awk -v g="$g:" '$1=="larq" && $2==g {print $(NF-1)}')
-  t=$(echo "$larq_out" | awk -v g="$g:" '$1=="larq-typed" && $2==g {print $(NF-1)}')
-  p=$(echo "$php_out" | awk -v g="$g:" '$2==g {print $(NF-1)}')
-  [ -n "$l" ] && [ -n "$t" ] && [ -n "$p" ] &&
-    awk -v l="$l" -v t="$t" -v p="$p" -v g="$g" \
-      'BEGIN {printf "ratio %s: Value::parse/php = %.2fx, from_bytes::<SomeJob>/php = %.2fx\n", g, l/p, t/p}'
+  for clock in cpu wall; do
+    col='$(NF-1)'; [ $clock = wall ] && col='$(NF-4)'
+    l=$(echo "$larq_out" | awk -v g="$g:" '$1=="larq" && $2==g {print '"$col"'}')
+    t=$(echo "$larq_out" | awk -v g="$g:" '$1=="larq-typed" && $2==g {print '"$col"'}')
+    p=$(echo "$php_out" | awk -v g="$g:" '$2==g {print '"$col"'}')
+    [ -n "$l" ] && [ -n "$t" ] && [ -n "$p" ] &&
+      awk -v l="$l" -v t="$t" -v p="$p" -v g="$g" -v c="$clock" \
+        'BEGIN {printf "ratio %s (%s): Value::parse/php = %.2fx, from_bytes::<SomeJob>/php = %.2fx\n", g, c, l/p, t/p}'
+  done
 done

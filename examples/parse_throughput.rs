@@ -3,7 +3,8 @@
 //!
 //! Usage: `parse_throughput [--write-synthetic DIR] [--only parse|typed] FILE...` where each FILE
 //! is either a Laravel payload JSON (its `data.command` is used) or a bare serialized value.
-//! `--only` runs one of the two readers (for `perf stat`/`perf record` on one of them).
+//! `--only` runs one of the two readers (for `perf record` on one of them); `--rounds N` runs
+//! exactly N rounds instead of 2 s (for instruction counts under `valgrind`).
 
 use std::time::{Duration, Instant};
 
@@ -74,22 +75,49 @@ fn group_of(file: &str) -> String {
     }
 }
 
-/// Run `f` over every input for 2 s and print the throughput.
-fn measure(tool: &str, group: &str, inputs: &[Vec<u8>], f: impl Fn(&[u8])) {
+/// CPU time this process has used (user + system). The machine is shared, so throughput is
+/// reported per CPU-second as well as per wall-second: other jobs then cost less accuracy.
+fn cpu_time() -> Duration {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage only writes the struct it is given, which is valid and zeroed.
+    let ru = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr());
+        ru.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Run `f` over every input for 2 s and print the throughput (same layout as
+/// `bench/unserialize.php`).
+fn measure(
+    tool: &str,
+    group: &str,
+    inputs: &[Vec<u8>],
+    rounds_wanted: Option<u64>,
+    f: impl Fn(&[u8]),
+) {
     let total: usize = inputs.iter().map(Vec::len).sum();
     let mut rounds = 0u64;
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(2) {
+    let cpu_start = cpu_time();
+    while match rounds_wanted {
+        Some(n) => rounds < n,
+        None => start.elapsed() < Duration::from_secs(2),
+    } {
         for input in inputs {
             f(input);
         }
         rounds += 1;
     }
-    let secs = start.elapsed().as_secs_f64();
-    let mbs = (total as f64 * rounds as f64) / secs / 1e6;
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = (cpu_time() - cpu_start).as_secs_f64();
+    let bytes = total as f64 * rounds as f64;
     println!(
-        "{tool} {group}: {} inputs, {total} bytes, {rounds} rounds, {mbs:.1} MB/s",
-        inputs.len()
+        "{tool} {group}: {} inputs, {total} bytes, {rounds} rounds, wall {:.1} MB/s, cpu {:.1} MB/s",
+        inputs.len(),
+        bytes / wall / 1e6,
+        bytes / cpu / 1e6,
     );
 }
 
@@ -110,6 +138,11 @@ fn main() {
         only = args.get(1).cloned();
         args.drain(..2);
     }
+    let mut rounds = None;
+    if args.first().map(String::as_str) == Some("--rounds") {
+        rounds = args.get(1).and_then(|n| n.parse().ok());
+        args.drain(..2);
+    }
     let run = |mode: &str| only.as_deref().is_none_or(|o| o == mode);
     let mut groups: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
     for f in &args {
@@ -125,7 +158,7 @@ fn main() {
     }
     for (group, inputs) in &groups {
         if run("parse") {
-            measure("larq", group, inputs, |input| {
+            measure("larq", group, inputs, rounds, |input| {
                 let v = larq::php::Value::parse(input).unwrap_or_else(|e| panic!("parse: {e}"));
                 std::hint::black_box(v);
             });
@@ -138,7 +171,7 @@ fn main() {
             if failing > 0 {
                 eprintln!("{group}: {failing} inputs do not fit SomeJob (timed as errors)");
             }
-            measure("larq-typed", group, inputs, |input| {
+            measure("larq-typed", group, inputs, rounds, |input| {
                 std::hint::black_box(larq::php::from_bytes::<SomeJob>(input).ok());
             });
         }
