@@ -123,16 +123,21 @@ pub enum StopReason {
     MaxJobs,
     /// `--once` done.
     Once,
-    /// The Redis connection was lost (Laravel quits so the supervisor restarts it).
+    /// The Redis connection was lost. Laravel quits then so its supervisor restarts it; larq's
+    /// loop reconnects with backoff instead and no longer stops for this (kept for embedders that
+    /// map reasons to exit codes).
     ConnectionLost,
+    /// A second SIGTERM/SIGINT (or [`WorkerHandle::force_stop`]) while draining: the jobs in flight
+    /// were aborted and stay reserved for a retry after `retry_after`.
+    Forced,
 }
 
 impl StopReason {
-    /// `queue:work`'s exit status: 12 for memory, 1 for a lost connection, else 0.
+    /// `queue:work`'s exit status: 12 for memory, 1 for a lost connection or a forced stop, else 0.
     pub fn exit_code(self) -> i32 {
         match self {
             StopReason::Memory => 12,
-            StopReason::ConnectionLost => 1,
+            StopReason::ConnectionLost | StopReason::Forced => 1,
             _ => 0,
         }
     }
@@ -268,6 +273,8 @@ struct State {
     should_quit: AtomicBool,
     paused: AtomicBool,
     wake: Notify,
+    /// Stop without waiting for the jobs in flight (a second SIGTERM); holds a permit.
+    force: Notify,
 }
 
 /// Control of a running worker from another task (what the signals do).
@@ -281,6 +288,23 @@ impl WorkerHandle {
     pub fn stop(&self) {
         self.state.should_quit.store(true, Ordering::SeqCst);
         self.state.wake.notify_waiters();
+    }
+
+    /// Stop now: abort the jobs in flight, which stay in `:reserved` and run again after
+    /// `retry_after` (a second SIGTERM/SIGINT). [`Worker::run`] returns [`StopReason::Forced`].
+    pub fn force_stop(&self) {
+        self.state.should_quit.store(true, Ordering::SeqCst);
+        self.state.force.notify_one();
+        self.state.wake.notify_waiters();
+    }
+
+    /// The first SIGTERM/SIGINT drains, the second forces.
+    fn terminate(&self) {
+        if self.state.should_quit.load(Ordering::SeqCst) {
+            self.force_stop();
+        } else {
+            self.stop();
+        }
     }
 
     /// Take no new jobs until [`WorkerHandle::resume`] (SIGUSR2).
@@ -370,6 +394,9 @@ impl WorkerBuilder {
     }
 }
 
+/// The longest wait between two reconnection attempts while Redis is unreachable.
+const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(2);
+
 fn timestamp() -> String {
     chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
 }
@@ -413,8 +440,8 @@ impl Worker {
         use tokio::signal::unix::{signal, SignalKind};
         type OnSignal = fn(&WorkerHandle);
         let pairs: [(&'static str, SignalKind, OnSignal); 4] = [
-            ("SIGTERM", SignalKind::terminate(), WorkerHandle::stop),
-            ("SIGINT", SignalKind::interrupt(), WorkerHandle::stop),
+            ("SIGTERM", SignalKind::terminate(), WorkerHandle::terminate),
+            ("SIGINT", SignalKind::interrupt(), WorkerHandle::terminate),
             ("SIGUSR2", SignalKind::user_defined2(), WorkerHandle::pause),
             (
                 "SIGCONT",
@@ -445,14 +472,12 @@ impl Worker {
         }
     }
 
-    async fn restart_value(&self) -> Option<Vec<u8>> {
-        let cache = self.inner.cache.as_ref()?;
-        match cache.get(RESTART_KEY).await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the restart signal");
-                None
-            }
+    /// The restart key's value; `Err` when it cannot be read (Redis down), which must not read as
+    /// a change (that would stop the worker on every outage once `queue:restart` was ever run).
+    async fn restart_value(&self) -> Result<Option<Vec<u8>>, QueueError> {
+        match &self.inner.cache {
+            Some(cache) => cache.get(RESTART_KEY).await,
+            None => Ok(None),
         }
     }
 
@@ -463,9 +488,18 @@ impl Worker {
         }
         let opts = &self.inner.options;
         let started = Instant::now();
-        let last_restart = self.restart_value().await;
+        let last_restart = match self.restart_value().await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the restart signal");
+                None
+            }
+        };
         let mut popped: u64 = 0;
         let mut inflight: JoinSet<()> = JoinSet::new();
+        let mut migrated_at: u64 = 0;
+        let mut outage: Option<(Instant, Duration)> = None;
+        let mut short_pass = true;
         loop {
             while let Some(res) = inflight.try_join_next() {
                 if let Err(e) = res {
@@ -478,13 +512,12 @@ impl Worker {
                     .stop_reason(false, started, popped, &last_restart)
                     .await
                 {
-                    drain(&mut inflight).await;
-                    return Ok(reason);
+                    return Ok(self.finish(&mut inflight, reason).await);
                 }
                 continue;
             }
             let mut got = 0usize;
-            let mut lost = false;
+            let mut pop_failed = false;
             let budget = if opts.max_jobs > 0 {
                 usize::try_from(opts.max_jobs.saturating_sub(popped)).unwrap_or(usize::MAX)
             } else {
@@ -496,8 +529,20 @@ impl Worker {
                 .min(budget)
                 .min(if opts.once { 1 } else { usize::MAX });
             if free > 0 && !self.state.should_quit.load(Ordering::SeqCst) {
-                match self.next_jobs(free, inflight.is_empty()).await {
+                let second = now();
+                let migrate = short_pass || migrated_at != second;
+                match self.next_jobs(free, inflight.is_empty(), migrate).await {
                     Ok(jobs) => {
+                        if migrate {
+                            migrated_at = second;
+                        }
+                        if let Some((since, _)) = outage.take() {
+                            tracing::warn!(
+                                after_ms = since.elapsed().as_millis() as u64,
+                                "the connection to Redis is back"
+                            );
+                        }
+                        short_pass = jobs.len() < free;
                         for job in jobs {
                             got += 1;
                             popped += 1;
@@ -506,12 +551,29 @@ impl Worker {
                         }
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "cannot pop a job");
-                        if opts.output == Output::Laravel {
-                            eprintln!("[{}] {e}", timestamp());
+                        pop_failed = true;
+                        short_pass = true;
+                        if e.is_connection_lost() {
+                            // Laravel quits here and leaves it to the supervisor; larq keeps its
+                            // jobs and reconnects, saying so once per outage.
+                            if outage.is_none() {
+                                tracing::error!(error = %e, "lost the connection to Redis; retrying with backoff");
+                                if opts.output == Output::Laravel {
+                                    eprintln!("[{}] {e}; retrying with backoff", timestamp());
+                                }
+                                outage = Some((Instant::now(), Duration::from_millis(100)));
+                            }
+                            if let Some((_, backoff)) = outage.as_mut() {
+                                self.sleep(*backoff).await;
+                                *backoff = (*backoff * 2).min(MAX_RECONNECT_BACKOFF);
+                            }
+                        } else {
+                            tracing::error!(error = %e, "cannot pop a job");
+                            if opts.output == Output::Laravel {
+                                eprintln!("[{}] {e}", timestamp());
+                            }
+                            self.sleep(Duration::from_secs(1)).await;
                         }
-                        lost = e.is_connection_lost();
-                        self.sleep(Duration::from_secs(1)).await;
                     }
                 }
             }
@@ -519,10 +581,11 @@ impl Worker {
                 if got == 0 {
                     self.sleep(opts.sleep).await;
                 }
-                drain(&mut inflight).await;
-                return Ok(StopReason::Once);
+                return Ok(self.finish(&mut inflight, StopReason::Once).await);
             }
-            if got == 0 && inflight.is_empty() {
+            if pop_failed {
+                // Already waited (backoff); an error says nothing about the queue being empty.
+            } else if got == 0 && inflight.is_empty() {
                 if !opts.stop_when_empty {
                     self.sleep(opts.sleep).await;
                 }
@@ -541,14 +604,29 @@ impl Worker {
             if got > 0 && !opts.rest.is_zero() {
                 self.sleep(opts.rest).await;
             }
-            if lost {
-                drain(&mut inflight).await;
-                return Ok(StopReason::ConnectionLost);
-            }
-            let idle = got == 0 && inflight.is_empty();
+            let idle = got == 0 && inflight.is_empty() && !pop_failed;
             if let Some(reason) = self.stop_reason(idle, started, popped, &last_restart).await {
-                drain(&mut inflight).await;
-                return Ok(reason);
+                return Ok(self.finish(&mut inflight, reason).await);
+            }
+        }
+    }
+
+    /// Wait for the jobs in flight, unless a forced stop comes first: then abort them (they stay
+    /// reserved) and report [`StopReason::Forced`].
+    async fn finish(&self, set: &mut JoinSet<()>, reason: StopReason) -> StopReason {
+        loop {
+            tokio::select! {
+                res = set.join_next() => match res {
+                    None => return reason,
+                    Some(Err(e)) => tracing::error!(error = %e, "job task ended abnormally"),
+                    Some(Ok(())) => {}
+                },
+                _ = self.state.force.notified() => {
+                    tracing::warn!(jobs = set.len(), "forced stop: jobs in flight are aborted and stay reserved until retry_after");
+                    set.abort_all();
+                    while set.join_next().await.is_some() {}
+                    return StopReason::Forced;
+                }
             }
         }
     }
@@ -568,8 +646,12 @@ impl Worker {
         if opts.memory_mb > 0 && rss_mb() >= opts.memory_mb {
             return Some(StopReason::Memory);
         }
-        if self.inner.cache.is_some() && self.restart_value().await != *last_restart {
-            return Some(StopReason::Restart);
+        if self.inner.cache.is_some() {
+            match self.restart_value().await {
+                Ok(v) if v != *last_restart => return Some(StopReason::Restart),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "cannot read the restart signal"),
+            }
         }
         if opts.stop_when_empty && idle {
             return Some(StopReason::Empty);
@@ -586,17 +668,23 @@ impl Worker {
     /// Reserve up to `n` jobs in queue priority order, migrating each queue once first. With
     /// `block_for` set and nothing in flight, an empty first pass waits on the first queue's
     /// notify list once.
-    async fn next_jobs(&self, n: usize, may_block: bool) -> Result<Vec<ReservedJob>, QueueError> {
+    ///
+    /// Migration runs when `migrate` says so (the loop asks for it when the second changed or the
+    /// last pass came up short): scores are whole seconds, so migrating twice in one second while
+    /// the ready list is non-empty only reorders jobs that land at its tail anyway.
+    async fn next_jobs(
+        &self,
+        n: usize,
+        may_block: bool,
+        migrate: bool,
+    ) -> Result<Vec<ReservedJob>, QueueError> {
         let queue = &self.inner.queue;
         let mut jobs = Vec::new();
         for name in &self.inner.options.queues {
-            queue.migrate(name).await?;
-            while jobs.len() < n {
-                match queue.reserve(name).await? {
-                    Some(job) => jobs.push(job),
-                    None => break,
-                }
+            if migrate {
+                queue.migrate(name).await?;
             }
+            jobs.extend(queue.reserve_many(name, n - jobs.len()).await?);
             if jobs.len() >= n {
                 return Ok(jobs);
             }
@@ -613,14 +701,6 @@ impl Worker {
             }
         }
         Ok(jobs)
-    }
-}
-
-async fn drain(set: &mut JoinSet<()>) {
-    while let Some(res) = set.join_next().await {
-        if let Err(e) = res {
-            tracing::error!(error = %e, "job task ended abnormally");
-        }
     }
 }
 
@@ -700,7 +780,8 @@ impl Run {
                 return;
             }
         }
-        if let Err(e) = self.inner.queue.delete(&self.job).await {
+        let queue = &self.inner.queue;
+        if let Err(e) = retry_while_disconnected(|| queue.delete(&self.job)).await {
             tracing::error!(error = %e, job_id = %self.id, "cannot delete the failed job");
         }
         if let Some(bus) = &self.inner.bus {
@@ -734,7 +815,8 @@ impl Run {
     }
 
     async fn release(&self, delay: u64) {
-        match self.inner.queue.release(&self.job, delay).await {
+        let queue = &self.inner.queue;
+        match retry_while_disconnected(|| queue.release(&self.job, delay)).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(job_id = %self.id, "release: the reservation had already expired")
@@ -744,7 +826,8 @@ impl Run {
     }
 
     async fn delete(&self) {
-        match self.inner.queue.delete(&self.job).await {
+        let queue = &self.inner.queue;
+        match retry_while_disconnected(|| queue.delete(&self.job)).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(job_id = %self.id, "delete: the reservation had already expired; the job may run again")
@@ -832,6 +915,31 @@ impl Run {
     }
 }
 
+/// How long a finished job keeps trying to delete or release itself while Redis is unreachable.
+/// Past it the job stays reserved and runs again after `retry_after` (at-least-once).
+const SETTLE_RETRY_LIMIT: Duration = Duration::from_secs(30);
+
+/// Run a delete/release again, with backoff, while the error is a lost connection: a job that
+/// already ran should not run twice just because Redis blinked while it finished. Both operations
+/// are safe to repeat (ZREM of exact bytes; release moves the job only if it is still reserved).
+async fn retry_while_disconnected<T, F, Fut>(mut op: F) -> Result<T, QueueError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, QueueError>>,
+{
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match op().await {
+            Err(e) if e.is_connection_lost() && started.elapsed() < SETTLE_RETRY_LIMIT => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_RECONNECT_BACKOFF);
+            }
+            result => return result,
+        }
+    }
+}
+
 fn max_attempts_message(name: &str, version: u8) -> String {
     if version >= 10 {
         format!("{name} has been attempted too many times.")
@@ -850,6 +958,15 @@ fn panic_message(e: tokio::task::JoinError) -> String {
             .or_else(|| p.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "a non-string panic payload".to_owned()),
         Err(e) => e.to_string(),
+    }
+}
+
+/// Aborts a spawned handler when the job's own task is dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -930,6 +1047,8 @@ async fn process(inner: Arc<Inner>, job: ReservedJob) {
         let result = task_resolved.run(&mut ctx).await;
         (result, ctx.action.take())
     });
+    // If this job's task is aborted (a forced stop), the handler must stop with it.
+    let _abort_handler = AbortOnDrop(task.abort_handle());
     let outcome = if timeout > 0 {
         match tokio::time::timeout(Duration::from_secs(timeout), &mut task).await {
             Ok(joined) => Some(joined),

@@ -98,7 +98,8 @@ pub struct WorkArgs {
     /// The app's Laravel major version (cache key shapes, exception messages).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(8..=13))]
     pub laravel_version: u8,
-    /// Register the built-in demo handler for App\Jobs\SomeJob (prints its userId and someParam).
+    /// Register the built-in demo handler for App\Jobs\SomeJob (prints its userId and someParam;
+    /// with LARQ_RECORD_FILE set, also appends a JSON line per run there).
     #[arg(long)]
     pub example_handlers: bool,
     /// Create the failed_jobs table if it does not exist (demos on a fresh SQLite file).
@@ -129,13 +130,39 @@ pub struct SomeJob {
 impl Job for SomeJob {
     const CLASS: &'static str = "App\\Jobs\\SomeJob";
 
-    async fn handle(self, _ctx: &mut JobContext) -> Result<(), JobError> {
+    async fn handle(self, ctx: &mut JobContext) -> Result<(), JobError> {
         println!(
             "Processing user ID: {} with param: {}",
             self.user_id, self.some_param
         );
+        record(&self, ctx)?;
         Ok(())
     }
+}
+
+/// With `LARQ_RECORD_FILE` set (the fixture app's variable), append one JSON line per run, so
+/// tests of the real binary (kills, outages) can tell which jobs ran and how often. One `write`
+/// per line on an `O_APPEND` file: a `kill -9` leaves whole lines.
+fn record(job: &SomeJob, ctx: &JobContext) -> Result<(), JobError> {
+    let Some(path) = std::env::var_os("LARQ_RECORD_FILE") else {
+        return Ok(());
+    };
+    let mut line = serde_json::json!({
+        "class": SomeJob::CLASS,
+        "uuid": ctx.uuid(),
+        "attempts": ctx.attempts(),
+        "userId": job.user_id,
+        "someParam": job.some_param,
+    })
+    .to_string();
+    line.push('\n');
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(line.as_bytes())?;
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
