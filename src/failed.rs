@@ -31,15 +31,16 @@ pub enum FailedError {
     },
 }
 
+/// The SQL dialect of a connection (the queue's `jobs` table shares it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Mysql,
     Postgres,
 }
 
 impl Backend {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
             Backend::Mysql => "mysql",
@@ -250,7 +251,7 @@ pub struct FailedRow {
 }
 
 /// sqlx's configuration errors can quote the connection URL; keep only a generic message then.
-fn redact(e: sqlx::Error) -> sqlx::Error {
+pub(crate) fn redact(e: sqlx::Error) -> sqlx::Error {
     match e {
         sqlx::Error::Configuration(_) => {
             sqlx::Error::Configuration("invalid database connection settings".into())
@@ -259,7 +260,7 @@ fn redact(e: sqlx::Error) -> sqlx::Error {
     }
 }
 
-fn database_url(s: &DatabaseSettings) -> Result<(Backend, String), FailedError> {
+pub(crate) fn database_url(s: &DatabaseSettings) -> Result<(Backend, String), FailedError> {
     let backend = match s.connection.as_str() {
         "sqlite" => Backend::Sqlite,
         "mysql" | "mariadb" => Backend::Mysql,
