@@ -4,6 +4,7 @@
 //! errors that say what and where.
 
 pub mod inspect;
+pub mod migrate;
 pub mod work;
 
 use clap::{Parser, Subcommand};
@@ -27,8 +28,10 @@ pub struct Cli {
 pub enum Command {
     /// Decode a Laravel job payload (or a bare serialized string) and print it.
     Inspect(inspect::InspectArgs),
-    /// Work Laravel's Redis queues like `php artisan queue:work`.
+    /// Work Laravel's Redis or database queues like `php artisan queue:work`.
     Work(work::WorkArgs),
+    /// Create the jobs, job_batches and failed_jobs tables like Laravel's migrations.
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Parse the process arguments and run the chosen subcommand.
@@ -37,5 +40,6 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Work(args) => work::run(args),
+        Command::Migrate(args) => migrate::run(args),
     }
 }
