@@ -489,6 +489,19 @@ impl DatabaseQueue {
         Ok(())
     }
 
+    /// Create only the jobs table (this connection's name), as [`DatabaseQueue::create_tables`]
+    /// does, for callers that keep batches elsewhere.
+    pub async fn create_jobs_table(&self) -> Result<(), QueueError> {
+        let all = create_statements(self.backend, &self.options.table);
+        for stmt in all.iter().filter(|s| !s.contains("job_batches")) {
+            sqlx::query(stmt)
+                .execute(&self.pool)
+                .await
+                .map_err(self.err("create table", ""))?;
+        }
+        Ok(())
+    }
+
     /// Drop the jobs table (tests, and undoing `larq migrate`).
     pub async fn drop_table(&self) -> Result<(), QueueError> {
         sqlx::query(&format!("DROP TABLE IF EXISTS {}", self.options.table))
