@@ -944,3 +944,130 @@ async fn php_worker_and_larq_share_one_sqlite_table_none_lost_none_twice() {
     }
     assert!(failed.len() <= php_delete_refused);
 }
+
+// ---- larq migrate on the servers ------------------------------------------------------------
+
+/// `larq migrate` twice into a schema (PostgreSQL) or database (MariaDB) of its own, then the
+/// columns Laravel's migrations would have made are checked in information_schema.
+async fn migrate_creates_laravel_tables(kind: Kind) {
+    use sqlx::Row;
+    let Some(_db) = TestDb::open(kind).await else {
+        return;
+    };
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&server_url(kind)).await.unwrap();
+    let name = format!(
+        "larq_m_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let (create, drop, url) = match kind {
+        Kind::Postgres => (
+            format!("CREATE SCHEMA {name}"),
+            format!("DROP SCHEMA IF EXISTS {name} CASCADE"),
+            format!("{}?options=-c%20search_path%3D{name}", server_url(kind)),
+        ),
+        _ => (
+            format!("CREATE DATABASE {name}"),
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("{}/{name}", server_url(kind).rsplit_once('/').unwrap().0),
+        ),
+    };
+    sqlx::query(&create).execute(&admin).await.unwrap();
+    let connection = if kind == Kind::Postgres {
+        "pgsql"
+    } else {
+        "mysql"
+    };
+    let mut outputs = Vec::new();
+    for _ in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_larq"))
+            .arg("migrate")
+            .env("DB_CONNECTION", connection)
+            .env("DB_URL", &url)
+            .output()
+            .unwrap();
+        outputs.push(out);
+    }
+    let text = if kind == Kind::Postgres {
+        "VARCHAR(64)"
+    } else {
+        "CHAR(64)"
+    };
+    let columns = sqlx::query(&format!(
+        "SELECT CAST(table_name AS {text}), CAST(column_name AS {text}), CAST(data_type AS {text}) FROM information_schema.columns WHERE table_schema = '{name}' ORDER BY 1, 2"
+    ))
+    .fetch_all(&admin)
+    .await;
+    sqlx::query(&drop).execute(&admin).await.unwrap();
+    for out in &outputs {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let columns: Vec<(String, String, String)> = columns
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let s = |i: usize| {
+                r.try_get::<String, _>(i)
+                    .or_else(|_| {
+                        r.try_get::<Vec<u8>, _>(i)
+                            .map(|b| String::from_utf8(b).unwrap())
+                    })
+                    .unwrap()
+            };
+            (s(0), s(1), s(2))
+        })
+        .collect();
+    let of = |table: &str| -> Vec<(String, String)> {
+        columns
+            .iter()
+            .filter(|c| c.0 == table)
+            .map(|c| (c.1.clone(), c.2.clone()))
+            .collect()
+    };
+    let jobs = of("jobs");
+    let expected_jobs: &[(&str, &str)] = if kind == Kind::Postgres {
+        &[
+            ("attempts", "smallint"),
+            ("available_at", "integer"),
+            ("created_at", "integer"),
+            ("id", "bigint"),
+            ("payload", "text"),
+            ("queue", "character varying"),
+            ("reserved_at", "integer"),
+        ]
+    } else {
+        &[
+            ("attempts", "tinyint"),
+            ("available_at", "int"),
+            ("created_at", "int"),
+            ("id", "bigint"),
+            ("payload", "longtext"),
+            ("queue", "varchar"),
+            ("reserved_at", "int"),
+        ]
+    };
+    assert_eq!(
+        jobs,
+        expected_jobs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(of("job_batches").len(), 10, "{columns:?}");
+    assert_eq!(of("failed_jobs").len(), 7, "{columns:?}");
+}
+
+#[tokio::test]
+async fn migrate_creates_laravel_tables_postgres() {
+    migrate_creates_laravel_tables(Kind::Postgres).await;
+}
+
+#[tokio::test]
+async fn migrate_creates_laravel_tables_mariadb() {
+    migrate_creates_laravel_tables(Kind::Mysql).await;
+}
