@@ -857,6 +857,13 @@ async fn php_worker_and_larq_share_one_sqlite_table_none_lost_none_twice() {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
+    // PHP boots in about a second; let it take some jobs first so both workers really share.
+    let php_started = wait_for(Duration::from_secs(30), || {
+        std::fs::read_to_string(&php_records)
+            .map(|s| s.lines().count() >= 20)
+            .unwrap_or(false)
+    });
+    assert!(php_started, "the PHP worker ran no job in 30 s");
     let opts = |retry_after| DatabaseQueueOptions {
         retry_after,
         ..DatabaseQueueOptions::default()
