@@ -1,8 +1,10 @@
 //! Measures how fast larq reads PHP-serialized commands, in MB/s, for `bench/parse_vs_php.sh`,
 //! which runs PHP's native `unserialize()` over the very same files beside it.
 //!
-//! Usage: `parse_throughput [--write-synthetic DIR] FILE...` where each FILE is either a Laravel
-//! payload JSON (its `data.command` is used) or a bare serialized value.
+//! Usage: `parse_throughput [--write-synthetic DIR] [--only parse|typed] FILE...` where each FILE
+//! is either a Laravel payload JSON (its `data.command` is used) or a bare serialized value.
+//! `--only` runs one of the two readers (for `perf record` on one of them); `--rounds N` runs
+//! exactly N rounds instead of 2 s (for instruction counts under `valgrind`).
 
 use std::time::{Duration, Instant};
 
@@ -52,6 +54,73 @@ fn synthetic() -> Vec<(String, Vec<u8>)> {
     )]
 }
 
+/// What a typical handler asks for: two fields out of a Laravel job's dozen (the rest skipped).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct SomeJob {
+    user_id: Option<i64>,
+    some_param: Option<String>,
+}
+
+/// The group a file is reported in (the same rule as `bench/unserialize.php`).
+fn group_of(file: &str) -> String {
+    if file.ends_with(".json") {
+        "corpus".into()
+    } else if let Some(stem) = file.strip_suffix(".job.ser") {
+        let base = stem.rsplit('/').next().unwrap_or(stem);
+        format!("job-{base}")
+    } else {
+        "synthetic".into()
+    }
+}
+
+/// CPU time this process has used (user + system). The machine is shared, so throughput is
+/// reported per CPU-second as well as per wall-second: other jobs then cost less accuracy.
+fn cpu_time() -> Duration {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage only writes the struct it is given, which is valid and zeroed.
+    let ru = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr());
+        ru.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Run `f` over every input for 2 s and print the throughput (same layout as
+/// `bench/unserialize.php`).
+fn measure(
+    tool: &str,
+    group: &str,
+    inputs: &[Vec<u8>],
+    rounds_wanted: Option<u64>,
+    f: impl Fn(&[u8]),
+) {
+    let total: usize = inputs.iter().map(Vec::len).sum();
+    let mut rounds = 0u64;
+    let start = Instant::now();
+    let cpu_start = cpu_time();
+    while match rounds_wanted {
+        Some(n) => rounds < n,
+        None => start.elapsed() < Duration::from_secs(2),
+    } {
+        for input in inputs {
+            f(input);
+        }
+        rounds += 1;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = (cpu_time() - cpu_start).as_secs_f64();
+    let bytes = total as f64 * rounds as f64;
+    println!(
+        "{tool} {group}: {} inputs, {total} bytes, {rounds} rounds, wall {:.1} MB/s, cpu {:.1} MB/s",
+        inputs.len(),
+        bytes / wall / 1e6,
+        bytes / cpu / 1e6,
+    );
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--write-synthetic") {
@@ -64,35 +133,47 @@ fn main() {
         }
         args.drain(..2);
     }
-    for group in ["corpus", "synthetic"] {
-        let files: Vec<&String> = args
-            .iter()
-            .filter(|f| f.ends_with(".ser") == (group == "synthetic"))
-            .collect();
-        if files.is_empty() {
+    let mut only = None;
+    if args.first().map(String::as_str) == Some("--only") {
+        only = args.get(1).cloned();
+        args.drain(..2);
+    }
+    let mut rounds = None;
+    if args.first().map(String::as_str) == Some("--rounds") {
+        rounds = args.get(1).and_then(|n| n.parse().ok());
+        args.drain(..2);
+    }
+    let run = |mode: &str| only.as_deref().is_none_or(|o| o == mode);
+    let mut groups: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+    for f in &args {
+        let g = group_of(f);
+        let raw = std::fs::read(f).unwrap_or_else(|e| panic!("reading {f}: {e}"));
+        let Some(bytes) = command_bytes(&raw) else {
             continue;
+        };
+        match groups.iter_mut().find(|(name, _)| *name == g) {
+            Some((_, inputs)) => inputs.push(bytes),
+            None => groups.push((g, vec![bytes])),
         }
-        let inputs: Vec<Vec<u8>> = files
-            .iter()
-            .filter_map(|f| {
-                command_bytes(&std::fs::read(f).unwrap_or_else(|e| panic!("reading {f}: {e}")))
-            })
-            .collect();
-        let total: usize = inputs.iter().map(Vec::len).sum();
-        let mut rounds = 0u64;
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(2) {
-            for input in &inputs {
+    }
+    for (group, inputs) in &groups {
+        if run("parse") {
+            measure("larq", group, inputs, rounds, |input| {
                 let v = larq::php::Value::parse(input).unwrap_or_else(|e| panic!("parse: {e}"));
                 std::hint::black_box(v);
-            }
-            rounds += 1;
+            });
         }
-        let secs = start.elapsed().as_secs_f64();
-        let mbs = (total as f64 * rounds as f64) / secs / 1e6;
-        println!(
-            "larq {group}: {} inputs, {total} bytes, {rounds} rounds, {mbs:.1} MB/s",
-            inputs.len()
-        );
+        if run("typed") {
+            let failing = inputs
+                .iter()
+                .filter(|i| larq::php::from_bytes::<SomeJob>(i).is_err())
+                .count();
+            if failing > 0 {
+                eprintln!("{group}: {failing} inputs do not fit SomeJob (timed as errors)");
+            }
+            measure("larq-typed", group, inputs, rounds, |input| {
+                std::hint::black_box(larq::php::from_bytes::<SomeJob>(input).ok());
+            });
+        }
     }
 }

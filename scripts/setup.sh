@@ -14,6 +14,8 @@ php -m 2>/dev/null | grep -qi '^dom$' || need_pkgs+=(php-xml)
 command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_pkgs+=(redis-tools)
 command -v sqlite3 >/dev/null 2>&1 || need_pkgs+=(sqlite3)
+[ -x /usr/bin/time ] || need_pkgs+=(time)            # bench/e2e.sh: peak RSS (time -v)
+command -v bc >/dev/null 2>&1 || need_pkgs+=(bc)     # bench/e2e.sh: rates
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}"

@@ -218,18 +218,69 @@ impl FailedJobStore {
             .await
             .map_err(self.db_err())?;
         rows.iter()
-            .map(|r| {
-                Ok(FailedRow {
-                    uuid: r.try_get(0)?,
-                    connection: r.try_get(1)?,
-                    queue: r.try_get(2)?,
-                    payload: r.try_get(3)?,
-                    exception: r.try_get(4)?,
-                    failed_at: r.try_get(5)?,
-                })
-            })
+            .map(row_to_failed)
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(self.db_err())
+    }
+
+    /// One row by uuid (`queue:retry`/`queue:failed` address rows by uuid in `database-uuids`).
+    pub async fn find(&self, uuid: &str) -> Result<Option<FailedRow>, FailedError> {
+        let sql = format!(
+            "SELECT uuid, connection, queue, payload, exception, CAST(failed_at AS {}) FROM {} WHERE uuid = {}",
+            self.char19(),
+            self.table,
+            self.placeholders(1)[0]
+        );
+        let row = sqlx::query(&sql)
+            .bind(uuid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.db_err())?;
+        row.map(|r| row_to_failed(&r))
+            .transpose()
+            .map_err(self.db_err())
+    }
+
+    /// Delete one row by uuid (`queue:forget`); false when no row had it.
+    pub async fn forget(&self, uuid: &str) -> Result<bool, FailedError> {
+        let sql = format!(
+            "DELETE FROM {} WHERE uuid = {}",
+            self.table,
+            self.placeholders(1)[0]
+        );
+        let done = sqlx::query(&sql)
+            .bind(uuid)
+            .execute(&self.pool)
+            .await
+            .map_err(self.db_err())?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Delete every row (`queue:flush`); returns how many there were.
+    pub async fn flush(&self) -> Result<u64, FailedError> {
+        let done = sqlx::query(&format!("DELETE FROM {}", self.table))
+            .execute(&self.pool)
+            .await
+            .map_err(self.db_err())?;
+        Ok(done.rows_affected())
+    }
+
+    fn char19(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "VARCHAR(19)",
+            _ => "CHAR(19)",
+        }
+    }
+}
+
+/// A text column. MySQL/MariaDB send TEXT columns with the BLOB type id, which sqlx's Any driver
+/// only decodes as bytes; those are UTF-8 (Laravel writes JSON and exception text).
+fn text(row: &AnyRow, index: usize) -> Result<String, sqlx::Error> {
+    match row.try_get::<String, _>(index) {
+        Ok(s) => Ok(s),
+        Err(_) => row
+            .try_get::<Vec<u8>, _>(index)
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
     }
 }
 
@@ -248,6 +299,17 @@ pub struct FailedRow {
     pub exception: String,
     /// `Y-m-d H:i:s`.
     pub failed_at: String,
+}
+
+fn row_to_failed(r: &AnyRow) -> Result<FailedRow, sqlx::Error> {
+    Ok(FailedRow {
+        uuid: text(r, 0)?,
+        connection: text(r, 1)?,
+        queue: text(r, 2)?,
+        payload: text(r, 3)?,
+        exception: text(r, 4)?,
+        failed_at: text(r, 5)?,
+    })
 }
 
 /// sqlx's configuration errors can quote the connection URL; keep only a generic message then.

@@ -62,6 +62,17 @@ pub trait Job: DeserializeOwned + Send + 'static {
         let _ = (ctx, error);
         async {}
     }
+
+    /// Whether the PHP class implements `ShouldBeUnique` (or `ShouldBeUniqueUntilProcessing`).
+    /// The payload does not say so, so the handler does: larq then releases the
+    /// `laravel_unique_job:` lock when Laravel would (see [`crate::unique`]).
+    const UNIQUE: Option<crate::unique::Unique> = None;
+
+    /// The PHP class's `uniqueId()`, for unique jobs whose id comes from a method; `None` reads the
+    /// `uniqueId` property instead (and `''` when there is none, as Laravel does).
+    fn unique_id(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An exception from a job, shaped like PHP's so failed_jobs shows something `queue:failed` can
@@ -278,10 +289,10 @@ impl JobContext {
     }
 }
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A job type with its type erased, so the registry can hold many.
-trait Handler: Send + Sync {
+pub(crate) trait Handler: Send + Sync {
     fn handle<'a>(
         &'a self,
         command: &'a [u8],
@@ -294,6 +305,17 @@ trait Handler: Send + Sync {
         ctx: &'a JobContext,
         error: &'a JobError,
     ) -> BoxFuture<'a, ()>;
+
+    /// `ShouldBeUnique` mode of the class, if any.
+    fn unique(&self) -> Option<crate::unique::Unique> {
+        None
+    }
+
+    /// The `uniqueId()` a decoded command gives, if the handler knows one.
+    fn unique_id(&self, command: &[u8]) -> Option<String> {
+        let _ = command;
+        None
+    }
 }
 
 struct Typed<J>(PhantomData<fn() -> J>);
@@ -329,6 +351,14 @@ impl<J: Job> Handler for Typed<J> {
             }
         })
     }
+
+    fn unique(&self) -> Option<crate::unique::Unique> {
+        J::UNIQUE
+    }
+
+    fn unique_id(&self, command: &[u8]) -> Option<String> {
+        decode::<J>(command).ok()?.unique_id()
+    }
 }
 
 /// A job ready to run: its handler and its decoded-to-bytes command.
@@ -356,12 +386,29 @@ impl Resolved {
     pub async fn failed(&self, ctx: &JobContext, error: &JobError) {
         self.handler.failed(&self.command, ctx, error).await
     }
+
+    /// The serialized command object (decrypted when it was encrypted).
+    pub fn command(&self) -> &[u8] {
+        &self.command
+    }
+
+    /// The handler's `ShouldBeUnique` mode.
+    pub fn unique(&self) -> Option<crate::unique::Unique> {
+        self.handler.unique()
+    }
+
+    /// The unique id from the handler's [`Job::unique_id`], if it has one.
+    pub fn unique_id(&self) -> Option<String> {
+        self.handler.unique_id(&self.command)
+    }
 }
 
 /// The PHP classes this worker can run, by `data.commandName`.
 #[derive(Clone, Default)]
 pub struct Registry {
     handlers: HashMap<String, Arc<dyn Handler>>,
+    /// Queued event listeners by `Listener\Class@method` (see [`crate::wrappers`]).
+    pub(crate) listeners: HashMap<String, Arc<dyn Handler>>,
     encrypter: Option<Encrypter>,
 }
 
@@ -401,6 +448,11 @@ impl Registry {
         self
     }
 
+    /// The encrypter set with [`Registry::set_encrypter`].
+    pub fn encrypter(&self) -> Option<&Encrypter> {
+        self.encrypter.as_ref()
+    }
+
     /// Whether a class has a handler.
     pub fn contains(&self, class: &str) -> bool {
         self.handlers.contains_key(class)
@@ -426,13 +478,34 @@ impl Registry {
             )
             .permanent());
         };
+        if class == crate::wrappers::CALL_QUEUED_LISTENER {
+            let bytes = self.command_bytes(payload)?;
+            return crate::wrappers::resolve_listener(self, payload, &bytes);
+        }
         let Some(handler) = self.handlers.get(class) else {
-            return Err(JobError::with_class(
-                exceptions::UNKNOWN,
-                format!("no handler is registered for {class}"),
-            )
-            .permanent());
+            let message = crate::wrappers::php_only_message(class, payload.resolve_name())
+                .unwrap_or_else(|| format!("no handler is registered for {class}"));
+            return Err(JobError::with_class(exceptions::UNKNOWN, message).permanent());
         };
+        let bytes = self.command_bytes(payload)?;
+        Ok(Resolved {
+            handler: Arc::clone(handler),
+            command: bytes.into(),
+        })
+    }
+
+    /// Build a [`Resolved`] for a handler found elsewhere (listeners).
+    pub(crate) fn resolved(handler: Arc<dyn Handler>, command: &[u8]) -> Resolved {
+        Resolved {
+            handler,
+            command: command.into(),
+        }
+    }
+
+    /// The payload's serialized command object, decrypted when it is encrypted. Errors are
+    /// permanent (a broken or foreign-key command does not get better on retry).
+    pub fn command_bytes(&self, payload: &Payload) -> Result<Vec<u8>, JobError> {
+        let class = payload.data.command_name.as_deref().unwrap_or("(no class)");
         let Some(command) = payload.data.command.as_deref() else {
             return Err(JobError::with_class(
                 exceptions::UNDECODABLE,
@@ -440,8 +513,8 @@ impl Registry {
             )
             .permanent());
         };
-        let bytes: Vec<u8> = if command.starts_with("O:") || command.starts_with("C:") {
-            command.as_bytes().to_vec()
+        if command.starts_with("O:") || command.starts_with("C:") {
+            Ok(command.as_bytes().to_vec())
         } else if let Some(enc) = &self.encrypter {
             enc.decrypt_command(command).map_err(|e| {
                 JobError::with_class(
@@ -449,18 +522,14 @@ impl Registry {
                     format!("cannot decrypt the {class} command: {e}"),
                 )
                 .permanent()
-            })?
+            })
         } else {
-            return Err(JobError::with_class(
+            Err(JobError::with_class(
                 exceptions::UNDECODABLE,
                 format!("the {class} command is not a serialized object (encrypted? set APP_KEY)"),
             )
-            .permanent());
-        };
-        Ok(Resolved {
-            handler: Arc::clone(handler),
-            command: bytes.into(),
-        })
+            .permanent())
+        }
     }
 }
 

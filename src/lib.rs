@@ -22,19 +22,30 @@
 //! Map of the crate: [`php`] is the serde data format for PHP's `serialize()`; [`payload`] the
 //! JSON envelope Laravel pushes; [`queue`] the Redis and database drivers; [`job`] the trait your job structs
 //! implement and the registry that maps PHP classes to them; [`worker`] `queue:work`'s loop;
-//! [`failed`] the `failed_jobs` table; [`config`] the PHP app's `.env`.
+//! [`failed`] the `failed_jobs` table; [`config`] the PHP app's `.env`; [`dispatch`] pushes Rust
+//! values as Laravel jobs; [`bus`] continues chains ([`chain`]), keeps `job_batches` ([`batch`]),
+//! releases unique locks ([`unique`]) and applies the policy for framework wrappers
+//! ([`wrappers`]).
 #![deny(missing_docs)]
 
+pub mod batch;
+pub mod bus;
+pub mod chain;
 pub mod config;
 pub mod crypt;
+pub mod dispatch;
 pub mod failed;
 pub mod job;
 pub mod payload;
 pub mod php;
 pub mod queue;
+pub mod unique;
 pub mod worker;
+pub mod wrappers;
 
+pub use bus::BusFeatures;
 pub use config::{Env, Settings};
+pub use dispatch::{Chain, Dispatcher, PendingJob};
 pub use failed::FailedJobStore;
 pub use job::{Job, JobContext, JobError, Registry};
 pub use payload::Payload;

@@ -21,6 +21,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+use crate::bus::{Before, BusFeatures, HandedBack};
 use crate::failed::{FailedJob, FailedJobStore};
 use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
 use crate::payload::{pick_backoff, Payload};
@@ -122,16 +123,21 @@ pub enum StopReason {
     MaxJobs,
     /// `--once` done.
     Once,
-    /// The Redis connection was lost (Laravel quits so the supervisor restarts it).
+    /// The Redis connection was lost. Laravel quits then so its supervisor restarts it; larq's
+    /// loop reconnects with backoff instead and no longer stops for this (kept for embedders that
+    /// map reasons to exit codes).
     ConnectionLost,
+    /// A second SIGTERM/SIGINT (or [`WorkerHandle::force_stop`]) while draining: the jobs in flight
+    /// were aborted and stay reserved for a retry after `retry_after`.
+    Forced,
 }
 
 impl StopReason {
-    /// `queue:work`'s exit status: 12 for memory, 1 for a lost connection, else 0.
+    /// `queue:work`'s exit status: 12 for memory, 1 for a lost connection or a forced stop, else 0.
     pub fn exit_code(self) -> i32 {
         match self {
             StopReason::Memory => 12,
-            StopReason::ConnectionLost => 1,
+            StopReason::ConnectionLost | StopReason::Forced => 1,
             _ => 0,
         }
     }
@@ -219,6 +225,39 @@ impl CacheStore {
             .map_err(Self::err("cache increment"))
     }
 
+    /// Store an entry with no expiry the way Laravel's Redis store does for a number
+    /// (`Cache::forever`: a plain `SET` of its decimal text). `larq restart` writes the restart
+    /// signal with it, so PHP and larq workers both see the change.
+    pub async fn forever_int(&self, name: &str, value: i64) -> Result<(), QueueError> {
+        redis::cmd("SET")
+            .arg(self.key(name))
+            .arg(value)
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("cache put"))
+    }
+
+    /// Increment a counter that expires `ttl` seconds after it was created; returns the count.
+    pub async fn count(&self, name: &str, ttl: u64) -> Result<i64, QueueError> {
+        let key = self.key(name);
+        let mut conn = self.conn.clone();
+        let n: i64 = redis::cmd("INCR")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .map_err(Self::err("cache count"))?;
+        if n == 1 {
+            // Only the first increment sets the lifetime (no EXPIRE NX: Redis 6 lacks it).
+            redis::cmd("EXPIRE")
+                .arg(&key)
+                .arg(ttl)
+                .exec_async(&mut conn)
+                .await
+                .map_err(Self::err("cache count"))?;
+        }
+        Ok(n)
+    }
+
     /// Delete an entry.
     pub async fn forget(&self, name: &str) -> Result<(), QueueError> {
         redis::cmd("DEL")
@@ -234,6 +273,8 @@ struct State {
     should_quit: AtomicBool,
     paused: AtomicBool,
     wake: Notify,
+    /// Stop without waiting for the jobs in flight (a second SIGTERM); holds a permit.
+    force: Notify,
 }
 
 /// Control of a running worker from another task (what the signals do).
@@ -247,6 +288,23 @@ impl WorkerHandle {
     pub fn stop(&self) {
         self.state.should_quit.store(true, Ordering::SeqCst);
         self.state.wake.notify_waiters();
+    }
+
+    /// Stop now: abort the jobs in flight, which stay in `:reserved` and run again after
+    /// `retry_after` (a second SIGTERM/SIGINT). [`Worker::run`] returns [`StopReason::Forced`].
+    pub fn force_stop(&self) {
+        self.state.should_quit.store(true, Ordering::SeqCst);
+        self.state.force.notify_one();
+        self.state.wake.notify_waiters();
+    }
+
+    /// The first SIGTERM/SIGINT drains, the second forces.
+    fn terminate(&self) {
+        if self.state.should_quit.load(Ordering::SeqCst) {
+            self.force_stop();
+        } else {
+            self.stop();
+        }
     }
 
     /// Take no new jobs until [`WorkerHandle::resume`] (SIGUSR2).
@@ -266,6 +324,7 @@ struct Inner {
     registry: Arc<Registry>,
     failed: Option<FailedJobStore>,
     cache: Option<CacheStore>,
+    bus: Option<Arc<BusFeatures>>,
     options: WorkerOptions,
 }
 
@@ -281,10 +340,17 @@ pub struct WorkerBuilder {
     registry: Arc<Registry>,
     failed: Option<FailedJobStore>,
     cache: Option<CacheStore>,
+    bus: Option<BusFeatures>,
     options: WorkerOptions,
 }
 
 impl WorkerBuilder {
+    /// Chains, batches, unique locks and wrapper policies (see [`crate::bus`]).
+    pub fn bus(mut self, bus: BusFeatures) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
     /// `queue:work`'s options.
     pub fn options(mut self, options: WorkerOptions) -> Self {
         self.options = options;
@@ -311,18 +377,25 @@ impl WorkerBuilder {
         if options.queues.is_empty() {
             options.queues.push("default".to_owned());
         }
+        let bus = self
+            .bus
+            .map(|b| Arc::new(b.with_default_dispatcher(&self.queue, &self.registry)));
         Worker {
             inner: Arc::new(Inner {
                 queue: self.queue,
                 registry: self.registry,
                 failed: self.failed,
                 cache: self.cache,
+                bus,
                 options,
             }),
             state: Arc::new(State::default()),
         }
     }
 }
+
+/// The longest wait between two reconnection attempts while Redis is unreachable.
+const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(2);
 
 fn timestamp() -> String {
     chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
@@ -352,6 +425,7 @@ impl Worker {
             registry: Arc::new(registry),
             failed: None,
             cache: None,
+            bus: None,
             options: WorkerOptions::default(),
         }
     }
@@ -367,8 +441,8 @@ impl Worker {
         use tokio::signal::unix::{signal, SignalKind};
         type OnSignal = fn(&WorkerHandle);
         let pairs: [(&'static str, SignalKind, OnSignal); 4] = [
-            ("SIGTERM", SignalKind::terminate(), WorkerHandle::stop),
-            ("SIGINT", SignalKind::interrupt(), WorkerHandle::stop),
+            ("SIGTERM", SignalKind::terminate(), WorkerHandle::terminate),
+            ("SIGINT", SignalKind::interrupt(), WorkerHandle::terminate),
             ("SIGUSR2", SignalKind::user_defined2(), WorkerHandle::pause),
             (
                 "SIGCONT",
@@ -399,14 +473,12 @@ impl Worker {
         }
     }
 
-    async fn restart_value(&self) -> Option<Vec<u8>> {
-        let cache = self.inner.cache.as_ref()?;
-        match cache.get(RESTART_KEY).await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the restart signal");
-                None
-            }
+    /// The restart key's value; `Err` when it cannot be read (Redis down), which must not read as
+    /// a change (that would stop the worker on every outage once `queue:restart` was ever run).
+    async fn restart_value(&self) -> Result<Option<Vec<u8>>, QueueError> {
+        match &self.inner.cache {
+            Some(cache) => cache.get(RESTART_KEY).await,
+            None => Ok(None),
         }
     }
 
@@ -417,9 +489,18 @@ impl Worker {
         }
         let opts = &self.inner.options;
         let started = Instant::now();
-        let last_restart = self.restart_value().await;
+        let last_restart = match self.restart_value().await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the restart signal");
+                None
+            }
+        };
         let mut popped: u64 = 0;
         let mut inflight: JoinSet<()> = JoinSet::new();
+        let mut migrated_at: u64 = 0;
+        let mut outage: Option<(Instant, Duration)> = None;
+        let mut short_pass = true;
         loop {
             while let Some(res) = inflight.try_join_next() {
                 if let Err(e) = res {
@@ -432,13 +513,12 @@ impl Worker {
                     .stop_reason(false, started, popped, &last_restart)
                     .await
                 {
-                    drain(&mut inflight).await;
-                    return Ok(reason);
+                    return Ok(self.finish(&mut inflight, reason).await);
                 }
                 continue;
             }
             let mut got = 0usize;
-            let mut lost = false;
+            let mut pop_failed = false;
             let budget = if opts.max_jobs > 0 {
                 usize::try_from(opts.max_jobs.saturating_sub(popped)).unwrap_or(usize::MAX)
             } else {
@@ -450,8 +530,20 @@ impl Worker {
                 .min(budget)
                 .min(if opts.once { 1 } else { usize::MAX });
             if free > 0 && !self.state.should_quit.load(Ordering::SeqCst) {
-                match self.next_jobs(free, inflight.is_empty()).await {
+                let second = now();
+                let migrate = short_pass || migrated_at != second;
+                match self.next_jobs(free, inflight.is_empty(), migrate).await {
                     Ok(jobs) => {
+                        if migrate {
+                            migrated_at = second;
+                        }
+                        if let Some((since, _)) = outage.take() {
+                            tracing::warn!(
+                                after_ms = since.elapsed().as_millis() as u64,
+                                "the connection to Redis is back"
+                            );
+                        }
+                        short_pass = jobs.len() < free;
                         for job in jobs {
                             got += 1;
                             popped += 1;
@@ -460,12 +552,29 @@ impl Worker {
                         }
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "cannot pop a job");
-                        if opts.output == Output::Laravel {
-                            eprintln!("[{}] {e}", timestamp());
+                        pop_failed = true;
+                        short_pass = true;
+                        if e.is_connection_lost() {
+                            // Laravel quits here and leaves it to the supervisor; larq keeps its
+                            // jobs and reconnects, saying so once per outage.
+                            if outage.is_none() {
+                                tracing::error!(error = %e, "lost the connection to Redis; retrying with backoff");
+                                if opts.output == Output::Laravel {
+                                    eprintln!("[{}] {e}; retrying with backoff", timestamp());
+                                }
+                                outage = Some((Instant::now(), Duration::from_millis(100)));
+                            }
+                            if let Some((_, backoff)) = outage.as_mut() {
+                                self.sleep(*backoff).await;
+                                *backoff = (*backoff * 2).min(MAX_RECONNECT_BACKOFF);
+                            }
+                        } else {
+                            tracing::error!(error = %e, "cannot pop a job");
+                            if opts.output == Output::Laravel {
+                                eprintln!("[{}] {e}", timestamp());
+                            }
+                            self.sleep(Duration::from_secs(1)).await;
                         }
-                        lost = e.is_connection_lost();
-                        self.sleep(Duration::from_secs(1)).await;
                     }
                 }
             }
@@ -473,10 +582,11 @@ impl Worker {
                 if got == 0 {
                     self.sleep(opts.sleep).await;
                 }
-                drain(&mut inflight).await;
-                return Ok(StopReason::Once);
+                return Ok(self.finish(&mut inflight, StopReason::Once).await);
             }
-            if got == 0 && inflight.is_empty() {
+            if pop_failed {
+                // Already waited (backoff); an error says nothing about the queue being empty.
+            } else if got == 0 && inflight.is_empty() {
                 if !opts.stop_when_empty {
                     self.sleep(opts.sleep).await;
                 }
@@ -495,14 +605,29 @@ impl Worker {
             if got > 0 && !opts.rest.is_zero() {
                 self.sleep(opts.rest).await;
             }
-            if lost {
-                drain(&mut inflight).await;
-                return Ok(StopReason::ConnectionLost);
-            }
-            let idle = got == 0 && inflight.is_empty();
+            let idle = got == 0 && inflight.is_empty() && !pop_failed;
             if let Some(reason) = self.stop_reason(idle, started, popped, &last_restart).await {
-                drain(&mut inflight).await;
-                return Ok(reason);
+                return Ok(self.finish(&mut inflight, reason).await);
+            }
+        }
+    }
+
+    /// Wait for the jobs in flight, unless a forced stop comes first: then abort them (they stay
+    /// reserved) and report [`StopReason::Forced`].
+    async fn finish(&self, set: &mut JoinSet<()>, reason: StopReason) -> StopReason {
+        loop {
+            tokio::select! {
+                res = set.join_next() => match res {
+                    None => return reason,
+                    Some(Err(e)) => tracing::error!(error = %e, "job task ended abnormally"),
+                    Some(Ok(())) => {}
+                },
+                _ = self.state.force.notified() => {
+                    tracing::warn!(jobs = set.len(), "forced stop: jobs in flight are aborted and stay reserved until retry_after");
+                    set.abort_all();
+                    while set.join_next().await.is_some() {}
+                    return StopReason::Forced;
+                }
             }
         }
     }
@@ -522,8 +647,12 @@ impl Worker {
         if opts.memory_mb > 0 && rss_mb() >= opts.memory_mb {
             return Some(StopReason::Memory);
         }
-        if self.inner.cache.is_some() && self.restart_value().await != *last_restart {
-            return Some(StopReason::Restart);
+        if self.inner.cache.is_some() {
+            match self.restart_value().await {
+                Ok(v) if v != *last_restart => return Some(StopReason::Restart),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "cannot read the restart signal"),
+            }
         }
         if opts.stop_when_empty && idle {
             return Some(StopReason::Empty);
@@ -540,17 +669,23 @@ impl Worker {
     /// Reserve up to `n` jobs in queue priority order, migrating each queue once first. With
     /// `block_for` set and nothing in flight, an empty first pass waits on the first queue's
     /// notify list once.
-    async fn next_jobs(&self, n: usize, may_block: bool) -> Result<Vec<ReservedJob>, QueueError> {
+    ///
+    /// Migration runs when `migrate` says so (the loop asks for it when the second changed or the
+    /// last pass came up short): scores are whole seconds, so migrating twice in one second while
+    /// the ready list is non-empty only reorders jobs that land at its tail anyway.
+    async fn next_jobs(
+        &self,
+        n: usize,
+        may_block: bool,
+        migrate: bool,
+    ) -> Result<Vec<ReservedJob>, QueueError> {
         let queue = &self.inner.queue;
         let mut jobs = Vec::new();
         for name in &self.inner.options.queues {
-            queue.migrate(name).await?;
-            while jobs.len() < n {
-                match queue.reserve(name).await? {
-                    Some(job) => jobs.push(job),
-                    None => break,
-                }
+            if migrate {
+                queue.migrate(name).await?;
             }
+            jobs.extend(queue.reserve_many(name, n - jobs.len()).await?);
             if jobs.len() >= n {
                 return Ok(jobs);
             }
@@ -567,14 +702,6 @@ impl Worker {
             }
         }
         Ok(jobs)
-    }
-}
-
-async fn drain(set: &mut JoinSet<()>) {
-    while let Some(res) = set.join_next().await {
-        if let Err(e) = res {
-            tracing::error!(error = %e, "job task ended abnormally");
-        }
     }
 }
 
@@ -628,7 +755,13 @@ impl Run {
                 .uuid
                 .clone()
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            let exception = error.to_php_string();
+            let mut exception = error.to_php_string();
+            if let Some(bus) = &self.inner.bus {
+                if let Some(note) = bus.failure_note(&self.inner.registry, &self.payload).await {
+                    exception.push_str("\n\n");
+                    exception.push_str(&note);
+                }
+            }
             let row = FailedJob {
                 uuid: &uuid,
                 connection: self.inner.queue.connection_name(),
@@ -648,8 +781,13 @@ impl Run {
                 return;
             }
         }
-        if let Err(e) = self.inner.queue.delete(&self.job).await {
+        let queue = &self.inner.queue;
+        if let Err(e) = retry_while_disconnected(|| queue.delete(&self.job)).await {
             tracing::error!(error = %e, job_id = %self.id, "cannot delete the failed job");
+        }
+        if let Some(bus) = &self.inner.bus {
+            bus.after_failure(&self.inner.registry, &self.payload, resolved)
+                .await;
         }
         if let Some(resolved) = resolved {
             let resolved = resolved.clone();
@@ -664,8 +802,22 @@ impl Run {
         self.say("Failed");
     }
 
+    /// The handler returned without releasing or failing the job: the bus's after-success steps
+    /// (next chain link, batch, unique lock) run **before** the job is deleted; if they fail, that
+    /// is the job's exception.
+    async fn succeed(&self, resolved: &Resolved) {
+        if let Some(bus) = &self.inner.bus {
+            if let Err(e) = bus.after_success(&self.payload, resolved).await {
+                return Box::pin(self.on_exception(e, None, resolved)).await;
+            }
+        }
+        self.delete().await;
+        self.say("Processed");
+    }
+
     async fn release(&self, delay: u64) {
-        match self.inner.queue.release(&self.job, delay).await {
+        let queue = &self.inner.queue;
+        match retry_while_disconnected(|| queue.release(&self.job, delay)).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(job_id = %self.id, "release: the reservation had already expired")
@@ -675,7 +827,8 @@ impl Run {
     }
 
     async fn delete(&self) {
-        match self.inner.queue.delete(&self.job).await {
+        let queue = &self.inner.queue;
+        match retry_while_disconnected(|| queue.delete(&self.job)).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(job_id = %self.id, "delete: the reservation had already expired; the job may run again")
@@ -763,6 +916,31 @@ impl Run {
     }
 }
 
+/// How long a finished job keeps trying to delete or release itself while Redis is unreachable.
+/// Past it the job stays reserved and runs again after `retry_after` (at-least-once).
+const SETTLE_RETRY_LIMIT: Duration = Duration::from_secs(30);
+
+/// Run a delete/release again, with backoff, while the error is a lost connection: a job that
+/// already ran should not run twice just because Redis blinked while it finished. Both operations
+/// are safe to repeat (ZREM of exact bytes; release moves the job only if it is still reserved).
+async fn retry_while_disconnected<T, F, Fut>(mut op: F) -> Result<T, QueueError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, QueueError>>,
+{
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match op().await {
+            Err(e) if e.is_connection_lost() && started.elapsed() < SETTLE_RETRY_LIMIT => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_RECONNECT_BACKOFF);
+            }
+            result => return result,
+        }
+    }
+}
+
 fn max_attempts_message(name: &str, version: u8) -> String {
     if version >= 10 {
         format!("{name} has been attempted too many times.")
@@ -781,6 +959,15 @@ fn panic_message(e: tokio::task::JoinError) -> String {
             .or_else(|| p.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "a non-string panic payload".to_owned()),
         Err(e) => e.to_string(),
+    }
+}
+
+/// Aborts a spawned handler when the job's own task is dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -828,7 +1015,19 @@ async fn process(inner: Arc<Inner>, job: ReservedJob) {
     };
     let resolved = match run.inner.registry.resolve(&run.payload) {
         Ok(r) => r,
-        Err(e) => return run.fail(&e, None).await,
+        Err(e) => {
+            if let Some(bus) = &run.inner.bus {
+                match bus
+                    .hand_back(&run.inner.queue, &run.job, &run.payload)
+                    .await
+                {
+                    HandedBack::Yes => return run.say("Handed back"),
+                    HandedBack::Exhausted(e) => return run.fail(&e, None).await,
+                    HandedBack::No => {}
+                }
+            }
+            return run.fail(&e, None).await;
+        }
     };
     if !may_run {
         let err = JobError::with_class(
@@ -842,12 +1041,19 @@ async fn process(inner: Arc<Inner>, job: ReservedJob) {
         .timeout
         .map(|t| u64::try_from(t).unwrap_or(0))
         .unwrap_or(run.inner.options.timeout);
+    if let Some(bus) = &run.inner.bus {
+        if bus.before_run(&run.payload, &resolved).await == Before::Skip {
+            return run.succeed(&resolved).await;
+        }
+    }
     let mut ctx = run.context();
     let task_resolved = resolved.clone();
     let mut task = tokio::spawn(async move {
         let result = task_resolved.run(&mut ctx).await;
         (result, ctx.action.take())
     });
+    // If this job's task is aborted (a forced stop), the handler must stop with it.
+    let _abort_handler = AbortOnDrop(task.abort_handle());
     let outcome = if timeout > 0 {
         match tokio::time::timeout(Duration::from_secs(timeout), &mut task).await {
             Ok(joined) => Some(joined),
@@ -875,10 +1081,7 @@ async fn process(inner: Arc<Inner>, job: ReservedJob) {
                 run.release(delay).await;
                 run.say("Processed");
             }
-            Some(Action::Delete) | None => {
-                run.delete().await;
-                run.say("Processed");
-            }
+            Some(Action::Delete) | None => run.succeed(&resolved).await,
         },
     }
 }

@@ -39,11 +39,13 @@ pub struct InspectArgs {
 }
 
 /// What the input turned out to be, decoded.
-struct Decoded {
-    payload: Option<Json>,
+pub(crate) struct Decoded {
+    /// The payload JSON, when the input was one.
+    pub(crate) payload: Option<Json>,
     /// The serialized command bytes (after decryption), or None when it stayed encrypted.
-    command: Option<Vec<u8>>,
-    encrypted: bool,
+    pub(crate) command: Option<Vec<u8>>,
+    /// Whether data.command was encrypted.
+    pub(crate) encrypted: bool,
 }
 
 /// Run `larq inspect`.
@@ -96,7 +98,7 @@ pub fn run(args: InspectArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_input(file: &PathBuf) -> Result<Vec<u8>> {
+pub(crate) fn read_input(file: &PathBuf) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     if file.as_os_str() == "-" {
         std::io::stdin()
@@ -109,9 +111,20 @@ fn read_input(file: &PathBuf) -> Result<Vec<u8>> {
 }
 
 fn keys(args: &InspectArgs) -> Result<(Option<String>, String)> {
-    let mut key = args.app_key.clone();
-    let mut previous = args.previous_keys.clone();
-    if let Some(path) = &args.env_file {
+    load_keys(
+        args.app_key.clone(),
+        args.previous_keys.clone(),
+        args.env_file.as_deref(),
+    )
+}
+
+/// APP_KEY and APP_PREVIOUS_KEYS from flags (or their variables), else from the app's `.env`.
+pub(crate) fn load_keys(
+    mut key: Option<String>,
+    mut previous: String,
+    env_file: Option<&std::path::Path>,
+) -> Result<(Option<String>, String)> {
+    if let Some(path) = env_file {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         for line in text.lines() {
@@ -129,7 +142,7 @@ fn keys(args: &InspectArgs) -> Result<(Option<String>, String)> {
     Ok((key.filter(|k| !k.is_empty()), previous))
 }
 
-fn decode(input: &[u8], app_key: Option<&str>, previous: &str) -> Result<Decoded> {
+pub(crate) fn decode(input: &[u8], app_key: Option<&str>, previous: &str) -> Result<Decoded> {
     let trimmed = input.trim_ascii();
     if !trimmed.starts_with(b"{") {
         // A bare serialized value (e.g. a `data.command` copied out by hand).
@@ -180,7 +193,7 @@ fn decode(input: &[u8], app_key: Option<&str>, previous: &str) -> Result<Decoded
     })
 }
 
-fn print_payload(out: &mut String, payload: &Json) {
+pub(crate) fn print_payload(out: &mut String, payload: &Json) {
     out.push_str("payload:\n");
     if let Json::Object(map) = payload {
         let width = map.keys().map(|k| k.len()).max().unwrap_or(0).max(11);
@@ -228,7 +241,7 @@ fn quote(bytes: &[u8]) -> String {
 }
 
 /// Readable dump: one member per line, PHP-like notation.
-fn dump(out: &mut String, v: &Value<'_>, level: usize) {
+pub(crate) fn dump(out: &mut String, v: &Value<'_>, level: usize) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),

@@ -14,11 +14,15 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
+use larq::batch::BatchRepository;
+use larq::bus::BusFeatures;
 use larq::config::{Env, Settings};
 use larq::failed::FailedJobStore;
 use larq::job::{Job, JobContext, JobError, Registry};
 use larq::queue::{DatabaseQueue, DatabaseQueueOptions, Queue, RedisQueue, RedisQueueOptions};
+use larq::unique::UniqueLocks;
 use larq::worker::{CacheStore, Output, Worker, WorkerOptions};
+use larq::wrappers::{HandBack, WrapperPolicies, WrapperPolicy};
 
 /// Log output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -94,12 +98,23 @@ pub struct WorkArgs {
     /// The app's Laravel major version (cache key shapes, exception messages).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(8..=13))]
     pub laravel_version: u8,
-    /// Register the built-in demo handler for App\Jobs\SomeJob (prints its userId and someParam).
+    /// Register the built-in demo handler for App\Jobs\SomeJob (prints its userId and someParam;
+    /// with LARQ_RECORD_FILE set, also appends a JSON line per run there).
     #[arg(long)]
     pub example_handlers: bool,
     /// Create the failed_jobs table if it does not exist (demos on a fresh SQLite file).
     #[arg(long)]
     pub create_failed_table: bool,
+    /// Queues whose PHP-only jobs (mail, notifications, closures, broadcasts, listeners without a
+    /// Rust handler) are handed back untouched for PHP workers instead of failed (`*`: all).
+    #[arg(long, value_delimiter = ',')]
+    pub hand_back: Vec<String>,
+    /// Seconds before a handed-back job is due again.
+    #[arg(long, default_value_t = 10)]
+    pub hand_back_delay: u64,
+    /// Hand-backs of one job before it fails (0: no limit).
+    #[arg(long, default_value_t = 360)]
+    pub hand_back_max: u64,
 }
 
 /// The seed app's `App\Jobs\SomeJob(int $userId, string $someParam)`.
@@ -115,13 +130,39 @@ pub struct SomeJob {
 impl Job for SomeJob {
     const CLASS: &'static str = "App\\Jobs\\SomeJob";
 
-    async fn handle(self, _ctx: &mut JobContext) -> Result<(), JobError> {
+    async fn handle(self, ctx: &mut JobContext) -> Result<(), JobError> {
         println!(
             "Processing user ID: {} with param: {}",
             self.user_id, self.some_param
         );
+        record(&self, ctx)?;
         Ok(())
     }
+}
+
+/// With `LARQ_RECORD_FILE` set (the fixture app's variable), append one JSON line per run, so
+/// tests of the real binary (kills, outages) can tell which jobs ran and how often. One `write`
+/// per line on an `O_APPEND` file: a `kill -9` leaves whole lines.
+fn record(job: &SomeJob, ctx: &JobContext) -> Result<(), JobError> {
+    let Some(path) = std::env::var_os("LARQ_RECORD_FILE") else {
+        return Ok(());
+    };
+    let mut line = serde_json::json!({
+        "class": SomeJob::CLASS,
+        "uuid": ctx.uuid(),
+        "attempts": ctx.attempts(),
+        "userId": job.user_id,
+        "someParam": job.some_param,
+    })
+    .to_string();
+    line.push('\n');
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(line.as_bytes())?;
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
@@ -232,26 +273,67 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
         .into()
     };
     let mut builder = Worker::builder(queue, registry);
-    // The restart signal and maxExceptions counters live in the app's cache; larq reads them from
-    // Redis, so only when the app's cache store is `redis` (or not named).
-    match settings.cache_driver.as_deref() {
-        Some(driver) if driver != "redis" => tracing::warn!(
-            driver,
-            "the app's cache is not Redis: queue:restart and maxExceptions are not seen by larq"
-        ),
-        _ => {
-            match CacheStore::connect(settings.redis.cache_url.expose(), settings.cache_key(""))
-                .await
-            {
-                Ok(cache) => builder = builder.cache(cache),
-                Err(e) if is_database => tracing::warn!(
+    // The restart signal, maxExceptions counters and unique locks live in the app's cache; larq
+    // reads them from Redis, so only when the app's cache store is `redis` (or not named).
+    let cache = match settings.cache_driver.as_deref() {
+        Some(driver) if driver != "redis" => {
+            tracing::warn!(
+                driver,
+                "the app's cache is not Redis: queue:restart, maxExceptions and unique locks are not seen by larq"
+            );
+            None
+        }
+        _ => match CacheStore::connect(settings.redis.cache_url.expose(), settings.cache_key(""))
+            .await
+        {
+            Ok(cache) => Some(cache),
+            Err(e) if is_database => {
+                tracing::warn!(
                     error = %e,
-                    "no Redis cache: queue:restart and maxExceptions are not seen by larq (set CACHE_DRIVER to silence this)"
-                ),
-                Err(e) => return Err(e).context("cannot connect to the cache's Redis"),
+                    "no Redis cache: queue:restart, maxExceptions and unique locks are not seen by larq (set CACHE_DRIVER to silence this)"
+                );
+                None
+            }
+            Err(e) => return Err(e).context("cannot connect to the cache's Redis"),
+        },
+    };
+    let mut policies = WrapperPolicies::new();
+    for q in &args.hand_back {
+        policies = if q == "*" {
+            policies.default_policy(WrapperPolicy::HandBack)
+        } else {
+            policies.queue(q.clone(), WrapperPolicy::HandBack)
+        };
+    }
+    policies.hand_back = HandBack {
+        delay: args.hand_back_delay,
+        max: args.hand_back_max,
+    };
+    let default_queue = if is_database {
+        settings.database_queue.queue.clone()
+    } else {
+        settings.default_queue.clone()
+    };
+    let mut bus = BusFeatures::new(default_queue).wrappers(policies);
+    if let Some(cache) = cache {
+        builder = builder.cache(cache.clone());
+        // Unique locks live on the cache store's lock connection: the `default` Redis connection.
+        let locks = CacheStore::connect(settings.redis.url.expose(), settings.cache_key(""))
+            .await
+            .context("cannot connect to the cache's lock connection")?;
+        bus = bus
+            .unique_locks(UniqueLocks::new(locks, args.laravel_version))
+            .hand_back_counter(cache);
+    }
+    if settings.failed_driver != "null" {
+        match BatchRepository::connect(&settings.database).await {
+            Ok(repo) => bus = bus.batches(repo),
+            Err(e) => {
+                tracing::warn!(error = %e, "job_batches is not reachable; batches are not updated")
             }
         }
     }
+    builder = builder.bus(bus);
     if settings.failed_driver != "null" {
         let store = FailedJobStore::connect(&settings.database)
             .await

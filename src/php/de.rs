@@ -40,7 +40,7 @@ use serde::de::{
 };
 
 use super::error::{Error, ErrorKind, Result};
-use super::parse::{Limits, Token, Tokenizer};
+use super::parse::{utf8, Limits, Token, Tokenizer};
 use super::value::{demangle, Key, Value};
 
 /// How many bytes references may re-read, per byte of input (plus [`REREAD_SLACK`]).
@@ -58,7 +58,7 @@ pub struct Deserializer<'de> {
     /// A token read and put back (by `deserialize_option`), with its offset.
     peeked: Option<(usize, Token<'de>)>,
     /// Slots of the arrays and objects currently open, so a reference into one is seen as a cycle.
-    open: Vec<u64>,
+    open: OpenSlots,
     /// Offsets of slots, built only when the first reference is followed.
     slots: Option<Box<SlotWalker<'de>>>,
     /// Bytes that references may still re-read.
@@ -79,7 +79,7 @@ impl<'de> Deserializer<'de> {
         Deserializer {
             tok: Tokenizer::new(input, limits),
             peeked: None,
-            open: Vec::new(),
+            open: OpenSlots::default(),
             slots: None,
             reread_budget: (input.len() as u64)
                 .saturating_mul(REREAD_FACTOR)
@@ -190,7 +190,7 @@ impl<'de> Deserializer<'de> {
                 Err(e) => return Err(e),
             }
         };
-        if self.open.contains(&slot) {
+        if self.open.contains(slot) {
             return Err(bad("reference cycle"));
         }
         debug_assert!(self.peeked.is_none());
@@ -300,6 +300,39 @@ impl<'de> Deserializer<'de> {
             }
             _ => unreachable_token(off),
         }
+    }
+}
+
+/// The slots of the containers being read, innermost last. The first few live inline: one
+/// allocation per `from_bytes` of a small job was a measurable share of its cost.
+#[derive(Default)]
+struct OpenSlots {
+    inline: [u64; 8],
+    len: usize,
+    more: Vec<u64>,
+}
+
+impl OpenSlots {
+    #[inline]
+    fn push(&mut self, slot: u64) {
+        match self.inline.get_mut(self.len) {
+            Some(s) => *s = slot,
+            None => self.more.push(slot),
+        }
+        self.len += 1;
+    }
+
+    #[inline]
+    fn pop(&mut self) {
+        if self.len > self.inline.len() {
+            self.more.pop();
+        }
+        self.len = self.len.saturating_sub(1);
+    }
+
+    fn contains(&self, slot: u64) -> bool {
+        let inline = self.len.min(self.inline.len());
+        self.inline[..inline].contains(&slot) || self.more.contains(&slot)
     }
 }
 
@@ -492,9 +525,9 @@ fn at<T>(r: Result<T>, off: usize) -> Result<T> {
 /// Hand a string to a visitor: borrowed when the input holds it as is.
 fn visit_str<'de, V: Visitor<'de>>(s: Cow<'de, [u8]>, off: usize, v: V) -> Result<V::Value> {
     match s {
-        Cow::Borrowed(b) => match std::str::from_utf8(b) {
-            Ok(s) => at(v.visit_borrowed_str(s), off),
-            Err(_) => Err(not_utf8(b, off)),
+        Cow::Borrowed(b) => match utf8(b) {
+            Some(s) => at(v.visit_borrowed_str(s), off),
+            None => Err(not_utf8(b, off)),
         },
         Cow::Owned(b) => match String::from_utf8(b) {
             Ok(s) => at(v.visit_string(s), off),
@@ -507,9 +540,9 @@ fn visit_str<'de, V: Visitor<'de>>(s: Cow<'de, [u8]>, off: usize, v: V) -> Resul
 /// whose consumers, such as serde_json::Value, have no byte strings).
 fn visit_text<'de, V: Visitor<'de>>(s: Cow<'de, [u8]>, off: usize, v: V) -> Result<V::Value> {
     match s {
-        Cow::Borrowed(b) => match std::str::from_utf8(b) {
-            Ok(s) => at(v.visit_borrowed_str(s), off),
-            Err(_) => at(v.visit_string(String::from_utf8_lossy(b).into_owned()), off),
+        Cow::Borrowed(b) => match utf8(b) {
+            Some(s) => at(v.visit_borrowed_str(s), off),
+            None => at(v.visit_string(String::from_utf8_lossy(b).into_owned()), off),
         },
         Cow::Owned(b) => match String::from_utf8(b) {
             Ok(s) => at(v.visit_string(s), off),
@@ -534,6 +567,15 @@ macro_rules! follow_refs {
 macro_rules! de_int {
     ($method:ident, $ty:ty, $visit:ident) => {
         fn $method<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
+            if self.peeked.is_none() {
+                let off = self.tok.offset();
+                if let Some(i) = self.tok.take_int() {
+                    return match <$ty>::try_from(i) {
+                        Ok(x) => at(v.$visit(x), off),
+                        Err(_) => Err(out_of_range(i, stringify!($ty), off)),
+                    };
+                }
+            }
             let (off, tok) = self.next()?;
             let tok = follow_refs!(self, off, tok, $method(v));
             match tok {
@@ -631,6 +673,12 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
+        if self.peeked.is_none() {
+            let off = self.tok.offset();
+            if let Some(s) = self.tok.take_str() {
+                return visit_str(Cow::Borrowed(s), off, v);
+            }
+        }
         let (off, tok) = self.next()?;
         let tok = follow_refs!(self, off, tok, deserialize_str(v));
         match tok {
@@ -659,6 +707,16 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
+        if self.peeked.is_none() {
+            // Decided on the first byte where that is enough, so the token is read once, by
+            // whatever deserializes the `Some`; references and malformed `N` go the long way.
+            let off = self.tok.offset();
+            match self.tok.peek() {
+                Some(b'N') if self.tok.take_null() => return at(v.visit_none(), off),
+                Some(b'N' | b'r' | b'R') | None => {}
+                Some(_) => return at(v.visit_some(self), off),
+            }
+        }
         let (off, tok) = self.next()?;
         let tok = follow_refs!(self, off, tok, deserialize_option(v));
         match tok {
@@ -779,9 +837,9 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
                 v.visit_enum(BorrowedStrDeserializer::<Error>::new(case)),
                 off,
             ),
-            Token::Str(Cow::Borrowed(b)) => match std::str::from_utf8(b) {
-                Ok(s) => at(v.visit_enum(BorrowedStrDeserializer::<Error>::new(s)), off),
-                Err(_) => Err(not_utf8(b, off)),
+            Token::Str(Cow::Borrowed(b)) => match utf8(b) {
+                Some(s) => at(v.visit_enum(BorrowedStrDeserializer::<Error>::new(s)), off),
+                None => Err(not_utf8(b, off)),
             },
             Token::Str(Cow::Owned(b)) => match String::from_utf8(b) {
                 Ok(s) => at(v.visit_enum(StringDeserializer::<Error>::new(s)), off),
@@ -801,6 +859,11 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
+        if self.peeked.is_none() {
+            let off = self.tok.offset();
+            self.tok.skip_value()?;
+            return at(v.visit_unit(), off);
+        }
         let (off, tok) = self.next()?;
         self.skip_rest(&tok)?;
         at(v.visit_unit(), off)
@@ -919,9 +982,19 @@ impl<'de> MapAccess<'de> for Members<'_, 'de> {
                 }
                 Key::Str(Cow::Borrowed(raw)) => {
                     let name = if self.demangle { demangle(raw).1 } else { raw };
-                    if self.is_duplicate(name) {
-                        self.de.tok.skip_value()?;
-                        continue;
+                    if let Some(fields) = self.fields {
+                        if let Some(i) = fields.iter().position(|f| f.as_bytes() == name) {
+                            if self.seen.test_and_set(i) {
+                                self.de.tok.skip_value()?;
+                                continue;
+                            }
+                            self.current = Current::Name(name);
+                            // The field's own name: no need to check the input's bytes as UTF-8.
+                            return seed
+                                .deserialize(BorrowedStrDeserializer::<Error>::new(fields[i]))
+                                .map(Some)
+                                .map_err(|e| e.or_offset(koff));
+                        }
                     }
                     self.current = Current::Name(name);
                     KeyDeserializer::Borrowed(name)
@@ -1050,9 +1123,9 @@ impl<'de> de::Deserializer<'de> for KeyDeserializer<'de> {
     fn deserialize_identifier<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
         match self {
             KeyDeserializer::Int(i) => v.visit_string(i.to_string()),
-            KeyDeserializer::Borrowed(b) => match std::str::from_utf8(b) {
-                Ok(s) => v.visit_borrowed_str(s),
-                Err(_) => v.visit_borrowed_bytes(b),
+            KeyDeserializer::Borrowed(b) => match utf8(b) {
+                Some(s) => v.visit_borrowed_str(s),
+                None => v.visit_borrowed_bytes(b),
             },
             KeyDeserializer::Owned(b) => match String::from_utf8(b) {
                 Ok(s) => v.visit_string(s),

@@ -288,6 +288,19 @@ pub(crate) fn is_class_name(s: &str) -> bool {
         })
 }
 
+/// `bytes` as text if it is UTF-8. Names and most strings in a payload are short and ASCII; the
+/// inline ASCII check costs a fraction of a call to the general validator, which was a fifth of
+/// the instructions spent reading a typical job into a struct.
+#[inline]
+pub(crate) fn utf8(bytes: &[u8]) -> Option<&str> {
+    if bytes.is_ascii() {
+        // SAFETY: every byte is ASCII, and ASCII is valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes).ok()
+    }
+}
+
 /// The count of a container: `<n>:{`, with `n` checked against the remaining input.
 fn container_len<'a>(input: In<'a>) -> PResult<'a, usize> {
     let (rest, n) = unsigned("an element count")(input)?;
@@ -501,10 +514,10 @@ fn key<'a>(input: In<'a>) -> PResult<'a, Key<'a>> {
 mod fast {
     use std::borrow::Cow;
 
-    use super::{Key, Token};
+    use super::{Float, Key, Token};
 
     /// Up to 18 digits from `i` (so no overflow is possible): the number and the index after it.
-    #[inline]
+    #[inline(always)]
     fn digits(input: &[u8], mut i: usize) -> Option<(u64, usize)> {
         let start = i;
         let mut n: u64 = 0;
@@ -522,8 +535,8 @@ mod fast {
     }
 
     /// `i:<n>;` with `input[0] == b'i'`.
-    #[inline]
-    fn int(input: &[u8]) -> Option<(usize, i64)> {
+    #[inline(always)]
+    pub(super) fn int(input: &[u8]) -> Option<(usize, i64)> {
         if input.get(1) != Some(&b':') {
             return None;
         }
@@ -538,8 +551,8 @@ mod fast {
     }
 
     /// `s:<len>:"<bytes>";` with `input[0] == b's'`.
-    #[inline]
-    fn string(input: &[u8]) -> Option<(usize, &[u8])> {
+    #[inline(always)]
+    pub(super) fn string(input: &[u8]) -> Option<(usize, &[u8])> {
         if input.get(1) != Some(&b':') {
             return None;
         }
@@ -555,6 +568,187 @@ mod fast {
         Some((end + 2, &input[start..end]))
     }
 
+    /// Powers of ten that `f64` holds exactly.
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+
+    /// The shape of a float's text, as scanned by [`float_shape`].
+    struct FloatShape {
+        /// Index of the `;` after the text.
+        end: usize,
+        negative: bool,
+        /// The digits without the dot (meaningful only when `digits <= 15`).
+        mantissa: u64,
+        /// Number of mantissa digits.
+        digits: usize,
+        /// Number of digits after the dot.
+        fraction: usize,
+        exponent: bool,
+    }
+
+    /// `d:` followed by the forms PHP writes: `-`? digits (`.` digits)? ([eE] [+-]? digits)? `;`
+    /// (a subset of `parse_php_float`'s grammar: no `+`, no bare dot, no `INF`/`NAN`).
+    #[inline]
+    fn float_shape(input: &[u8]) -> Option<FloatShape> {
+        if input.get(1) != Some(&b':') {
+            return None;
+        }
+        let mut i = 2;
+        let negative = input.get(i) == Some(&b'-');
+        if negative {
+            i += 1;
+        }
+        let mut mantissa: u64 = 0;
+        let int_start = i;
+        while let Some(&b) = input.get(i) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+            i += 1;
+        }
+        let mut digits = i - int_start;
+        if digits == 0 {
+            return None;
+        }
+        let mut fraction = 0;
+        if input.get(i) == Some(&b'.') {
+            i += 1;
+            let frac_start = i;
+            while let Some(&b) = input.get(i) {
+                if !b.is_ascii_digit() {
+                    break;
+                }
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+                i += 1;
+            }
+            fraction = i - frac_start;
+            if fraction == 0 {
+                return None;
+            }
+            digits += fraction;
+        }
+        let mut exponent = false;
+        if matches!(input.get(i), Some(b'e' | b'E')) {
+            exponent = true;
+            i += 1;
+            if matches!(input.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let exp_start = i;
+            while input.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == exp_start {
+                return None;
+            }
+        }
+        if input.get(i) != Some(&b';') {
+            return None;
+        }
+        Some(FloatShape {
+            end: i,
+            negative,
+            mantissa,
+            digits,
+            fraction,
+            exponent,
+        })
+    }
+
+    /// `d:<text>;`: bytes used, the text and its value.
+    #[inline]
+    pub(super) fn float(input: &[u8]) -> Option<(usize, &str, f64)> {
+        let shape = float_shape(input)?;
+        // Only ASCII was accepted, so this cannot fail.
+        let text = std::str::from_utf8(&input[2..shape.end]).ok()?;
+        let value = if !shape.exponent && shape.digits <= 15 {
+            // Clinger's fast path: the mantissa (< 10^15 < 2^53) and 10^fraction (fraction < 16)
+            // are exact, and IEEE division rounds correctly, so this is the nearest double, as
+            // the full algorithm would find.
+            let v = shape.mantissa as f64 / POW10[shape.fraction];
+            if shape.negative {
+                -v
+            } else {
+                v
+            }
+        } else {
+            text.parse::<f64>().ok()?
+        };
+        Some((shape.end + 1, text, value))
+    }
+
+    /// A class name made of ASCII only, checked like `is_class_name` in one pass.
+    #[inline]
+    fn ascii_class_name(raw: &[u8]) -> Option<&str> {
+        let mut at_start = true;
+        for &b in raw {
+            if b == b'\\' {
+                if at_start {
+                    return None;
+                }
+                at_start = true;
+            } else if at_start {
+                if !(b.is_ascii_alphabetic() || b == b'_') {
+                    return None;
+                }
+                at_start = false;
+            } else if !(b.is_ascii_alphanumeric() || b == b'_') {
+                return None;
+            }
+        }
+        if at_start {
+            return None;
+        }
+        super::utf8(raw)
+    }
+
+    /// `<n>:{` at `i`, with the grammar's bound (every pair needs at least 6 bytes): the count
+    /// and the index after the `{`.
+    #[inline(always)]
+    fn count(input: &[u8], i: usize) -> Option<(usize, usize)> {
+        let (n, i) = digits(input, i)?;
+        if input.get(i) != Some(&b':') || input.get(i + 1) != Some(&b'{') {
+            return None;
+        }
+        let used = i + 2;
+        if n > ((input.len() - used) as u64) / 6 {
+            return None;
+        }
+        Some((n as usize, used))
+    }
+
+    /// `a:<n>:{`: the count and the bytes used.
+    #[inline(always)]
+    pub(super) fn array(input: &[u8]) -> Option<(usize, usize)> {
+        if input.get(1) != Some(&b':') {
+            return None;
+        }
+        count(input, 2)
+    }
+
+    /// `O:<l>:"<class>":<n>:{` with an ASCII class name.
+    #[inline]
+    pub(super) fn object(input: &[u8]) -> Option<(usize, &str, usize)> {
+        if input.get(1) != Some(&b':') {
+            return None;
+        }
+        let (class_len, i) = digits(input, 2)?;
+        if input.get(i) != Some(&b':') || input.get(i + 1) != Some(&b'"') {
+            return None;
+        }
+        let start = i + 2;
+        let end = start.checked_add(usize::try_from(class_len).ok()?)?;
+        if input.get(end) != Some(&b'"') || input.get(end + 1) != Some(&b':') {
+            return None;
+        }
+        let class = ascii_class_name(&input[start..end])?;
+        let (len, used) = count(input, end + 2)?;
+        Some((used, class, len))
+    }
+
     #[inline]
     pub(super) fn token(input: &[u8]) -> Option<(usize, Token<'_>)> {
         match *input.first()? {
@@ -568,23 +762,42 @@ mod fast {
             }
             b'i' => int(input).map(|(used, n)| (used, Token::Int(n))),
             b's' => string(input).map(|(used, s)| (used, Token::Str(Cow::Borrowed(s)))),
-            b'a' if input.get(1) == Some(&b':') => {
-                let (n, i) = digits(input, 2)?;
-                if input.get(i) != Some(&b':') || input.get(i + 1) != Some(&b'{') {
-                    return None;
-                }
-                let used = i + 2;
-                // The same bound as the grammar's: every pair needs at least 6 bytes.
-                if n > ((input.len() - used) as u64) / 6 {
-                    return None;
-                }
-                Some((used, Token::ArrayStart { len: n as usize }))
+            b'd' => float(input).map(|(used, repr, value)| {
+                (
+                    used,
+                    Token::Float(Float {
+                        value,
+                        repr: Cow::Borrowed(repr),
+                    }),
+                )
+            }),
+            b'a' => array(input).map(|(len, used)| (used, Token::ArrayStart { len })),
+            b'O' => {
+                object(input).map(|(used, class, len)| (used, Token::ObjectStart { class, len }))
             }
             _ => None,
         }
     }
 
+    /// The length of a scalar token (`N` `b` `i` `d` `s`) at the front of `input`, checked like
+    /// [`token`] checks it but without building its value. `None` for containers and for
+    /// anything [`token`] would not take.
     #[inline]
+    pub(super) fn scalar_len(input: &[u8]) -> Option<usize> {
+        match *input.first()? {
+            b'N' => (input.get(1) == Some(&b';')).then_some(2),
+            b'b' => (input.get(1) == Some(&b':')
+                && matches!(input.get(2), Some(b'0' | b'1'))
+                && input.get(3) == Some(&b';'))
+            .then_some(4),
+            b'i' => int(input).map(|(used, _)| used),
+            b's' => string(input).map(|(used, _)| used),
+            b'd' => float_shape(input).map(|shape| shape.end + 1),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
     pub(super) fn key(input: &[u8]) -> Option<(usize, Key<'_>)> {
         match *input.first()? {
             b'i' => int(input).map(|(used, n)| (used, Key::Int(n))),
@@ -689,28 +902,67 @@ impl<'a> Tokenizer<'a> {
 
     /// Read the next value token. Containers raise the depth (checked against the limit) until
     /// their [`Tokenizer::end_container`].
+    #[inline]
     pub fn next_token(&mut self) -> Result<Token<'a>> {
-        let start = self.pos;
         let rest: &'a [u8] = &self.input[self.pos..];
-        let tok = match fast::token(rest) {
+        match fast::token(rest) {
             Some((used, tok)) => {
+                if matches!(tok, Token::ArrayStart { .. } | Token::ObjectStart { .. }) {
+                    if self.depth >= self.limits.max_depth {
+                        return Err(self.depth_error(self.pos));
+                    }
+                    self.depth += 1;
+                }
+                // The fast paths never return `R:`, the one token that takes no slot.
+                self.slots += 1;
                 self.pos += used;
-                tok
+                Ok(tok)
             }
-            None => self.run(token)?,
-        };
+            None => self.next_token_slow(),
+        }
+    }
+
+    /// Account for a scalar token of `used` bytes read by a fast path.
+    #[inline]
+    fn took_scalar(&mut self, used: usize) {
+        self.slots += 1;
+        self.pos += used;
+    }
+
+    /// Account for a container header of `used` bytes read by a fast path.
+    #[inline]
+    fn opened(&mut self, used: usize) -> Result<()> {
+        if self.depth >= self.limits.max_depth {
+            return Err(self.depth_error(self.pos));
+        }
+        self.depth += 1;
+        self.slots += 1;
+        self.pos += used;
+        Ok(())
+    }
+
+    #[cold]
+    fn depth_error(&self, offset: usize) -> Error {
+        Error::at(
+            ErrorKind::DepthLimit {
+                limit: self.limits.max_depth,
+            },
+            offset,
+        )
+    }
+
+    /// [`Tokenizer::next_token`] through the grammar, for what the fast paths do not take.
+    #[inline(never)]
+    fn next_token_slow(&mut self) -> Result<Token<'a>> {
+        let start = self.pos;
+        let tok = self.run(token)?;
         match tok {
             Token::ValueRef(_) => {}
             _ => self.slots += 1,
         }
         if matches!(tok, Token::ArrayStart { .. } | Token::ObjectStart { .. }) {
             if self.depth >= self.limits.max_depth {
-                return Err(Error::at(
-                    ErrorKind::DepthLimit {
-                        limit: self.limits.max_depth,
-                    },
-                    start,
-                ));
+                return Err(self.depth_error(start));
             }
             self.depth += 1;
         }
@@ -718,6 +970,7 @@ impl<'a> Tokenizer<'a> {
     }
 
     /// Read an array key or object member name (`i:` or `s:`).
+    #[inline(always)]
     pub fn next_key(&mut self) -> Result<Key<'a>> {
         let rest: &'a [u8] = &self.input[self.pos..];
         match fast::key(rest) {
@@ -725,13 +978,22 @@ impl<'a> Tokenizer<'a> {
                 self.pos += used;
                 Ok(key)
             }
-            None => self.run(key),
+            None => self.next_key_slow(),
         }
+    }
+
+    #[inline(never)]
+    fn next_key_slow(&mut self) -> Result<Key<'a>> {
+        self.run(key)
     }
 
     /// Read the `}` that closes the current container.
     pub fn end_container(&mut self) -> Result<()> {
-        self.run(byte(b'}', "'}' (more elements than the declared count?)"))?;
+        if self.input.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+        } else {
+            self.run(byte(b'}', "'}' (more elements than the declared count?)"))?;
+        }
         self.depth = self.depth.saturating_sub(1);
         Ok(())
     }
@@ -739,23 +1001,74 @@ impl<'a> Tokenizer<'a> {
     /// Skip one whole value (the token and, for containers, everything up to its `}`), counting
     /// the slots it takes.
     pub fn skip_value(&mut self) -> Result<()> {
-        match self.next_token()? {
-            Token::ArrayStart { len } | Token::ObjectStart { len, .. } => {
-                for _ in 0..len {
-                    self.next_key()?;
-                    self.skip_value()?;
-                }
-                self.end_container()
-            }
-            _ => Ok(()),
+        let rest: &'a [u8] = &self.input[self.pos..];
+        if let Some(used) = fast::scalar_len(rest) {
+            self.took_scalar(used);
+            return Ok(());
         }
+        let header = match rest.first() {
+            Some(b'a') => fast::array(rest),
+            Some(b'O') => fast::object(rest).map(|(used, _, len)| (len, used)),
+            _ => None,
+        };
+        let len = match header {
+            Some((len, used)) => {
+                self.opened(used)?;
+                len
+            }
+            None => match self.next_token_slow()? {
+                Token::ArrayStart { len } | Token::ObjectStart { len, .. } => len,
+                _ => return Ok(()),
+            },
+        };
+        for _ in 0..len {
+            self.next_key()?;
+            self.skip_value()?;
+        }
+        self.end_container()
+    }
+
+    /// `N;` if that is what comes next (consumed, its slot counted).
+    #[inline]
+    pub(crate) fn take_null(&mut self) -> bool {
+        let rest = &self.input[self.pos..];
+        let null = rest.first() == Some(&b'N') && rest.get(1) == Some(&b';');
+        if null {
+            self.took_scalar(2);
+        }
+        null
+    }
+
+    /// The next token if it is an `i:` the fast path reads (consumed); `None` leaves everything
+    /// as it was, for [`Tokenizer::next_token`] to read or report.
+    #[inline]
+    pub(crate) fn take_int(&mut self) -> Option<i64> {
+        let rest = &self.input[self.pos..];
+        if rest.first() != Some(&b'i') {
+            return None;
+        }
+        let (used, i) = fast::int(rest)?;
+        self.took_scalar(used);
+        Some(i)
+    }
+
+    /// Like [`Tokenizer::take_int`], for an `s:` string.
+    #[inline]
+    pub(crate) fn take_str(&mut self) -> Option<&'a [u8]> {
+        let rest: &'a [u8] = &self.input[self.pos..];
+        if rest.first() != Some(&b's') {
+            return None;
+        }
+        let (used, s) = fast::string(rest)?;
+        self.took_scalar(used);
+        Some(s)
     }
 }
 
 /// Parse exactly one value (no trailing bytes) into a [`Value`] tree.
 pub fn parse_value<'a>(input: &'a [u8], limits: &Limits) -> Result<Value<'a>> {
     let mut t = Tokenizer::new(input, *limits);
-    let v = build(&mut t)?;
+    let v = build(&mut t, &mut capacity_budget(input))?;
     if !t.is_at_end() {
         return Err(Error::at(ErrorKind::TrailingData, t.offset()));
     }
@@ -766,40 +1079,92 @@ pub fn parse_value<'a>(input: &'a [u8], limits: &Limits) -> Result<Value<'a>> {
 /// (PHP itself ignores what follows a complete value).
 pub fn parse_prefix<'a>(input: &'a [u8], limits: &Limits) -> Result<(Value<'a>, usize)> {
     let mut t = Tokenizer::new(input, *limits);
-    let v = build(&mut t)?;
+    let v = build(&mut t, &mut capacity_budget(input))?;
     Ok((v, t.offset()))
 }
 
-fn build<'a>(t: &mut Tokenizer<'a>) -> Result<Value<'a>> {
-    Ok(match t.next_token()? {
+/// How many container elements may be allocated ahead of reading them. Every element takes at
+/// least 6 bytes (`i:0;N;`), so an honest input never declares more than `len / 6` in total and
+/// gets every vector allocated once at its exact size, while declared counts that nest inside
+/// each other (each one believable on its own) cannot add up to more than that.
+fn capacity_budget(input: &[u8]) -> usize {
+    input.len() / 6
+}
+
+fn build<'a>(t: &mut Tokenizer<'a>, budget: &mut usize) -> Result<Value<'a>> {
+    let mut v = Value::Null;
+    build_into(t, budget, &mut v)?;
+    Ok(v)
+}
+
+/// Read one value into `out`, which already sits where the value belongs (an element of its
+/// container's vector): values are written once, in place, instead of being returned through
+/// every level. The common tokens are read here directly; the rest go through
+/// [`Tokenizer::next_token`].
+fn build_into<'a>(t: &mut Tokenizer<'a>, budget: &mut usize, out: &mut Value<'a>) -> Result<()> {
+    let rest: &'a [u8] = &t.input[t.pos..];
+    match rest.first() {
+        Some(b'N') if rest.get(1) == Some(&b';') => {
+            put(out, Value::Null);
+            t.took_scalar(2);
+            return Ok(());
+        }
+        Some(b'b') => {
+            if let Some((used, Token::Bool(b))) = fast::token(rest) {
+                put(out, Value::Bool(b));
+                t.took_scalar(used);
+                return Ok(());
+            }
+        }
+        Some(b'i') => {
+            if let Some((used, i)) = fast::int(rest) {
+                put(out, Value::Int(i));
+                t.took_scalar(used);
+                return Ok(());
+            }
+        }
+        Some(b's') => {
+            if let Some((used, s)) = fast::string(rest) {
+                put(out, Value::String(Cow::Borrowed(s)));
+                t.took_scalar(used);
+                return Ok(());
+            }
+        }
+        Some(b'd') => {
+            if let Some((used, repr, value)) = fast::float(rest) {
+                put(
+                    out,
+                    Value::Float(Float {
+                        value,
+                        repr: Cow::Borrowed(repr),
+                    }),
+                );
+                t.took_scalar(used);
+                return Ok(());
+            }
+        }
+        Some(b'a') => {
+            if let Some((len, used)) = fast::array(rest) {
+                t.opened(used)?;
+                return build_array(t, budget, len, out);
+            }
+        }
+        Some(b'O') => {
+            if let Some((used, class, len)) = fast::object(rest) {
+                t.opened(used)?;
+                return build_object(t, budget, class, len, out);
+            }
+        }
+        _ => {}
+    }
+    let v = match t.next_token_slow()? {
         Token::Null => Value::Null,
         Token::Bool(b) => Value::Bool(b),
         Token::Int(i) => Value::Int(i),
         Token::Float(f) => Value::Float(f),
         Token::Str(s) => Value::String(s),
-        Token::ArrayStart { len } => {
-            let mut items = Vec::with_capacity(len.min(1024));
-            for _ in 0..len {
-                let k = t.next_key()?;
-                let v = build(t)?;
-                items.push((k, v));
-            }
-            t.end_container()?;
-            Value::Array(items)
-        }
-        Token::ObjectStart { class, len } => {
-            let mut props = Vec::with_capacity(len.min(1024));
-            for _ in 0..len {
-                let k = t.next_key()?;
-                let v = build(t)?;
-                props.push(Property { key: k, value: v });
-            }
-            t.end_container()?;
-            Value::Object(Object {
-                class: Cow::Borrowed(class),
-                props,
-            })
-        }
+        Token::ArrayStart { len } => return build_array(t, budget, len, out),
+        Token::ObjectStart { class, len } => return build_object(t, budget, class, len, out),
         Token::Custom { class, data } => Value::Custom(Custom {
             class: Cow::Borrowed(class),
             data: Cow::Borrowed(data),
@@ -816,7 +1181,96 @@ fn build<'a>(t: &mut Tokenizer<'a>) -> Result<Value<'a>> {
             check_ref(t, n, false)?;
             Value::ValueRef(n)
         }
-    })
+    };
+    put(out, v);
+    Ok(())
+}
+
+/// The `len` pairs and `}` of an array whose header was read.
+fn build_array<'a>(
+    t: &mut Tokenizer<'a>,
+    budget: &mut usize,
+    len: usize,
+    out: &mut Value<'a>,
+) -> Result<()> {
+    let reserved = reserve(len, budget);
+    put(out, Value::Array(Vec::with_capacity(reserved)));
+    let Value::Array(items) = out else {
+        return Ok(());
+    };
+    // Placeholders first, then every pair filled in place: pushing a pair at a time would keep
+    // it on the stack across `push`'s possible reallocation and copy it (slowly) from there.
+    items.resize_with(reserved, || (Key::Int(0), Value::Null));
+    for (k, v) in items.iter_mut() {
+        forget_put(k, t.next_key()?);
+        build_into(t, budget, v)?;
+    }
+    // Only when nested counts used up the budget (a forged input, or one near the bound).
+    for _ in reserved..len {
+        let k = t.next_key()?;
+        let mut v = Value::Null;
+        build_into(t, budget, &mut v)?;
+        items.push((k, v));
+    }
+    t.end_container()
+}
+
+/// The `len` members and `}` of an object whose header was read.
+fn build_object<'a>(
+    t: &mut Tokenizer<'a>,
+    budget: &mut usize,
+    class: &'a str,
+    len: usize,
+    out: &mut Value<'a>,
+) -> Result<()> {
+    let reserved = reserve(len, budget);
+    put(
+        out,
+        Value::Object(Object {
+            class: Cow::Borrowed(class),
+            props: Vec::with_capacity(reserved),
+        }),
+    );
+    let Value::Object(Object { props, .. }) = out else {
+        return Ok(());
+    };
+    props.resize_with(reserved, || Property {
+        key: Key::Int(0),
+        value: Value::Null,
+    });
+    for p in props.iter_mut() {
+        forget_put(&mut p.key, t.next_key()?);
+        build_into(t, budget, &mut p.value)?;
+    }
+    for _ in reserved..len {
+        let key = t.next_key()?;
+        let mut value = Value::Null;
+        build_into(t, budget, &mut value)?;
+        props.push(Property { key, value });
+    }
+    t.end_container()
+}
+
+/// Store `v` in `out`, which holds the `Value::Null` placeholder: nothing to drop, so the drop glue
+/// an assignment would run is skipped (forgetting a `Null` leaks nothing).
+#[inline(always)]
+fn put<'a>(out: &mut Value<'a>, v: Value<'a>) {
+    debug_assert!(matches!(out, Value::Null));
+    std::mem::forget(std::mem::replace(out, v));
+}
+
+/// Store `k` over the `Key::Int(0)` placeholder (nothing to drop).
+#[inline(always)]
+fn forget_put<'a>(out: &mut Key<'a>, k: Key<'a>) {
+    std::mem::forget(std::mem::replace(out, k));
+}
+
+/// Take `len` elements' worth of capacity from the budget (as much as is left).
+#[inline]
+fn reserve(len: usize, budget: &mut usize) -> usize {
+    let n = len.min(*budget);
+    *budget -= n;
+    n
 }
 
 /// A reference must point to a slot already read (PHP refuses `R:0;` and forward references).
@@ -985,32 +1439,218 @@ mod tests {
         assert_eq!(t.slots(), 3);
     }
 
+    /// The fast-path token must be the grammar's token, float values (which `Float`'s equality
+    /// does not look at) included.
+    fn same_token(fast: &Token<'_>, want: &Token<'_>) -> std::result::Result<(), String> {
+        if fast != want {
+            return Err(format!("{fast:?} != {want:?}"));
+        }
+        if let (Token::Float(a), Token::Float(b)) = (fast, want) {
+            if a.value.to_bits() != b.value.to_bits() {
+                return Err(format!("{a:?}: {} != {}", a.value, b.value));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_fast_paths(
+        input: &[u8],
+    ) -> std::result::Result<(), proptest::test_runner::TestCaseError> {
+        use proptest::test_runner::TestCaseError;
+        if let Some((used, tok)) = fast::token(input) {
+            let (rest, want) = token(input).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            same_token(&tok, &want).map_err(TestCaseError::fail)?;
+            proptest::prop_assert_eq!(used, input.len() - rest.len());
+        }
+        if let Some(used) = fast::scalar_len(input) {
+            let (rest, want) = token(input).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            proptest::prop_assert!(
+                !matches!(want, Token::ArrayStart { .. } | Token::ObjectStart { .. }),
+                "scalar_len took a container"
+            );
+            proptest::prop_assert_eq!(used, input.len() - rest.len());
+        }
+        if let Some((used, k)) = fast::key(input) {
+            let (rest, want) = key(input).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            proptest::prop_assert_eq!(k, want);
+            proptest::prop_assert_eq!(used, input.len() - rest.len());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fast_paths_take_the_common_tokens() {
+        for input in [
+            &b"d:0.1;"[..],
+            b"d:-1.5E+25;",
+            b"d:-0;",
+            b"d:123456789.12345678;",
+            b"O:16:\"App\\Jobs\\SomeJob\":12:{" as &[u8],
+        ] {
+            let mut padded = input.to_vec();
+            padded.extend_from_slice(&[b'N'; 80]);
+            assert!(
+                fast::token(&padded).is_some(),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+            check_fast_paths(&padded).unwrap();
+        }
+    }
+
+    /// The builder as it was before its fast paths: tokens only, for the equivalence proptest.
+    fn build_with_tokens<'a>(t: &mut Tokenizer<'a>) -> Result<Value<'a>> {
+        Ok(match t.next_token()? {
+            Token::Null => Value::Null,
+            Token::Bool(b) => Value::Bool(b),
+            Token::Int(i) => Value::Int(i),
+            Token::Float(f) => Value::Float(f),
+            Token::Str(s) => Value::String(s),
+            Token::ArrayStart { len } => {
+                let mut items = Vec::new();
+                for _ in 0..len {
+                    let k = t.next_key()?;
+                    items.push((k, build_with_tokens(t)?));
+                }
+                t.end_container()?;
+                Value::Array(items)
+            }
+            Token::ObjectStart { class, len } => {
+                let mut props = Vec::new();
+                for _ in 0..len {
+                    let key = t.next_key()?;
+                    let value = build_with_tokens(t)?;
+                    props.push(Property { key, value });
+                }
+                t.end_container()?;
+                Value::Object(Object {
+                    class: Cow::Borrowed(class),
+                    props,
+                })
+            }
+            Token::Custom { class, data } => Value::Custom(Custom {
+                class: Cow::Borrowed(class),
+                data: Cow::Borrowed(data),
+            }),
+            Token::Enum { class, case } => Value::Enum(EnumCase {
+                class: Cow::Borrowed(class),
+                case: Cow::Borrowed(case),
+            }),
+            Token::ObjectRef(n) => {
+                check_ref(t, n, true)?;
+                Value::ObjectRef(n)
+            }
+            Token::ValueRef(n) => {
+                check_ref(t, n, false)?;
+                Value::ValueRef(n)
+            }
+        })
+    }
+
+    fn soup() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::strategy::Strategy;
+        let fragment = proptest::sample::select(vec![
+            "a:0:{",
+            "a:1:{",
+            "a:2:{",
+            "a:3:{",
+            "O:8:\"stdClass\":1:{",
+            "O:3:\"A\\B\":2:{",
+            "O:1:\"1\":0:{",
+            "}",
+            "i:0;",
+            "i:1;",
+            "i:-7;",
+            "i:+3;",
+            "s:1:\"k\";",
+            "s:0:\"\";",
+            "s:3:\"\0*\0\";",
+            "s:2:\"x\";",
+            "S:1:\"\\41\";",
+            "N;",
+            "b:1;",
+            "b:2;",
+            "d:0.5;",
+            "d:-1.0E+25;",
+            "d:INF;",
+            "d:1.;",
+            "r:1;",
+            "r:2;",
+            "R:1;",
+            "R:3;",
+            "E:3:\"A:B\";",
+            "C:1:\"C\":2:{xy}",
+            "x",
+            ";",
+            ":",
+        ]);
+        proptest::collection::vec(fragment, 0..24).prop_map(|parts| parts.concat().into_bytes())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(20_000))]
+        /// The in-place builder gives exactly what reading token by token gives: the same tree,
+        /// or the same error at the same offset (depth limit included).
+        #[test]
+        fn builder_agrees_with_the_tokens(input in soup(), depth in 1usize..5) {
+            let limits = Limits { max_depth: depth };
+            let mut t = Tokenizer::new(&input, limits);
+            let want = build_with_tokens(&mut t).map(|v| (v, t.offset()));
+            let got = parse_prefix(&input, &limits);
+            match (got, want) {
+                (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => proptest::prop_assert!(false, "{:?} vs {:?}", a, b),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The ASCII shortcut answers exactly like the UTF-8 validator.
+        #[test]
+        fn utf8_is_from_utf8(bytes in proptest::collection::vec(
+            proptest::sample::select(vec![b'a', b'\\', 0, 0x7f, 0x80, 0xc3, 0xa9, 0xe4, 0xb8, 0xad, 0xff]),
+            0..40,
+        )) {
+            proptest::prop_assert_eq!(utf8(&bytes), std::str::from_utf8(&bytes).ok());
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::test_runner::Config::with_cases(20_000))]
         /// The fast paths agree with the grammar wherever they answer at all.
         #[test]
         fn fast_paths_agree_with_the_grammar(
-            head in proptest::sample::select(vec!["N", "b:", "i:", "i:-", "s:", "s:1:\"", "a:", "a:1:{"]),
+            head in proptest::sample::select(vec![
+                "N", "b:", "i:", "i:-", "s:", "s:1:\"", "a:", "a:1:{", "d:", "d:-", "d:1.", "O:",
+                "O:1:\"", "O:3:\"A\\B\":", "O:8:\"stdClass\":1:{",
+            ]),
             tail in proptest::collection::vec(
-                proptest::sample::select(b"Nbisa:;{}\"-+0123456789".to_vec()),
+                proptest::sample::select(b"Nbisa:;{}\"-+0123456789.eEdOA_\\\x80".to_vec()),
                 0..40,
             )
         ) {
             let mut input = head.as_bytes().to_vec();
             input.extend(tail);
-            if let Some((used, tok)) = fast::token(&input) {
-                let (rest, want) = token(&input).map_err(|e| {
-                    proptest::test_runner::TestCaseError::fail(format!("{e:?}"))
-                })?;
-                proptest::prop_assert_eq!(tok, want);
-                proptest::prop_assert_eq!(used, input.len() - rest.len());
-            }
-            if let Some((used, k)) = fast::key(&input) {
-                let (rest, want) = key(&input).map_err(|e| {
-                    proptest::test_runner::TestCaseError::fail(format!("{e:?}"))
-                })?;
-                proptest::prop_assert_eq!(k, want);
-                proptest::prop_assert_eq!(used, input.len() - rest.len());
+            check_fast_paths(&input)?;
+        }
+
+        /// Every float PHP writes, and decimal texts of every length, read to the same double as
+        /// the full float grammar.
+        #[test]
+        fn fast_floats_agree_with_the_grammar(
+            bits in proptest::num::u64::ANY,
+            int in "-?[0-9]{1,20}",
+            frac in proptest::option::of("[0-9]{1,20}"),
+            exp in proptest::option::of("[eE][+-]?[0-9]{1,3}"),
+        ) {
+            let texts = [
+                super::super::float::php_repr(f64::from_bits(bits)),
+                format!("{int}{}{}", frac.map(|f| format!(".{f}")).unwrap_or_default(), exp.unwrap_or_default()),
+            ];
+            for text in texts {
+                let input = format!("d:{text};N;");
+                check_fast_paths(input.as_bytes())?;
             }
         }
     }

@@ -435,6 +435,24 @@ impl DatabaseQueue {
     /// payload, `attempts` = this attempt's count, available `delay` seconds from now. The job id
     /// changes. False (and nothing inserted) if the reservation was no longer ours.
     pub async fn release(&self, job: &ReservedJob, delay: u64) -> Result<bool, QueueError> {
+        self.put_back(job, delay, job.attempts, "release").await
+    }
+
+    /// Give a reserved job back without consuming the attempt (the new row has the attempts it had
+    /// before this reserve), available `delay` seconds from now, so a PHP worker can take it.
+    /// False if the reservation was no longer ours.
+    pub async fn hand_back(&self, job: &ReservedJob, delay: u64) -> Result<bool, QueueError> {
+        let before = job.attempts.saturating_sub(1).max(0);
+        self.put_back(job, delay, before, "hand back").await
+    }
+
+    async fn put_back(
+        &self,
+        job: &ReservedJob,
+        delay: u64,
+        attempts: i64,
+        op: &'static str,
+    ) -> Result<bool, QueueError> {
         let id = Self::held(job)?;
         let res: Result<bool, sqlx::Error> = async {
             let mut tx = self.begin().await?;
@@ -447,13 +465,13 @@ impl DatabaseQueue {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            self.insert(&mut *tx, &job.queue, &job.original, job.attempts, delay)
+            self.insert(&mut *tx, &job.queue, &job.original, attempts, delay)
                 .await?;
             tx.commit().await?;
             Ok(true)
         }
         .await;
-        res.map_err(self.err("release", &job.queue))
+        res.map_err(self.err(op, &job.queue))
     }
 
     /// Laravel's `size`: every row of the queue, ready, delayed and reserved.

@@ -7,8 +7,10 @@
 pub mod database;
 pub mod redis;
 
+use std::sync::Arc;
+
 pub use self::database::{DatabaseQueue, DatabaseQueueOptions};
-pub use self::redis::{QueueError, RedisQueue, RedisQueueOptions};
+pub use self::redis::{QueueError, QueueSizes, RedisQueue, RedisQueueOptions};
 
 /// How the reserve step could count the attempt, which decides whether PHP could have read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,21 +49,27 @@ pub struct ReservedJob {
 /// needs, so the worker loop is written once.
 #[derive(Debug)]
 pub enum Queue {
-    /// Laravel's `redis` driver.
-    Redis(RedisQueue),
+    /// Laravel's `redis` driver (shared: a [`crate::dispatch::Dispatcher`] may push through it).
+    Redis(Arc<RedisQueue>),
     /// Laravel's `database` driver.
-    Database(DatabaseQueue),
+    Database(Arc<DatabaseQueue>),
 }
 
 impl From<RedisQueue> for Queue {
     fn from(q: RedisQueue) -> Queue {
+        Queue::Redis(Arc::new(q))
+    }
+}
+
+impl From<Arc<RedisQueue>> for Queue {
+    fn from(q: Arc<RedisQueue>) -> Queue {
         Queue::Redis(q)
     }
 }
 
 impl From<DatabaseQueue> for Queue {
     fn from(q: DatabaseQueue) -> Queue {
-        Queue::Database(q)
+        Queue::Database(Arc::new(q))
     }
 }
 
@@ -123,11 +131,50 @@ impl Queue {
         }
     }
 
+    /// Reserve up to `n` jobs at once (Redis: one atomic call; database: one transaction each,
+    /// stopping at the first empty answer).
+    pub async fn reserve_many(
+        &self,
+        queue: &str,
+        n: usize,
+    ) -> Result<Vec<ReservedJob>, QueueError> {
+        match self {
+            Queue::Redis(q) => q.reserve_many(queue, n).await,
+            Queue::Database(q) => {
+                let mut jobs = Vec::new();
+                while jobs.len() < n {
+                    match q.reserve(queue).await? {
+                        Some(job) => jobs.push(job),
+                        None => break,
+                    }
+                }
+                Ok(jobs)
+            }
+        }
+    }
+
     /// Wait up to `secs` for a push notification; true if one arrived (Redis only).
     pub async fn wait_for_notify(&self, queue: &str, secs: u64) -> Result<bool, QueueError> {
         match self {
             Queue::Redis(q) => q.wait_for_notify(queue, secs).await,
             Queue::Database(_) => Ok(false),
+        }
+    }
+
+    /// The Redis queue, when this is one (features only Redis has: `sizes`, notify lists).
+    pub fn as_redis(&self) -> Option<&Arc<RedisQueue>> {
+        match self {
+            Queue::Redis(q) => Some(q),
+            Queue::Database(_) => None,
+        }
+    }
+
+    /// Give a reserved job back without consuming the attempt, available `delay` seconds from
+    /// now, so another worker (PHP) can take it; false if it was no longer ours.
+    pub async fn hand_back(&self, job: &ReservedJob, delay: u64) -> Result<bool, QueueError> {
+        match self {
+            Queue::Redis(q) => q.hand_back(job, delay).await,
+            Queue::Database(q) => q.hand_back(job, delay).await,
         }
     }
 

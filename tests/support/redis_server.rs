@@ -94,6 +94,56 @@ impl TestRedis {
     }
 }
 
+impl TestRedis {
+    /// Stop the server for an outage: `SHUTDOWN SAVE` writes its data to `dump.rdb` in its
+    /// directory (even with `--save ""`), so [`TestRedis::start_again`] comes back with the same
+    /// keys, as a restarted production server with persistence would. Clients see connections
+    /// refused until then.
+    pub fn stop(&mut self) {
+        let _ = self.cli(&["SHUTDOWN", "SAVE"]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Start it again on the same port and directory (loading what [`TestRedis::stop`] saved);
+    /// true once it answers PING.
+    pub fn start_again(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            self.child = Command::new("redis-server")
+                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(self._dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(2) {
+                if self.cli(&["PING"]).trim() == "PONG" {
+                    return true;
+                }
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    break; // the port is still in TIME_WAIT or taken: try again
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    }
+}
+
 impl Drop for TestRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -11,7 +11,7 @@ use Illuminate\Queue\SerializesModels;
 
 use Illuminate\Bus\Batchable;
 
-/** A batched job (Batchable adds batchId). */
+/** A batched job (Batchable adds batchId); a negative n throws, for batch failure tests. */
 class BatchStep implements ShouldQueue
 {
     use Batchable, Dispatchable, InteractsWithQueue, Queueable, SerializesModels;
@@ -23,5 +23,8 @@ class BatchStep implements ShouldQueue
     public function handle()
     {
         Recorder::record($this);
+        if ($this->n < 0) {
+            throw new \RuntimeException("batch step {$this->n} failed");
+        }
     }
 }

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# End-to-end throughput, memory and latency of larq beside PHP's `queue:work`, on one private Redis.
+#
+#   bench/e2e.sh [-n JOBS] [-c "1 4 8 16"] [--latency-n N] [--php-sleep S] [--skip-latency]
+#
+# 1. The fixture Laravel app dispatches JOBS (default 20,000) no-op App\Jobs\SomeJob payloads
+#    (php-fixtures/bin/dispatch); the list is COPYed aside so every run drains the same payloads.
+# 2. Times `php artisan queue:work redis --stop-when-empty --sleep=0` draining them (boot included).
+# 3. Restores the list and times `larq work --stop-when-empty --sleep=0 --example-handlers` at each
+#    concurrency (release build). Output of both workers goes to /dev/null.
+# 4. Peak RSS of every run (/usr/bin/time -v), idle RSS of larq (VmRSS after 2 s on an empty queue).
+# 5. Dispatch-to-handle latency of a trickle (examples/latency.rs): larq blocking on the notify list,
+#    PHP polling with --sleep (default 3, queue:work's default).
+# 6. The Redis ceiling for the same reserve + delete (examples/redis_ceiling.rs).
+# Bounded: every step has a timeout; a run that does not drain the queue is reported as an error.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+N=20000
+CONCS="1 4 8 16"
+LAT_N=200
+PHP_SLEEP=3
+SKIP_LATENCY=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -n) N=$2; shift 2 ;;
+        -c) CONCS=$2; shift 2 ;;
+        --latency-n) LAT_N=$2; shift 2 ;;
+        --php-sleep) PHP_SLEEP=$2; shift 2 ;;
+        --skip-latency) SKIP_LATENCY=1; shift ;;
+        *) echo "usage: $0 [-n JOBS] [-c \"1 4 8 16\"] [--latency-n N] [--php-sleep S] [--skip-latency]" >&2; exit 2 ;;
+    esac
+done
+
+target=${CARGO_TARGET_DIR:-$root/target}
+echo "building (release)..." >&2
+(cd "$root" && cargo build --release -q --bin larq --example latency --example redis_ceiling)
+larq=$target/release/larq
+
+# shellcheck source=../php-fixtures/bin/private-redis.sh
+source "$root/php-fixtures/bin/private-redis.sh"
+app=$root/php-fixtures/app
+export DB_DATABASE=$LARQ_TMP/app.sqlite DB_CONNECTION=sqlite QUEUE_CONNECTION=redis
+rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
+Q=laravel_database_queues:default
+
+now() { date +%s.%N; }
+peak_kb() { awk -F': ' '/Maximum resident set size/ {print $2}' "$1"; }
+left() { echo $(( $(rcli LLEN "$Q") + $(rcli ZCARD "$Q:reserved") + $(rcli ZCARD "$Q:delayed") )); }
+restore() {
+    rcli DEL "$Q" "$Q:notify" "$Q:reserved" "$Q:delayed" >/dev/null
+    rcli COPY bench:payloads "$Q" >/dev/null
+    rcli COPY bench:notify "$Q:notify" >/dev/null
+}
+
+echo "redis-server $(redis-server --version | awk '{print $3}') on port $REDIS_PORT; $(nproc) cores; N=$N" >&2
+t0=$(now)
+timeout 600 "$root/php-fixtures/bin/dispatch" SomeJob "$N" --user-id=1 --increment --param=bench >/dev/null
+t1=$(now)
+rcli COPY "$Q" bench:payloads >/dev/null
+rcli COPY "$Q:notify" bench:notify >/dev/null
+[ "$(rcli LLEN bench:payloads)" -eq "$N" ] || { echo "dispatch queued $(rcli LLEN bench:payloads), not $N" >&2; exit 1; }
+printf 'dispatch (PHP, %d jobs): %.2f s\n' "$N" "$(echo "$t1 - $t0" | bc -l)"
+
+declare -A RATE PEAK
+run() { # name, command...
+    local name=$1; shift
+    restore
+    local t0 t1
+    t0=$(now)
+    timeout 600 /usr/bin/time -v -o "$LARQ_TMP/time.$name" "$@" >/dev/null 2>"$LARQ_TMP/err.$name" || {
+        echo "$name failed:" >&2; tail -5 "$LARQ_TMP/err.$name" >&2; exit 1; }
+    t1=$(now)
+    local remaining; remaining=$(left)
+    [ "$remaining" -eq 0 ] || { echo "$name left $remaining jobs in Redis" >&2; exit 1; }
+    RATE[$name]=$(echo "$N / ($t1 - $t0)" | bc -l)
+    PEAK[$name]=$(peak_kb "$LARQ_TMP/time.$name")
+    printf '%-22s %8.0f jobs/s  %6.2f s  peak RSS %6.1f MB\n' "$name" "${RATE[$name]}" \
+        "$(echo "$t1 - $t0" | bc -l)" "$(echo "${PEAK[$name]} / 1024" | bc -l)"
+}
+
+echo "--- throughput (drain $N SomeJobs) ---"
+run php php "$app/artisan" queue:work redis --stop-when-empty --sleep=0
+best=""
+for c in $CONCS; do
+    run "larq-c$c" "$larq" work redis --env "$app/.env" --stop-when-empty --sleep=0 \
+        --example-handlers --concurrency "$c"
+    if [ -z "$best" ] || (( $(echo "${RATE[larq-c$c]} > ${RATE[$best]}" | bc -l) )); then best=larq-c$c; fi
+done
+printf 'ratio larq-c1 / php: %.1fx;  best (%s) / php: %.1fx\n' \
+    "$(echo "${RATE[larq-c1]:-0} / ${RATE[php]}" | bc -l)" "$best" "$(echo "${RATE[$best]} / ${RATE[php]}" | bc -l)"
+
+echo "--- idle RSS ---"
+rcli DEL "$Q" "$Q:notify" >/dev/null
+"$larq" work redis --env "$app/.env" --example-handlers --sleep=3 >/dev/null 2>&1 &
+idle_pid=$!
+sleep 2
+idle_kb=$(awk '/VmRSS/ {print $2}' "/proc/$idle_pid/status")
+kill -TERM "$idle_pid"; wait "$idle_pid" || true
+printf 'larq work, empty queue, after 2 s: VmRSS %.1f MB\n' "$(echo "$idle_kb / 1024" | bc -l)"
+
+if [ "$SKIP_LATENCY" -eq 0 ]; then
+    echo "--- dispatch-to-handle latency ($LAT_N jobs, one every 10 ms) ---"
+    rcli DEL "$Q" "$Q:notify" >/dev/null
+    timeout 60 "$target/release/examples/latency" larq --port "$REDIS_PORT" --n "$LAT_N" --interval-ms 10 --block-for 1
+    rcli DEL "$Q" "$Q:notify" >/dev/null
+    timeout 60 "$target/release/examples/latency" php --port "$REDIS_PORT" --n "$LAT_N" --interval-ms 10 \
+        --app "$app" --sleep "$PHP_SLEEP"
+fi
+
+echo "--- Redis ceiling (reserve + delete only, 32 concurrent requests, same payloads) ---"
+timeout 300 "$target/release/examples/redis_ceiling" --port "$REDIS_PORT" --source bench:payloads

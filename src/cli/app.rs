@@ -1,0 +1,186 @@
+//! What the operator commands (`failed`, `size`, `monitor`, `clear`, `restart`) share: finding the
+//! PHP app's settings the way `larq work` does, opening its queue, cache and failed_jobs table, and
+//! printing tables the way artisan (Symfony's console) does.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use larq::config::{Env, Settings};
+use larq::failed::FailedJobStore;
+use larq::queue::{RedisQueue, RedisQueueOptions};
+use larq::worker::CacheStore;
+
+/// Where the PHP app's settings come from; the same flags as `larq work`.
+#[derive(Debug, Clone, Args)]
+pub struct AppArgs {
+    /// The PHP app's .env file (APP_NAME, REDIS_*, DB_*, ...); variables set in the process
+    /// environment win over it [default: process environment only]
+    #[arg(long, value_name = "PATH", global = true)]
+    pub env: Option<PathBuf>,
+    /// The app's Laravel major version; decides key prefixes (8–13) [default: 8]
+    #[arg(long, value_name = "N", global = true, value_parser = clap::value_parser!(u8).range(8..=13))]
+    pub laravel_version: Option<u8>,
+    /// Queue connections (config/queue.php names) that use the `redis` driver on the REDIS_*
+    /// server, comma separated; rows and queues of other connections are refused
+    /// [default: redis and QUEUE_CONNECTION]
+    #[arg(long, value_name = "NAMES", value_delimiter = ',', global = true)]
+    pub redis_connections: Vec<String>,
+}
+
+/// The app's settings plus the flags that refine them.
+pub struct App {
+    /// Settings from `.env` and the process environment.
+    pub settings: Settings,
+    redis_connections: Vec<String>,
+}
+
+impl AppArgs {
+    /// Read the settings as `larq work` does (`--env`, then the process environment).
+    pub fn load(&self) -> Result<App> {
+        let env = match &self.env {
+            Some(path) => Env::from_file_and_process(path)
+                .with_context(|| format!("--env {}", path.display()))?,
+            None => Env::from_process(),
+        };
+        let app_dir = self.env.as_deref().and_then(Path::parent).map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        });
+        let settings = Settings::from_env(&env, app_dir, self.laravel_version.unwrap_or(8))?;
+        let mut redis_connections = if self.redis_connections.is_empty() {
+            vec!["redis".to_owned(), settings.queue_connection.clone()]
+        } else {
+            self.redis_connections.clone()
+        };
+        redis_connections.dedup();
+        Ok(App {
+            settings,
+            redis_connections,
+        })
+    }
+}
+
+impl App {
+    /// The connection to use when none is named (`QUEUE_CONNECTION`, `redis` when unset).
+    pub fn default_connection(&self) -> &str {
+        &self.settings.queue_connection
+    }
+
+    /// Refuse a connection larq cannot reach, naming the flag that would allow it.
+    pub fn check_connection(&self, connection: &str) -> Result<()> {
+        if self.redis_connections.iter().any(|c| c == connection) {
+            return Ok(());
+        }
+        bail!(
+            "queue connection {connection:?} is not a Redis connection larq knows (known: {}; add it with --redis-connections if it uses the REDIS_* server)",
+            self.redis_connections.join(", ")
+        )
+    }
+
+    /// Open the queue of a (checked) connection.
+    pub async fn queue(&self, connection: &str) -> Result<RedisQueue> {
+        self.check_connection(connection)?;
+        RedisQueue::connect(
+            self.settings.redis.url.expose(),
+            RedisQueueOptions {
+                prefix: self.settings.redis.prefix.clone(),
+                retry_after: self.settings.retry_after,
+                block_for: None,
+                migration_batch_size: None,
+                connection_name: connection.to_owned(),
+            },
+        )
+        .await
+        .context("cannot connect to the queue's Redis (REDIS_HOST/REDIS_PORT/REDIS_URL)")
+    }
+
+    /// Open the app's cache store (restart signal).
+    pub async fn cache(&self) -> Result<CacheStore> {
+        CacheStore::connect(
+            self.settings.redis.cache_url.expose(),
+            self.settings.cache_key(""),
+        )
+        .await
+        .context("cannot connect to the cache's Redis (REDIS_CACHE_DB)")
+    }
+
+    /// Open `failed_jobs` in the app's database.
+    pub async fn failed_store(&self) -> Result<FailedJobStore> {
+        FailedJobStore::connect(&self.settings.database)
+            .await
+            .context("cannot open the failed_jobs database (DB_CONNECTION, DB_DATABASE, ...)")
+    }
+}
+
+/// A multi-thread-free runtime for one command: these commands do a handful of round trips.
+pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(future))
+}
+
+/// Render rows as Symfony console's default table style (what artisan's `$this->table()` prints).
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let rule = {
+        let mut s = String::from("+");
+        for w in &widths {
+            s.push_str(&"-".repeat(w + 2));
+            s.push('+');
+        }
+        s.push('\n');
+        s
+    };
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = String::from("|");
+        for (w, cell) in widths.iter().zip(cells) {
+            let pad = w - cell.chars().count();
+            s.push(' ');
+            s.push_str(cell);
+            s.push_str(&" ".repeat(pad + 1));
+            s.push('|');
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = rule.clone();
+    out.push_str(&line(&mut headers.iter().copied()));
+    out.push_str(&rule);
+    for row in rows {
+        out.push_str(&line(&mut row.iter().map(String::as_str)));
+    }
+    out.push_str(&rule);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_like_symfony() {
+        let t = table(
+            &["Queue", "Size"],
+            &[
+                vec!["default".into(), "3".into()],
+                vec!["é".into(), "12".into()],
+            ],
+        );
+        let expected = "+---------+------+\n| Queue   | Size |\n+---------+------+\n| default | 3    |\n| é       | 12   |\n+---------+------+\n";
+        assert_eq!(t, expected);
+    }
+}

@@ -1,0 +1,442 @@
+//! `larq failed list|show|retry|forget|flush`: artisan's `queue:failed`, `queue:retry`,
+//! `queue:forget` and `queue:flush` on the app's `failed_jobs` table (`database-uuids` provider,
+//! wire spec §5).
+//!
+//! `retry` rewrites the stored payload the way `queue:retry` does: JSON-decode it as a PHP array,
+//! set `attempts` to 0 when it is set, JSON-encode it with PHP's plain `json_encode` (non-ASCII as
+//! `\uXXXX`, `/` as `\/`, empty objects as `[]`), push it onto the row's queue on the row's
+//! connection (list + notify token, as Redis `pushRaw` does) and delete the row. What it cannot do:
+//! PHP recomputes `retryUntil` when the job class has a `retryUntil()` **method**; that is PHP code,
+//! so larq keeps the stored value and warns when it is already in the past.
+
+use std::collections::HashMap;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Subcommand};
+use serde_json::Value as Json;
+
+use larq::failed::FailedRow;
+use larq::php::Value;
+use larq::queue::RedisQueue;
+
+use super::app::{block_on, table, App, AppArgs};
+use super::inspect;
+
+/// `larq failed <action>`.
+#[derive(Debug, Args)]
+pub struct FailedArgs {
+    /// What to do with the failed jobs.
+    #[command(subcommand)]
+    pub action: FailedAction,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+/// The `failed` actions, each named after its artisan command.
+#[derive(Debug, Subcommand)]
+pub enum FailedAction {
+    /// List all of the failed queue jobs, newest first (like `queue:failed`)
+    List,
+    /// Show one failed job: its exception and its decoded payload
+    Show {
+        /// The UUID of the failed job
+        uuid: String,
+    },
+    /// Retry failed jobs: push them back onto their queue with attempts reset (like `queue:retry`)
+    Retry(RetryArgs),
+    /// Delete a failed queue job (like `queue:forget`)
+    Forget {
+        /// The UUID of the failed job
+        uuid: String,
+    },
+    /// Flush all of the failed queue jobs (like `queue:flush`)
+    Flush,
+}
+
+/// `larq failed retry`.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The UUIDs of the failed jobs, or `all` [default: none; required unless --queue is given]
+    #[arg(value_name = "ID|all", required_unless_present = "queue")]
+    pub ids: Vec<String>,
+    /// Retry only the failed jobs of this queue (with `all` or without ids) [default: every queue]
+    #[arg(long, value_name = "QUEUE")]
+    pub queue: Option<String>,
+}
+
+/// Run `larq failed`.
+pub fn run(args: FailedArgs) -> Result<()> {
+    let app = args.app.load()?;
+    let code = block_on(async move {
+        match args.action {
+            FailedAction::List => list(&app).await,
+            FailedAction::Show { uuid } => show(&app, &uuid).await,
+            FailedAction::Retry(retry_args) => retry(&app, &retry_args).await,
+            FailedAction::Forget { uuid } => forget(&app, &uuid).await,
+            FailedAction::Flush => flush(&app).await,
+        }
+    })??;
+    if code != 0 {
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+async fn list(app: &App) -> Result<i32> {
+    let store = app.failed_store().await?;
+    let mut rows = store.all().await?;
+    if rows.is_empty() {
+        println!("No failed jobs!");
+        return Ok(0);
+    }
+    rows.reverse(); // queue:failed lists newest (highest id) first
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.uuid.clone(),
+                r.connection.clone(),
+                r.queue.clone(),
+                job_name(&r.payload),
+                r.failed_at.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(&["ID", "Connection", "Queue", "Class", "Failed At"], &cells)
+    );
+    Ok(0)
+}
+
+/// The class `queue:failed` shows: the first double-quoted text of `data.command` (the class of a
+/// plain command), else the payload's `job`, else nothing.
+fn job_name(payload: &str) -> String {
+    let Ok(json) = serde_json::from_str::<Json>(payload) else {
+        return String::new();
+    };
+    let job = || {
+        json.get("job")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match json.pointer("/data/command").and_then(Json::as_str) {
+        Some(command) => {
+            let mut parts = command.split('"');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(_), Some(name), Some(_)) if !name.is_empty() => name.to_owned(),
+                _ => job(),
+            }
+        }
+        None => job(),
+    }
+}
+
+async fn show(app: &App, uuid: &str) -> Result<i32> {
+    let store = app.failed_store().await?;
+    let Some(row) = store.find(uuid).await? else {
+        eprintln!("No failed job matches the given ID [{uuid}].");
+        return Ok(1);
+    };
+    let mut out = String::new();
+    out.push_str(&format!(
+        "uuid:        {}\nconnection:  {}\nqueue:       {}\nclass:       {}\nfailed at:   {}\n\nexception:\n",
+        row.uuid,
+        row.connection,
+        row.queue,
+        job_name(&row.payload),
+        row.failed_at
+    ));
+    for line in row.exception.lines() {
+        out.push_str("  ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    let key = app.settings.app_key.as_ref().map(|k| k.expose().to_owned());
+    let previous = app
+        .settings
+        .app_previous_keys
+        .as_ref()
+        .map(|k| k.expose().to_owned())
+        .unwrap_or_default();
+    match inspect::decode(row.payload.as_bytes(), key.as_deref(), &previous) {
+        Ok(decoded) => {
+            if let Some(payload) = &decoded.payload {
+                inspect::print_payload(&mut out, payload);
+            }
+            match decoded.command.as_deref().map(Value::parse) {
+                Some(Ok(v)) => {
+                    out.push_str(if decoded.encrypted {
+                        "command (decrypted):\n"
+                    } else {
+                        "command:\n"
+                    });
+                    inspect::dump(&mut out, &v, 0);
+                    out.push('\n');
+                }
+                Some(Err(e)) => out.push_str(&format!("command: cannot decode: {e}\n")),
+                None if decoded.encrypted => {
+                    out.push_str("command: encrypted (APP_KEY is not set)\n")
+                }
+                None => out.push_str("command: none (a string payload)\n"),
+            }
+        }
+        Err(e) => out.push_str(&format!(
+            "payload: cannot decode: {e:#}\nraw payload:\n  {}\n",
+            row.payload
+        )),
+    }
+    print!("{out}");
+    Ok(0)
+}
+
+async fn retry(app: &App, args: &RetryArgs) -> Result<i32> {
+    let store = app.failed_store().await?;
+    let all = args.ids.len() == 1 && args.ids[0] == "all";
+    let ids: Vec<String> = if all || args.ids.is_empty() {
+        let mut rows = store.all().await?;
+        rows.reverse();
+        let ids: Vec<String> = rows
+            .into_iter()
+            .filter(|r| args.queue.as_ref().is_none_or(|q| &r.queue == q))
+            .map(|r| r.uuid)
+            .collect();
+        if let (Some(q), true) = (&args.queue, ids.is_empty()) {
+            eprintln!("Unable to find failed jobs for queue [{q}].");
+            return Ok(1);
+        }
+        ids
+    } else {
+        let mut seen = Vec::new();
+        for id in &args.ids {
+            if !id.is_empty() && !seen.contains(id) {
+                seen.push(id.clone());
+            }
+        }
+        seen
+    };
+    let mut queues: HashMap<String, RedisQueue> = HashMap::new();
+    let mut code = 0;
+    for id in ids {
+        let Some(row) = store.find(&id).await? else {
+            eprintln!("Unable to find failed job with ID [{id}].");
+            code = 1;
+            continue;
+        };
+        if let Err(e) = retry_one(app, &mut queues, &row).await {
+            eprintln!("Failed job [{id}] was not retried: {e:#}");
+            code = 1;
+            continue;
+        }
+        store
+            .forget(&id)
+            .await
+            .with_context(|| format!("job [{id}] was pushed back, but its row stays"))?;
+        println!("The failed job [{id}] has been pushed back onto the queue!");
+    }
+    Ok(code)
+}
+
+async fn retry_one(
+    app: &App,
+    queues: &mut HashMap<String, RedisQueue>,
+    row: &FailedRow,
+) -> Result<()> {
+    app.check_connection(&row.connection)?;
+    let payload = reset_attempts(&row.payload)?;
+    if let Some(until) = serde_json::from_str::<Json>(&row.payload)
+        .ok()
+        .and_then(|j| j.get("retryUntil").and_then(Json::as_i64))
+    {
+        if until <= larq::queue::redis::now() as i64 {
+            eprintln!(
+                "warning: job [{}] has retryUntil {until}, already past: it will fail again at once unless its PHP class recomputes it (larq cannot run retryUntil() methods)",
+                row.uuid
+            );
+        }
+    }
+    if !queues.contains_key(&row.connection) {
+        let queue = app.queue(&row.connection).await?;
+        queues.insert(row.connection.clone(), queue);
+    }
+    let queue = queues
+        .get(&row.connection)
+        .ok_or_else(|| anyhow!("connection {:?} not open", row.connection))?;
+    queue.push(&row.queue, payload.as_bytes()).await?;
+    Ok(())
+}
+
+/// `queue:retry`'s payload rewrite: decode as a PHP array, `attempts` = 0 when set (isset: present
+/// and not null), encode with PHP's plain `json_encode`.
+pub fn reset_attempts(stored: &str) -> Result<String> {
+    let mut json: Json =
+        serde_json::from_str(stored).context("the stored payload is not valid JSON")?;
+    let Json::Object(map) = &mut json else {
+        bail!("the stored payload is not a JSON object");
+    };
+    if let Some(attempts) = map.get_mut("attempts") {
+        if !attempts.is_null() {
+            *attempts = Json::from(0);
+        }
+    }
+    let mut out = String::with_capacity(stored.len() + 16);
+    php_json_encode(&json, &mut out);
+    Ok(out)
+}
+
+/// PHP's `json_encode($value)` with no flags, for a value that went through
+/// `json_decode($text, true)`: objects became arrays, so `{}` and objects keyed `"0".."n-1"` in
+/// order come out as JSON lists.
+fn php_json_encode(v: &Json, out: &mut String) {
+    match v {
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                out.push_str(&i.to_string());
+            } else if let Some(f) = n.as_f64() {
+                // Integers beyond i64 are floats in PHP, as every other non-integer number.
+                out.push_str(&larq::php::float::php_repr(f).replace('E', "e"));
+            }
+        }
+        Json::String(s) => php_json_string(s, out),
+        Json::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                php_json_encode(item, out);
+            }
+            out.push(']');
+        }
+        Json::Object(map) => {
+            let is_list = map
+                .keys()
+                .enumerate()
+                .all(|(i, k)| k.parse::<usize>().ok() == Some(i) && *k == i.to_string());
+            if is_list {
+                out.push('[');
+                for (i, item) in map.values().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    php_json_encode(item, out);
+                }
+                out.push(']');
+                return;
+            }
+            out.push('{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                php_json_string(k, out);
+                out.push(':');
+                php_json_encode(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn php_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '/' => out.push_str("\\/"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7f => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+async fn forget(app: &App, uuid: &str) -> Result<i32> {
+    let store = app.failed_store().await?;
+    if store.forget(uuid).await? {
+        println!("Failed job deleted successfully!");
+        Ok(0)
+    } else {
+        eprintln!("No failed job matches the given ID.");
+        Ok(1)
+    }
+}
+
+async fn flush(app: &App) -> Result<i32> {
+    let store = app.failed_store().await?;
+    let n = store.flush().await?;
+    println!("All failed jobs deleted successfully! ({n} deleted)");
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_attempts_only_when_set() {
+        assert_eq!(
+            reset_attempts(r#"{"uuid":"u","attempts":3,"x":null}"#).unwrap(),
+            r#"{"uuid":"u","attempts":0,"x":null}"#
+        );
+        assert_eq!(
+            reset_attempts(r#"{"uuid":"u","attempts":null}"#).unwrap(),
+            r#"{"uuid":"u","attempts":null}"#
+        );
+        assert_eq!(
+            reset_attempts(r#"{"uuid":"u"}"#).unwrap(),
+            r#"{"uuid":"u"}"#
+        );
+        assert!(reset_attempts("null").is_err());
+        assert!(reset_attempts("{").is_err());
+    }
+
+    #[test]
+    fn php_json_encode_quirks() {
+        // Values checked against PHP 8.2's json_encode(json_decode($x, true)).
+        let input = "{\"a\":[1.0,1e100,0.1,1e16,-0.0,1.5e-7,12345678901234567890],\"b\":{},\"c\":{\"0\":1,\"1\":2},\"d\":{\"1\":1},\"e\":\"é/\u{2028}😀\u{7f}\"}";
+        let json: Json = serde_json::from_str(input).unwrap();
+        let mut out = String::new();
+        php_json_encode(&json, &mut out);
+        assert_eq!(
+            out,
+            "{\"a\":[1,1.0e+100,0.1,10000000000000000,-0,1.5e-7,1.2345678901234567e+19],\"b\":[],\"c\":[1,2],\"d\":{\"1\":1},\"e\":\"\\u00e9\\/\\u2028\\ud83d\\ude00\u{7f}\"}"
+        );
+    }
+
+    #[test]
+    fn class_column_like_queue_failed() {
+        assert_eq!(
+            job_name(
+                r#"{"job":"Illuminate\\Queue\\CallQueuedHandler@call","data":{"command":"O:16:\"App\\Jobs\\SomeJob\":0:{}"}}"#
+            ),
+            "App\\Jobs\\SomeJob"
+        );
+        assert_eq!(
+            job_name(
+                r#"{"job":"Illuminate\\Queue\\CallQueuedHandler@call","data":{"command":"eyJpdiI6"}}"#
+            ),
+            "Illuminate\\Queue\\CallQueuedHandler@call"
+        );
+        assert_eq!(
+            job_name(r#"{"job":"App\\Jobs\\Legacy@handle","data":{"a":1}}"#),
+            "App\\Jobs\\Legacy@handle"
+        );
+        assert_eq!(job_name("not json"), "");
+    }
+}

@@ -1,0 +1,615 @@
+//! The operator commands (`larq failed`, `size`, `monitor`, `clear`, `restart`) run as a binary
+//! against a private redis-server and a temp SQLite database, side by side with the real Laravel app
+//! in `php-fixtures/` (its `queue:failed`, `queue:work`, `larq:dispatch`), pointed at the same Redis
+//! and the same SQLite file.
+//!
+//! Tests needing PHP or Redis skip with a notice when they are missing, and fail under `CI=true`.
+
+#[path = "support/php.rs"]
+mod php_support;
+#[path = "support/redis_server.rs"]
+mod redis_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use redis_support::TestRedis;
+use serde_json::Value as Json;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn app_dir() -> PathBuf {
+    root().join("php-fixtures/app")
+}
+
+/// A private Redis, a temp SQLite file and a `.env` that points larq at both, the way a Laravel
+/// app's `.env` would.
+struct Setup {
+    redis: TestRedis,
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    env_file: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Option<Setup> {
+        let redis = TestRedis::start()?;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("app.sqlite");
+        let env_file = dir.path().join(".env");
+        std::fs::write(
+            &env_file,
+            format!(
+                "APP_NAME=Laravel\nAPP_KEY=base64:bGFycSBmaXh0dXJlczogdGVzdCBrZXksIHB1YmxpYyE=\nQUEUE_CONNECTION=redis\nREDIS_HOST=127.0.0.1\nREDIS_PORT={}\nDB_CONNECTION=sqlite\nDB_DATABASE={}\n",
+                redis.port,
+                db.display()
+            ),
+        )
+        .unwrap();
+        Some(Setup {
+            redis,
+            dir,
+            db,
+            env_file,
+        })
+    }
+
+    /// `larq <args> --env <.env>`, with the process environment cleared of the app's variables
+    /// (they would win over the file).
+    fn larq_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_larq"));
+        cmd.args(args).arg("--env").arg(&self.env_file);
+        for var in [
+            "REDIS_HOST",
+            "REDIS_PORT",
+            "REDIS_URL",
+            "REDIS_PREFIX",
+            "REDIS_DB",
+            "REDIS_CACHE_DB",
+            "DB_CONNECTION",
+            "DB_DATABASE",
+            "DB_URL",
+            "DATABASE_URL",
+            "QUEUE_CONNECTION",
+            "REDIS_QUEUE",
+            "APP_NAME",
+            "CACHE_PREFIX",
+            "QUEUE_FAILED_DRIVER",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    fn larq(&self, args: &[&str]) -> Output {
+        self.larq_cmd(args).output().expect("run larq")
+    }
+
+    fn larq_ok(&self, args: &[&str]) -> String {
+        let out = self.larq(args);
+        assert!(
+            out.status.success(),
+            "larq {args:?} failed ({:?}):\n{}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn php_cmd(&self, program: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env("REDIS_HOST", "127.0.0.1")
+            .env("REDIS_PORT", self.redis.port.to_string())
+            .env("DB_DATABASE", &self.db)
+            .env("LOG_PATH", self.dir.path().join("laravel.log"))
+            .env("LARQ_RECORD_FILE", self.dir.path().join("records.jsonl"));
+        cmd
+    }
+
+    fn artisan(&self, args: &[&str]) -> String {
+        let mut full = vec![app_dir().join("artisan").to_string_lossy().into_owned()];
+        full.extend(args.iter().map(|s| s.to_string()));
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        let out = self
+            .php_cmd(Path::new("php"), &full)
+            .output()
+            .expect("run artisan");
+        assert!(
+            out.status.success(),
+            "artisan {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `php-fixtures/bin/dispatch`; returns the uuids of the queued jobs.
+    fn dispatch(&self, args: &[&str]) -> Vec<String> {
+        let out = self
+            .php_cmd(&root().join("php-fixtures/bin/dispatch"), args)
+            .output()
+            .expect("dispatch");
+        assert!(
+            out.status.success(),
+            "dispatch {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let j: Json = serde_json::from_str(l).unwrap();
+                j["uuid"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    }
+
+    fn records(&self) -> Vec<Json> {
+        std::fs::read_to_string(self.dir.path().join("records.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn rows(&self) -> Vec<larq::failed::FailedRow> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = larq::FailedJobStore::sqlite(&self.db).await.unwrap();
+            store.ensure_table().await.unwrap();
+            store.all().await.unwrap()
+        })
+    }
+
+    fn lrange(&self, queue: &str) -> Vec<String> {
+        use redis::Commands;
+        self.redis
+            .conn(0)
+            .lrange(format!("laravel_database_queues:{queue}"), 0, -1)
+            .unwrap()
+    }
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// What PHP's `queue:retry` would push for a stored payload (its resetAttempts, run by PHP).
+fn php_reset_attempts(payload: &str) -> String {
+    php_support::run_php(
+        "<?php $p = json_decode(file_get_contents($argv[1]), true); if (isset($p['attempts'])) { $p['attempts'] = 0; } echo json_encode($p);",
+        &[&{
+            let f = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(f.path(), payload).unwrap();
+            let (_, path) = f.keep().unwrap();
+            path.to_string_lossy().into_owned()
+        }],
+    )
+}
+
+#[test]
+fn larq_failed_rows_are_listed_by_artisan_and_retried_onto_php() {
+    if !php_support::php_available() {
+        return;
+    }
+    let Some(s) = Setup::new() else { return };
+    s.artisan(&["larq:setup-db"]);
+    let uuid = s.dispatch(&["SomeJob", "--user-id=7", "--param=retry-me"])[0].clone();
+    // No handler registered: larq fails the job into failed_jobs.
+    s.larq_ok(&["work", "--stop-when-empty", "--sleep=0"]);
+    let rows = s.rows();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].uuid, uuid);
+
+    let listed = s.larq_ok(&["failed", "list"]);
+    assert!(listed.contains("| ID "), "{listed}");
+    let line = listed.lines().find(|l| l.contains(&uuid)).expect(&listed);
+    for cell in ["redis", "default", "App\\Jobs\\SomeJob", &rows[0].failed_at] {
+        assert!(line.contains(cell), "{cell} not in {line}");
+    }
+    let php_listed = s.artisan(&["queue:failed"]);
+    let php_line = php_listed
+        .lines()
+        .find(|l| l.contains(&uuid))
+        .expect(&php_listed);
+    assert_eq!(
+        php_line, line,
+        "larq's row must read like artisan's:\n{php_listed}\n{listed}"
+    );
+
+    let shown = s.larq_ok(&["failed", "show", &uuid]);
+    assert!(shown.contains("Larq\\Queue\\UnknownJob"), "{shown}");
+    assert!(shown.contains("userId: 7"), "{shown}");
+
+    let expected_payload = php_reset_attempts(&rows[0].payload);
+    let out = s.larq_ok(&["failed", "retry", &uuid]);
+    assert!(
+        out.contains(&format!(
+            "The failed job [{uuid}] has been pushed back onto the queue!"
+        )),
+        "{out}"
+    );
+    assert_eq!(s.lrange("default"), vec![expected_payload]);
+    assert!(s.rows().is_empty());
+    assert!(s.artisan(&["queue:failed"]).contains("No failed jobs!"));
+
+    s.artisan(&["queue:work", "redis", "--stop-when-empty"]);
+    let records = s.records();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["uuid"], uuid.as_str());
+    assert_eq!(records[0]["attempts"], 1, "attempts were reset to 0");
+    assert!(s.lrange("default").is_empty());
+}
+
+#[test]
+fn php_failed_rows_are_retried_by_larq_retry_all() {
+    if !php_support::php_available() {
+        return;
+    }
+    let Some(s) = Setup::new() else { return };
+    s.artisan(&["larq:setup-db"]);
+    let a = s.dispatch(&["FailingJob", "--n=1", "--tries=1"])[0].clone();
+    let b = s.dispatch(&["FailingJob", "--n=2", "--tries=1", "--queue=other"])[0].clone();
+    s.artisan(&[
+        "queue:work",
+        "redis",
+        "--queue=default,other",
+        "--stop-when-empty",
+    ]);
+    let rows = s.rows();
+    assert_eq!(rows.len(), 2, "PHP failed both");
+
+    let listed = s.larq_ok(&["failed", "list"]);
+    let pos_a = listed.find(&a).expect(&listed);
+    let pos_b = listed.find(&b).expect(&listed);
+    assert!(pos_b < pos_a, "newest first, like queue:failed:\n{listed}");
+    let shown = s.larq_ok(&["failed", "show", &a]);
+    assert!(shown.contains("RuntimeException: boom 1"), "{shown}");
+
+    // --queue narrows `all` to one queue.
+    let expected_b = php_reset_attempts(&rows.iter().find(|r| r.uuid == b).unwrap().payload);
+    s.larq_ok(&["failed", "retry", "all", "--queue=other"]);
+    assert_eq!(s.lrange("other"), vec![expected_b]);
+    assert_eq!(s.rows().len(), 1);
+
+    let expected_a = php_reset_attempts(&s.rows()[0].payload);
+    let out = s.larq_ok(&["failed", "retry", "all"]);
+    assert!(out.contains(&a), "{out}");
+    assert_eq!(s.lrange("default"), vec![expected_a]);
+    assert!(s.rows().is_empty());
+
+    // PHP runs both again (attempt 1 each) and they fail again under the same uuids.
+    s.artisan(&[
+        "queue:work",
+        "redis",
+        "--queue=default,other",
+        "--stop-when-empty",
+    ]);
+    let retried: Vec<(String, i64)> = s
+        .records()
+        .iter()
+        .skip(2)
+        .map(|r| {
+            (
+                r["uuid"].as_str().unwrap().to_owned(),
+                r["attempts"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(retried.len(), 2, "{retried:?}");
+    assert!(retried.iter().all(|(_, attempts)| *attempts == 1));
+    let mut uuids: Vec<String> = s.rows().into_iter().map(|r| r.uuid).collect();
+    uuids.sort();
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(uuids, want);
+}
+
+#[test]
+fn retry_forget_flush_without_php() {
+    let Some(s) = Setup::new() else { return };
+    let stored = std::fs::read_to_string(root().join("php-fixtures/corpus/some_job.json"))
+        .unwrap()
+        .trim()
+        .replace("\"attempts\":0", "\"attempts\":3");
+    let payload: Json = serde_json::from_str(&stored).unwrap();
+    let uuid = payload["uuid"].as_str().unwrap().to_owned();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let log = |uuid: &str, queue: &str, body: &str| {
+        rt.block_on(async {
+            let store = larq::FailedJobStore::sqlite(&s.db).await.unwrap();
+            store.ensure_table().await.unwrap();
+            store
+                .log(&larq::failed::FailedJob {
+                    uuid,
+                    connection: "redis",
+                    queue,
+                    payload: body.as_bytes(),
+                    exception: "RuntimeException: boom in /app/Jobs/SomeJob.php:12\nStack trace:\n#0 {main}",
+                })
+                .await
+                .unwrap();
+        })
+    };
+    log(&uuid, "default", &stored);
+    log(
+        "other-uuid",
+        "low",
+        r#"{"uuid":"other-uuid","job":"App\\Jobs\\Legacy@handle","data":{"a":"é/"}}"#,
+    );
+    log(
+        "third-uuid",
+        "default",
+        r#"{"uuid":"third-uuid","attempts":1}"#,
+    );
+    log(
+        "elsewhere",
+        "default",
+        r#"{"uuid":"elsewhere","attempts":1}"#,
+    );
+    rt.block_on(async {
+        // A row of a connection larq does not know.
+        let store = larq::FailedJobStore::sqlite(&s.db).await.unwrap();
+        store
+            .log(&larq::failed::FailedJob {
+                uuid: "sqs-row",
+                connection: "sqs",
+                queue: "default",
+                payload: br#"{"uuid":"sqs-row","attempts":1}"#,
+                exception: "E: x in y:1",
+            })
+            .await
+            .unwrap();
+    });
+
+    // Unknown ids and unknown connections: reported, rows kept, exit 1.
+    let out = s.larq(&["failed", "retry", "nope", "sqs-row"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Unable to find failed job with ID [nope]."),
+        "{err}"
+    );
+    assert!(err.contains("--redis-connections"), "{err}");
+    assert_eq!(s.rows().len(), 5);
+
+    s.larq_ok(&["failed", "retry", &uuid]);
+    let pushed = s.lrange("default");
+    assert_eq!(pushed.len(), 1);
+    let pushed_json: Json = serde_json::from_str(&pushed[0]).unwrap();
+    assert_eq!(pushed_json["attempts"], 0);
+    assert_eq!(pushed_json["uuid"], uuid.as_str());
+    assert_eq!(pushed_json["id"], payload["id"], "id unchanged");
+    // One notify token per pushed job, as Laravel's push script leaves.
+    use redis::Commands;
+    let tokens: i64 = s
+        .redis
+        .conn(0)
+        .llen("laravel_database_queues:default:notify")
+        .unwrap();
+    assert_eq!(tokens, 1);
+    let out = s.larq_ok(&[
+        "work",
+        "--stop-when-empty",
+        "--sleep=0",
+        "--example-handlers",
+    ]);
+    assert!(
+        out.contains("Processing user ID: 42 with param: hello"),
+        "{out}"
+    );
+
+    // The string payload keeps its data, PHP-encoded (\u00e9, \/); it has no attempts key.
+    s.larq_ok(&["failed", "retry", "other-uuid"]);
+    assert_eq!(
+        s.lrange("low"),
+        vec![r#"{"uuid":"other-uuid","job":"App\\Jobs\\Legacy@handle","data":{"a":"\u00e9\/"}}"#]
+    );
+
+    let out = s.larq(&["failed", "forget", "missing"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(s
+        .larq_ok(&["failed", "forget", "third-uuid"])
+        .contains("Failed job deleted successfully!"));
+    assert_eq!(s.rows().len(), 2);
+    assert!(s
+        .larq_ok(&["failed", "flush"])
+        .contains("All failed jobs deleted successfully!"));
+    assert!(s.rows().is_empty());
+    assert!(s.larq_ok(&["failed", "list"]).contains("No failed jobs!"));
+}
+
+/// Parse a Symfony-style table into rows of trimmed cells (header row excluded).
+fn table_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .filter(|l| l.starts_with('|'))
+        .skip(1)
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn size_monitor_clear_on_known_contents() {
+    let Some(s) = Setup::new() else { return };
+    let cli = |args: &[&str]| s.redis.cli(args);
+    for i in 0..3 {
+        cli(&[
+            "RPUSH",
+            "laravel_database_queues:default",
+            &format!("{{\"r\":{i}}}"),
+        ]);
+        cli(&["RPUSH", "laravel_database_queues:default:notify", "1"]);
+    }
+    let later = (larq::queue::redis::now() + 3600).to_string();
+    cli(&[
+        "ZADD",
+        "laravel_database_queues:default:delayed",
+        &later,
+        "d1",
+    ]);
+    cli(&[
+        "ZADD",
+        "laravel_database_queues:default:delayed",
+        &later,
+        "d2",
+    ]);
+    cli(&[
+        "ZADD",
+        "laravel_database_queues:default:reserved",
+        &later,
+        "x1",
+    ]);
+    cli(&["RPUSH", "laravel_database_queues:emails", "e1"]);
+
+    let rows = table_rows(&s.larq_ok(&["size"]));
+    assert_eq!(
+        rows,
+        vec![
+            vec!["redis", "default", "3", "2", "1", "6"],
+            vec!["redis", "emails", "1", "0", "0", "1"],
+        ]
+    );
+    let rows = table_rows(&s.larq_ok(&["size", "emails,nothing"]));
+    assert_eq!(rows[0][5], "1");
+    assert_eq!(rows[1], vec!["redis", "nothing", "0", "0", "0", "0"]);
+
+    // Laravel flags ALERT at size >= max.
+    let out = s.larq(&["monitor", "default,redis:emails", "--max", "6"]);
+    assert_eq!(out.status.code(), Some(3));
+    let rows = table_rows(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(rows[0], vec!["redis", "default", "6", "ALERT"]);
+    assert_eq!(rows[1], vec!["redis", "emails", "1", "OK"]);
+    let out = s.larq(&["monitor", "default,emails", "--max", "7"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = s.larq(&["monitor", "sqs:default"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--redis-connections"));
+    assert_eq!(
+        s.larq(&["monitor", "sqs:default", "--redis-connections=redis,sqs"])
+            .status
+            .code(),
+        Some(0)
+    );
+
+    let out = s.larq_ok(&["clear"]);
+    assert_eq!(out.trim(), "Cleared 6 jobs from the [default] queue");
+    assert_eq!(
+        cli(&[
+            "EXISTS",
+            "laravel_database_queues:default",
+            "laravel_database_queues:default:delayed",
+            "laravel_database_queues:default:reserved",
+            "laravel_database_queues:default:notify"
+        ])
+        .trim(),
+        "0"
+    );
+    let out = s.larq_ok(&["clear", "redis", "--queue=emails"]);
+    assert_eq!(out.trim(), "Cleared 1 jobs from the [emails] queue");
+    assert_eq!(cli(&["DBSIZE"]).trim(), "0");
+}
+
+#[test]
+fn restart_stops_running_php_and_larq_workers() {
+    let php = php_support::php_available();
+    let Some(s) = Setup::new() else { return };
+    assert!(s.rows().is_empty()); // creates the SQLite file and failed_jobs for larq work
+    let mut workers: Vec<(&str, Child)> = Vec::new();
+    workers.push((
+        "larq work",
+        s.larq_cmd(&["work", "--sleep=0.2"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    if php {
+        s.artisan(&["larq:setup-db"]);
+        let mut full = vec![app_dir().join("artisan").to_string_lossy().into_owned()];
+        full.extend(["queue:work", "redis", "--sleep=1"].map(String::from));
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        workers.push((
+            "php artisan queue:work",
+            s.php_cmd(Path::new("php"), &full)
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+    }
+    // Let both read the current (absent) restart value.
+    std::thread::sleep(Duration::from_secs(3));
+    for (name, child) in &mut workers {
+        assert!(child.try_wait().unwrap().is_none(), "{name} stopped early");
+    }
+    let before = larq::queue::redis::now();
+    let out = s.larq_ok(&["restart"]);
+    assert_eq!(out.trim(), "Broadcasting queue restart signal.");
+    let stored = s.redis.cli_db(
+        1,
+        &[
+            "GET",
+            "laravel_database_laravel_cache:illuminate:queue:restart",
+        ],
+    );
+    let stored: u64 = stored.trim().parse().expect("digits");
+    assert!(stored >= before && stored <= larq::queue::redis::now());
+    for (name, mut child) in workers {
+        let status = wait_exit(&mut child, Duration::from_secs(10));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{name} did not exit cleanly after larq restart: {status:?}"
+        );
+    }
+}
+
+#[test]
+fn completions_and_help() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_larq"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        for word in ["failed", "monitor", "restart", "codegen", "stop-when-empty"] {
+            assert!(text.contains(word), "{shell}: {word}");
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_larq"))
+        .args(["monitor", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("[default: 1000]"), "{help}");
+    assert!(help.contains("--redis-connections"), "{help}");
+    let out = Command::new(env!("CARGO_BIN_EXE_larq"))
+        .args(["monitor", "q", "--max", "lots"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max"));
+}

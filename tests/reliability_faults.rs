@@ -1,0 +1,682 @@
+//! Faults, with the real `larq` binary: `kill -9` at random points, Redis going away and coming
+//! back, a storm of broken payloads, and SIGTERM during a long job. Each test is bounded in time.
+//!
+//! The binary runs `larq work --example-handlers` (the `App\Jobs\SomeJob` demo handler), which
+//! appends one JSON line per run to `LARQ_RECORD_FILE`; the tests read those lines to see which jobs
+//! ran and how often.
+
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use larq::failed::FailedJobStore;
+use larq::payload::Payload;
+use larq::php::{Object, Property, Value};
+use redis::Commands;
+use redis_server::TestRedis;
+
+const Q: &str = "laravel_database_queues:default";
+
+/// A `App\Jobs\SomeJob(userId, someParam)` payload as Laravel 8 pushes it; returns (uuid, json).
+fn some_job(user_id: i64, param: &str) -> (String, String) {
+    let mut obj = Object::new("App\\Jobs\\SomeJob");
+    obj.props = vec![
+        Property::public("userId", Value::Int(user_id)),
+        Property::public("someParam", Value::String(param.as_bytes().to_vec().into())),
+        Property::public("job", Value::Null),
+        Property::public("connection", Value::Null),
+        Property::public("queue", Value::Null),
+        Property::public("delay", Value::Null),
+        Property::public("middleware", Value::Array(vec![])),
+        Property::public("chained", Value::Array(vec![])),
+    ];
+    let command = String::from_utf8(Value::Object(obj).to_bytes()).unwrap();
+    let p = Payload::for_command("App\\Jobs\\SomeJob", command);
+    (p.uuid.clone().unwrap(), p.to_json())
+}
+
+/// Push payloads with Laravel's push effect (job + notify token), pipelined.
+fn push_all(conn: &mut redis::Connection, payloads: &[String]) {
+    for chunk in payloads.chunks(1000) {
+        let mut pipe = redis::pipe();
+        for p in chunk {
+            pipe.rpush(Q, p)
+                .ignore()
+                .rpush(format!("{Q}:notify"), 1)
+                .ignore();
+        }
+        pipe.exec(conn).unwrap();
+    }
+}
+
+struct Env {
+    server: TestRedis,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn start() -> Option<Env> {
+        let env = Env {
+            server: TestRedis::start()?,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        // An empty file is an empty SQLite database; larq opens it, it does not create it.
+        std::fs::write(env.db(), b"").unwrap();
+        Some(env)
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("app.sqlite")
+    }
+
+    /// Where every larq child of this test writes its stderr.
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("larq.log")
+    }
+
+    /// Everything the larq children logged so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn records_path(&self) -> PathBuf {
+        self.dir.path().join("records.jsonl")
+    }
+
+    /// `larq work redis --example-handlers ...` against this Redis and SQLite file.
+    fn larq(&self, extra: &[&str]) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_larq"))
+            .args([
+                "work",
+                "redis",
+                "--example-handlers",
+                "--create-failed-table",
+            ])
+            .args(["--sleep", "0.05", "--memory", "0"])
+            .args(extra)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("REDIS_HOST", "127.0.0.1")
+            .env("REDIS_PORT", self.server.port.to_string())
+            .env("DB_CONNECTION", "sqlite")
+            .env("DB_DATABASE", self.db())
+            .env("LARQ_RECORD_FILE", self.records_path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            // A file, not a pipe: an unread pipe fills up and blocks the worker's logging.
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.log_path())
+                    .unwrap(),
+            )
+            .spawn()
+            .expect("spawn larq")
+    }
+
+    /// (uuid, attempts) of every recorded run; a torn last line (kill -9) is ignored.
+    fn runs(&self) -> Vec<(String, i64)> {
+        let text = std::fs::read_to_string(self.records_path()).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| {
+                (
+                    v["uuid"].as_str().unwrap_or_default().to_owned(),
+                    v["attempts"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    /// Uuids of the jobs currently in `:reserved`.
+    fn reserved_uuids(&self) -> Vec<String> {
+        let members: Vec<Vec<u8>> = self
+            .server
+            .conn(0)
+            .zrange(format!("{Q}:reserved"), 0, -1)
+            .unwrap();
+        members
+            .iter()
+            .filter_map(|m| Payload::from_slice(m).ok()?.uuid)
+            .collect()
+    }
+
+    fn queue_keys_left(&self) -> Vec<String> {
+        let mut c = self.server.conn(0);
+        ["", ":delayed", ":reserved", ":notify"]
+            .iter()
+            .map(|s| format!("{Q}{s}"))
+            .filter(|k| c.exists::<_, bool>(k).unwrap())
+            .collect()
+    }
+
+    async fn failed_rows(&self) -> Vec<larq::failed::FailedRow> {
+        match FailedJobStore::sqlite(&self.db()).await {
+            Ok(store) => store.all().await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    cond()
+}
+
+fn sigterm(child: &Child) {
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+}
+
+/// A tiny xorshift so the kill points differ per run without a dependency; the seed is printed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn kill_9_ten_times_while_draining_20000_jobs_loses_none() {
+    let Some(env) = Env::start() else { return };
+    const N: usize = 20_000;
+    const KILLS: usize = 10;
+    let jobs: Vec<(String, String)> = (1..=N as i64).map(|n| some_job(n, "kill")).collect();
+    let all: HashSet<String> = jobs.iter().map(|(u, _)| u.clone()).collect();
+    let payloads: Vec<String> = jobs.into_iter().map(|(_, p)| p).collect();
+    push_all(&mut env.server.conn(0), &payloads);
+
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    println!("kill points seed: {seed}");
+    let mut rng = Rng(seed);
+    let started = Instant::now();
+    // Jobs reserved (taken, not yet deleted) when a kill hit: the only ones allowed to run twice.
+    let mut in_flight: HashSet<String> = HashSet::new();
+    let args = ["--retry-after", "2", "--tries", "0", "--concurrency", "8"];
+    for kill in 0..KILLS {
+        let mut child = env.larq(&args);
+        // Kill once it has done some work (or at once for the first few rounds, at start-up).
+        let before = env.runs().len();
+        let wait_ms = 30 + rng.below(250);
+        if kill >= 3 {
+            wait_for(Duration::from_secs(10), || env.runs().len() > before);
+        }
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        in_flight.extend(env.reserved_uuids());
+    }
+    let killed_after = env.runs().len();
+    assert!(
+        killed_after < N,
+        "the kills must land mid-run (all {N} ran before the last kill); raise N"
+    );
+    // Last life: no kill; it must finish everything, including the jobs left reserved.
+    let mut child = env.larq(&args);
+    let finished = wait_for(Duration::from_secs(45), || {
+        env.runs().len() >= N && env.queue_keys_left().is_empty()
+    });
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    let err = env.log();
+    assert!(
+        finished,
+        "not finished after 45 s: {} runs; keys {:?}; {err}",
+        env.runs().len(),
+        env.queue_keys_left()
+    );
+    assert!(status.success(), "{status:?} {err}");
+
+    let runs = env.runs();
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for (uuid, _) in &runs {
+        *count.entry(uuid.as_str()).or_default() += 1;
+    }
+    let missing: Vec<&String> = all
+        .iter()
+        .filter(|u| !count.contains_key(u.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "{} jobs never ran", missing.len());
+    let bad_repeats: Vec<(&&str, &usize)> = count
+        .iter()
+        .filter(|(u, n)| **n > 1 && !in_flight.contains(**u))
+        .collect();
+    assert!(
+        bad_repeats.is_empty(),
+        "jobs ran twice without being in flight at a kill: {bad_repeats:?}"
+    );
+    assert!(count.keys().all(|u| all.contains(*u)));
+    assert!(env.queue_keys_left().is_empty());
+    println!(
+        "{N} jobs, {KILLS} kills in {:.1} s: {} runs, {} repeats, {} in flight at kills",
+        started.elapsed().as_secs_f64(),
+        runs.len(),
+        runs.len() - N,
+        in_flight.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_for_seconds_then_back_larq_resumes_and_loses_nothing() {
+    let Some(mut env) = Env::start() else { return };
+    const N: i64 = 3000;
+    let jobs: Vec<(String, String)> = (1..=N).map(|n| some_job(n, "outage")).collect();
+    let all: HashSet<String> = jobs.iter().map(|(u, _)| u.clone()).collect();
+    let payloads: Vec<String> = jobs.into_iter().map(|(_, p)| p).collect();
+    let (first, second) = payloads.split_at(N as usize / 2);
+    push_all(&mut env.server.conn(0), first);
+    let mut child = env.larq(&["--retry-after", "60", "--concurrency", "4"]);
+    assert!(wait_for(Duration::from_secs(20), || env.runs().len() >= first.len()));
+    // Stop Redis for 4 s while larq is waiting for more work.
+    env.server.stop();
+    let down_at = Instant::now();
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "larq exited while Redis was down"
+    );
+    assert!(env.server.start_again(), "redis-server did not come back");
+    let downtime = down_at.elapsed();
+    push_all(&mut env.server.conn(0), second);
+    let done = wait_for(Duration::from_secs(30), || {
+        env.runs().len() >= N as usize && env.queue_keys_left().is_empty()
+    });
+    let alive = child.try_wait().unwrap().is_none();
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    let err = env.log();
+    assert!(alive, "larq exited after the outage: {err}");
+    assert!(
+        done,
+        "{} of {N} ran after the outage; {err}",
+        env.runs().len()
+    );
+    assert!(status.success(), "{status:?}: {err}");
+    let runs = env.runs();
+    let uuids: HashSet<String> = runs.iter().map(|(u, _)| u.clone()).collect();
+    assert_eq!(uuids, all, "every job ran");
+    assert_eq!(
+        runs.len(),
+        N as usize,
+        "none twice (nothing was in flight at the outage)"
+    );
+    let lost_lines = err.matches("lost the connection to Redis").count();
+    assert_eq!(
+        lost_lines, 1,
+        "the outage is logged once ({downtime:?}): {err}"
+    );
+    assert!(err.contains("connection to Redis is back"), "{err}");
+}
+
+/// How many kinds [`broken_payload`] makes.
+const BROKEN_KINDS: usize = 11;
+
+/// A broken payload of kind `kind`, unique for `seed` (identical members would collapse in
+/// `:reserved`), with the exception class its failed_jobs row must name.
+fn broken_payload(kind: usize, seed: usize) -> (String, &'static str) {
+    let with_command =
+        |command: String| Payload::for_command("App\\Jobs\\SomeJob", command).to_json();
+    match kind % BROKEN_KINDS {
+        0 => {
+            let (_, valid) = some_job(seed as i64, "truncated");
+            (valid[..valid.len() / 2].to_owned(), "UndecodableJob")
+        }
+        1 => (format!("{{not json {seed}"), "UndecodableJob"),
+        2 => (
+            format!(r#"{{"uuid":"no-attempts-{seed}","job":"x"}}"#),
+            "UndecodableJob",
+        ),
+        3 => (
+            format!(r#"{{"uuid":"str-attempts-{seed}","attempts":"one"}}"#),
+            "UndecodableJob",
+        ),
+        4 => (format!("[1,2,{seed}]"), "UndecodableJob"),
+        5 => (
+            with_command(
+                r#"O:16:"App\Jobs\SomeJob":2:{s:6:"userId";i:1;s:9:"someParam";s:500:"short";}"#
+                    .into(),
+            ),
+            "UndecodableJob",
+        ),
+        6 => (
+            with_command(r#"O:16:"App\Jobs\SomeJob":1:{s:6:"userId";a:999999999999:{}}"#.into()),
+            "UndecodableJob",
+        ),
+        7 => {
+            let deep = format!("{}i:1;{}", "a:1:{i:0;".repeat(2000), "}".repeat(2000));
+            (
+                with_command(format!(
+                    r#"O:16:"App\Jobs\SomeJob":1:{{s:6:"userId";{deep}}}"#
+                )),
+                "UndecodableJob",
+            )
+        }
+        8 => (
+            format!(
+                r#"{{"uuid":"deep-{seed}","attempts":0,"x":{}1{}}}"#,
+                "[".repeat(20_000),
+                "]".repeat(20_000)
+            ),
+            "UndecodableJob",
+        ),
+        9 => (
+            with_command(r#"O:16:"App\Jobs\SomeJob":1:{s:6:"userId";s:3:"abc";}"#.into()),
+            "UndecodableJob",
+        ),
+        _ => (
+            Payload::for_command("App\\Jobs\\NoSuchJob", r#"O:18:"App\Jobs\NoSuchJob":0:{}"#)
+                .to_json(),
+            "UnknownJob",
+        ),
+    }
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_storm_fails_each_broken_job_runs_each_valid_one_memory_flat() {
+    let Some(env) = Env::start() else { return };
+    const ROUNDS: usize = 6;
+    const VALID_PER_ROUND: i64 = 300;
+    const BROKEN_PER_SLOT: usize = 2;
+    let mut seed = 0usize;
+    let mut child = env.larq(&["--concurrency", "4"]);
+    let mut valid: HashSet<String> = HashSet::new();
+    let mut expected_failures: Vec<(String, &'static str)> = Vec::new();
+    let mut rss = Vec::new();
+    for round in 0..ROUNDS {
+        let mut batch = Vec::new();
+        for n in 0..VALID_PER_ROUND {
+            let (uuid, p) = some_job(round as i64 * 1000 + n, "storm");
+            valid.insert(uuid);
+            batch.push(p);
+            if n % 3 == 0 {
+                for _ in 0..BROKEN_PER_SLOT {
+                    let (bad, why) = broken_payload(seed, seed);
+                    seed += 1;
+                    expected_failures.push((bad.clone(), why));
+                    batch.push(bad);
+                }
+            }
+        }
+        push_all(&mut env.server.conn(0), &batch);
+        let want_runs = valid.len();
+        let want_failed = expected_failures.len();
+        let mut failed = 0;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            failed = env.failed_rows().await.len();
+            if env.runs().len() >= want_runs && failed >= want_failed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "larq exited in round {round}: {}",
+            env.log()
+        );
+        assert_eq!(env.runs().len(), want_runs, "round {round}: valid jobs run");
+        assert_eq!(failed, want_failed, "round {round}: broken jobs failed");
+        rss.push(rss_kb(child.id()));
+    }
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
+    assert!(
+        env.queue_keys_left().is_empty(),
+        "{:?}",
+        env.queue_keys_left()
+    );
+
+    let runs: HashSet<String> = env.runs().into_iter().map(|(u, _)| u).collect();
+    assert_eq!(runs, valid);
+    let rows = env.failed_rows().await;
+    let mut by_payload: HashMap<&str, Vec<&str>> = HashMap::new();
+    for row in &rows {
+        by_payload
+            .entry(row.payload.as_str())
+            .or_default()
+            .push(row.exception.as_str());
+    }
+    for (payload, why) in &expected_failures {
+        let exceptions = by_payload
+            .get(payload.as_str())
+            .unwrap_or_else(|| panic!("no failed_jobs row for {:.80}", payload));
+        assert!(
+            exceptions
+                .iter()
+                .all(|e| e.contains(why) && e.len() > why.len() + 20),
+            "{:.80}: {exceptions:?}",
+            payload
+        );
+    }
+    // Memory: after the first round (allocator warm-up), resident memory stays within 8 MB.
+    let warm = rss[0];
+    let peak = *rss.iter().max().unwrap();
+    println!("RSS per round (kB): {rss:?}");
+    assert!(warm > 0);
+    assert!(
+        peak <= warm + 8 * 1024,
+        "RSS grew from {warm} kB to {peak} kB: {rss:?}"
+    );
+}
+
+// ---- graceful stop: a worker in a child process with a 2-second job --------------------------
+
+/// Not a test on its own: with `LARQ_GRACEFUL_CHILD` set it runs a worker (signals installed)
+/// whose `Tests\Nap` jobs sleep for their `secs` and record start/end lines.
+#[test]
+fn graceful_child() {
+    let Ok(url) = std::env::var("LARQ_GRACEFUL_CHILD") else {
+        return;
+    };
+    let record = PathBuf::from(std::env::var("LARQ_GRACEFUL_RECORD").unwrap());
+    let timeout: u64 = std::env::var("LARQ_GRACEFUL_TIMEOUT")
+        .unwrap()
+        .parse()
+        .unwrap();
+    RECORD.set(record).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let reason = rt.block_on(async {
+        let queue = larq::queue::RedisQueue::connect(
+            &url,
+            larq::queue::RedisQueueOptions {
+                retry_after: 90,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        larq::worker::Worker::builder(queue, larq::job::Registry::new().with::<Nap>())
+            .options(larq::worker::WorkerOptions {
+                sleep: Duration::from_millis(100),
+                timeout,
+                // With the default 1, a timed-out first attempt fails at once (Laravel's rule);
+                // 3 leaves it for a retry, which is what these tests look at.
+                tries: 3,
+                handle_signals: true,
+                output: larq::worker::Output::Tracing,
+                ..Default::default()
+            })
+            .build()
+            .run()
+            .await
+            .unwrap()
+    });
+    std::process::exit(reason.exit_code());
+}
+
+static RECORD: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+fn note(line: &str) {
+    use std::io::Write;
+    if let Some(path) = RECORD.get() {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        writeln!(f, "{line}").unwrap();
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Nap {
+    secs: f64,
+}
+
+impl larq::job::Job for Nap {
+    const CLASS: &'static str = "Tests\\Nap";
+
+    async fn handle(self, _ctx: &mut larq::job::JobContext) -> Result<(), larq::job::JobError> {
+        note("start");
+        tokio::time::sleep(Duration::from_secs_f64(self.secs)).await;
+        note("end");
+        Ok(())
+    }
+}
+
+fn nap(secs: f64) -> String {
+    let mut obj = Object::new("Tests\\Nap");
+    obj.props = vec![Property::public("secs", Value::from(secs))];
+    let command = String::from_utf8(Value::Object(obj).to_bytes()).unwrap();
+    Payload::for_command("Tests\\Nap", command).to_json()
+}
+
+fn graceful_child_process(env: &Env, timeout: u64) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "graceful_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("LARQ_GRACEFUL_CHILD", env.server.url(0))
+        .env("LARQ_GRACEFUL_RECORD", env.records_path())
+        .env("LARQ_GRACEFUL_TIMEOUT", timeout.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn notes(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn sigterm_lets_a_2_second_job_finish_then_exits_0() {
+    let Some(env) = Env::start() else { return };
+    push_all(&mut env.server.conn(0), &[nap(2.0)]);
+    let mut child = graceful_child_process(&env, 60);
+    assert!(wait_for(Duration::from_secs(20), || notes(
+        &env.records_path()
+    )
+    .len()
+        == 1));
+    let signalled = Instant::now();
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(notes(&env.records_path()), ["start", "end"]);
+    assert!(signalled.elapsed() < Duration::from_secs(10));
+    assert!(
+        env.queue_keys_left().is_empty(),
+        "the finished job was deleted"
+    );
+}
+
+#[test]
+fn second_sigterm_ends_the_job_and_leaves_it_reserved_for_retry() {
+    let Some(env) = Env::start() else { return };
+    push_all(&mut env.server.conn(0), &[nap(30.0)]);
+    let mut child = graceful_child_process(&env, 60);
+    assert!(wait_for(Duration::from_secs(20), || notes(
+        &env.records_path()
+    )
+    .len()
+        == 1));
+    sigterm(&child);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first SIGTERM waits for the job"
+    );
+    let second = Instant::now();
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    assert!(second.elapsed() < Duration::from_secs(5));
+    assert_eq!(status.code(), Some(1), "a forced stop is not a clean exit");
+    assert_eq!(
+        notes(&env.records_path()),
+        ["start"],
+        "the job did not finish"
+    );
+    let reserved: Vec<String> = env
+        .server
+        .conn(0)
+        .zrange(format!("{Q}:reserved"), 0, -1)
+        .unwrap();
+    assert_eq!(
+        reserved.len(),
+        1,
+        "left reserved, so it comes back after retry_after"
+    );
+    assert!(reserved[0].contains(r#""attempts":1"#));
+}
+
+#[test]
+fn sigterm_then_the_job_timeout_ends_it_and_leaves_it_reserved() {
+    let Some(env) = Env::start() else { return };
+    push_all(&mut env.server.conn(0), &[nap(30.0)]);
+    let mut child = graceful_child_process(&env, 2);
+    assert!(wait_for(Duration::from_secs(20), || notes(
+        &env.records_path()
+    )
+    .len()
+        == 1));
+    let signalled = Instant::now();
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "the 2 s timeout ended it"
+    );
+    assert!(status.success(), "{status:?}");
+    assert_eq!(notes(&env.records_path()), ["start"]);
+    let reserved: i64 = env.server.conn(0).zcard(format!("{Q}:reserved")).unwrap();
+    assert_eq!(
+        reserved, 1,
+        "a timed-out job is left for retry, as PHP's killed worker leaves it"
+    );
+}
