@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use larq::failed::FailedJobStore;
@@ -1077,4 +1077,123 @@ async fn migrate_creates_laravel_tables_postgres() {
 #[tokio::test]
 async fn migrate_creates_laravel_tables_mariadb() {
     migrate_creates_laravel_tables(Kind::Mysql).await;
+}
+
+// ---- chains on the database connection ------------------------------------------------------
+
+static CHAIN_RAN: Mutex<Vec<(String, i64)>> = Mutex::new(Vec::new());
+
+/// The fixture app's `App\Jobs\ChainStep(int $step)`; as dispatched from Rust it also carries a
+/// tag so parallel tests keep their records apart.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename = "App\\Jobs\\ChainStep")]
+struct ChainStep {
+    step: i64,
+}
+
+impl Job for ChainStep {
+    const CLASS: &'static str = "App\\Jobs\\ChainStep";
+    async fn handle(self, ctx: &mut JobContext) -> Result<(), JobError> {
+        CHAIN_RAN
+            .lock()
+            .unwrap()
+            .push((ctx.queue().to_owned(), self.step));
+        Ok(())
+    }
+}
+
+/// A chain dispatched from Rust onto the `jobs` table runs link by link in larq (the next link is
+/// inserted into the same table), and the same kind of chain runs in PHP's `queue:work database`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chains_continue_on_the_database_connection_in_larq_and_in_php() {
+    use larq::bus::BusFeatures;
+    use larq::dispatch::{Chain, Dispatcher, PendingJob};
+    let Some(db) = TestDb::open(Kind::Sqlite).await else {
+        return;
+    };
+    let q = Arc::new(larq::queue::Queue::from(db.queue(90).await));
+    let dispatcher = Dispatcher::for_queue(Arc::clone(&q), "default");
+    let chain = |queue: &str| {
+        Chain::new((1..=3).map(|step| PendingJob::new(&ChainStep { step }).unwrap()))
+            .on_queue(queue)
+            .on_connection("database")
+    };
+    let first = dispatcher
+        .dispatch_chain(chain("larq-chain"))
+        .await
+        .unwrap();
+    let row: i64 = first.id.parse().expect("the row id");
+    assert!(row > 0);
+    let payload: serde_json::Value = serde_json::from_str(&first.payload).unwrap();
+    assert!(
+        payload.get("id").is_none() && payload.get("attempts").is_none(),
+        "{payload}"
+    );
+    let worker = Worker::builder(db.queue(90).await, Registry::new().with::<ChainStep>())
+        .bus(BusFeatures::new("default"))
+        .options(WorkerOptions {
+            queues: vec!["larq-chain".into()],
+            ..options()
+        })
+        .build();
+    assert_eq!(worker.run().await.unwrap(), StopReason::Empty);
+    let ran: Vec<i64> = CHAIN_RAN
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(queue, _)| queue == "larq-chain")
+        .map(|(_, step)| *step)
+        .collect();
+    assert_eq!(ran, [1, 2, 3]);
+    assert_eq!(q.size("larq-chain").await.unwrap(), 0);
+
+    if !php_available() {
+        return;
+    }
+    dispatcher.dispatch_chain(chain("php-chain")).await.unwrap();
+    let records = db.dir.path().join("php-chain.jsonl");
+    let artisan = app_dir().join("artisan");
+    let out = laravel(
+        &db,
+        "php",
+        &[
+            artisan.to_str().unwrap(),
+            "queue:work",
+            "database",
+            "--queue=php-chain",
+            "--stop-when-empty",
+        ],
+    )
+    .env("LARQ_RECORD_FILE", &records)
+    .env("DB_QUEUE_TABLE", &db.table)
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let steps: Vec<i64> = std::fs::read_to_string(&records)
+        .unwrap_or_else(|e| {
+            panic!(
+                "no records ({e}): {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["attempts"], 1, "{v}");
+            v["props"]["props"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == "step")
+                .map(|p| p["v"]["v"].as_i64().unwrap())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(steps, [1, 2, 3], "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(q.size("php-chain").await.unwrap(), 0);
 }
