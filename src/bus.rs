@@ -30,7 +30,7 @@ use crate::dispatch::Dispatcher;
 use crate::job::{exceptions, JobError, Registry, Resolved};
 use crate::payload::Payload;
 use crate::php::Value;
-use crate::queue::{RedisQueue, ReservedJob};
+use crate::queue::{Queue, ReservedJob};
 use crate::unique::{Unique, UniqueLocks};
 use crate::worker::CacheStore;
 use crate::wrappers::{self, WrapperPolicies, WrapperPolicy};
@@ -147,11 +147,11 @@ impl BusFeatures {
     /// Fill in the default dispatcher from the worker's queue (called by the worker builder).
     pub(crate) fn with_default_dispatcher(
         mut self,
-        queue: &Arc<RedisQueue>,
+        queue: &Arc<Queue>,
         registry: &Registry,
     ) -> BusFeatures {
         if self.dispatcher.is_none() {
-            let mut d = Dispatcher::new(Arc::clone(queue), self.default_queue.clone());
+            let mut d = Dispatcher::for_queue(Arc::clone(queue), self.default_queue.clone());
             if let Some(enc) = registry.encrypter() {
                 d = d.with_encrypter(enc.clone());
             }
@@ -294,7 +294,7 @@ impl BusFeatures {
     /// Apply the wrapper policy to a job larq cannot run because only PHP can.
     pub(crate) async fn hand_back(
         &self,
-        queue: &RedisQueue,
+        queue: &Queue,
         job: &ReservedJob,
         payload: &Payload,
     ) -> HandedBack {

@@ -320,6 +320,17 @@ pub struct DatabaseSettings {
     pub password: Secret,
 }
 
+/// The `database` queue connection (`config/queue.php` → `connections.database`).
+#[derive(Debug, Clone)]
+pub struct DatabaseQueueSettings {
+    /// `DB_QUEUE_TABLE` (default `jobs`).
+    pub table: String,
+    /// `DB_QUEUE`: the connection's default queue (default `default`).
+    pub queue: String,
+    /// `DB_QUEUE_RETRY_AFTER` (default 90).
+    pub retry_after: u64,
+}
+
 /// Everything `larq work` needs from the app's environment.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -345,8 +356,13 @@ pub struct Settings {
     pub cache_prefix_colon: bool,
     /// `QUEUE_FAILED_DRIVER`: `database-uuids` (default) or `null`.
     pub failed_driver: String,
-    /// The failed-jobs database.
+    /// The failed-jobs database (and the `database` queue's).
     pub database: DatabaseSettings,
+    /// The `database` queue connection.
+    pub database_queue: DatabaseQueueSettings,
+    /// `CACHE_STORE`/`CACHE_DRIVER` when set: the restart signal and exception counters are read
+    /// from Redis only when the app's cache is `redis` (or unset).
+    pub cache_driver: Option<String>,
     /// The Laravel major version whose conventions apply (messages, cache prefix shapes).
     pub laravel_version: u8,
 }
@@ -460,6 +476,16 @@ impl Settings {
             failed_driver: env
                 .get_or("QUEUE_FAILED_DRIVER", "database-uuids")
                 .to_owned(),
+            database_queue: DatabaseQueueSettings {
+                table: env.get_or("DB_QUEUE_TABLE", "jobs").to_owned(),
+                queue: env.get_or("DB_QUEUE", "default").to_owned(),
+                retry_after: env.parse_num("DB_QUEUE_RETRY_AFTER", 90)?,
+            },
+            cache_driver: env
+                .get("CACHE_STORE")
+                .or_else(|| env.get("CACHE_DRIVER"))
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
             database: DatabaseSettings {
                 url: env
                     .get("DB_URL")
@@ -619,6 +645,27 @@ mod tests {
         let env = Env::from_pairs([("DB_CONNECTION", "sqlite"), ("DB_DATABASE", "db.sqlite")]);
         let s = Settings::from_env(&env, Some(Path::new("/srv/app")), 8).unwrap();
         assert_eq!(s.database.database, "/srv/app/db.sqlite");
+    }
+
+    #[test]
+    fn database_queue_settings() {
+        let s =
+            Settings::from_env(&Env::from_pairs([("DB_CONNECTION", "pgsql")]), None, 8).unwrap();
+        assert_eq!(s.database_queue.table, "jobs");
+        assert_eq!(s.database_queue.queue, "default");
+        assert_eq!(s.database_queue.retry_after, 90);
+        assert_eq!(s.cache_driver, None);
+        let env = Env::from_pairs([
+            ("DB_QUEUE_TABLE", "queue_jobs"),
+            ("DB_QUEUE", "emails"),
+            ("DB_QUEUE_RETRY_AFTER", "5"),
+            ("CACHE_DRIVER", "file"),
+        ]);
+        let s = Settings::from_env(&env, None, 8).unwrap();
+        assert_eq!(s.database_queue.table, "queue_jobs");
+        assert_eq!(s.database_queue.queue, "emails");
+        assert_eq!(s.database_queue.retry_after, 5);
+        assert_eq!(s.cache_driver.as_deref(), Some("file"));
     }
 
     #[test]

@@ -38,7 +38,7 @@ use serde::Serialize;
 use crate::crypt::{CryptError, Encrypter};
 use crate::payload::Payload;
 use crate::php::{self, Key, Object, Property, Value};
-use crate::queue::{QueueError, RedisQueue};
+use crate::queue::{Queue, QueueError, RedisQueue};
 
 /// Why a job could not be dispatched.
 #[derive(Debug, thiserror::Error)]
@@ -339,7 +339,7 @@ impl Chain {
 pub struct Dispatched {
     /// The payload uuid.
     pub uuid: String,
-    /// The Redis payload id.
+    /// The Redis payload id, or the database row id.
     pub id: String,
     /// The queue it went to.
     pub queue: String,
@@ -350,7 +350,7 @@ pub struct Dispatched {
 /// Pushes jobs onto one Laravel Redis queue connection, as PHP's `dispatch()` does.
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
-    queue: Arc<RedisQueue>,
+    queue: Arc<Queue>,
     default_queue: String,
     encrypter: Option<Encrypter>,
     aliases: Vec<(String, String)>,
@@ -360,6 +360,12 @@ impl Dispatcher {
     /// A dispatcher for a Redis connection; `default_queue` is the connection's `queue` setting
     /// (`REDIS_QUEUE`, usually `default`), used for jobs that name none.
     pub fn new(queue: Arc<RedisQueue>, default_queue: impl Into<String>) -> Dispatcher {
+        Dispatcher::for_queue(Arc::new(Queue::Redis(queue)), default_queue)
+    }
+
+    /// A dispatcher for any queue connection the worker works (Redis or the database `jobs`
+    /// table), so chains and batches continue on the connection their first job came from.
+    pub fn for_queue(queue: Arc<Queue>, default_queue: impl Into<String>) -> Dispatcher {
         Dispatcher {
             queue,
             default_queue: default_queue.into(),
@@ -463,7 +469,22 @@ impl Dispatcher {
         options: &JobOptions,
     ) -> Result<Dispatched, DispatchError> {
         let queue = self.target_queue(class, options)?;
-        let payload = self.payload_for(class, command, options)?;
+        let mut payload = self.payload_for(class, command, options)?;
+        if let Queue::Database(db) = &*self.queue {
+            // The database driver's payload has no id or attempts: the row holds both.
+            payload.id = None;
+            payload.attempts = None;
+            let json = payload.to_json();
+            let row = db
+                .later(&queue, options.delay.unwrap_or(0), json.as_bytes())
+                .await?;
+            return Ok(Dispatched {
+                uuid: payload.uuid.unwrap_or_default(),
+                id: row.to_string(),
+                queue,
+                payload: json,
+            });
+        }
         let json = payload.to_json();
         match options.delay {
             Some(delay) => self.queue.later(&queue, delay, json.as_bytes()).await?,

@@ -31,6 +31,7 @@ pub enum FailedError {
     },
 }
 
+/// The SQL dialect of a connection (the queue's `jobs` table shares it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Backend {
     Sqlite,

@@ -20,7 +20,7 @@
 //! ```
 //!
 //! Map of the crate: [`php`] is the serde data format for PHP's `serialize()`; [`payload`] the
-//! JSON envelope Laravel pushes; [`queue`] the Redis driver; [`job`] the trait your job structs
+//! JSON envelope Laravel pushes; [`queue`] the Redis and database drivers; [`job`] the trait your job structs
 //! implement and the registry that maps PHP classes to them; [`worker`] `queue:work`'s loop;
 //! [`failed`] the `failed_jobs` table; [`config`] the PHP app's `.env`; [`dispatch`] pushes Rust
 //! values as Laravel jobs; [`bus`] continues chains ([`chain`]), keeps `job_batches` ([`batch`]),

@@ -26,7 +26,7 @@ use crate::failed::{FailedJob, FailedJobStore};
 use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
 use crate::payload::{pick_backoff, Payload};
 use crate::queue::redis::{client, connection_manager, now, QueueError};
-use crate::queue::{RedisQueue, Reservation, ReservedJob};
+use crate::queue::{Queue, Reservation, ReservedJob};
 
 /// Errors that stop the worker (everything else is per job and ends in failed_jobs or a log line).
 #[derive(Debug, thiserror::Error)]
@@ -320,7 +320,7 @@ impl WorkerHandle {
 }
 
 struct Inner {
-    queue: Arc<RedisQueue>,
+    queue: Arc<Queue>,
     registry: Arc<Registry>,
     failed: Option<FailedJobStore>,
     cache: Option<CacheStore>,
@@ -336,7 +336,7 @@ pub struct Worker {
 
 /// Assembles a [`Worker`].
 pub struct WorkerBuilder {
-    queue: Arc<RedisQueue>,
+    queue: Arc<Queue>,
     registry: Arc<Registry>,
     failed: Option<FailedJobStore>,
     cache: Option<CacheStore>,
@@ -417,10 +417,11 @@ pub fn rss_mb() -> u64 {
 }
 
 impl Worker {
-    /// A worker over `queue` running the classes in `registry`.
-    pub fn builder(queue: RedisQueue, registry: Registry) -> WorkerBuilder {
+    /// A worker over `queue` (a [`crate::queue::RedisQueue`], a
+    /// [`crate::queue::DatabaseQueue`] or a [`Queue`]) running the classes in `registry`.
+    pub fn builder(queue: impl Into<Queue>, registry: Registry) -> WorkerBuilder {
         WorkerBuilder {
-            queue: Arc::new(queue),
+            queue: Arc::new(queue.into()),
             registry: Arc::new(registry),
             failed: None,
             cache: None,
@@ -691,7 +692,7 @@ impl Worker {
         }
         if jobs.is_empty() && may_block {
             if let (Some(secs), Some(first)) =
-                (queue.options().block_for, self.inner.options.queues.first())
+                (queue.block_for(), self.inner.options.queues.first())
             {
                 if queue.wait_for_notify(first, secs).await? {
                     if let Some(job) = queue.reserve(first).await? {
@@ -978,7 +979,11 @@ async fn process(inner: Arc<Inner>, job: ReservedJob) {
         "" => "(unknown job)".to_owned(),
         n => n.to_owned(),
     };
-    let id = payload.id.clone().unwrap_or_default();
+    // The database driver's job id is the row id (its payload has no `id`).
+    let id = match job.row_id {
+        Some(row) => row.to_string(),
+        None => payload.id.clone().unwrap_or_default(),
+    };
     let run = Run {
         raw: Arc::from(job.original.as_slice()),
         inner,

@@ -10,6 +10,7 @@ pub mod completions;
 pub mod dispatch;
 pub mod failed;
 pub mod inspect;
+pub mod migrate;
 pub mod monitor;
 pub mod restart;
 pub mod size;
@@ -36,8 +37,10 @@ pub struct Cli {
 pub enum Command {
     /// Decode a Laravel job payload (or a bare serialized string) and print it.
     Inspect(inspect::InspectArgs),
-    /// Work Laravel's Redis queues like `php artisan queue:work`.
+    /// Work Laravel's Redis or database queues like `php artisan queue:work`.
     Work(work::WorkArgs),
+    /// Create the jobs, job_batches and failed_jobs tables like Laravel's migrations.
+    Migrate(migrate::MigrateArgs),
     /// List, show, retry, forget or flush failed jobs (`queue:failed`, `queue:retry`, ...).
     Failed(failed::FailedArgs),
     /// Show how many jobs each queue holds (ready, delayed, reserved, total).
@@ -62,6 +65,7 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Work(args) => work::run(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::Failed(args) => failed::run(args),
         Command::Size(args) => size::run(args),
         Command::Monitor(args) => monitor::run(args),

@@ -1,4 +1,4 @@
-//! `larq work`: `php artisan queue:work` for the Redis connection.
+//! `larq work`: `php artisan queue:work` for the `redis` and `database` connections.
 //!
 //! Flags mirror `queue:work`'s (same names, same defaults); a few larq ones are added
 //! (`--env`, `--concurrency`, `--retry-after`, `--block-for`, `--log-format`, `--laravel-version`,
@@ -19,7 +19,7 @@ use larq::bus::BusFeatures;
 use larq::config::{Env, Settings};
 use larq::failed::FailedJobStore;
 use larq::job::{Job, JobContext, JobError, Registry};
-use larq::queue::{RedisQueue, RedisQueueOptions};
+use larq::queue::{DatabaseQueue, DatabaseQueueOptions, Queue, RedisQueue, RedisQueueOptions};
 use larq::unique::UniqueLocks;
 use larq::worker::{CacheStore, Output, Worker, WorkerOptions};
 use larq::wrappers::{HandBack, WrapperPolicies, WrapperPolicy};
@@ -36,12 +36,12 @@ pub enum LogFormat {
 /// `larq work [connection] [options]`.
 #[derive(Debug, Clone, Args)]
 pub struct WorkArgs {
-    /// The queue connection to work (default: QUEUE_CONNECTION); only `redis` is supported.
+    /// The queue connection to work (default: QUEUE_CONNECTION): `redis` or `database`.
     pub connection: Option<String>,
     /// The PHP app's .env file to read settings from (process variables override it).
     #[arg(long, value_name = "PATH")]
     pub env: Option<PathBuf>,
-    /// Queues to work, in priority order (default: REDIS_QUEUE or `default`).
+    /// Queues to work, in priority order (default: REDIS_QUEUE / DB_QUEUE, else `default`).
     #[arg(long, value_delimiter = ',')]
     pub queue: Vec<String>,
     /// Worker name (accepted for compatibility; unused).
@@ -83,10 +83,10 @@ pub struct WorkArgs {
     /// Attempts before a job fails (the payload's maxTries wins; 0: unlimited).
     #[arg(long, default_value_t = 1)]
     pub tries: i64,
-    /// Seconds a reservation lasts (config queue.redis.retry_after; default REDIS_QUEUE_RETRY_AFTER or 90).
+    /// Seconds a reservation lasts (default REDIS_QUEUE_RETRY_AFTER / DB_QUEUE_RETRY_AFTER, else 90).
     #[arg(long)]
     pub retry_after: Option<u64>,
-    /// Seconds to block on an empty queue instead of sleeping (config queue.redis.block_for).
+    /// Seconds to block on an empty Redis queue instead of sleeping (config queue.redis.block_for).
     #[arg(long)]
     pub block_for: Option<u64>,
     /// Jobs to run at once in this process.
@@ -223,9 +223,9 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
         .connection
         .clone()
         .unwrap_or_else(|| settings.queue_connection.clone());
-    if connection != "redis" {
+    if connection != "redis" && connection != "database" {
         bail!(
-            "larq works Laravel's `redis` queue connection, not {connection:?} (set QUEUE_CONNECTION=redis or run `larq work redis`)"
+            "larq works Laravel's `redis` and `database` queue connections, not {connection:?} (set QUEUE_CONNECTION or run `larq work redis`)"
         );
     }
     if let Some(key) = &settings.app_key {
@@ -241,26 +241,62 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
             Err(e) => tracing::warn!(error = %e, "APP_KEY is not usable; encrypted jobs will fail"),
         }
     }
-    let queue = RedisQueue::connect(
-        settings.redis.url.expose(),
-        RedisQueueOptions {
-            prefix: settings.redis.prefix.clone(),
-            retry_after: args.retry_after.unwrap_or(settings.retry_after),
-            block_for: args.block_for.or(settings.block_for),
-            migration_batch_size: None,
+    let is_database = connection == "database";
+    let queue: Queue = if is_database {
+        let options = DatabaseQueueOptions {
+            table: settings.database_queue.table.clone(),
+            retry_after: args
+                .retry_after
+                .unwrap_or(settings.database_queue.retry_after),
             connection_name: connection,
+            max_connections: u32::try_from(args.concurrency.saturating_add(2))
+                .unwrap_or(u32::MAX)
+                .max(4),
+        };
+        DatabaseQueue::connect(&settings.database, options)
+            .await
+            .context("cannot open the queue's database")?
+            .into()
+    } else {
+        RedisQueue::connect(
+            settings.redis.url.expose(),
+            RedisQueueOptions {
+                prefix: settings.redis.prefix.clone(),
+                retry_after: args.retry_after.unwrap_or(settings.retry_after),
+                block_for: args.block_for.or(settings.block_for),
+                migration_batch_size: None,
+                connection_name: connection,
+            },
+        )
+        .await
+        .context("cannot connect to the queue's Redis")?
+        .into()
+    };
+    let mut builder = Worker::builder(queue, registry);
+    // The restart signal, maxExceptions counters and unique locks live in the app's cache; larq
+    // reads them from Redis, so only when the app's cache store is `redis` (or not named).
+    let cache = match settings.cache_driver.as_deref() {
+        Some(driver) if driver != "redis" => {
+            tracing::warn!(
+                driver,
+                "the app's cache is not Redis: queue:restart, maxExceptions and unique locks are not seen by larq"
+            );
+            None
+        }
+        _ => match CacheStore::connect(settings.redis.cache_url.expose(), settings.cache_key(""))
+            .await
+        {
+            Ok(cache) => Some(cache),
+            Err(e) if is_database => {
+                tracing::warn!(
+                    error = %e,
+                    "no Redis cache: queue:restart, maxExceptions and unique locks are not seen by larq (set CACHE_DRIVER to silence this)"
+                );
+                None
+            }
+            Err(e) => return Err(e).context("cannot connect to the cache's Redis"),
         },
-    )
-    .await
-    .context("cannot connect to the queue's Redis")?;
-    let cache = CacheStore::connect(settings.redis.cache_url.expose(), settings.cache_key(""))
-        .await
-        .context("cannot connect to the cache's Redis")?;
-    let mut builder = Worker::builder(queue, registry).cache(cache.clone());
-    // Unique locks live on the cache store's lock connection: the `default` Redis connection.
-    let locks = CacheStore::connect(settings.redis.url.expose(), settings.cache_key(""))
-        .await
-        .context("cannot connect to the cache's lock connection")?;
+    };
     let mut policies = WrapperPolicies::new();
     for q in &args.hand_back {
         policies = if q == "*" {
@@ -273,10 +309,22 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
         delay: args.hand_back_delay,
         max: args.hand_back_max,
     };
-    let mut bus = BusFeatures::new(settings.default_queue.clone())
-        .unique_locks(UniqueLocks::new(locks, args.laravel_version))
-        .wrappers(policies)
-        .hand_back_counter(cache);
+    let default_queue = if is_database {
+        settings.database_queue.queue.clone()
+    } else {
+        settings.default_queue.clone()
+    };
+    let mut bus = BusFeatures::new(default_queue).wrappers(policies);
+    if let Some(cache) = cache {
+        builder = builder.cache(cache.clone());
+        // Unique locks live on the cache store's lock connection: the `default` Redis connection.
+        let locks = CacheStore::connect(settings.redis.url.expose(), settings.cache_key(""))
+            .await
+            .context("cannot connect to the cache's lock connection")?;
+        bus = bus
+            .unique_locks(UniqueLocks::new(locks, args.laravel_version))
+            .hand_back_counter(cache);
+    }
     if settings.failed_driver != "null" {
         match BatchRepository::connect(&settings.database).await {
             Ok(repo) => bus = bus.batches(repo),
@@ -295,7 +343,9 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
         }
         builder = builder.failed_store(store);
     }
-    let queues = if args.queue.is_empty() {
+    let queues = if args.queue.is_empty() && is_database {
+        vec![settings.database_queue.queue.clone()]
+    } else if args.queue.is_empty() {
         vec![settings.default_queue.clone()]
     } else {
         args.queue.clone()

@@ -1,10 +1,15 @@
 //! Queue drivers: where jobs wait, how a worker reserves one, and how it lets go of it.
 //!
-//! Only Laravel's Redis driver is implemented ([`redis`]); the types here are what any driver
-//! hands the worker, so the worker does not depend on Redis details.
+//! Two of Laravel's drivers are implemented: Redis ([`redis`]) and the `jobs` table
+//! ([`database`]). The types here are what any driver hands the worker, and [`Queue`] is the one
+//! value the worker holds, so the worker does not depend on either driver's details.
 
+pub mod database;
 pub mod redis;
 
+use std::sync::Arc;
+
+pub use self::database::{DatabaseQueue, DatabaseQueueOptions};
 pub use self::redis::{QueueError, QueueSizes, RedisQueue, RedisQueueOptions};
 
 /// How the reserve step could count the attempt, which decides whether PHP could have read it.
@@ -17,6 +22,9 @@ pub enum Reservation {
     /// The payload has no numeric top-level `attempts` or is not JSON. Laravel's script would have
     /// lost it; ours parks the untouched bytes in `:reserved` so the worker can fail it properly.
     Invalid,
+    /// A `jobs` table row: the attempt is counted in its `attempts` column and the payload (which
+    /// has no `attempts` of its own) is untouched.
+    Row,
 }
 
 /// A job taken off a queue and held under a reservation that expires after `retry_after`.
@@ -26,10 +34,179 @@ pub struct ReservedJob {
     pub queue: String,
     /// The body as it was in the ready list: what failed_jobs stores (Laravel's `getRawBody()`).
     pub original: Vec<u8>,
-    /// The exact member of `:reserved`; the only bytes that can delete or release the job.
+    /// The exact member of `:reserved`; the only bytes that can delete or release the job. Empty
+    /// for a database row, which is held by [`ReservedJob::row_id`] and its attempt count.
     pub reserved: Vec<u8>,
     /// Attempts including this one (1 on the first run); 0 when the payload has no count.
     pub attempts: i64,
     /// How the attempt was counted.
     pub reservation: Reservation,
+    /// The `jobs.id` of a database job: Laravel's job id for that driver (`None` on Redis).
+    pub row_id: Option<i64>,
+}
+
+/// The queue connection a worker works: one of the drivers, behind the operations the worker
+/// needs, so the worker loop is written once.
+#[derive(Debug)]
+pub enum Queue {
+    /// Laravel's `redis` driver (shared: a [`crate::dispatch::Dispatcher`] may push through it).
+    Redis(Arc<RedisQueue>),
+    /// Laravel's `database` driver.
+    Database(Arc<DatabaseQueue>),
+}
+
+impl From<RedisQueue> for Queue {
+    fn from(q: RedisQueue) -> Queue {
+        Queue::Redis(Arc::new(q))
+    }
+}
+
+impl From<Arc<RedisQueue>> for Queue {
+    fn from(q: Arc<RedisQueue>) -> Queue {
+        Queue::Redis(q)
+    }
+}
+
+impl From<DatabaseQueue> for Queue {
+    fn from(q: DatabaseQueue) -> Queue {
+        Queue::Database(Arc::new(q))
+    }
+}
+
+impl Queue {
+    /// The connection name failed_jobs records (`redis`, `database`).
+    pub fn connection_name(&self) -> &str {
+        match self {
+            Queue::Redis(q) => q.connection_name(),
+            Queue::Database(q) => q.connection_name(),
+        }
+    }
+
+    /// Seconds a reservation lasts before the job is handed out again.
+    pub fn retry_after(&self) -> u64 {
+        match self {
+            Queue::Redis(q) => q.options().retry_after,
+            Queue::Database(q) => q.options().retry_after,
+        }
+    }
+
+    /// Seconds to block on an empty queue (Redis `block_for`); `None` polls.
+    pub fn block_for(&self) -> Option<u64> {
+        match self {
+            Queue::Redis(q) => q.options().block_for,
+            Queue::Database(_) => None,
+        }
+    }
+
+    /// Push a payload ready now.
+    pub async fn push(&self, queue: &str, payload: &[u8]) -> Result<(), QueueError> {
+        match self {
+            Queue::Redis(q) => q.push(queue, payload).await.map(drop),
+            Queue::Database(q) => q.push(queue, payload).await.map(drop),
+        }
+    }
+
+    /// Push a payload that becomes ready `delay` seconds from now.
+    pub async fn later(&self, queue: &str, delay: u64, payload: &[u8]) -> Result<(), QueueError> {
+        match self {
+            Queue::Redis(q) => q.later(queue, delay, payload).await,
+            Queue::Database(q) => q.later(queue, delay, payload).await.map(drop),
+        }
+    }
+
+    /// Make due delayed jobs and expired reservations available. The database driver's reserve
+    /// query already takes both, so there it does nothing.
+    pub async fn migrate(&self, queue: &str) -> Result<u64, QueueError> {
+        match self {
+            Queue::Redis(q) => q.migrate(queue).await,
+            Queue::Database(_) => Ok(0),
+        }
+    }
+
+    /// Take the next available job, count the attempt and reserve it until now + retry_after.
+    pub async fn reserve(&self, queue: &str) -> Result<Option<ReservedJob>, QueueError> {
+        match self {
+            Queue::Redis(q) => q.reserve(queue).await,
+            Queue::Database(q) => q.reserve(queue).await,
+        }
+    }
+
+    /// Reserve up to `n` jobs at once (Redis: one atomic call; database: one transaction each,
+    /// stopping at the first empty answer).
+    pub async fn reserve_many(
+        &self,
+        queue: &str,
+        n: usize,
+    ) -> Result<Vec<ReservedJob>, QueueError> {
+        match self {
+            Queue::Redis(q) => q.reserve_many(queue, n).await,
+            Queue::Database(q) => {
+                let mut jobs = Vec::new();
+                while jobs.len() < n {
+                    match q.reserve(queue).await? {
+                        Some(job) => jobs.push(job),
+                        None => break,
+                    }
+                }
+                Ok(jobs)
+            }
+        }
+    }
+
+    /// Wait up to `secs` for a push notification; true if one arrived (Redis only).
+    pub async fn wait_for_notify(&self, queue: &str, secs: u64) -> Result<bool, QueueError> {
+        match self {
+            Queue::Redis(q) => q.wait_for_notify(queue, secs).await,
+            Queue::Database(_) => Ok(false),
+        }
+    }
+
+    /// The Redis queue, when this is one (features only Redis has: `sizes`, notify lists).
+    pub fn as_redis(&self) -> Option<&Arc<RedisQueue>> {
+        match self {
+            Queue::Redis(q) => Some(q),
+            Queue::Database(_) => None,
+        }
+    }
+
+    /// Give a reserved job back without consuming the attempt, available `delay` seconds from
+    /// now, so another worker (PHP) can take it; false if it was no longer ours.
+    pub async fn hand_back(&self, job: &ReservedJob, delay: u64) -> Result<bool, QueueError> {
+        match self {
+            Queue::Redis(q) => q.hand_back(job, delay).await,
+            Queue::Database(q) => q.hand_back(job, delay).await,
+        }
+    }
+
+    /// Remove a finished job; false if the reservation was no longer ours.
+    pub async fn delete(&self, job: &ReservedJob) -> Result<bool, QueueError> {
+        match self {
+            Queue::Redis(q) => q.delete(job).await,
+            Queue::Database(q) => q.delete(job).await,
+        }
+    }
+
+    /// Put a reserved job back, available `delay` seconds from now; false if it was no longer ours.
+    pub async fn release(&self, job: &ReservedJob, delay: u64) -> Result<bool, QueueError> {
+        match self {
+            Queue::Redis(q) => q.release(job, delay).await,
+            Queue::Database(q) => q.release(job, delay).await,
+        }
+    }
+
+    /// Jobs the queue holds, ready, delayed and reserved.
+    pub async fn size(&self, queue: &str) -> Result<u64, QueueError> {
+        match self {
+            Queue::Redis(q) => q.size(queue).await,
+            Queue::Database(q) => q.size(queue).await,
+        }
+    }
+
+    /// Delete every job of the queue; returns how many there were.
+    pub async fn clear(&self, queue: &str) -> Result<u64, QueueError> {
+        match self {
+            Queue::Redis(q) => q.clear(queue).await,
+            Queue::Database(q) => q.clear(queue).await,
+        }
+    }
 }

@@ -50,6 +50,18 @@ pub enum QueueError {
         /// The client error.
         source: redis::RedisError,
     },
+    /// A query of the database driver failed (the message never includes the password).
+    #[error("{backend} {op} on queue {queue:?}: {source}")]
+    Database {
+        /// What larq was doing (`reserve`, `delete`, ...).
+        op: &'static str,
+        /// The queue name.
+        queue: String,
+        /// `sqlite`, `mysql` or `pgsql`.
+        backend: &'static str,
+        /// The driver error.
+        source: sqlx::Error,
+    },
     /// The reserve script answered something that is not its documented reply.
     #[error("unexpected reply from the {op} script on queue {queue:?}")]
     Protocol {
@@ -64,7 +76,16 @@ impl QueueError {
     /// Whether the error means the connection is gone (Laravel's worker quits then; a supervisor
     /// restarts it).
     pub fn is_connection_lost(&self) -> bool {
-        matches!(self, QueueError::Redis { source, .. } if source.is_connection_dropped() || source.is_io_error())
+        match self {
+            QueueError::Redis { source, .. } => {
+                source.is_connection_dropped() || source.is_io_error()
+            }
+            QueueError::Database { source, .. } => matches!(
+                source,
+                sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::PoolTimedOut
+            ),
+            _ => false,
+        }
     }
 }
 
@@ -481,6 +502,7 @@ impl RedisQueue {
                 reserved,
                 attempts,
                 reservation: reservation_mode(mode),
+                row_id: None,
             })),
             _ => Err(QueueError::Protocol {
                 op: "reserve",
@@ -537,6 +559,7 @@ impl RedisQueue {
                 reserved,
                 attempts,
                 reservation: reservation_mode(mode),
+                row_id: None,
             });
         }
         Ok(jobs)

@@ -28,9 +28,9 @@ return [
         'database' => [
             'driver' => 'database',
             'connection' => 'sqlite',
-            'table' => 'jobs',
-            'queue' => 'default',
-            'retry_after' => 90,
+            'table' => env('DB_QUEUE_TABLE', 'jobs'),
+            'queue' => env('DB_QUEUE', 'default'),
+            'retry_after' => (int) env('DB_QUEUE_RETRY_AFTER', 90),
             'after_commit' => false,
         ],
     ],

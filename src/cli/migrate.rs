@@ -1,0 +1,82 @@
+//! `larq migrate`: create Laravel's queue tables (`jobs`, `job_batches`, `failed_jobs`) in the app's
+//! database, for deployments that use the `database` queue without PHP's migrations.
+//!
+//! The SQL is larq's own, matching what Laravel's migrations create on each server; tables that
+//! already exist are left alone, so running it twice (or after `php artisan migrate`) is harmless.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use larq::config::{Env, Settings};
+use larq::failed::FailedJobStore;
+use larq::queue::{DatabaseQueue, DatabaseQueueOptions};
+
+/// `larq migrate [options]`.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// The PHP app's .env file to read DB_* settings from (process variables override it).
+    #[arg(long, value_name = "PATH")]
+    pub env: Option<PathBuf>,
+    /// The jobs table (default: DB_QUEUE_TABLE or `jobs`).
+    #[arg(long)]
+    pub table: Option<String>,
+}
+
+/// Create the tables.
+pub fn run(args: MigrateArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(migrate(args))
+}
+
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let env = match &args.env {
+        Some(path) => Env::from_file_and_process(path)?,
+        None => Env::from_process(),
+    };
+    let app_dir = args.env.as_deref().and_then(|p| p.parent()).map(|p| {
+        if p.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            p
+        }
+    });
+    let settings = Settings::from_env(&env, app_dir, 8)?;
+    let db = &settings.database;
+    if db.connection == "sqlite" && db.url.is_none() && db.database != ":memory:" {
+        // Laravel's `migrate` offers to create a missing SQLite file; we just create it.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&db.database)
+            .with_context(|| format!("cannot create the SQLite file {}", db.database))?;
+    }
+    let table = args
+        .table
+        .clone()
+        .unwrap_or_else(|| settings.database_queue.table.clone());
+    let queue = DatabaseQueue::connect(
+        db,
+        DatabaseQueueOptions {
+            table: table.clone(),
+            max_connections: 1,
+            ..DatabaseQueueOptions::default()
+        },
+    )
+    .await
+    .context("cannot open the database")?;
+    queue.create_tables().await?;
+    let failed = FailedJobStore::connect(db)
+        .await
+        .context("cannot open the database for failed_jobs")?;
+    failed.ensure_table().await?;
+    println!(
+        "Migrated ({}): {table}, job_batches, failed_jobs",
+        queue.backend_name()
+    );
+    Ok(())
+}

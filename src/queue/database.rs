@@ -1,0 +1,642 @@
+//! Laravel's `database` queue driver: the `jobs` table (wire spec §6), with SQL of our own.
+//!
+//! A row is one job: `queue` (plain name), `payload` (JSON without `id`/`attempts`), `attempts`,
+//! `reserved_at`, `available_at`, `created_at` (unix seconds). PHP workers and larq can share a
+//! table because both take a row the same way: in one transaction, select the oldest row of the
+//! queue that is available (`reserved_at is null and available_at <= now`) or whose reservation
+//! expired (`reserved_at <= now - retry_after`), lock it, set `reserved_at = now` and
+//! `attempts = old + 1`, commit.
+//!
+//! How the row is locked depends on the server, as in Laravel:
+//!
+//! * PostgreSQL ≥ 9.5, MySQL ≥ 8.0.1, MariaDB ≥ 10.6: `FOR UPDATE SKIP LOCKED`, so concurrent
+//!   workers take different rows instead of queueing behind one lock.
+//! * Older MySQL/MariaDB and PostgreSQL: plain `FOR UPDATE` (workers wait for each other).
+//! * SQLite has no row locks. We start the transaction with `BEGIN IMMEDIATE`, which takes the
+//!   database's write lock before the select, so two workers can never read the same free row.
+//!   (PHP's deferred `BEGIN` is safe too: SQLite refuses the second writer's upgrade.)
+//!
+//! Where ours differs from Laravel's, on purpose:
+//!
+//! * **Delete and release only touch the reservation we hold**: `where id = ? and attempts = ?`.
+//!   Every reservation increments `attempts`, so when ours expired and another worker took the row,
+//!   our late delete or release changes nothing and reports `false` (Laravel deletes by id alone,
+//!   and its release inserts the copy even when the row was gone, which can queue a job twice).
+//! * Attempts are read back as a number however the column is typed (`tinyint unsigned` on MySQL).
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use super::redis::{now, QueueError};
+use super::{Reservation, ReservedJob};
+use crate::config::DatabaseSettings;
+use crate::failed::{database_url, redact, Backend};
+
+/// How one database queue connection behaves (`config/queue.php` → `connections.database`).
+#[derive(Debug, Clone)]
+pub struct DatabaseQueueOptions {
+    /// The jobs table (`DB_QUEUE_TABLE`, default `jobs`): letters, digits and `_` only.
+    pub table: String,
+    /// Seconds a reservation lasts before the row is handed out again (`DB_QUEUE_RETRY_AFTER`).
+    pub retry_after: u64,
+    /// Connection name stored in failed_jobs (`database`).
+    pub connection_name: String,
+    /// Pooled connections (the worker reserves on one and deletes/releases on others).
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseQueueOptions {
+    fn default() -> Self {
+        DatabaseQueueOptions {
+            table: "jobs".to_owned(),
+            retry_after: 90,
+            connection_name: "database".to_owned(),
+            max_connections: 5,
+        }
+    }
+}
+
+/// The statements, written once per connection for its dialect and table.
+#[derive(Debug, Clone)]
+struct Statements {
+    select_next: String,
+    mark_reserved: String,
+    delete: String,
+    insert: String,
+    size: String,
+    clear: String,
+}
+
+/// One Laravel database queue connection (a `jobs` table).
+#[derive(Debug, Clone)]
+pub struct DatabaseQueue {
+    pool: AnyPool,
+    backend: Backend,
+    server_version: String,
+    lock: &'static str,
+    sql: Statements,
+    options: DatabaseQueueOptions,
+}
+
+/// Whether a table name is safe to put into SQL unquoted.
+fn valid_identifier(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name.len() <= 64
+}
+
+/// The leading `x.y.z` of a version string as numbers (missing parts are 0).
+fn version_triple(v: &str) -> (u64, u64, u64) {
+    let mut parts = v
+        .split(|c: char| !c.is_ascii_digit())
+        .take_while(|p| !p.is_empty())
+        .map(|p| p.parse::<u64>().unwrap_or(0));
+    (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    )
+}
+
+/// The lock clause Laravel's `getLockForPopping` picks for a server version string.
+fn lock_clause(backend: Backend, version: &str) -> &'static str {
+    match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => {
+            // `server_version` is like "15.20 (Debian 15.20-0+deb12u1)" or "9.4.26".
+            if version_triple(version) >= (9, 5, 0) {
+                " FOR UPDATE SKIP LOCKED"
+            } else {
+                " FOR UPDATE"
+            }
+        }
+        Backend::Mysql => {
+            if version.contains("MariaDB") {
+                // MariaDB used to report "5.5.5-10.x" for old clients.
+                let v = version.strip_prefix("5.5.5-").unwrap_or(version);
+                if version_triple(v) >= (10, 6, 0) {
+                    " FOR UPDATE SKIP LOCKED"
+                } else {
+                    " FOR UPDATE"
+                }
+            } else if version_triple(version) >= (8, 0, 1) {
+                " FOR UPDATE SKIP LOCKED"
+            } else {
+                " FOR UPDATE"
+            }
+        }
+    }
+}
+
+/// `?` placeholders, numbered `$n` for PostgreSQL.
+fn dialect(backend: Backend, sql: &str) -> String {
+    if backend != Backend::Postgres {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn statements(backend: Backend, table: &str, lock: &str) -> Statements {
+    // Any's MySQL side cannot decode unsigned tinyint/bigint, so numbers come back as signed.
+    let (id, attempts) = match backend {
+        Backend::Mysql => ("CAST(id AS SIGNED)", "CAST(attempts AS SIGNED)"),
+        Backend::Postgres => ("CAST(id AS BIGINT)", "CAST(attempts AS BIGINT)"),
+        Backend::Sqlite => ("id", "attempts"),
+    };
+    // SQLite (≥ 3.35) and PostgreSQL return the new id; MySQL reports it as last_insert_id.
+    let returning = if backend == Backend::Mysql {
+        ""
+    } else {
+        " RETURNING id"
+    };
+    let s = |sql: String| dialect(backend, &sql);
+    Statements {
+        select_next: s(format!(
+            "SELECT {id}, {attempts}, payload FROM {table} WHERE queue = ? AND ((reserved_at IS NULL AND available_at <= ?) OR (reserved_at <= ?)) ORDER BY id ASC LIMIT 1{lock}"
+        )),
+        mark_reserved: s(format!(
+            "UPDATE {table} SET reserved_at = ?, attempts = ? WHERE id = ?"
+        )),
+        delete: s(format!("DELETE FROM {table} WHERE id = ? AND attempts = ?")),
+        insert: s(format!(
+            "INSERT INTO {table} (queue, payload, attempts, reserved_at, available_at, created_at) VALUES (?, ?, ?, NULL, ?, ?){returning}"
+        )),
+        size: s(format!("SELECT COUNT(*) FROM {table} WHERE queue = ?")),
+        clear: s(format!("DELETE FROM {table} WHERE queue = ?")),
+    }
+}
+
+/// The backend a connection URL speaks, and the URL in sqlx's spelling (Laravel writes
+/// `pgsql://` and `mariadb://`).
+fn url_backend(url: &str) -> Option<(Backend, String)> {
+    let (scheme, rest) = url.split_once(':')?;
+    match scheme {
+        "sqlite" => Some((Backend::Sqlite, url.to_owned())),
+        "mysql" => Some((Backend::Mysql, url.to_owned())),
+        "mariadb" => Some((Backend::Mysql, format!("mysql:{rest}"))),
+        "postgres" | "postgresql" => Some((Backend::Postgres, url.to_owned())),
+        "pgsql" => Some((Backend::Postgres, format!("postgres:{rest}"))),
+        _ => None,
+    }
+}
+
+/// A column that is text on one server and a blob on another (MySQL reports `longtext` as a blob).
+fn bytes_column(row: &AnyRow, index: usize) -> Result<Vec<u8>, sqlx::Error> {
+    match row.try_get::<String, _>(index) {
+        Ok(s) => Ok(s.into_bytes()),
+        Err(_) => row.try_get::<Vec<u8>, _>(index),
+    }
+}
+
+impl DatabaseQueue {
+    /// Connect to the database the app's `DB_*` settings (or `DB_URL`) describe.
+    pub async fn connect(
+        settings: &DatabaseSettings,
+        options: DatabaseQueueOptions,
+    ) -> Result<DatabaseQueue, QueueError> {
+        let (backend, url) =
+            database_url(settings).map_err(|e| QueueError::Config(e.to_string()))?;
+        DatabaseQueue::open(backend, &url, options).await
+    }
+
+    /// Connect by URL: `sqlite://path?mode=rwc`, `mysql://` / `mariadb://`, `postgres://` /
+    /// `pgsql://`.
+    pub async fn connect_url(
+        url: &str,
+        options: DatabaseQueueOptions,
+    ) -> Result<DatabaseQueue, QueueError> {
+        let (backend, url) = url_backend(url).ok_or_else(|| {
+            QueueError::Config(
+                "database URL scheme must be sqlite, mysql, mariadb, postgres or pgsql".to_owned(),
+            )
+        })?;
+        DatabaseQueue::open(backend, &url, options).await
+    }
+
+    async fn open(
+        backend: Backend,
+        url: &str,
+        options: DatabaseQueueOptions,
+    ) -> Result<DatabaseQueue, QueueError> {
+        if !valid_identifier(&options.table) {
+            return Err(QueueError::Config(format!(
+                "invalid jobs table name {:?} (letters, digits and _ only)",
+                options.table
+            )));
+        }
+        sqlx::any::install_default_drivers();
+        let err = |op: &'static str| {
+            move |source| QueueError::Database {
+                op,
+                queue: String::new(),
+                backend: backend.name(),
+                source: redact(source),
+            }
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(std::time::Duration::from_secs(30))
+            .connect(url)
+            .await
+            .map_err(err("connect"))?;
+        let server_version = match backend {
+            Backend::Sqlite => String::new(),
+            Backend::Mysql => sqlx::query("SELECT VERSION()")
+                .fetch_one(&pool)
+                .await
+                .and_then(|r| bytes_column(&r, 0))
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map_err(err("server version"))?,
+            Backend::Postgres => sqlx::query("SHOW server_version")
+                .fetch_one(&pool)
+                .await
+                .and_then(|r| r.try_get::<String, _>(0))
+                .map_err(err("server version"))?,
+        };
+        let lock = lock_clause(backend, &server_version);
+        Ok(DatabaseQueue {
+            sql: statements(backend, &options.table, lock),
+            pool,
+            backend,
+            server_version,
+            lock,
+            options,
+        })
+    }
+
+    /// The options this queue was opened with.
+    pub fn options(&self) -> &DatabaseQueueOptions {
+        &self.options
+    }
+
+    /// The connection name failed_jobs records (`database`).
+    pub fn connection_name(&self) -> &str {
+        &self.options.connection_name
+    }
+
+    /// `sqlite`, `mysql` or `pgsql`: which dialect this connection speaks.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// The server's version string (empty for SQLite), which chose the lock clause.
+    pub fn server_version(&self) -> &str {
+        &self.server_version
+    }
+
+    /// The lock clause of the reserve query (`FOR UPDATE SKIP LOCKED`, `FOR UPDATE` or none).
+    pub fn lock_clause(&self) -> &'static str {
+        self.lock.trim()
+    }
+
+    /// The connection pool, for callers that need other tables in the same database.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    fn err<'q>(
+        &self,
+        op: &'static str,
+        queue: &'q str,
+    ) -> impl FnOnce(sqlx::Error) -> QueueError + 'q {
+        let backend = self.backend.name();
+        move |source| QueueError::Database {
+            op,
+            queue: queue.to_owned(),
+            backend,
+            source: redact(source),
+        }
+    }
+
+    /// A write transaction: `BEGIN IMMEDIATE` on SQLite (take the write lock before reading).
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            _ => self.pool.begin().await,
+        }
+    }
+
+    async fn insert<'e, E>(
+        &self,
+        executor: E,
+        queue: &str,
+        payload: &[u8],
+        attempts: i64,
+        delay: u64,
+    ) -> Result<i64, sqlx::Error>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        let now = now() as i64;
+        let available_at = now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
+        let payload = String::from_utf8_lossy(payload);
+        let query = sqlx::query(&self.sql.insert)
+            .bind(queue)
+            .bind(payload.as_ref())
+            .bind(attempts)
+            .bind(available_at)
+            .bind(now);
+        if self.backend != Backend::Mysql {
+            let row = query.fetch_one(executor).await?;
+            row.try_get::<i64, _>(0)
+        } else {
+            let done = query.execute(executor).await?;
+            Ok(done.last_insert_id().unwrap_or(0))
+        }
+    }
+
+    /// Laravel's `push`: insert a row ready now (`attempts` 0); returns its id, the job id.
+    pub async fn push(&self, queue: &str, payload: &[u8]) -> Result<i64, QueueError> {
+        self.later(queue, 0, payload).await
+    }
+
+    /// Laravel's `later`: insert a row available `delay` seconds from now; returns its id.
+    pub async fn later(&self, queue: &str, delay: u64, payload: &[u8]) -> Result<i64, QueueError> {
+        self.insert(&self.pool, queue, payload, 0, delay)
+            .await
+            .map_err(self.err("push", queue))
+    }
+
+    /// Laravel's `pop`: in one transaction, take the oldest available or expired-reserved row of
+    /// `queue`, set `reserved_at = now` and `attempts = old + 1`.
+    pub async fn reserve(&self, queue: &str) -> Result<Option<ReservedJob>, QueueError> {
+        let e = self.err("reserve", queue);
+        let res: Result<Option<ReservedJob>, sqlx::Error> = async {
+            let now = now() as i64;
+            let retry_after = i64::try_from(self.options.retry_after).unwrap_or(i64::MAX);
+            let mut tx = self.begin().await?;
+            let row = sqlx::query(&self.sql.select_next)
+                .bind(queue)
+                .bind(now)
+                .bind(now.saturating_sub(retry_after))
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                tx.commit().await?;
+                return Ok(None);
+            };
+            let id: i64 = row.try_get(0)?;
+            let attempts: i64 = row.try_get::<i64, _>(1)?.saturating_add(1);
+            let payload = bytes_column(&row, 2)?;
+            sqlx::query(&self.sql.mark_reserved)
+                .bind(now)
+                .bind(attempts)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Some(ReservedJob {
+                queue: queue.to_owned(),
+                original: payload,
+                reserved: Vec::new(),
+                attempts,
+                reservation: Reservation::Row,
+                row_id: Some(id),
+            }))
+        }
+        .await;
+        res.map_err(e)
+    }
+
+    /// The row id and attempt count that identify our reservation.
+    fn held(job: &ReservedJob) -> Result<i64, QueueError> {
+        job.row_id.ok_or_else(|| {
+            QueueError::Config(
+                "a job reserved from Redis was handed to the database queue".to_owned(),
+            )
+        })
+    }
+
+    /// Delete a finished (or failed) job's row. False if the row is gone or was reserved again by
+    /// another worker after ours expired.
+    pub async fn delete(&self, job: &ReservedJob) -> Result<bool, QueueError> {
+        let id = Self::held(job)?;
+        let done = sqlx::query(&self.sql.delete)
+            .bind(id)
+            .bind(job.attempts)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err("delete", &job.queue))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Laravel's `release`: in one transaction, delete the row and insert a new one with the same
+    /// payload, `attempts` = this attempt's count, available `delay` seconds from now. The job id
+    /// changes. False (and nothing inserted) if the reservation was no longer ours.
+    pub async fn release(&self, job: &ReservedJob, delay: u64) -> Result<bool, QueueError> {
+        self.put_back(job, delay, job.attempts, "release").await
+    }
+
+    /// Give a reserved job back without consuming the attempt (the new row has the attempts it had
+    /// before this reserve), available `delay` seconds from now, so a PHP worker can take it.
+    /// False if the reservation was no longer ours.
+    pub async fn hand_back(&self, job: &ReservedJob, delay: u64) -> Result<bool, QueueError> {
+        let before = job.attempts.saturating_sub(1).max(0);
+        self.put_back(job, delay, before, "hand back").await
+    }
+
+    async fn put_back(
+        &self,
+        job: &ReservedJob,
+        delay: u64,
+        attempts: i64,
+        op: &'static str,
+    ) -> Result<bool, QueueError> {
+        let id = Self::held(job)?;
+        let res: Result<bool, sqlx::Error> = async {
+            let mut tx = self.begin().await?;
+            let done = sqlx::query(&self.sql.delete)
+                .bind(id)
+                .bind(job.attempts)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            self.insert(&mut *tx, &job.queue, &job.original, attempts, delay)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        }
+        .await;
+        res.map_err(self.err(op, &job.queue))
+    }
+
+    /// Laravel's `size`: every row of the queue, ready, delayed and reserved.
+    pub async fn size(&self, queue: &str) -> Result<u64, QueueError> {
+        let row = sqlx::query(&self.sql.size)
+            .bind(queue)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.err("size", queue))?;
+        let n: i64 = row.try_get(0).map_err(self.err("size", queue))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Laravel's `clear`: delete every row of the queue; returns how many there were.
+    pub async fn clear(&self, queue: &str) -> Result<u64, QueueError> {
+        let done = sqlx::query(&self.sql.clear)
+            .bind(queue)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err("clear", queue))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Create the jobs table (this connection's name) and `job_batches` with Laravel's schema if
+    /// they do not exist, for apps without PHP migrations. Safe to run again.
+    pub async fn create_tables(&self) -> Result<(), QueueError> {
+        for stmt in create_statements(self.backend, &self.options.table) {
+            sqlx::query(&stmt)
+                .execute(&self.pool)
+                .await
+                .map_err(self.err("create table", ""))?;
+        }
+        Ok(())
+    }
+
+    /// Create only the jobs table (this connection's name), as [`DatabaseQueue::create_tables`]
+    /// does, for callers that keep batches elsewhere.
+    pub async fn create_jobs_table(&self) -> Result<(), QueueError> {
+        let all = create_statements(self.backend, &self.options.table);
+        for stmt in all.iter().filter(|s| !s.contains("job_batches")) {
+            sqlx::query(stmt)
+                .execute(&self.pool)
+                .await
+                .map_err(self.err("create table", ""))?;
+        }
+        Ok(())
+    }
+
+    /// Drop the jobs table (tests, and undoing `larq migrate`).
+    pub async fn drop_table(&self) -> Result<(), QueueError> {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {}", self.options.table))
+            .execute(&self.pool)
+            .await
+            .map_err(self.err("drop table", ""))?;
+        Ok(())
+    }
+}
+
+/// Laravel's `jobs` and `job_batches` migrations as each grammar writes them (spec §6.1, §7.2),
+/// made idempotent. `failed_job_ids` is `longtext` as in 9.x+ (8.x's `text` holds less).
+fn create_statements(backend: Backend, table: &str) -> Vec<String> {
+    match backend {
+        Backend::Sqlite => vec![
+            format!("CREATE TABLE IF NOT EXISTS {table} (id integer not null primary key autoincrement, queue varchar not null, payload text not null, attempts integer not null, reserved_at integer, available_at integer not null, created_at integer not null)"),
+            format!("CREATE INDEX IF NOT EXISTS {table}_queue_index on {table} (queue)"),
+            "CREATE TABLE IF NOT EXISTS job_batches (id varchar not null, name varchar not null, total_jobs integer not null, pending_jobs integer not null, failed_jobs integer not null, failed_job_ids text not null, options text, cancelled_at integer, created_at integer not null, finished_at integer, primary key (id))".to_owned(),
+        ],
+        Backend::Mysql => vec![
+            format!("CREATE TABLE IF NOT EXISTS {table} (id bigint unsigned not null auto_increment primary key, queue varchar(255) not null, payload longtext not null, attempts tinyint unsigned not null, reserved_at int unsigned null, available_at int unsigned not null, created_at int unsigned not null, INDEX {table}_queue_index (queue)) default character set utf8mb4 collate 'utf8mb4_unicode_ci'"),
+            "CREATE TABLE IF NOT EXISTS job_batches (id varchar(255) not null, name varchar(255) not null, total_jobs int not null, pending_jobs int not null, failed_jobs int not null, failed_job_ids longtext not null, options mediumtext null, cancelled_at int null, created_at int not null, finished_at int null, primary key (id)) default character set utf8mb4 collate 'utf8mb4_unicode_ci'".to_owned(),
+        ],
+        Backend::Postgres => vec![
+            format!("CREATE TABLE IF NOT EXISTS {table} (id bigserial primary key not null, queue varchar(255) not null, payload text not null, attempts smallint not null, reserved_at integer null, available_at integer not null, created_at integer not null)"),
+            format!("CREATE INDEX IF NOT EXISTS {table}_queue_index on {table} (queue)"),
+            "CREATE TABLE IF NOT EXISTS job_batches (id varchar(255) not null, name varchar(255) not null, total_jobs integer not null, pending_jobs integer not null, failed_jobs integer not null, failed_job_ids text not null, options text null, cancelled_at integer null, created_at integer not null, finished_at integer null, primary key (id))".to_owned(),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_clause_follows_the_server_version() {
+        let skip = " FOR UPDATE SKIP LOCKED";
+        let plain = " FOR UPDATE";
+        assert_eq!(lock_clause(Backend::Mysql, "8.0.1"), skip);
+        assert_eq!(lock_clause(Backend::Mysql, "8.0.0"), plain);
+        assert_eq!(lock_clause(Backend::Mysql, "5.7.44-log"), plain);
+        assert_eq!(
+            lock_clause(Backend::Mysql, "10.11.19-MariaDB-0+deb12u1"),
+            skip
+        );
+        assert_eq!(lock_clause(Backend::Mysql, "5.5.5-10.6.0-MariaDB"), skip);
+        assert_eq!(lock_clause(Backend::Mysql, "5.5.5-10.5.22-MariaDB"), plain);
+        assert_eq!(lock_clause(Backend::Mysql, "10.4.1-MariaDB"), plain);
+        assert_eq!(
+            lock_clause(Backend::Postgres, "15.20 (Debian 15.20-0+deb12u1)"),
+            skip
+        );
+        assert_eq!(lock_clause(Backend::Postgres, "9.5.0"), skip);
+        assert_eq!(lock_clause(Backend::Postgres, "9.4.26"), plain);
+        assert_eq!(lock_clause(Backend::Sqlite, ""), "");
+    }
+
+    #[test]
+    fn postgres_placeholders_are_numbered() {
+        assert_eq!(
+            dialect(Backend::Postgres, "a = ? AND b <= ? OR c <= ?"),
+            "a = $1 AND b <= $2 OR c <= $3"
+        );
+        assert_eq!(dialect(Backend::Mysql, "a = ?"), "a = ?");
+        let s = statements(Backend::Postgres, "jobs", " FOR UPDATE SKIP LOCKED");
+        assert!(
+            s.select_next.ends_with("LIMIT 1 FOR UPDATE SKIP LOCKED"),
+            "{}",
+            s.select_next
+        );
+        assert!(s.insert.ends_with("RETURNING id"));
+    }
+
+    #[test]
+    fn table_names_are_checked() {
+        assert!(valid_identifier("jobs"));
+        assert!(valid_identifier("_t_2"));
+        assert!(!valid_identifier("jobs; drop table x"));
+        assert!(!valid_identifier("2jobs"));
+        assert!(!valid_identifier(""));
+    }
+
+    #[test]
+    fn url_schemes_map_to_sqlx() {
+        assert_eq!(
+            url_backend("pgsql://u@h/db").unwrap(),
+            (Backend::Postgres, "postgres://u@h/db".to_owned())
+        );
+        assert_eq!(url_backend("mariadb://u@h/db").unwrap().1, "mysql://u@h/db");
+        assert_eq!(url_backend("sqlite:///tmp/x").unwrap().0, Backend::Sqlite);
+        assert!(url_backend("sqlsrv://h").is_none());
+    }
+
+    #[tokio::test]
+    async fn sqlite_push_reserve_release_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("q.sqlite").display()
+        );
+        let q = DatabaseQueue::connect_url(&url, DatabaseQueueOptions::default())
+            .await
+            .unwrap();
+        q.create_tables().await.unwrap();
+        q.create_tables().await.unwrap(); // idempotent
+        let id = q.push("default", br#"{"uuid":"a"}"#).await.unwrap();
+        let job = q.reserve("default").await.unwrap().unwrap();
+        assert_eq!((job.row_id, job.attempts), (Some(id), 1));
+        assert_eq!(job.original, br#"{"uuid":"a"}"#);
+        assert!(q.reserve("default").await.unwrap().is_none(), "held");
+        assert!(q.release(&job, 0).await.unwrap());
+        assert!(!q.release(&job, 0).await.unwrap(), "not ours any more");
+        let again = q.reserve("default").await.unwrap().unwrap();
+        assert_eq!(again.attempts, 2);
+        assert!(again.row_id.unwrap() > id, "release inserts a new row");
+        assert!(q.delete(&again).await.unwrap());
+        assert_eq!(q.size("default").await.unwrap(), 0);
+    }
+}
