@@ -5,15 +5,18 @@
 set -euo pipefail
 
 need_pkgs=()
+mods=$(php -m 2>/dev/null || true)
 command -v php >/dev/null 2>&1 || need_pkgs+=(php-cli)
 [ -f /usr/share/php/Illuminate/autoload.php ] || need_pkgs+=(php-laravel-framework)
-php -m 2>/dev/null | grep -qi '^redis$' || need_pkgs+=(php-redis)
-php -m 2>/dev/null | grep -qi '^pdo_sqlite$' || need_pkgs+=(php-sqlite3)
-php -m 2>/dev/null | grep -qi '^mbstring$' || need_pkgs+=(php-mbstring)
-php -m 2>/dev/null | grep -qi '^dom$' || need_pkgs+=(php-xml)
+grep -qi '^redis$' <<<"$mods" || need_pkgs+=(php-redis)
+grep -qi '^pdo_sqlite$' <<<"$mods" || need_pkgs+=(php-sqlite3)
+grep -qi '^mbstring$' <<<"$mods" || need_pkgs+=(php-mbstring)
+grep -qi '^dom$' <<<"$mods" || need_pkgs+=(php-xml)
 command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_pkgs+=(redis-tools)
 command -v sqlite3 >/dev/null 2>&1 || need_pkgs+=(sqlite3)
+[ -d /etc/postgresql ] || need_pkgs+=(postgresql)
+command -v mariadb >/dev/null 2>&1 || need_pkgs+=(mariadb-server)
 [ -x /usr/bin/time ] || need_pkgs+=(time)            # bench/e2e.sh: peak RSS (time -v)
 command -v bc >/dev/null 2>&1 || need_pkgs+=(bc)     # bench/e2e.sh: rates
 
@@ -33,5 +36,23 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   for _ in $(seq 50); do redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null || { echo "setup: Redis does not answer on 6379" >&2; exit 1; }
+if [ "$(id -u)" -eq 0 ]; then
+  # The database tests want PostgreSQL and MariaDB on 127.0.0.1, database `test`, no password.
+  # This machine kind starts both before CI; set them up only when they do not answer, so a
+  # working installation is never touched. If they still do not answer, the tests fail loudly.
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || service postgresql start || true
+    for hba in /etc/postgresql/*/main/pg_hba.conf; do
+      sed -i -E 's/^(host[[:space:]]+all[[:space:]]+all[[:space:]]+(127\.0\.0\.1\/32|::1\/128)[[:space:]]+)[^[:space:]]+/\1trust/' "$hba"
+    done
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main reload || service postgresql reload || true
+    su postgres -c "psql -tAc \"SELECT 1 FROM pg_database WHERE datname = 'test'\" | grep -q 1 || createdb test" || true
+  fi
+  if ! mariadb -h 127.0.0.1 -u root -e 'SELECT 1' >/dev/null 2>&1; then
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || service mariadb start || true
+    for _ in $(seq 30); do mariadb -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 1; done
+    mariadb -e "CREATE DATABASE IF NOT EXISTS test; ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('')" || true
+  fi
+fi
 php -r 'exit(class_exists("Redis") ? 0 : 1);' || { echo "setup: phpredis is not loaded" >&2; exit 1; }
 echo "setup: ok ($(php -r 'echo PHP_VERSION;'), $(redis-server --version | cut -d' ' -f3), $(cargo --version))"
