@@ -25,11 +25,10 @@
 //! handler and records it as a success, as PHP's early return would.
 
 use serde_json::Value as Json;
-use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 
 use crate::config::DatabaseSettings;
-use crate::failed::{database_url, redact, Backend, FailedError};
+use crate::failed::{database_url, open_pool, redact, sqlite_url, Backend, FailedError};
 use crate::php::{Key, Value};
 
 /// A `job_batches` error.
@@ -157,19 +156,11 @@ impl BatchRepository {
 
     /// Connect to a SQLite file.
     pub async fn sqlite(path: &std::path::Path) -> Result<BatchRepository, BatchError> {
-        BatchRepository::connect_url(
-            Backend::Sqlite,
-            &format!("sqlite://{}?mode=rwc", path.display()),
-        )
-        .await
+        BatchRepository::connect_url(Backend::Sqlite, &sqlite_url(path)).await
     }
 
     async fn connect_url(backend: Backend, url: &str) -> Result<BatchRepository, BatchError> {
-        sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect(url)
+        let pool = open_pool(url, 4, 10)
             .await
             .map_err(|source| BatchError::Database {
                 backend: backend.name(),

@@ -81,19 +81,11 @@ impl FailedJobStore {
 
     /// Connect to a SQLite file (tests, small deployments).
     pub async fn sqlite(path: &std::path::Path) -> Result<FailedJobStore, FailedError> {
-        FailedJobStore::connect_url(
-            Backend::Sqlite,
-            &format!("sqlite://{}?mode=rwc", path.display()),
-        )
-        .await
+        FailedJobStore::connect_url(Backend::Sqlite, &sqlite_url(path)).await
     }
 
     async fn connect_url(backend: Backend, url: &str) -> Result<FailedJobStore, FailedError> {
-        sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect(url)
+        let pool = open_pool(url, 4, 10)
             .await
             .map_err(|source| FailedError::Database {
                 backend: backend.name(),
@@ -271,6 +263,26 @@ impl FailedJobStore {
             _ => "CHAR(19)",
         }
     }
+}
+
+/// One sqlx pool for the app's database, shared by `failed_jobs`, `job_batches` and the database
+/// queue so the connection rules (drivers, limits, timeouts) live in one place.
+pub(crate) async fn open_pool(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout_secs: u64,
+) -> Result<AnyPool, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    AnyPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(std::time::Duration::from_secs(acquire_timeout_secs))
+        .connect(url)
+        .await
+}
+
+/// The sqlx URL of a SQLite file, created when missing.
+pub(crate) fn sqlite_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
 }
 
 /// A text column. MySQL/MariaDB send TEXT columns with the BLOB type id, which sqlx's Any driver

@@ -24,13 +24,13 @@
 //!   and its release inserts the copy even when the row was gone, which can queue a job twice).
 //! * Attempts are read back as a number however the column is typed (`tinyint unsigned` on MySQL).
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use super::redis::{now, QueueError};
 use super::{Reservation, ReservedJob};
 use crate::config::DatabaseSettings;
-use crate::failed::{database_url, redact, Backend};
+use crate::failed::{database_url, open_pool, redact, Backend};
 
 /// How one database queue connection behaves (`config/queue.php` → `connections.database`).
 #[derive(Debug, Clone)]
@@ -235,7 +235,6 @@ impl DatabaseQueue {
                 options.table
             )));
         }
-        sqlx::any::install_default_drivers();
         let err = |op: &'static str| {
             move |source| QueueError::Database {
                 op,
@@ -244,10 +243,7 @@ impl DatabaseQueue {
                 source: redact(source),
             }
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(std::time::Duration::from_secs(30))
-            .connect(url)
+        let pool = open_pool(url, options.max_connections, 30)
             .await
             .map_err(err("connect"))?;
         let server_version = match backend {
