@@ -7,20 +7,28 @@
 //! tests run in parallel with each other and with other suites. A missing server is skipped with a
 //! notice, except under `CI=true`, where it fails.
 
+#[path = "support/php.rs"]
+mod php_support;
+#[path = "support/probe.rs"]
+mod probe_support;
+
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use larq::failed::FailedJobStore;
 use larq::job::{Job, JobContext, JobError, Registry};
 use larq::payload::Payload;
-use larq::php::{Object, Property, Value};
 use larq::queue::{DatabaseQueue, DatabaseQueueOptions};
-use larq::worker::{Output, StopReason, Worker, WorkerOptions};
+use larq::worker::{StopReason, Worker, WorkerOptions};
+use php_support::php_available;
+use probe_support::{
+    assert_shared_each_once, child_retry_after, now_f, options, php_record_uuids, records,
+    registry, run_child_worker, wait_for,
+};
 
 // ---- databases ------------------------------------------------------------------------------
 
@@ -191,155 +199,13 @@ impl Drop for TestDb {
 
 // ---- jobs and records -----------------------------------------------------------------------
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Rec {
-    tag: String,
-    n: i64,
-    attempts: i64,
-    event: String,
-    at: f64,
-    #[serde(default)]
-    uuid: String,
-}
-
-static RECORDS: Mutex<Vec<Rec>> = Mutex::new(Vec::new());
-
-fn now_f() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-fn record(tag: &str, n: i64, attempts: i64, event: &str, uuid: &str) {
-    let rec = Rec {
-        tag: tag.to_owned(),
-        n,
-        attempts,
-        event: event.to_owned(),
-        at: now_f(),
-        uuid: uuid.to_owned(),
-    };
-    if let Some(path) = tag.strip_prefix("file:") {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap();
-        writeln!(f, "{}", serde_json::to_string(&rec).unwrap()).unwrap();
-    } else {
-        RECORDS.lock().unwrap().push(rec);
-    }
-}
-
-fn records(tag: &str) -> Vec<Rec> {
-    if let Some(path) = tag.strip_prefix("file:") {
-        return std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-    }
-    RECORDS
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|r| r.tag == tag)
-        .cloned()
-        .collect()
-}
-
-/// `mode`: ok | fail | sleep_first (sleep `secs` on attempt 1).
-#[derive(serde::Deserialize)]
-struct Probe {
-    tag: String,
-    n: i64,
-    mode: String,
-    secs: f64,
-}
-
-impl Job for Probe {
-    const CLASS: &'static str = "Tests\\Probe";
-
-    async fn handle(self, ctx: &mut JobContext) -> Result<(), JobError> {
-        record(&self.tag, self.n, ctx.attempts(), "start", "");
-        match self.mode.as_str() {
-            "fail" => return Err(JobError::new(format!("boom {}", self.n))),
-            "sleep_first" if ctx.attempts() == 1 => {
-                tokio::time::sleep(Duration::from_secs_f64(self.secs)).await
-            }
-            _ => {}
-        }
-        record(&self.tag, self.n, ctx.attempts(), "done", "");
-        Ok(())
-    }
-}
-
-/// The fixture app's `App\Jobs\SomeJob`, recording its userId and uuid under tag `someParam`.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SomeJob {
-    user_id: i64,
-    some_param: String,
-}
-
-impl Job for SomeJob {
-    const CLASS: &'static str = "App\\Jobs\\SomeJob";
-
-    async fn handle(self, ctx: &mut JobContext) -> Result<(), JobError> {
-        let uuid = ctx.uuid().unwrap_or("").to_owned();
-        record(
-            &self.some_param,
-            self.user_id,
-            ctx.attempts(),
-            "done",
-            &uuid,
-        );
-        Ok(())
-    }
-}
-
-fn registry() -> Registry {
-    Registry::new().with::<Probe>().with::<SomeJob>()
-}
-
-/// A payload shaped like the database driver's: no `id`, no `attempts`.
+/// A payload shaped like the database driver's: the probe without `id` and `attempts`.
 fn probe(tag: &str, n: i64, mode: &str, secs: f64, edit: impl FnOnce(&mut Payload)) -> String {
-    let mut obj = Object::new("Tests\\Probe");
-    obj.props = vec![
-        Property::public("tag", Value::String(tag.as_bytes().to_vec().into())),
-        Property::public("n", Value::Int(n)),
-        Property::public("mode", Value::String(mode.as_bytes().to_vec().into())),
-        Property::public("secs", Value::from(secs)),
-        Property::public("job", Value::Null),
-    ];
-    let command = String::from_utf8(Value::Object(obj).to_bytes()).unwrap();
-    let mut p = Payload::for_command("Tests\\Probe", command);
-    p.id = None;
-    p.attempts = None;
-    edit(&mut p);
-    p.to_json()
-}
-
-fn options() -> WorkerOptions {
-    WorkerOptions {
-        sleep: Duration::from_millis(100),
-        stop_when_empty: true,
-        output: Output::Tracing,
-        memory_mb: 0,
-        ..WorkerOptions::default()
-    }
-}
-
-fn wait_for(limit: Duration, cond: impl Fn() -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    cond()
+    probe_support::probe(tag, n, mode, secs, |p| {
+        p.id = None;
+        p.attempts = None;
+        edit(p);
+    })
 }
 
 // ---- the table operations -------------------------------------------------------------------
@@ -579,12 +445,8 @@ fn child_worker() {
         return;
     };
     let table = std::env::var("LARQ_CHILD_TABLE").unwrap();
-    let retry_after: u64 = std::env::var("LARQ_CHILD_RETRY_AFTER")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let reason = rt.block_on(async {
+    let retry_after = child_retry_after();
+    run_child_worker(async {
         let queue = DatabaseQueue::connect_url(
             &url,
             DatabaseQueueOptions {
@@ -603,11 +465,7 @@ fn child_worker() {
                 ..WorkerOptions::default()
             })
             .build()
-            .run()
-            .await
-            .unwrap()
-    });
-    std::process::exit(reason.exit_code());
+    })
 }
 
 fn spawn_child(db: &TestDb, retry_after: u64) -> std::process::Child {
@@ -681,21 +539,6 @@ async fn kill_9_then_the_job_runs_again_with_attempts_2_mariadb() {
 }
 
 // ---- the real Laravel app (SQLite) ----------------------------------------------------------
-
-fn php_available() -> bool {
-    let ok = Command::new("php")
-        .arg("-v")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        if in_ci() {
-            panic!("php is not installed, and CI=true");
-        }
-        eprintln!("notice: php not found; skipping a Laravel test (it would fail under CI=true)");
-    }
-    ok
-}
 
 fn app_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/app")
@@ -898,16 +741,7 @@ async fn php_worker_and_larq_share_one_sqlite_table_none_lost_none_twice() {
     let _ = php.wait();
     let left = q.size("default").await.unwrap();
     let by_larq: Vec<String> = records(tag).into_iter().map(|r| r.uuid).collect();
-    let by_php: Vec<String> = std::fs::read_to_string(&php_records)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["uuid"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let by_php = php_record_uuids(&php_records);
     let failed = store.all().await.unwrap();
     let log = std::fs::read_to_string(db.dir.path().join("laravel.log")).unwrap_or_default();
     let php_delete_refused = log.matches("database is locked (SQL: delete").count();
@@ -919,24 +753,7 @@ async fn php_worker_and_larq_share_one_sqlite_table_none_lost_none_twice() {
         failed.len()
     );
     assert_eq!(left, 0, "rows left after {limit:?}");
-    assert!(
-        !by_larq.is_empty() && !by_php.is_empty(),
-        "both took part: larq {} php {}",
-        by_larq.len(),
-        by_php.len()
-    );
-    let mut all: Vec<&String> = by_larq.iter().chain(by_php.iter()).collect();
-    assert_eq!(
-        all.len(),
-        n,
-        "larq {} + php {} runs",
-        by_larq.len(),
-        by_php.len()
-    );
-    all.sort_unstable();
-    all.dedup();
-    assert_eq!(all.len(), n, "no job ran twice");
-    assert!(all.iter().all(|u| dispatched.contains(*u)), "none lost");
+    assert_shared_each_once(&by_larq, &by_php, n, &dispatched);
     // Every failed_jobs row is a job that ran once and whose reservation PHP could not clear.
     for f in &failed {
         assert!(

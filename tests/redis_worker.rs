@@ -6,167 +6,32 @@
 //! Jobs are `Tests\Probe` objects whose `mode` says what the handler does; every run is recorded
 //! (in memory, or in a JSON-lines file for child processes) with its attempt number and time.
 
+#[path = "support/php.rs"]
+mod php_support;
+#[path = "support/probe.rs"]
+mod probe_support;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use larq::failed::FailedJobStore;
-use larq::job::{Job, JobContext, JobError, Registry};
 use larq::payload::Payload;
-use larq::php::{Object, Property, Value};
 use larq::queue::{RedisQueue, RedisQueueOptions};
-use larq::worker::{CacheStore, Output, StopReason, Worker, WorkerOptions};
+use larq::worker::{CacheStore, StopReason, Worker, WorkerOptions};
+use php_support::php_available;
+use probe_support::{
+    assert_shared_each_once, child_retry_after, now_f, options, php_record_uuids, probe, records,
+    registry, run_child_worker, run_until, uuids_of_lines, wait_for,
+};
 use redis::Commands;
 use redis_server::TestRedis;
 
 const Q: &str = "laravel_database_queues:default";
 const CACHE_PREFIX: &str = "laravel_database_laravel_cache:";
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Rec {
-    tag: String,
-    n: i64,
-    attempts: i64,
-    event: String,
-    at: f64,
-    #[serde(default)]
-    uuid: String,
-}
-
-static RECORDS: Mutex<Vec<Rec>> = Mutex::new(Vec::new());
-
-fn now_f() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-fn record(tag: &str, n: i64, attempts: i64, event: &str) {
-    record_uuid(tag, n, attempts, event, "");
-}
-
-fn record_uuid(tag: &str, n: i64, attempts: i64, event: &str, uuid: &str) {
-    let rec = Rec {
-        tag: tag.to_owned(),
-        n,
-        attempts,
-        event: event.to_owned(),
-        at: now_f(),
-        uuid: uuid.to_owned(),
-    };
-    if let Some(path) = tag.strip_prefix("file:") {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap();
-        writeln!(f, "{}", serde_json::to_string(&rec).unwrap()).unwrap();
-    } else {
-        RECORDS.lock().unwrap().push(rec);
-    }
-}
-
-fn records(tag: &str) -> Vec<Rec> {
-    if let Some(path) = tag.strip_prefix("file:") {
-        return std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-    }
-    RECORDS
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|r| r.tag == tag)
-        .cloned()
-        .collect()
-}
-
-/// The test job: `mode` is ok | fail | panic | sleep (secs) | sleep_first (sleep on attempt 1) |
-/// release (secs) | fail_first_seen (fail unless this n ran before).
-#[derive(serde::Deserialize)]
-struct Probe {
-    tag: String,
-    n: i64,
-    mode: String,
-    secs: f64,
-}
-
-impl Job for Probe {
-    const CLASS: &'static str = "Tests\\Probe";
-
-    async fn handle(self, ctx: &mut JobContext) -> Result<(), JobError> {
-        let seen_before = records(&self.tag)
-            .iter()
-            .any(|r| r.n == self.n && r.event == "start");
-        record(&self.tag, self.n, ctx.attempts(), "start");
-        let sleep = Duration::from_secs_f64(self.secs);
-        match self.mode.as_str() {
-            "fail" => return Err(JobError::new(format!("boom {}", self.n))),
-            "fail_first_seen" if !seen_before => return Err(JobError::new("first run fails")),
-            "panic" => panic!("kaboom {}", self.n),
-            "sleep" => tokio::time::sleep(sleep).await,
-            "sleep_first" if ctx.attempts() == 1 => tokio::time::sleep(sleep).await,
-            "release" if ctx.attempts() == 1 => ctx.release(self.secs as u64),
-            _ => {}
-        }
-        record(&self.tag, self.n, ctx.attempts(), "done");
-        Ok(())
-    }
-}
-
-/// The seed app's job, recording its userId.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SomeJob {
-    user_id: i64,
-    some_param: String,
-}
-
-impl Job for SomeJob {
-    const CLASS: &'static str = "App\\Jobs\\SomeJob";
-
-    async fn handle(self, ctx: &mut JobContext) -> Result<(), JobError> {
-        let uuid = ctx.uuid().unwrap_or("").to_owned();
-        record_uuid(
-            &self.some_param,
-            self.user_id,
-            ctx.attempts(),
-            "done",
-            &uuid,
-        );
-        Ok(())
-    }
-}
-
-fn registry() -> Registry {
-    Registry::new().with::<Probe>().with::<SomeJob>()
-}
-
-/// A Laravel-8-shaped payload for a Probe, with options set by `edit`.
-fn probe(tag: &str, n: i64, mode: &str, secs: f64, edit: impl FnOnce(&mut Payload)) -> String {
-    let mut obj = Object::new("Tests\\Probe");
-    obj.props = vec![
-        Property::public("tag", Value::String(tag.as_bytes().to_vec().into())),
-        Property::public("n", Value::Int(n)),
-        Property::public("mode", Value::String(mode.as_bytes().to_vec().into())),
-        Property::public("secs", Value::from(secs)),
-        Property::public("job", Value::Null),
-        Property::public("middleware", Value::Array(vec![])),
-    ];
-    let command = String::from_utf8(Value::Object(obj).to_bytes()).unwrap();
-    let mut p = Payload::for_command("Tests\\Probe", command);
-    edit(&mut p);
-    p.to_json()
-}
 
 struct Env {
     server: TestRedis,
@@ -225,29 +90,6 @@ impl Env {
             assert!(!c.exists::<_, bool>(&key).unwrap(), "{key} is not empty");
         }
     }
-}
-
-fn options() -> WorkerOptions {
-    WorkerOptions {
-        sleep: Duration::from_millis(100),
-        stop_when_empty: true,
-        output: Output::Tracing,
-        // All tests share this process; its RSS says nothing about one worker.
-        memory_mb: 0,
-        ..WorkerOptions::default()
-    }
-}
-
-/// Run a worker until `done()` holds (then stop it) or `limit` passes.
-async fn run_until(worker: Worker, limit: Duration, mut done: impl FnMut() -> bool) -> StopReason {
-    let handle = worker.handle();
-    let task = tokio::spawn(worker.run());
-    let started = Instant::now();
-    while !done() && started.elapsed() < limit {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    handle.stop();
-    task.await.unwrap().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -589,12 +431,8 @@ fn child_worker() {
         return;
     };
     let db = std::env::var("LARQ_CHILD_DB").unwrap();
-    let retry_after: u64 = std::env::var("LARQ_CHILD_RETRY_AFTER")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let reason = rt.block_on(async {
+    let retry_after = child_retry_after();
+    run_child_worker(async {
         let queue = RedisQueue::connect(
             &url,
             RedisQueueOptions {
@@ -614,12 +452,7 @@ fn child_worker() {
                 ..WorkerOptions::default()
             })
             .build()
-            .run()
-            .await
-            .unwrap()
-    });
-    println!("child stopped: {reason:?}");
-    std::process::exit(reason.exit_code());
+    })
 }
 
 fn spawn_child(env: &Env, retry_after: u64) -> std::process::Child {
@@ -632,17 +465,6 @@ fn spawn_child(env: &Env, retry_after: u64) -> std::process::Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn wait_for(limit: Duration, cond: impl Fn() -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    cond()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -720,21 +542,6 @@ async fn sigterm_finishes_the_running_job_first() {
 }
 
 // ---- the real Laravel app -------------------------------------------------------------------
-
-fn php_available() -> bool {
-    let ok = Command::new("php")
-        .arg("-v")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("php is not installed, and CI=true");
-        }
-        eprintln!("notice: php not found; skipping a Laravel test (it would fail under CI=true)");
-    }
-    ok
-}
 
 fn artisan_command(env: &Env, args: &[&str]) -> Command {
     let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/app");
@@ -851,15 +658,7 @@ async fn php_worker_and_larq_share_10000_jobs_none_lost_none_twice() {
             &format!("--param={tag}"),
         ],
     );
-    let dispatched: std::collections::HashSet<String> = out
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["uuid"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let dispatched: std::collections::HashSet<String> = uuids_of_lines(&out).into_iter().collect();
     assert_eq!(dispatched.len(), N);
     let php_records = env.dir.path().join("php.jsonl");
     let mut php = artisan_command(
@@ -883,34 +682,8 @@ async fn php_worker_and_larq_share_10000_jobs_none_lost_none_twice() {
     assert_eq!(reason, StopReason::Empty);
     assert!(php.wait().unwrap().success());
     let by_larq: Vec<String> = records(&tag).into_iter().map(|r| r.uuid).collect();
-    let by_php: Vec<String> = std::fs::read_to_string(&php_records)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["uuid"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    assert!(
-        !by_larq.is_empty() && !by_php.is_empty(),
-        "both took part: larq {} php {}",
-        by_larq.len(),
-        by_php.len()
-    );
-    let mut all: Vec<&String> = by_larq.iter().chain(by_php.iter()).collect();
-    assert_eq!(
-        all.len(),
-        N,
-        "larq {} + php {} runs",
-        by_larq.len(),
-        by_php.len()
-    );
-    all.sort_unstable();
-    all.dedup();
-    assert_eq!(all.len(), N, "no job ran twice");
-    assert!(all.iter().all(|u| dispatched.contains(*u)));
+    let by_php = php_record_uuids(&php_records);
+    assert_shared_each_once(&by_larq, &by_php, N, &dispatched);
     env.assert_queue_empty();
     assert!(env.store().await.all().await.unwrap().is_empty());
 }
