@@ -5,7 +5,9 @@
 //! table because both take a row the same way: in one transaction, select the oldest row of the
 //! queue that is available (`reserved_at is null and available_at <= now`) or whose reservation
 //! expired (`reserved_at <= now - retry_after`), lock it, set `reserved_at = now` and
-//! `attempts = old + 1`, commit.
+//! `attempts = old + 1`, commit. A worker with several free slots takes up to that many rows in
+//! one such transaction ([`DatabaseQueue::reserve_many`]): each commit costs a disk flush, and
+//! commits are most of what a job costs here.
 //!
 //! How the row is locked depends on the server, as in Laravel:
 //!
@@ -41,7 +43,9 @@ pub struct DatabaseQueueOptions {
     pub retry_after: u64,
     /// Connection name stored in failed_jobs (`database`).
     pub connection_name: String,
-    /// Pooled connections (the worker reserves on one and deletes/releases on others).
+    /// Pooled connections (the worker reserves on one and deletes/releases on others). SQLite
+    /// always gets one: it has one writer at a time, and our own connections racing for its
+    /// lock only poll each other (see [`DatabaseQueue::connect`]).
     pub max_connections: u32,
 }
 
@@ -60,7 +64,6 @@ impl Default for DatabaseQueueOptions {
 #[derive(Debug, Clone)]
 struct Statements {
     select_next: String,
-    mark_reserved: String,
     delete: String,
     insert: String,
     size: String,
@@ -163,10 +166,7 @@ fn statements(backend: Backend, table: &str, lock: &str) -> Statements {
     let s = |sql: String| dialect(backend, &sql);
     Statements {
         select_next: s(format!(
-            "SELECT {id}, {attempts}, payload FROM {table} WHERE queue = ? AND ((reserved_at IS NULL AND available_at <= ?) OR (reserved_at <= ?)) ORDER BY id ASC LIMIT 1{lock}"
-        )),
-        mark_reserved: s(format!(
-            "UPDATE {table} SET reserved_at = ?, attempts = ? WHERE id = ?"
+            "SELECT {id}, {attempts}, payload FROM {table} WHERE queue = ? AND ((reserved_at IS NULL AND available_at <= ?) OR (reserved_at <= ?)) ORDER BY id ASC LIMIT ?{lock}"
         )),
         delete: s(format!("DELETE FROM {table} WHERE id = ? AND attempts = ?")),
         insert: s(format!(
@@ -175,6 +175,17 @@ fn statements(backend: Backend, table: &str, lock: &str) -> Statements {
         size: s(format!("SELECT COUNT(*) FROM {table} WHERE queue = ?")),
         clear: s(format!("DELETE FROM {table} WHERE queue = ?")),
     }
+}
+
+/// The update that marks the `k` rows just selected as reserved, in one statement.
+fn mark_reserved(backend: Backend, table: &str, k: usize) -> String {
+    let marks = vec!["?"; k].join(", ");
+    dialect(
+        backend,
+        &format!(
+            "UPDATE {table} SET reserved_at = ?, attempts = attempts + 1 WHERE id IN ({marks})"
+        ),
+    )
 }
 
 /// The backend a connection URL speaks, and the URL in sqlx's spelling (Laravel writes
@@ -243,7 +254,15 @@ impl DatabaseQueue {
                 source: redact(source),
             }
         };
-        let pool = open_pool(url, options.max_connections, 30)
+        // SQLite: one connection. The file has one writer at a time; with several connections
+        // of ours, each delete and reserve polls for the lock (SQLite's busy handler sleeps up to
+        // 100 ms between tries and gives up after 5 s), which under a slow disk lost deletes to
+        // "database is locked" at concurrency 8. One connection queues them in order instead.
+        let connections = match backend {
+            Backend::Sqlite => 1,
+            _ => options.max_connections,
+        };
+        let pool = open_pool(url, connections, 30)
             .await
             .map_err(err("connect"))?;
         let server_version = match backend {
@@ -367,42 +386,73 @@ impl DatabaseQueue {
     /// Laravel's `pop`: in one transaction, take the oldest available or expired-reserved row of
     /// `queue`, set `reserved_at = now` and `attempts = old + 1`.
     pub async fn reserve(&self, queue: &str) -> Result<Option<ReservedJob>, QueueError> {
-        let e = self.err("reserve", queue);
-        let res: Result<Option<ReservedJob>, sqlx::Error> = async {
+        Ok(self.take(queue, 1).await?.pop())
+    }
+
+    /// Up to `n` jobs in one transaction, each reserved exactly as [`DatabaseQueue::reserve`]
+    /// reserves one: the same as `n` pops in a row, with one commit instead of `n` (what a
+    /// worker with several free slots pays per job is mostly commits).
+    pub async fn reserve_many(
+        &self,
+        queue: &str,
+        n: usize,
+    ) -> Result<Vec<ReservedJob>, QueueError> {
+        self.take(queue, n.max(1)).await
+    }
+
+    /// Select the oldest `n` available or expired-reserved rows with the lock clause, then set
+    /// `reserved_at = now, attempts = attempts + 1` on exactly those rows, and commit. The rows
+    /// are locked (SQLite: the write lock is held) from the select to the commit, so no other
+    /// worker can take them in between and `attempts + 1` is the `old + 1` we hand out.
+    async fn take(&self, queue: &str, n: usize) -> Result<Vec<ReservedJob>, QueueError> {
+        let res: Result<Vec<ReservedJob>, sqlx::Error> = async {
             let now = now() as i64;
             let retry_after = i64::try_from(self.options.retry_after).unwrap_or(i64::MAX);
             let mut tx = self.begin().await?;
-            let row = sqlx::query(&self.sql.select_next)
+            let rows = sqlx::query(&self.sql.select_next)
                 .bind(queue)
                 .bind(now)
                 .bind(now.saturating_sub(retry_after))
-                .fetch_optional(&mut *tx)
+                .bind(i64::try_from(n).unwrap_or(i64::MAX))
+                .fetch_all(&mut *tx)
                 .await?;
-            let Some(row) = row else {
+            let mut jobs = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let id: i64 = row.try_get(0)?;
+                let attempts: i64 = row.try_get::<i64, _>(1)?.saturating_add(1);
+                jobs.push(ReservedJob {
+                    queue: queue.to_owned(),
+                    original: bytes_column(row, 2)?,
+                    reserved: Vec::new(),
+                    attempts,
+                    reservation: Reservation::Row,
+                    row_id: Some(id),
+                });
+            }
+            if jobs.is_empty() {
                 tx.commit().await?;
-                return Ok(None);
-            };
-            let id: i64 = row.try_get(0)?;
-            let attempts: i64 = row.try_get::<i64, _>(1)?.saturating_add(1);
-            let payload = bytes_column(&row, 2)?;
-            sqlx::query(&self.sql.mark_reserved)
-                .bind(now)
-                .bind(attempts)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                return Ok(jobs);
+            }
+            let sql = mark_reserved(self.backend, &self.options.table, jobs.len());
+            let mut update = sqlx::query(&sql).bind(now);
+            for job in &jobs {
+                update = update.bind(job.row_id.unwrap_or_default());
+            }
+            let done = update.execute(&mut *tx).await?;
+            if done.rows_affected() != jobs.len() as u64 {
+                // Cannot happen while the rows are locked; never hand out a job we do not hold.
+                tx.rollback().await?;
+                return Err(sqlx::Error::Protocol(format!(
+                    "reserved {} of {} selected rows",
+                    done.rows_affected(),
+                    jobs.len()
+                )));
+            }
             tx.commit().await?;
-            Ok(Some(ReservedJob {
-                queue: queue.to_owned(),
-                original: payload,
-                reserved: Vec::new(),
-                attempts,
-                reservation: Reservation::Row,
-                row_id: Some(id),
-            }))
+            Ok(jobs)
         }
         .await;
-        res.map_err(e)
+        res.map_err(self.err("reserve", queue))
     }
 
     /// The row id and attempt count that identify our reservation.
@@ -583,11 +633,29 @@ mod tests {
         assert_eq!(dialect(Backend::Mysql, "a = ?"), "a = ?");
         let s = statements(Backend::Postgres, "jobs", " FOR UPDATE SKIP LOCKED");
         assert!(
-            s.select_next.ends_with("LIMIT 1 FOR UPDATE SKIP LOCKED"),
+            s.select_next.ends_with("LIMIT $4 FOR UPDATE SKIP LOCKED"),
             "{}",
             s.select_next
         );
         assert!(s.insert.ends_with("RETURNING id"));
+    }
+
+    #[test]
+    fn many_rows_are_marked_in_one_update() {
+        assert_eq!(
+            mark_reserved(Backend::Postgres, "jobs", 3),
+            "UPDATE jobs SET reserved_at = $1, attempts = attempts + 1 WHERE id IN ($2, $3, $4)"
+        );
+        assert_eq!(
+            mark_reserved(Backend::Mysql, "q", 1),
+            "UPDATE q SET reserved_at = ?, attempts = attempts + 1 WHERE id IN (?)"
+        );
+        let s = statements(Backend::Mysql, "jobs", " FOR UPDATE SKIP LOCKED");
+        assert!(
+            s.select_next.ends_with("LIMIT ? FOR UPDATE SKIP LOCKED"),
+            "{}",
+            s.select_next
+        );
     }
 
     #[test]
@@ -610,16 +678,20 @@ mod tests {
         assert!(url_backend("sqlsrv://h").is_none());
     }
 
-    #[tokio::test]
-    async fn sqlite_push_reserve_release_delete() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn sqlite_queue(dir: &tempfile::TempDir) -> DatabaseQueue {
         let url = format!(
             "sqlite://{}?mode=rwc",
             dir.path().join("q.sqlite").display()
         );
-        let q = DatabaseQueue::connect_url(&url, DatabaseQueueOptions::default())
+        DatabaseQueue::connect_url(&url, DatabaseQueueOptions::default())
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sqlite_push_reserve_release_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = sqlite_queue(&dir).await;
         q.create_tables().await.unwrap();
         q.create_tables().await.unwrap(); // idempotent
         let id = q.push("default", br#"{"uuid":"a"}"#).await.unwrap();
@@ -634,5 +706,46 @@ mod tests {
         assert!(again.row_id.unwrap() > id, "release inserts a new row");
         assert!(q.delete(&again).await.unwrap());
         assert_eq!(q.size("default").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn sqlite_reserve_many_takes_the_oldest_rows_in_one_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = sqlite_queue(&dir).await;
+        q.create_jobs_table().await.unwrap();
+        let mut ids = Vec::new();
+        for n in 0..5 {
+            ids.push(
+                q.push("default", format!("{{\"n\":{n}}}").as_bytes())
+                    .await
+                    .unwrap(),
+            );
+        }
+        q.later("default", 60, b"{}").await.unwrap();
+        let first = q.reserve_many("default", 3).await.unwrap();
+        assert_eq!(
+            first
+                .iter()
+                .map(|j| (j.row_id, j.attempts))
+                .collect::<Vec<_>>(),
+            ids[..3].iter().map(|&id| (Some(id), 1)).collect::<Vec<_>>()
+        );
+        assert_eq!(first[1].original, br#"{"n":1}"#);
+        assert!(q.release(&first[0], 0).await.unwrap());
+        // The rest, then the released copy with its attempt counted; not the delayed row.
+        let rest = q.reserve_many("default", 10).await.unwrap();
+        assert_eq!(
+            rest.iter().map(|j| j.attempts).collect::<Vec<_>>(),
+            [1, 1, 2]
+        );
+        assert_eq!(rest[0].row_id, Some(ids[3]));
+        assert!(q.reserve_many("default", 10).await.unwrap().is_empty());
+        for job in first[1..].iter().chain(&rest) {
+            assert!(
+                q.delete(job).await.unwrap(),
+                "each is held with its attempt count"
+            );
+        }
+        assert_eq!(q.size("default").await.unwrap(), 1, "the delayed row");
     }
 }

@@ -131,8 +131,7 @@ impl Queue {
         }
     }
 
-    /// Reserve up to `n` jobs at once (Redis: one atomic call; database: one transaction each,
-    /// stopping at the first empty answer).
+    /// Reserve up to `n` jobs at once (Redis: one atomic call; database: one transaction).
     pub async fn reserve_many(
         &self,
         queue: &str,
@@ -140,16 +139,7 @@ impl Queue {
     ) -> Result<Vec<ReservedJob>, QueueError> {
         match self {
             Queue::Redis(q) => q.reserve_many(queue, n).await,
-            Queue::Database(q) => {
-                let mut jobs = Vec::new();
-                while jobs.len() < n {
-                    match q.reserve(queue).await? {
-                        Some(job) => jobs.push(job),
-                        None => break,
-                    }
-                }
-                Ok(jobs)
-            }
+            Queue::Database(q) => q.reserve_many(queue, n).await,
         }
     }
 
