@@ -44,14 +44,15 @@ export DB_DATABASE=$LARQ_TMP/app.sqlite DB_CONNECTION=sqlite QUEUE_CONNECTION=re
 rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
 Q=laravel_database_queues:default
 
-now() { date +%s.%N; }
-peak_kb() { awk -F': ' '/Maximum resident set size/ {print $2}' "$1"; }
 left() { echo $(( $(rcli LLEN "$Q") + $(rcli ZCARD "$Q:reserved") + $(rcli ZCARD "$Q:delayed") )); }
 restore() {
     rcli DEL "$Q" "$Q:notify" "$Q:reserved" "$Q:delayed" >/dev/null
     rcli COPY bench:payloads "$Q" >/dev/null
     rcli COPY bench:notify "$Q:notify" >/dev/null
 }
+BENCH_TMP=$LARQ_TMP
+# shellcheck source=lib.sh
+source "$root/bench/lib.sh"
 
 echo "redis-server $(redis-server --version | awk '{print $3}') on port $REDIS_PORT; $(nproc) cores; N=$N" >&2
 t0=$(now)
@@ -62,33 +63,10 @@ rcli COPY "$Q:notify" bench:notify >/dev/null
 [ "$(rcli LLEN bench:payloads)" -eq "$N" ] || { echo "dispatch queued $(rcli LLEN bench:payloads), not $N" >&2; exit 1; }
 printf 'dispatch (PHP, %d jobs): %.2f s\n' "$N" "$(echo "$t1 - $t0" | bc -l)"
 
-declare -A RATE PEAK
-run() { # name, command...
-    local name=$1; shift
-    restore
-    local t0 t1
-    t0=$(now)
-    timeout 600 /usr/bin/time -v -o "$LARQ_TMP/time.$name" "$@" >/dev/null 2>"$LARQ_TMP/err.$name" || {
-        echo "$name failed:" >&2; tail -5 "$LARQ_TMP/err.$name" >&2; exit 1; }
-    t1=$(now)
-    local remaining; remaining=$(left)
-    [ "$remaining" -eq 0 ] || { echo "$name left $remaining jobs in Redis" >&2; exit 1; }
-    RATE[$name]=$(echo "$N / ($t1 - $t0)" | bc -l)
-    PEAK[$name]=$(peak_kb "$LARQ_TMP/time.$name")
-    printf '%-22s %8.0f jobs/s  %6.2f s  peak RSS %6.1f MB\n' "$name" "${RATE[$name]}" \
-        "$(echo "$t1 - $t0" | bc -l)" "$(echo "${PEAK[$name]} / 1024" | bc -l)"
-}
-
 echo "--- throughput (drain $N SomeJobs) ---"
-run php php "$app/artisan" queue:work redis --stop-when-empty --sleep=0
-best=""
-for c in $CONCS; do
-    run "larq-c$c" "$larq" work redis --env "$app/.env" --stop-when-empty --sleep=0 \
-        --example-handlers --concurrency "$c"
-    if [ -z "$best" ] || (( $(echo "${RATE[larq-c$c]} > ${RATE[$best]}" | bc -l) )); then best=larq-c$c; fi
-done
-printf 'ratio larq-c1 / php: %.1fx;  best (%s) / php: %.1fx\n' \
-    "$(echo "${RATE[larq-c1]:-0} / ${RATE[php]}" | bc -l)" "$best" "$(echo "${RATE[$best]} / ${RATE[php]}" | bc -l)"
+bench_run php php "$app/artisan" queue:work redis --stop-when-empty --sleep=0
+bench_larq_sweep "$CONCS" "$larq" work redis --env "$app/.env" --stop-when-empty --sleep=0 --example-handlers
+bench_ratios
 
 echo "--- idle RSS ---"
 rcli DEL "$Q" "$Q:notify" >/dev/null

@@ -27,7 +27,7 @@ return [
 
         'database' => [
             'driver' => 'database',
-            'connection' => 'sqlite',
+            'connection' => env('DB_CONNECTION', 'sqlite'),
             'table' => env('DB_QUEUE_TABLE', 'jobs'),
             'queue' => env('DB_QUEUE', 'default'),
             'retry_after' => (int) env('DB_QUEUE_RETRY_AFTER', 90),
@@ -36,13 +36,13 @@ return [
     ],
 
     'batching' => [
-        'database' => 'sqlite',
+        'database' => env('DB_CONNECTION', 'sqlite'),
         'table' => 'job_batches',
     ],
 
     'failed' => [
         'driver' => 'database-uuids',
-        'database' => 'sqlite',
+        'database' => env('DB_CONNECTION', 'sqlite'),
         'table' => 'failed_jobs',
     ],
 ];

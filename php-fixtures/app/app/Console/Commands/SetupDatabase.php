@@ -7,24 +7,27 @@ use Illuminate\Database\Schema\Blueprint;
 use Illuminate\Support\Facades\DB;
 use Illuminate\Support\Facades\Schema;
 
-/** Creates the SQLite tables the fixtures use (idempotent) and the fixed users. */
+/** Creates the tables the fixtures use (idempotent) and the fixed users, on the default connection
+ * (SQLite unless DB_CONNECTION says otherwise); the jobs table is named by DB_QUEUE_TABLE. */
 class SetupDatabase extends Command
 {
     protected $signature = 'larq:setup-db';
 
-    protected $description = 'Create failed_jobs (uuid schema), jobs, job_batches and users in the SQLite database';
+    protected $description = 'Create failed_jobs (uuid schema), jobs, job_batches and users in the default database';
 
     public function handle()
     {
         self::ensure();
-        $this->line('database ready: '.config('database.connections.sqlite.database'));
+        $default = config('database.default');
+        $this->line('database ready: '.$default.' '.config("database.connections.$default.database"));
 
         return 0;
     }
 
     public static function ensure(): void
     {
-        $schema = Schema::connection('sqlite');
+        $schema = Schema::connection(config('database.default'));
+        $jobs = config('queue.connections.database.table', 'jobs');
         if (! $schema->hasTable('failed_jobs')) {
             $schema->create('failed_jobs', function (Blueprint $t) {
                 $t->id();
@@ -36,8 +39,8 @@ class SetupDatabase extends Command
                 $t->timestamp('failed_at')->useCurrent();
             });
         }
-        if (! $schema->hasTable('jobs')) {
-            $schema->create('jobs', function (Blueprint $t) {
+        if (! $schema->hasTable($jobs)) {
+            $schema->create($jobs, function (Blueprint $t) {
                 $t->bigIncrements('id');
                 $t->string('queue')->index();
                 $t->longText('payload');
@@ -69,7 +72,7 @@ class SetupDatabase extends Command
                 $t->timestamps();
             });
         }
-        $db = DB::connection('sqlite');
+        $db = DB::connection(config('database.default'));
         foreach ([1 => 'Ada', 2 => 'Grace', 3 => 'Linus'] as $id => $name) {
             if (! $db->table('users')->where('id', $id)->exists()) {
                 $db->table('users')->insert([
