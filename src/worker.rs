@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
@@ -25,7 +24,7 @@ use crate::bus::{Before, BusFeatures, HandedBack};
 use crate::failed::{FailedJob, FailedJobStore};
 use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
 use crate::payload::{pick_backoff, Payload};
-use crate::queue::redis::{client, connection_manager, now, QueueError};
+use crate::queue::redis::{now, QueueError, RedisConnection, RedisEndpoint};
 use crate::queue::{Queue, Reservation, ReservedJob};
 
 /// Errors that stop the worker (everything else is per job and ends in failed_jobs or a log line).
@@ -146,7 +145,7 @@ impl StopReason {
 /// The app's cache store on Redis, for the restart signal and the `job-exceptions:` counters.
 #[derive(Clone)]
 pub struct CacheStore {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     prefix: String,
 }
 
@@ -165,14 +164,23 @@ impl CacheStore {
     /// Connect to the cache connection; `prefix` is the full physical prefix (`{P}{C}:` for
     /// Laravel ≤ 10, see [`crate::config::Settings::cache_key`]).
     pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<CacheStore, QueueError> {
-        let client = client(url)?;
-        let conn = connection_manager(&client)
-            .await
-            .map_err(|source| QueueError::Redis {
+        Self::connect_to(&RedisEndpoint::node(url), prefix).await
+    }
+
+    /// Connect to the cache connection on a Redis server or a Redis Cluster (each cache command
+    /// touches one key, so any key works on a cluster).
+    pub async fn connect_to(
+        endpoint: &RedisEndpoint,
+        prefix: impl Into<String>,
+    ) -> Result<CacheStore, QueueError> {
+        let conn = endpoint.connect().await.map_err(|e| match e {
+            QueueError::Redis { source, .. } => QueueError::Redis {
                 op: "connect (cache)",
                 queue: String::new(),
                 source,
-            })?;
+            },
+            other => other,
+        })?;
         Ok(CacheStore {
             conn,
             prefix: prefix.into(),

@@ -242,6 +242,13 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
         }
     }
     let is_database = connection == "database";
+    let queues = if args.queue.is_empty() && is_database {
+        vec![settings.database_queue.queue.clone()]
+    } else if args.queue.is_empty() {
+        vec![settings.default_queue.clone()]
+    } else {
+        args.queue.clone()
+    };
     let queue: Queue = if is_database {
         let options = DatabaseQueueOptions {
             table: settings.database_queue.table.clone(),
@@ -258,8 +265,8 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
             .context("cannot open the queue's database")?
             .into()
     } else {
-        RedisQueue::connect(
-            settings.redis.url.expose(),
+        let queue = RedisQueue::connect_to(
+            &settings.redis.queue_endpoint()?,
             RedisQueueOptions {
                 prefix: settings.redis.prefix.clone(),
                 retry_after: args.retry_after.unwrap_or(settings.retry_after),
@@ -269,8 +276,13 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
             },
         )
         .await
-        .context("cannot connect to the queue's Redis")?
-        .into()
+        .context("cannot connect to the queue's Redis")?;
+        // On a Redis Cluster, refuse queue names without a hash tag now rather than on the first
+        // script.
+        for name in &queues {
+            queue.check_queue(name)?;
+        }
+        queue.into()
     };
     let mut builder = Worker::builder(queue, registry);
     // The restart signal, maxExceptions counters and unique locks live in the app's cache; larq
@@ -283,19 +295,21 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
             );
             None
         }
-        _ => match CacheStore::connect(settings.redis.cache_url.expose(), settings.cache_key(""))
-            .await
-        {
-            Ok(cache) => Some(cache),
-            Err(e) if is_database => {
-                tracing::warn!(
-                    error = %e,
-                    "no Redis cache: queue:restart, maxExceptions and unique locks are not seen by larq (set CACHE_DRIVER to silence this)"
-                );
-                None
+        _ => {
+            match CacheStore::connect_to(&settings.redis.cache_endpoint()?, settings.cache_key(""))
+                .await
+            {
+                Ok(cache) => Some(cache),
+                Err(e) if is_database => {
+                    tracing::warn!(
+                        error = %e,
+                        "no Redis cache: queue:restart, maxExceptions and unique locks are not seen by larq (set CACHE_DRIVER to silence this)"
+                    );
+                    None
+                }
+                Err(e) => return Err(e).context("cannot connect to the cache's Redis"),
             }
-            Err(e) => return Err(e).context("cannot connect to the cache's Redis"),
-        },
+        }
     };
     let mut policies = WrapperPolicies::new();
     for q in &args.hand_back {
@@ -318,9 +332,10 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
     if let Some(cache) = cache {
         builder = builder.cache(cache.clone());
         // Unique locks live on the cache store's lock connection: the `default` Redis connection.
-        let locks = CacheStore::connect(settings.redis.url.expose(), settings.cache_key(""))
-            .await
-            .context("cannot connect to the cache's lock connection")?;
+        let locks =
+            CacheStore::connect_to(&settings.redis.queue_endpoint()?, settings.cache_key(""))
+                .await
+                .context("cannot connect to the cache's lock connection")?;
         bus = bus
             .unique_locks(UniqueLocks::new(locks, args.laravel_version))
             .hand_back_counter(cache);
@@ -343,13 +358,6 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
         }
         builder = builder.failed_store(store);
     }
-    let queues = if args.queue.is_empty() && is_database {
-        vec![settings.database_queue.queue.clone()]
-    } else if args.queue.is_empty() {
-        vec![settings.default_queue.clone()]
-    } else {
-        args.queue.clone()
-    };
     let backoff = match (args.backoff.trim().parse::<u64>(), args.delay) {
         (Ok(b), d) if d > b => d.to_string(),
         _ => args.backoff.clone(),

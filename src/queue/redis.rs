@@ -27,11 +27,15 @@
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Client, Script};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Script};
 use tokio::sync::Mutex;
 
 use super::{Reservation, ReservedJob};
+
+pub mod connection;
+
+pub use self::connection::{RedisConnection, RedisEndpoint};
 
 /// A Redis failure, with the operation and queue it happened in.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +65,15 @@ pub enum QueueError {
         backend: &'static str,
         /// The driver error.
         source: sqlx::Error,
+    },
+    /// The queue's keys would hash to different slots of a Redis Cluster, so its scripts could
+    /// not run there (the server would answer `CROSSSLOT`).
+    #[error("queue {queue:?} cannot be used on a Redis Cluster: its keys ({prefix}queues:{queue}, :delayed, :reserved, :notify) hash to different slots; name it with a hash tag, e.g. {{{queue}}}, as Laravel requires on a cluster")]
+    CrossSlot {
+        /// The queue name.
+        queue: String,
+        /// The connection's key prefix.
+        prefix: String,
     },
     /// The reserve script answered something that is not its documented reply.
     #[error("unexpected reply from the {op} script on queue {queue:?}")]
@@ -348,9 +361,9 @@ fn reservation_mode(mode: i64) -> Reservation {
 
 /// One Laravel Redis queue connection.
 pub struct RedisQueue {
-    conn: ConnectionManager,
-    client: Client,
-    blocking: Mutex<Option<MultiplexedConnection>>,
+    conn: RedisConnection,
+    endpoint: RedisEndpoint,
+    blocking: Mutex<Option<RedisConnection>>,
     options: RedisQueueOptions,
 }
 
@@ -395,19 +408,38 @@ pub fn now() -> u64 {
 impl RedisQueue {
     /// Connect to the Redis server at `url`.
     pub async fn connect(url: &str, options: RedisQueueOptions) -> Result<RedisQueue, QueueError> {
-        let client = client(url)?;
-        let conn = connection_manager(&client)
-            .await
-            .map_err(|source| QueueError::Redis {
-                op: "connect",
-                queue: String::new(),
-                source,
-            })?;
+        Self::connect_to(&RedisEndpoint::node(url), options).await
+    }
+
+    /// Connect to a Redis server or a Redis Cluster.
+    pub async fn connect_to(
+        endpoint: &RedisEndpoint,
+        options: RedisQueueOptions,
+    ) -> Result<RedisQueue, QueueError> {
+        let conn = endpoint.connect().await?;
         Ok(RedisQueue {
             conn,
-            client,
+            endpoint: endpoint.clone(),
             blocking: Mutex::new(None),
             options,
+        })
+    }
+
+    /// Whether the queue lives on a Redis Cluster (queue names then need hash tags).
+    pub fn is_cluster(&self) -> bool {
+        self.conn.is_cluster()
+    }
+
+    /// Refuse a queue whose keys would span Redis Cluster slots ([`QueueError::CrossSlot`]), so
+    /// a worker fails at start with advice instead of on its first script. Always fine on a
+    /// single server.
+    pub fn check_queue(&self, queue: &str) -> Result<(), QueueError> {
+        if !self.is_cluster() || connection::queue_keys_share_a_slot(&self.options.prefix, queue) {
+            return Ok(());
+        }
+        Err(QueueError::CrossSlot {
+            queue: queue.to_owned(),
+            prefix: self.options.prefix.clone(),
         })
     }
 
@@ -585,14 +617,14 @@ impl RedisQueue {
     pub async fn wait_for_notify(&self, queue: &str, secs: u64) -> Result<bool, QueueError> {
         let mut slot = self.blocking.lock().await;
         if slot.is_none() {
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(5)))
-                .set_response_timeout(None);
             let conn = self
-                .client
-                .get_multiplexed_async_connection_with_config(&config)
+                .endpoint
+                .connect_blocking()
                 .await
-                .map_err(Self::err("connect", queue))?;
+                .map_err(|e| match e {
+                    QueueError::Redis { source, .. } => Self::err("connect", queue)(source),
+                    other => other,
+                })?;
             *slot = Some(conn);
         }
         let Some(conn) = slot.as_mut() else {
@@ -695,37 +727,27 @@ impl RedisQueue {
 
     /// Names of the queues that currently hold keys under this connection's prefix (any of the
     /// ready list, `:delayed`, `:reserved`, `:notify`), sorted. Operators use it to see every queue
-    /// without knowing their names; it uses `SCAN`, so it never blocks the server.
+    /// without knowing their names; it uses `SCAN`, so it never blocks the server (on a Redis
+    /// Cluster, every primary is scanned).
     pub async fn queue_names(&self) -> Result<Vec<String>, QueueError> {
         let prefix = self.key("");
-        let mut conn = self.conn.clone();
-        let mut cursor: u64 = 0;
+        let keys = self
+            .conn
+            .clone()
+            .scan_match(&format!("{}*", glob_escape(&prefix)))
+            .await
+            .map_err(Self::err("scan", ""))?;
         let mut names = std::collections::BTreeSet::new();
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{}*", glob_escape(&prefix)))
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut conn)
-                .await
-                .map_err(Self::err("scan", ""))?;
-            for key in keys {
-                let Some(rest) = key.strip_prefix(prefix.as_bytes()) else {
-                    continue;
-                };
-                let rest = String::from_utf8_lossy(rest);
-                let name = [":delayed", ":reserved", ":notify"]
-                    .iter()
-                    .find_map(|suffix| rest.strip_suffix(suffix))
-                    .unwrap_or(&rest);
-                names.insert(name.to_owned());
-            }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
+        for key in keys {
+            let Some(rest) = key.strip_prefix(prefix.as_bytes()) else {
+                continue;
+            };
+            let rest = String::from_utf8_lossy(rest);
+            let name = [":delayed", ":reserved", ":notify"]
+                .iter()
+                .find_map(|suffix| rest.strip_suffix(suffix))
+                .unwrap_or(&rest);
+            names.insert(name.to_owned());
         }
         Ok(names.into_iter().collect())
     }
