@@ -521,9 +521,14 @@ impl Settings {
             },
             cache_prefix,
             cache_prefix_colon: laravel_version <= 10,
-            failed_driver: env
-                .get_or("QUEUE_FAILED_DRIVER", "database-uuids")
-                .to_owned(),
+            // `env()` turns the word `null` into PHP's null, and a null driver is Laravel's
+            // NullFailedJobProvider: so `null` here means "no failed_jobs", not "unset".
+            failed_driver: match env.vars.get("QUEUE_FAILED_DRIVER").map(String::as_str) {
+                Some("null") | Some("(null)") => "null".to_owned(),
+                _ => env
+                    .get_or("QUEUE_FAILED_DRIVER", "database-uuids")
+                    .to_owned(),
+            },
             database_queue: DatabaseQueueSettings {
                 table: env.get_or("DB_QUEUE_TABLE", "jobs").to_owned(),
                 queue: env.get_or("DB_QUEUE", "default").to_owned(),
@@ -874,6 +879,15 @@ mod tests {
         assert_eq!(s.database_queue.queue, "emails");
         assert_eq!(s.database_queue.retry_after, 5);
         assert_eq!(s.cache_driver.as_deref(), Some("file"));
+    }
+
+    #[test]
+    fn failed_driver_null_word_turns_failed_jobs_off() {
+        for word in ["null", "(null)"] {
+            let env = Env::from_pairs([("QUEUE_FAILED_DRIVER", word)]);
+            let s = Settings::from_env(&env, None, 8).unwrap();
+            assert_eq!(s.failed_driver, "null", "{word}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The Redis driver on a private three-primary Redis Cluster: every queue operation on two
-//! hash-tagged queues that live on different primaries, SCAN over all primaries, scripts reloaded
-//! after `SCRIPT FLUSH`, the refusal of a queue name whose keys span slots, and the real Laravel
+//! hash-tagged queues that live on different primaries (also on a TLS-only cluster, verified
+//! against its CA), SCAN over all primaries, scripts reloaded after `SCRIPT FLUSH`, the refusal of
+//! a queue name whose keys span slots, and the real Laravel
 //! app dispatching through phpredis's `RedisCluster` while `larq work` drains the jobs and obeys
 //! `php artisan queue:restart` (the cache store on the cluster).
 
@@ -8,6 +9,8 @@
 mod php_support;
 #[path = "support/redis_cluster.rs"]
 mod redis_cluster;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -61,9 +64,44 @@ async fn every_queue_operation_works_on_two_primaries() {
     let Some(cluster) = TestCluster::start() else {
         return;
     };
-    let q = queue(&cluster).await;
+    exercise(&cluster, RedisEndpoint::cluster(cluster.urls())).await;
+}
+
+#[tokio::test]
+async fn every_queue_operation_works_on_a_tls_cluster_verified_against_its_ca() {
+    if tls::missing("openssl", "openssl is not installed") {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    tls::make_certs(certs.path());
+    let Some(cluster) = TestCluster::start_tls(certs.path()) else {
+        return;
+    };
+    let ca = std::fs::read(certs.path().join("ca.crt")).unwrap();
+    exercise(
+        &cluster,
+        RedisEndpoint::cluster(cluster.urls()).with_ca_cert(ca),
+    )
+    .await;
+    // Another CA: every primary's certificate is refused.
+    let other = std::fs::read(certs.path().join("other.crt")).unwrap();
+    let err = RedisEndpoint::cluster(cluster.urls())
+        .with_ca_cert(other)
+        .connect()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("UnknownIssuer"), "{err}");
+}
+
+/// Every queue operation on `{default}` and on a queue of another primary, then SCAN and
+/// NOSCRIPT recovery, through `endpoint`.
+async fn exercise(cluster: &TestCluster, endpoint: RedisEndpoint) {
+    let q = RedisQueue::connect_to(&endpoint, RedisQueueOptions::default())
+        .await
+        .expect("connect to the cluster");
     assert!(q.is_cluster());
-    let other = queue_on_another_primary(&cluster);
+    let other = queue_on_another_primary(cluster);
     for name in ["{default}", other.as_str()] {
         q.check_queue(name).expect("a tagged name is fine");
         let key = format!("{PREFIX}{name}");
@@ -106,16 +144,13 @@ async fn every_queue_operation_works_on_two_primaries() {
 
         // BLPOP on the notify list wakes when a job is pushed
         let pusher = {
-            let cluster_urls = cluster.urls();
+            let endpoint = endpoint.clone();
             let name = name.to_owned();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                let q = RedisQueue::connect_to(
-                    &RedisEndpoint::cluster(cluster_urls),
-                    RedisQueueOptions::default(),
-                )
-                .await
-                .unwrap();
+                let q = RedisQueue::connect_to(&endpoint, RedisQueueOptions::default())
+                    .await
+                    .unwrap();
                 q.push(&name, &payload(5)).await.unwrap();
             })
         };
@@ -128,7 +163,7 @@ async fn every_queue_operation_works_on_two_primaries() {
         assert!(q.delete(&job).await.unwrap());
         assert_eq!(q.size(name).await.unwrap(), 0);
     }
-    assert_eq!(queue_keys(&cluster), Vec::<String>::new());
+    assert_eq!(queue_keys(cluster), Vec::<String>::new());
 
     // SCAN reaches every primary: one queue on each of two primaries.
     q.push("{default}", &payload(6)).await.unwrap();
@@ -145,7 +180,7 @@ async fn every_queue_operation_works_on_two_primaries() {
     assert!(q.delete(&job).await.unwrap());
     assert_eq!(q.clear("{default}").await.unwrap(), 1);
     assert_eq!(q.clear(&other).await.unwrap(), 0);
-    assert_eq!(queue_keys(&cluster), Vec::<String>::new());
+    assert_eq!(queue_keys(cluster), Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -5,6 +5,9 @@
 //! `{P}queues:Q:notify` (wake-up tokens). PHP workers and larq can share these keys: every state
 //! change is one atomic script with the same effect as Laravel's.
 //!
+//! The connection underneath is a [`RedisConnection`]: one server, or a Redis Cluster where each
+//! queue's keys share a slot through a hash-tagged queue name (`{default}`); see [`connection`].
+//!
 //! Where ours differs from Laravel's scripts, on purpose:
 //!
 //! * **Reserve counts the attempt in place.** Laravel's pop script decodes the payload with cjson,
@@ -68,7 +71,7 @@ pub enum QueueError {
     },
     /// The queue's keys would hash to different slots of a Redis Cluster, so its scripts could
     /// not run there (the server would answer `CROSSSLOT`).
-    #[error("queue {queue:?} cannot be used on a Redis Cluster: its keys ({prefix}queues:{queue}, :delayed, :reserved, :notify) hash to different slots; name it with a hash tag, e.g. {{{queue}}}, as Laravel requires on a cluster")]
+    #[error("queue {queue:?} cannot be used on a Redis Cluster: its keys ({prefix}queues:{queue}, :delayed, :reserved, :notify) hash to different slots; name it with a hash tag, e.g. {{{queue}}}, as Laravel requires on a cluster (13.5+ keeps an untagged {queue:?} under those same keys)")]
     CrossSlot {
         /// The queue name.
         queue: String,

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,8 @@ pub struct TestCluster {
     children: Vec<Child>,
     /// The primaries' ports, in [`RANGES`] order.
     pub ports: Vec<u16>,
+    /// With TLS: the directory holding `ca.crt`, `server.crt`, `server.key` (see `tls.rs`).
+    tls: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -51,30 +54,54 @@ impl TestCluster {
     /// Start one and wait for `cluster_state:ok`; `None` (after a notice) when `redis-server`
     /// or `redis-cli` is missing outside CI. Under `CI=true` a missing tool is a failure.
     pub fn start() -> Option<TestCluster> {
+        Self::start_with(None)
+    }
+
+    /// The same over TLS only (`--port 0 --tls-port P --tls-cluster yes`), with the certificates
+    /// in `certs` (`ca.crt`, `server.crt`, `server.key`); clients are not asked for certificates.
+    pub fn start_tls(certs: &Path) -> Option<TestCluster> {
+        Self::start_with(Some(certs.to_owned()))
+    }
+
+    fn start_with(tls: Option<PathBuf>) -> Option<TestCluster> {
         if tool_missing("redis-server") || tool_missing("redis-cli") {
             return None;
         }
         for _ in 0..3 {
-            if let Some(cluster) = Self::try_start() {
+            if let Some(cluster) = Self::try_start(tls.clone()) {
                 return Some(cluster);
             }
         }
         panic!("the Redis Cluster did not come up");
     }
 
-    fn try_start() -> Option<TestCluster> {
+    fn try_start(tls: Option<PathBuf>) -> Option<TestCluster> {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cluster = TestCluster {
             children: Vec::new(),
             ports: Vec::new(),
+            tls,
             _dir: dir,
         };
         for i in 0..3 {
             let port = free_cluster_port();
             let node_dir = cluster._dir.path().join(format!("node{i}"));
             std::fs::create_dir(&node_dir).expect("node dir");
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            let mut command = Command::new("redis-server");
+            match &cluster.tls {
+                None => command.args(["--port", &port.to_string()]),
+                Some(certs) => command
+                    .args(["--port", "0", "--tls-port", &port.to_string()])
+                    .args(["--tls-cluster", "yes", "--tls-auth-clients", "no"])
+                    .arg("--tls-cert-file")
+                    .arg(certs.join("server.crt"))
+                    .arg("--tls-key-file")
+                    .arg(certs.join("server.key"))
+                    .arg("--tls-ca-cert-file")
+                    .arg(certs.join("ca.crt")),
+            };
+            let child = command
+                .args(["--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
                 .args(["--cluster-enabled", "yes"])
                 .args(["--cluster-config-file", "nodes.conf"])
@@ -131,11 +158,16 @@ impl TestCluster {
         false
     }
 
-    /// Seed URLs, one per primary.
+    /// Seed URLs, one per primary (`rediss://` with TLS).
     pub fn urls(&self) -> Vec<String> {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         self.ports
             .iter()
-            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .map(|p| format!("{scheme}://127.0.0.1:{p}"))
             .collect()
     }
 
@@ -150,8 +182,15 @@ impl TestCluster {
 
     /// Run `redis-cli` (not in cluster mode) against primary `node`; stdout.
     pub fn cli(&self, node: usize, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.ports[node].to_string()])
+        let mut command = Command::new("redis-cli");
+        if let Some(certs) = &self.tls {
+            command
+                .arg("--tls")
+                .arg("--cacert")
+                .arg(certs.join("ca.crt"));
+        }
+        let out = command
+            .args(["-h", "127.0.0.1", "-p", &self.ports[node].to_string()])
             .args(args)
             .output()
             .expect("redis-cli");
