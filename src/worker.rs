@@ -491,8 +491,20 @@ const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(2);
 /// this often (and always when idle).
 const RESTART_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
+/// `Y-m-d H:i:s` for the output lines; formatted once per second per thread (formatting it for
+/// every line was a visible share of a busy worker's time).
 fn timestamp() -> String {
-    chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = chrono::Utc::now();
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != now.timestamp() {
+            *last = (now.timestamp(), now.format("%Y-%m-%d %H:%M:%S").to_string());
+        }
+        last.1.clone()
+    })
 }
 
 /// Resident set size in MB from `/proc/self/statm` (0 where unavailable).
@@ -946,8 +958,15 @@ impl Run {
             "job {status}"
         );
         if self.inner.options.output == Output::Laravel {
-            let label = format!("{status}:");
-            println!("[{}][{}] {label:<11} {}", timestamp(), self.id, self.name);
+            // `{status}:` left-aligned in 11 columns, as Laravel pads it.
+            let pad = 10usize.saturating_sub(status.len());
+            println!(
+                "[{}][{}] {status}:{:pad$} {}",
+                timestamp(),
+                self.id,
+                "",
+                self.name
+            );
         }
     }
 
@@ -1217,8 +1236,10 @@ impl Drop for AbortOnDrop {
 
 /// Laravel's `Worker::process` for one reserved job.
 async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
-    let parsed = Payload::from_slice(&job.original);
-    let payload = Arc::new(parsed.as_ref().cloned().unwrap_or_default());
+    let (payload, undecodable) = match Payload::from_slice(&job.original) {
+        Ok(payload) => (Arc::new(payload), None),
+        Err(e) => (Arc::new(Payload::default()), Some(e)),
+    };
     let name = match payload.resolve_name() {
         "" => "(unknown job)".to_owned(),
         n => n.to_owned(),
@@ -1238,7 +1259,7 @@ async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
         id,
     };
     run.say("Processing");
-    if let Err(e) = parsed {
+    if let Some(e) = undecodable {
         let err = JobError::with_class(exceptions::UNDECODABLE, e.to_string());
         return run.fail(&err, None).await;
     }
