@@ -473,9 +473,15 @@ impl Settings {
             },
             cache_prefix,
             cache_prefix_colon: laravel_version <= 10,
-            failed_driver: env
-                .get_or("QUEUE_FAILED_DRIVER", "database-uuids")
-                .to_owned(),
+            // `QUEUE_FAILED_DRIVER=null` is how an app turns failed-job logging off: PHP's `env()`
+            // returns null for the word, and a null driver selects the null provider. `Env::get`
+            // reads the word as "unset" (which would pick the default), so look at it first.
+            failed_driver: match env.vars.get("QUEUE_FAILED_DRIVER").map(String::as_str) {
+                Some("null") | Some("(null)") => "null".to_owned(),
+                _ => env
+                    .get_or("QUEUE_FAILED_DRIVER", "database-uuids")
+                    .to_owned(),
+            },
             database_queue: DatabaseQueueSettings {
                 table: env.get_or("DB_QUEUE_TABLE", "jobs").to_owned(),
                 queue: env.get_or("DB_QUEUE", "default").to_owned(),
@@ -666,6 +672,22 @@ mod tests {
         assert_eq!(s.database_queue.queue, "emails");
         assert_eq!(s.database_queue.retry_after, 5);
         assert_eq!(s.cache_driver.as_deref(), Some("file"));
+    }
+
+    #[test]
+    fn failed_driver_null_turns_failed_job_logging_off() {
+        let unset = Settings::from_env(&Env::from_pairs([("A", "b")]), None, 8).unwrap();
+        assert_eq!(unset.failed_driver, "database-uuids");
+        for word in ["null", "(null)"] {
+            let env = Env::from_pairs([("QUEUE_FAILED_DRIVER", word)]);
+            assert_eq!(
+                Settings::from_env(&env, None, 8).unwrap().failed_driver,
+                "null"
+            );
+        }
+        let env = Env::from_pairs([("QUEUE_FAILED_DRIVER", "database-uuids")]);
+        let s = Settings::from_env(&env, None, 8).unwrap();
+        assert_eq!(s.failed_driver, "database-uuids");
     }
 
     #[test]
