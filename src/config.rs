@@ -521,8 +521,9 @@ impl Settings {
             },
             cache_prefix,
             cache_prefix_colon: laravel_version <= 10,
-            // `env()` turns the word `null` into PHP's null, and a null driver is Laravel's
-            // NullFailedJobProvider: so `null` here means "no failed_jobs", not "unset".
+            // `QUEUE_FAILED_DRIVER=null` is how an app turns failed-job logging off: PHP's `env()`
+            // returns null for the word, and a null driver selects the null provider. `Env::get`
+            // reads the word as "unset" (which would pick the default), so look at it first.
             failed_driver: match env.vars.get("QUEUE_FAILED_DRIVER").map(String::as_str) {
                 Some("null") | Some("(null)") => "null".to_owned(),
                 _ => env
@@ -882,12 +883,19 @@ mod tests {
     }
 
     #[test]
-    fn failed_driver_null_word_turns_failed_jobs_off() {
+    fn failed_driver_null_turns_failed_job_logging_off() {
+        let unset = Settings::from_env(&Env::from_pairs([("A", "b")]), None, 8).unwrap();
+        assert_eq!(unset.failed_driver, "database-uuids");
         for word in ["null", "(null)"] {
             let env = Env::from_pairs([("QUEUE_FAILED_DRIVER", word)]);
-            let s = Settings::from_env(&env, None, 8).unwrap();
-            assert_eq!(s.failed_driver, "null", "{word}");
+            assert_eq!(
+                Settings::from_env(&env, None, 8).unwrap().failed_driver,
+                "null"
+            );
         }
+        let env = Env::from_pairs([("QUEUE_FAILED_DRIVER", "database-uuids")]);
+        let s = Settings::from_env(&env, None, 8).unwrap();
+        assert_eq!(s.failed_driver, "database-uuids");
     }
 
     #[test]
