@@ -11,7 +11,12 @@
 //! Timeouts differ from PHP in one way: PHP SIGKILLs its own process; larq aborts the job's task
 //! and keeps going. Either way a timed-out job that is not failed stays in `:reserved` until
 //! `retry_after` and then runs again with one more attempt. A handler stuck in blocking code
-//! without an `.await` cannot be aborted; it keeps a runtime thread busy until it returns.
+//! without an `.await` cannot be aborted; it keeps a runtime thread busy until it returns (on
+//! the binary's default one-thread runtime, the whole worker waits for it).
+//!
+//! On Redis a finished job's delete is handed to the loop and sent in the same script call as
+//! the next reserve ([`crate::queue::RedisQueue::delete_and_reserve`]); the job reports
+//! `Processed` only once that call has returned, as Laravel's worker does after its `ZREM`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
