@@ -713,6 +713,15 @@ async fn kill_9_during_a_job_then_it_runs_again_with_attempts_2() {
     let ran = wait_for(Duration::from_secs(20), || {
         records(&tag).iter().any(|r| r.event == "done")
     });
+    // The handler records "done" before it returns; the delete follows. Let it land before the
+    // kill (a kill between the two would rightly leave the job reserved for another run).
+    wait_for(Duration::from_secs(10), || {
+        env.server
+            .conn(0)
+            .zcard::<_, i64>(format!("{Q}:reserved"))
+            .unwrap_or(1)
+            == 0
+    });
     let _ = child.kill();
     let _ = child.wait();
     assert!(ran, "{:?}", records(&tag));
