@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # End-to-end throughput, memory and latency of larq beside PHP's `queue:work`, on one private Redis.
 #
-#   bench/e2e.sh [-n JOBS] [-c "1 4 8 16"] [--latency-n N] [--php-sleep S] [--skip-latency]
+#   bench/e2e.sh [-n JOBS] [-c "1 4 16 32 64"] [-r REPEATS] [--latency-n N] [--php-sleep S] [--skip-latency]
 #
 # 1. The fixture Laravel app dispatches JOBS (default 20,000) no-op App\Jobs\SomeJob payloads
 #    (php-fixtures/bin/dispatch); the list is COPYed aside so every run drains the same payloads.
 # 2. Times `php artisan queue:work redis --stop-when-empty --sleep=0` draining them (boot included).
 # 3. Restores the list and times `larq work --stop-when-empty --sleep=0 --example-handlers` at each
-#    concurrency (release build). Output of both workers goes to /dev/null.
+#    concurrency (release build), REPEATS times each (default 3), reporting the median run.
+#    Output of both workers goes to /dev/null.
 # 4. Peak RSS of every run (/usr/bin/time -v), idle RSS of larq (VmRSS after 2 s on an empty queue).
 # 5. Dispatch-to-handle latency of a trickle (examples/latency.rs): larq blocking on the notify list,
 #    PHP polling with --sleep (default 3, queue:work's default).
@@ -17,7 +18,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 N=20000
-CONCS="1 4 8 16"
+CONCS="1 4 16 32 64"
+REPS=3
 LAT_N=200
 PHP_SLEEP=3
 SKIP_LATENCY=0
@@ -25,10 +27,11 @@ while [ $# -gt 0 ]; do
     case "$1" in
         -n) N=$2; shift 2 ;;
         -c) CONCS=$2; shift 2 ;;
+        -r) REPS=$2; shift 2 ;;
         --latency-n) LAT_N=$2; shift 2 ;;
         --php-sleep) PHP_SLEEP=$2; shift 2 ;;
         --skip-latency) SKIP_LATENCY=1; shift ;;
-        *) echo "usage: $0 [-n JOBS] [-c \"1 4 8 16\"] [--latency-n N] [--php-sleep S] [--skip-latency]" >&2; exit 2 ;;
+        *) echo "usage: $0 [-n JOBS] [-c \"1 4 16 32 64\"] [-r REPEATS] [--latency-n N] [--php-sleep S] [--skip-latency]" >&2; exit 2 ;;
     esac
 done
 
@@ -87,4 +90,10 @@ if [ "$SKIP_LATENCY" -eq 0 ]; then
 fi
 
 echo "--- Redis ceiling (reserve + delete only, 32 concurrent requests, same payloads) ---"
-timeout 300 "$target/release/examples/redis_ceiling" --port "$REDIS_PORT" --source bench:payloads
+ceiling=$(timeout 300 "$target/release/examples/redis_ceiling" --port "$REDIS_PORT" --source bench:payloads)
+echo "$ceiling"
+pop=$(awk -F'jobs_per_s=' '/op=laravel-pop/ {print $2}' <<<"$ceiling")
+if [ -n "$pop" ]; then
+    printf 'best larq (%s, %.0f jobs/s) / laravel-pop ceiling (%s jobs/s): %.0f%%\n' "$BEST" "${RATE[$BEST]}" "$pop" \
+        "$(echo "100 * ${RATE[$BEST]} / $pop" | bc -l)"
+fi

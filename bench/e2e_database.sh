@@ -2,7 +2,7 @@
 # Throughput of the `database` queue driver: larq beside PHP's `queue:work database`, on SQLite,
 # PostgreSQL and MariaDB, in one run.
 #
-#   bench/e2e_database.sh [-n JOBS] [-c "1 4 8 16"] [--only "sqlite pgsql mysql"]
+#   bench/e2e_database.sh [-n JOBS] [-c "1 4 8 16"] [-r REPEATS] [--only "sqlite pgsql mysql"]
 #
 # For each database, in a database (SQLite: a file) of its own that is dropped on exit:
 # 1. The fixture Laravel app dispatches JOBS (default 2,000) no-op App\Jobs\SomeJob rows onto its
@@ -12,7 +12,8 @@
 #    not reserved) and analyzed, so every worker drains the same rows from the same start.
 # 3. Times `php artisan queue:work database --stop-when-empty --sleep=0` (framework boot included),
 #    then `larq work database --stop-when-empty --sleep=0 --example-handlers --concurrency C`
-#    (release build) for each C. Output of both workers goes to /dev/null; peak RSS from time -v.
+#    (release build) for each C, REPEATS times each (default 1; the median is reported when more).
+#    Output of both workers goes to /dev/null; peak RSS from time -v.
 # 4. After each run the table must be empty. If it is not, the script says how many rows are left
 #    (reserved or not) and how many "database is locked" errors the worker's log holds, and fails.
 #
@@ -26,12 +27,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 N=2000
 CONCS="1 4 8 16"
 ONLY="sqlite pgsql mysql"
+REPS=1
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) N=$2; shift 2 ;;
         -c) CONCS=$2; shift 2 ;;
+        -r) REPS=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
-        *) echo "usage: $0 [-n JOBS] [-c \"1 4 8 16\"] [--only \"sqlite pgsql mysql\"]" >&2; exit 2 ;;
+        *) echo "usage: $0 [-n JOBS] [-c \"1 4 8 16\"] [-r REPEATS] [--only \"sqlite pgsql mysql\"]" >&2; exit 2 ;;
     esac
 done
 PG_PORT=${BENCH_PG_PORT:-5432}

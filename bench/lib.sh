@@ -4,11 +4,14 @@
 #   bench_run NAME COMMAND...   calls the caller's `restore` (puts the N jobs back) first and its
 #                               `left` (jobs still queued) after; fails unless `left` is 0. Sets
 #                               RATE[NAME] (jobs/s) and PEAK[NAME] (kB) and prints one line.
-#   bench_larq_sweep "C..." COMMAND...   bench_run larq-cC for each C, COMMAND + --concurrency C;
-#                               sets BEST to the fastest run's name.
-#   bench_ratios [PREFIX]       "ratio larq-c1 / php: ...; best (...) / php: ..." for RATE[PREFIXphp].
+#   bench_larq_sweep "C..." COMMAND...   for each C, REPS (default 1) runs of COMMAND
+#                               --concurrency C (bench_run larq-cC#r); RATE[larq-cC] is their median
+#                               (a line says so when REPS > 1). Sets BEST to the fastest larq-cC.
+#   bench_ratios                "ratio larq-c1 / php: ...; best (...) / php: ...".
 #
-# Needs: N (jobs per run), BENCH_TMP (scratch dir), `restore` and `left` functions.
+# Needs: N (jobs per run), BENCH_TMP (scratch dir), `restore` and `left` functions; optional
+# BENCH_PREFIX (prefix of the run names: php and larq-cC become PREFIXphp, PREFIXlarq-cC), REPS
+# and `explain_left NAME` (called when a run left jobs behind).
 # Output of the workers goes to /dev/null, their stderr to $BENCH_TMP/err.NAME.
 
 declare -A RATE PEAK
@@ -37,12 +40,24 @@ bench_run() { # name, command...
 }
 
 bench_larq_sweep() { # "1 4 8", command... (without --concurrency)
-    local concs=$1 c; shift
+    local concs=$1 c r name rates; shift
+    local p=${BENCH_PREFIX:-} reps=${REPS:-1}
     BEST=""
     for c in $concs; do
-        bench_run "${BENCH_PREFIX:-}larq-c$c" "$@" --concurrency "$c"
-        if [ -z "$BEST" ] || (( $(echo "${RATE[${BENCH_PREFIX:-}larq-c$c]} > ${RATE[$BEST]}" | bc -l) )); then
-            BEST=${BENCH_PREFIX:-}larq-c$c
+        name=${p}larq-c$c
+        if [ "$reps" -le 1 ]; then
+            bench_run "$name" "$@" --concurrency "$c"
+        else
+            rates=()
+            for r in $(seq "$reps"); do
+                bench_run "$name#$r" "$@" --concurrency "$c"
+                rates+=("${RATE[$name#$r]}")
+            done
+            RATE[$name]=$(printf '%s\n' "${rates[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+            printf '%-22s %8.0f jobs/s  (median of %d)\n' "$name" "${RATE[$name]}" "$reps"
+        fi
+        if [ -z "$BEST" ] || (( $(echo "${RATE[$name]} > ${RATE[$BEST]}" | bc -l) )); then
+            BEST=$name
         fi
     done
 }

@@ -8,7 +8,9 @@
 //! * `laravel-pop`: a script doing what Laravel's pop script does (LPOP, cjson decode,
 //!   attempts + 1, cjson encode, ZADD, LPOP notify), then `ZREM` of the reserved bytes;
 //! * `larq-reserve`: larq's reserve (attempt counted in place), then `ZREM`;
-//! * `larq-reserve-many`: larq's reserve of `--batch` jobs per call, then their `ZREM`s.
+//! * `larq-reserve-many`: larq's reserve of `--batch` jobs per call, then their `ZREM`s;
+//! * `larq-delete-and-reserve`: what `larq work` sends: one script call deletes the batch the
+//!   previous call reserved and reserves the next `--batch` jobs.
 //!
 //! ```text
 //! cargo run --release --example redis_ceiling -- --port 6390 --source bench:payloads
@@ -160,6 +162,25 @@ async fn one_larq(
     Ok(jobs.len())
 }
 
+/// The worker's own way: one script call deletes the jobs reserved by the previous call and
+/// reserves the next batch; a last call deletes the final batch. Returns the jobs drained.
+async fn drain_larq_combined(queue: &RedisQueue, batch: usize) -> Result<usize, String> {
+    let mut done = 0usize;
+    let mut held: Vec<ReservedJob> = Vec::new();
+    loop {
+        let finished: Vec<&[u8]> = held.iter().map(|j| j.reserved.as_slice()).collect();
+        let (_, next) = queue
+            .delete_and_reserve(QUEUE, &finished, batch)
+            .await
+            .map_err(|e| e.to_string())?;
+        if next.is_empty() {
+            return Ok(done);
+        }
+        done += next.len();
+        held = next;
+    }
+}
+
 async fn run(args: Args) -> Result<(), String> {
     let url = format!("redis://127.0.0.1:{}/0", args.port);
     let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
@@ -179,7 +200,13 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?,
     );
     let cjson = Arc::new(Script::new(CJSON_POP));
-    for op in ["raw", "laravel-pop", "larq-reserve", "larq-reserve-many"] {
+    for op in [
+        "raw",
+        "laravel-pop",
+        "larq-reserve",
+        "larq-reserve-many",
+        "larq-delete-and-reserve",
+    ] {
         let n = fill(&mut conn, &args.source)
             .await
             .map_err(|e| e.to_string())?;
@@ -189,12 +216,15 @@ async fn run(args: Args) -> Result<(), String> {
             let mut conn = conn.clone();
             let queue = Arc::clone(&queue);
             let cjson = Arc::clone(&cjson);
-            let batch = if op == "larq-reserve-many" {
+            let batch = if op.starts_with("larq-") && op != "larq-reserve" {
                 args.batch
             } else {
                 1
             };
             tasks.spawn(async move {
+                if op == "larq-delete-and-reserve" {
+                    return drain_larq_combined(&queue, batch).await;
+                }
                 let mut done = 0usize;
                 loop {
                     let got = match op {

@@ -17,6 +17,7 @@ grep -qi '^dom$' <<<"$mods" || need_pkgs+=(php-xml)
 command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_pkgs+=(redis-tools)
 command -v sqlite3 >/dev/null 2>&1 || need_pkgs+=(sqlite3)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)   # tests/redis_tls.rs: test CA + certificates
 [ -d /etc/postgresql ] || need_pkgs+=(postgresql)
 command -v mariadb >/dev/null 2>&1 || need_pkgs+=(mariadb-server)
 [ -x /usr/bin/time ] || need_pkgs+=(time)            # bench/e2e.sh: peak RSS (time -v)

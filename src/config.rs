@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::queue::redis::RedisEndpoint;
+
 /// Why settings could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -299,6 +301,42 @@ pub struct RedisSettings {
     pub cache_url: Secret,
     /// `{P}`: `database.redis.options.prefix`, applied by phpredis to every key.
     pub prefix: String,
+    /// `LARQ_REDIS_CLUSTER`: the seed nodes when the app's Redis is a Redis Cluster (the app
+    /// lists its servers under `redis.clusters` in config/database.php), else `None`. Queue and
+    /// cache then share the cluster, which has only database 0.
+    pub cluster: Option<Vec<Secret>>,
+    /// `LARQ_REDIS_CA_CERT`: a PEM file with the CA certificate(s) that signed the Redis servers'
+    /// TLS certificates, for a private CA (else the public web roots are trusted).
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl RedisSettings {
+    /// Where the queue connection (`default`) is.
+    pub fn queue_endpoint(&self) -> Result<RedisEndpoint, ConfigError> {
+        self.endpoint(&self.url)
+    }
+
+    /// Where the cache connection (`cache`) is: the restart signal and exception counters.
+    pub fn cache_endpoint(&self) -> Result<RedisEndpoint, ConfigError> {
+        self.endpoint(&self.cache_url)
+    }
+
+    fn endpoint(&self, url: &Secret) -> Result<RedisEndpoint, ConfigError> {
+        let endpoint = match &self.cluster {
+            Some(seeds) => RedisEndpoint::cluster(seeds.iter().map(|s| s.expose().to_owned())),
+            None => RedisEndpoint::node(url.expose()),
+        };
+        match &self.ca_cert {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Ok(endpoint.with_ca_cert(pem))
+            }
+            None => Ok(endpoint),
+        }
+    }
 }
 
 /// The app's database connection, for `failed_jobs`.
@@ -411,6 +449,14 @@ impl Settings {
                 (format!("{base}/{redis_db}"), format!("{base}/{cache_db}"))
             }
         };
+        let cluster = cluster_seeds(env.get("LARQ_REDIS_CLUSTER"), &url)?;
+        let ca_cert =
+            env.get("LARQ_REDIS_CA_CERT")
+                .filter(|p| !p.is_empty())
+                .map(|p| match app_dir {
+                    Some(dir) if Path::new(p).is_relative() => dir.join(p),
+                    _ => PathBuf::from(p),
+                });
         // Unset DB_CONNECTION: the skeleton's `mysql`, unless the app evidently uses SQLite (its
         // DB_DATABASE names a .sqlite file, or database/database.sqlite exists), since apps that
         // hard-code `sqlite` in config/database.php leave the variable out.
@@ -470,12 +516,20 @@ impl Settings {
                 url: Secret::new(url),
                 cache_url: Secret::new(cache_url),
                 prefix,
+                cluster,
+                ca_cert,
             },
             cache_prefix,
             cache_prefix_colon: laravel_version <= 10,
-            failed_driver: env
-                .get_or("QUEUE_FAILED_DRIVER", "database-uuids")
-                .to_owned(),
+            // `QUEUE_FAILED_DRIVER=null` is how an app turns failed-job logging off: PHP's `env()`
+            // returns null for the word, and a null driver selects the null provider. `Env::get`
+            // reads the word as "unset" (which would pick the default), so look at it first.
+            failed_driver: match env.vars.get("QUEUE_FAILED_DRIVER").map(String::as_str) {
+                Some("null") | Some("(null)") => "null".to_owned(),
+                _ => env
+                    .get_or("QUEUE_FAILED_DRIVER", "database-uuids")
+                    .to_owned(),
+            },
             database_queue: DatabaseQueueSettings {
                 table: env.get_or("DB_QUEUE_TABLE", "jobs").to_owned(),
                 queue: env.get_or("DB_QUEUE", "default").to_owned(),
@@ -515,31 +569,86 @@ impl Settings {
     }
 }
 
-/// Append `/db` to a Redis URL that names no database, as Laravel's URL parser lets the config's
-/// `database` apply only when the URL has no path.
-fn with_default_db(url: &str, db: u32) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let authority_start = base[after_scheme..]
+/// The parts of a Redis URL: `scheme://user:pass@`, `host:port`, `/path`, and the `?query`
+/// and `#fragment` tail (`#insecure` for TLS without verification).
+struct UrlParts<'a> {
+    head: &'a str,
+    host_port: &'a str,
+    path: &'a str,
+    tail: &'a str,
+}
+
+fn split_url(url: &str) -> UrlParts<'_> {
+    let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let tail_start = url[after_scheme..]
+        .find(['?', '#'])
+        .map(|i| after_scheme + i)
+        .unwrap_or(url.len());
+    let host_start = url[after_scheme..tail_start]
         .rfind('@')
         .map(|i| after_scheme + i + 1)
         .unwrap_or(after_scheme);
-    let has_db = base[authority_start..]
-        .split_once('/')
-        .is_some_and(|(_, path)| !path.is_empty());
-    let mut out = if has_db {
-        base.to_owned()
-    } else {
-        format!("{}/{db}", base.trim_end_matches('/'))
-    };
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
+    let path_start = url[host_start..tail_start]
+        .find('/')
+        .map(|i| host_start + i)
+        .unwrap_or(tail_start);
+    UrlParts {
+        head: &url[..host_start],
+        host_port: &url[host_start..path_start],
+        path: &url[path_start..tail_start],
+        tail: &url[tail_start..],
     }
-    out
+}
+
+/// Append `/db` to a Redis URL that names no database, as Laravel's URL parser lets the config's
+/// `database` apply only when the URL has no path.
+fn with_default_db(url: &str, db: u32) -> String {
+    let parts = split_url(url);
+    let path = if parts.path.trim_matches('/').is_empty() {
+        format!("/{db}")
+    } else {
+        parts.path.to_owned()
+    };
+    format!("{}{}{path}{}", parts.head, parts.host_port, parts.tail)
+}
+
+/// `LARQ_REDIS_CLUSTER`: unset, empty or false-ish → one server; `true` → a cluster seeded by the
+/// queue connection's own server (`REDIS_URL` or `REDIS_HOST`/`REDIS_PORT`); else a comma list of
+/// seeds, each `host:port` (scheme and credentials taken from the queue connection's settings) or
+/// a whole `redis://`/`rediss://` URL.
+fn cluster_seeds(value: Option<&str>, url: &str) -> Result<Option<Vec<Secret>>, ConfigError> {
+    let value = value.map(str::trim).unwrap_or("");
+    if value.is_empty()
+        || ["false", "0", "no", "off"]
+            .iter()
+            .any(|f| value.eq_ignore_ascii_case(f))
+    {
+        return Ok(None);
+    }
+    let parts = split_url(url);
+    let seed = |host_port: &str| format!("{}{host_port}{}", parts.head, parts.tail);
+    if ["true", "1", "yes", "on"]
+        .iter()
+        .any(|t| value.eq_ignore_ascii_case(t))
+    {
+        return Ok(Some(vec![Secret::new(seed(parts.host_port))]));
+    }
+    let mut seeds = Vec::new();
+    for entry in value.split(',').map(str::trim) {
+        if entry.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "LARQ_REDIS_CLUSTER".to_owned(),
+                message: "an empty entry in the seed list (expected host:port,host:port or true)"
+                    .to_owned(),
+            });
+        }
+        if entry.contains("://") {
+            seeds.push(Secret::new(entry));
+        } else {
+            seeds.push(Secret::new(seed(entry)));
+        }
+    }
+    Ok(Some(seeds))
 }
 
 /// Percent-encode a URL userinfo component.
@@ -641,6 +750,111 @@ mod tests {
     }
 
     #[test]
+    fn redis_url_fragment_stays_last() {
+        assert_eq!(
+            with_default_db("rediss://h:1#insecure", 2),
+            "rediss://h:1/2#insecure"
+        );
+        assert_eq!(
+            with_default_db("rediss://u:p@h:1/4?protocol=resp3#insecure", 2),
+            "rediss://u:p@h:1/4?protocol=resp3#insecure"
+        );
+        assert_eq!(
+            with_default_db("redis+unix:///run/redis.sock", 2),
+            "redis+unix:///run/redis.sock"
+        );
+    }
+
+    #[test]
+    fn cluster_is_off_unless_asked() {
+        for value in [None, Some(""), Some("false"), Some("0"), Some("OFF")] {
+            let mut pairs = vec![("REDIS_HOST", "10.0.0.1")];
+            if let Some(v) = value {
+                pairs.push(("LARQ_REDIS_CLUSTER", v));
+            }
+            let s = Settings::from_env(&Env::from_pairs(pairs), None, 8).unwrap();
+            assert!(s.redis.cluster.is_none(), "{value:?}");
+            assert!(!s.redis.queue_endpoint().unwrap().is_cluster());
+        }
+        // The skeleton's REDIS_CLUSTER=redis names phpredis's cluster *kind*, set in every app.
+        let env = Env::from_pairs([("REDIS_CLUSTER", "redis")]);
+        assert!(Settings::from_env(&env, None, 8)
+            .unwrap()
+            .redis
+            .cluster
+            .is_none());
+    }
+
+    #[test]
+    fn cluster_seeds_from_the_redis_settings() {
+        let env = Env::from_pairs([
+            ("LARQ_REDIS_CLUSTER", "true"),
+            ("REDIS_HOST", "cfg.example"),
+            ("REDIS_PORT", "7000"),
+            ("REDIS_PASSWORD", "pw"),
+            ("REDIS_SCHEME", "tls"),
+            ("REDIS_DB", "3"),
+        ]);
+        let s = Settings::from_env(&env, None, 8).unwrap();
+        let seeds: Vec<&str> = s
+            .redis
+            .cluster
+            .iter()
+            .flatten()
+            .map(Secret::expose)
+            .collect();
+        assert_eq!(seeds, ["rediss://:pw@cfg.example:7000"]);
+        assert!(s.redis.queue_endpoint().unwrap().is_cluster());
+        assert!(s.redis.cache_endpoint().unwrap().is_cluster());
+
+        let env = Env::from_pairs([
+            (
+                "LARQ_REDIS_CLUSTER",
+                "10.0.0.1:7000, 10.0.0.2:7001,rediss://u:p@h:7002",
+            ),
+            ("REDIS_URL", "redis://u:secret@old:6379/2#insecure"),
+        ]);
+        let s = Settings::from_env(&env, None, 8).unwrap();
+        let seeds: Vec<&str> = s
+            .redis
+            .cluster
+            .iter()
+            .flatten()
+            .map(Secret::expose)
+            .collect();
+        assert_eq!(
+            seeds,
+            [
+                "redis://u:secret@10.0.0.1:7000#insecure",
+                "redis://u:secret@10.0.0.2:7001#insecure",
+                "rediss://u:p@h:7002"
+            ]
+        );
+        assert!(!format!("{s:?}").contains("secret"));
+
+        let env = Env::from_pairs([("LARQ_REDIS_CLUSTER", "a:1,,b:2")]);
+        let err = Settings::from_env(&env, None, 8).unwrap_err().to_string();
+        assert!(err.starts_with("LARQ_REDIS_CLUSTER:"), "{err}");
+    }
+
+    #[test]
+    fn ca_cert_path_is_anchored_at_the_app_and_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), b"PEM").unwrap();
+        let env = Env::from_pairs([("LARQ_REDIS_CA_CERT", "ca.pem")]);
+        let s = Settings::from_env(&env, Some(dir.path()), 8).unwrap();
+        assert_eq!(
+            s.redis.ca_cert.as_deref(),
+            Some(dir.path().join("ca.pem").as_path())
+        );
+        assert!(s.redis.queue_endpoint().is_ok());
+        let env = Env::from_pairs([("LARQ_REDIS_CA_CERT", "/nonexistent/ca.pem")]);
+        let s = Settings::from_env(&env, None, 8).unwrap();
+        let err = s.redis.queue_endpoint().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
     fn sqlite_path_is_anchored_at_the_app() {
         let env = Env::from_pairs([("DB_CONNECTION", "sqlite"), ("DB_DATABASE", "db.sqlite")]);
         let s = Settings::from_env(&env, Some(Path::new("/srv/app")), 8).unwrap();
@@ -666,6 +880,22 @@ mod tests {
         assert_eq!(s.database_queue.queue, "emails");
         assert_eq!(s.database_queue.retry_after, 5);
         assert_eq!(s.cache_driver.as_deref(), Some("file"));
+    }
+
+    #[test]
+    fn failed_driver_null_turns_failed_job_logging_off() {
+        let unset = Settings::from_env(&Env::from_pairs([("A", "b")]), None, 8).unwrap();
+        assert_eq!(unset.failed_driver, "database-uuids");
+        for word in ["null", "(null)"] {
+            let env = Env::from_pairs([("QUEUE_FAILED_DRIVER", word)]);
+            assert_eq!(
+                Settings::from_env(&env, None, 8).unwrap().failed_driver,
+                "null"
+            );
+        }
+        let env = Env::from_pairs([("QUEUE_FAILED_DRIVER", "database-uuids")]);
+        let s = Settings::from_env(&env, None, 8).unwrap();
+        assert_eq!(s.failed_driver, "database-uuids");
     }
 
     #[test]

@@ -11,21 +11,25 @@
 //! Timeouts differ from PHP in one way: PHP SIGKILLs its own process; larq aborts the job's task
 //! and keeps going. Either way a timed-out job that is not failed stays in `:reserved` until
 //! `retry_after` and then runs again with one more attempt. A handler stuck in blocking code
-//! without an `.await` cannot be aborted; it keeps a runtime thread busy until it returns.
+//! without an `.await` cannot be aborted; it keeps a runtime thread busy until it returns (on
+//! the binary's default one-thread runtime, the whole worker waits for it).
+//!
+//! On Redis a finished job's delete is handed to the loop and sent in the same script call as
+//! the next reserve ([`crate::queue::RedisQueue::delete_and_reserve`]); the job reports
+//! `Processed` only once that call has returned, as Laravel's worker does after its `ZREM`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinSet;
 
 use crate::bus::{Before, BusFeatures, HandedBack};
 use crate::failed::{FailedJob, FailedJobStore};
 use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
 use crate::payload::{pick_backoff, Payload};
-use crate::queue::redis::{client, connection_manager, now, QueueError};
+use crate::queue::redis::{now, QueueError, RedisConnection, RedisEndpoint};
 use crate::queue::{Queue, Reservation, ReservedJob};
 
 /// Errors that stop the worker (everything else is per job and ends in failed_jobs or a log line).
@@ -146,7 +150,7 @@ impl StopReason {
 /// The app's cache store on Redis, for the restart signal and the `job-exceptions:` counters.
 #[derive(Clone)]
 pub struct CacheStore {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     prefix: String,
 }
 
@@ -165,14 +169,23 @@ impl CacheStore {
     /// Connect to the cache connection; `prefix` is the full physical prefix (`{P}{C}:` for
     /// Laravel ≤ 10, see [`crate::config::Settings::cache_key`]).
     pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<CacheStore, QueueError> {
-        let client = client(url)?;
-        let conn = connection_manager(&client)
-            .await
-            .map_err(|source| QueueError::Redis {
+        Self::connect_to(&RedisEndpoint::node(url), prefix).await
+    }
+
+    /// Connect to the cache connection on a Redis server or a Redis Cluster (each cache command
+    /// touches one key, so any key works on a cluster).
+    pub async fn connect_to(
+        endpoint: &RedisEndpoint,
+        prefix: impl Into<String>,
+    ) -> Result<CacheStore, QueueError> {
+        let conn = endpoint.connect().await.map_err(|e| match e {
+            QueueError::Redis { source, .. } => QueueError::Redis {
                 op: "connect (cache)",
                 queue: String::new(),
                 source,
-            })?;
+            },
+            other => other,
+        })?;
         Ok(CacheStore {
             conn,
             prefix: prefix.into(),
@@ -326,6 +339,91 @@ struct Inner {
     cache: Option<CacheStore>,
     bus: Option<Arc<BusFeatures>>,
     options: WorkerOptions,
+    /// Finished jobs' deletes, carried by the loop's next reserve call (Redis only).
+    deletes: Option<Deletes>,
+    /// Jobs whose slot is taken: reserved and not yet past their handler and delete.
+    busy: AtomicUsize,
+}
+
+/// A finished job's delete, waiting for the loop to send it along with its next reserve.
+struct PendingDelete {
+    queue: String,
+    reserved: Vec<u8>,
+    /// `Some(still reserved)` once deleted, `None` if the delete could not be sent.
+    done: oneshot::Sender<Option<bool>>,
+}
+
+/// Deletes handed from job tasks to the worker loop, so that one script call deletes the jobs
+/// that just finished and reserves the next ones (one round trip per loop instead of one per
+/// delete plus one per reserve). The job's task waits for its delete before it reports
+/// `Processed`, as Laravel's worker does.
+#[derive(Default)]
+struct Deletes {
+    pending: Mutex<Vec<PendingDelete>>,
+    queued: Notify,
+}
+
+impl Deletes {
+    fn push(&self, delete: PendingDelete) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(delete);
+        self.queued.notify_one();
+    }
+
+    fn take(&self) -> Vec<PendingDelete> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Keep deletes a failed call did not make, for the next one (no wake-up: the loop is
+    /// already backing off).
+    fn put_back(&self, deletes: Vec<PendingDelete>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let newer = std::mem::replace(&mut *pending, deletes);
+        pending.extend(newer);
+    }
+}
+
+/// Deletes grouped by queue, in the order the queues first appear.
+fn by_queue(deletes: Vec<PendingDelete>) -> Vec<(String, Vec<PendingDelete>)> {
+    let mut groups: Vec<(String, Vec<PendingDelete>)> = Vec::new();
+    for delete in deletes {
+        match groups.iter_mut().find(|(q, _)| *q == delete.queue) {
+            Some((_, group)) => group.push(delete),
+            None => groups.push((delete.queue.clone(), vec![delete])),
+        }
+    }
+    groups
+}
+
+/// A job's place among `--concurrency`: taken when the loop reserves the job, given back once
+/// (when the job only waits for its delete, or when its task ends, whichever is first).
+struct Slot {
+    inner: Arc<Inner>,
+    freed: AtomicBool,
+}
+
+impl Slot {
+    fn take(inner: &Arc<Inner>) -> Slot {
+        inner.busy.fetch_add(1, Ordering::SeqCst);
+        Slot {
+            inner: Arc::clone(inner),
+            freed: AtomicBool::new(false),
+        }
+    }
+
+    fn free(&self) {
+        if !self.freed.swap(true, Ordering::SeqCst) {
+            self.inner.busy.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.free();
+    }
 }
 
 /// A queue worker; build it with [`Worker::builder`].
@@ -380,6 +478,7 @@ impl WorkerBuilder {
         let bus = self
             .bus
             .map(|b| Arc::new(b.with_default_dispatcher(&self.queue, &self.registry)));
+        let deletes = self.queue.as_redis().map(|_| Deletes::default());
         Worker {
             inner: Arc::new(Inner {
                 queue: self.queue,
@@ -388,6 +487,8 @@ impl WorkerBuilder {
                 cache: self.cache,
                 bus,
                 options,
+                deletes,
+                busy: AtomicUsize::new(0),
             }),
             state: Arc::new(State::default()),
         }
@@ -397,8 +498,26 @@ impl WorkerBuilder {
 /// The longest wait between two reconnection attempts while Redis is unreachable.
 const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(2);
 
+/// How often a busy worker reads the restart key and its resident memory. Laravel reads both
+/// after every job; at thousands of jobs a second that is a round trip and a /proc read per job
+/// for signals that only need to stop the worker promptly, so a busy larq reads them at most
+/// this often (and always when idle).
+const RESTART_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// `Y-m-d H:i:s` for the output lines; formatted once per second per thread (formatting it for
+/// every line was a visible share of a busy worker's time).
 fn timestamp() -> String {
-    chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = chrono::Utc::now();
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != now.timestamp() {
+            *last = (now.timestamp(), now.format("%Y-%m-%d %H:%M:%S").to_string());
+        }
+        last.1.clone()
+    })
 }
 
 /// Resident set size in MB from `/proc/self/statm` (0 where unavailable).
@@ -470,6 +589,32 @@ impl Worker {
         tokio::select! {
             _ = tokio::time::sleep(d) => {}
             _ = self.state.wake.notified() => {}
+            _ = self.delete_queued() => {}
+        }
+    }
+
+    /// Completes when a finished job hands its delete to the loop (never without Redis).
+    async fn delete_queued(&self) {
+        match &self.inner.deletes {
+            Some(deletes) => deletes.queued.notified().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Send the queued deletes on their own (the loop is not about to reserve): one call per
+    /// queue, retried while the connection is down.
+    async fn flush_deletes(&self) {
+        let Some(deletes) = &self.inner.deletes else {
+            return;
+        };
+        let Some(redis) = self.inner.queue.as_redis() else {
+            return;
+        };
+        for (queue, group) in by_queue(deletes.take()) {
+            let members: Vec<&[u8]> = group.iter().map(|d| d.reserved.as_slice()).collect();
+            let result =
+                retry_while_disconnected(|| redis.delete_and_reserve(&queue, &members, 0)).await;
+            settle(group, result.map(|(deleted, _)| deleted));
         }
     }
 
@@ -497,6 +642,7 @@ impl Worker {
             }
         };
         let mut popped: u64 = 0;
+        let mut restart_checked: Option<Instant> = None;
         let mut inflight: JoinSet<()> = JoinSet::new();
         let mut migrated_at: u64 = 0;
         let mut outage: Option<(Instant, Duration)> = None;
@@ -509,8 +655,9 @@ impl Worker {
             }
             if self.state.paused.load(Ordering::SeqCst) {
                 self.sleep(opts.sleep.max(Duration::from_secs(1))).await;
+                self.flush_deletes().await;
                 if let Some(reason) = self
-                    .stop_reason(false, started, popped, &last_restart)
+                    .stop_reason(false, started, popped, &last_restart, &mut restart_checked)
                     .await
                 {
                     return Ok(self.finish(&mut inflight, reason).await);
@@ -526,10 +673,11 @@ impl Worker {
             };
             let free = opts
                 .concurrency
-                .saturating_sub(inflight.len())
+                .saturating_sub(self.inner.busy.load(Ordering::SeqCst))
                 .min(budget)
                 .min(if opts.once { 1 } else { usize::MAX });
-            if free > 0 && !self.state.should_quit.load(Ordering::SeqCst) {
+            let polled = free > 0 && !self.state.should_quit.load(Ordering::SeqCst);
+            if polled {
                 let second = now();
                 let migrate = short_pass || migrated_at != second;
                 match self.next_jobs(free, inflight.is_empty(), migrate).await {
@@ -547,8 +695,9 @@ impl Worker {
                         for job in jobs {
                             got += 1;
                             popped += 1;
+                            let slot = Slot::take(&self.inner);
                             let inner = Arc::clone(&self.inner);
-                            inflight.spawn(async move { process(inner, job).await });
+                            inflight.spawn(async move { process(inner, job, slot).await });
                         }
                     }
                     Err(e) => {
@@ -577,6 +726,8 @@ impl Worker {
                         }
                     }
                 }
+            } else {
+                self.flush_deletes().await;
             }
             if opts.once {
                 if got == 0 {
@@ -584,14 +735,24 @@ impl Worker {
                 }
                 return Ok(self.finish(&mut inflight, StopReason::Once).await);
             }
-            if pop_failed {
-                // Already waited (backoff); an error says nothing about the queue being empty.
-            } else if got == 0 && inflight.is_empty() {
+            // Empty means a reserve found nothing while nothing ran: a pass that found nothing
+            // while jobs were in flight is tried again once they finish (they may queue more).
+            let found_empty = polled && !pop_failed && got == 0;
+            let idle = found_empty && inflight.is_empty();
+            if pop_failed || (!polled && self.state.should_quit.load(Ordering::SeqCst)) {
+                // Already waited (backoff), or stopping: the stop checks below say so.
+            } else if idle {
                 if !opts.stop_when_empty {
                     self.sleep(opts.sleep).await;
                 }
-            } else if got == 0 || inflight.len() >= opts.concurrency {
-                let idle = if got == 0 { opts.sleep } else { Duration::MAX };
+            } else if found_empty || self.inner.busy.load(Ordering::SeqCst) >= opts.concurrency {
+                // Wait for a job to end or hand in its delete; when the queues were empty,
+                // also at most `--sleep` (a full worker has nothing to poll for).
+                let idle = if found_empty {
+                    opts.sleep
+                } else {
+                    Duration::MAX
+                };
                 tokio::select! {
                     res = inflight.join_next() => {
                         if let Some(Err(e)) = res {
@@ -600,13 +761,16 @@ impl Worker {
                     }
                     _ = tokio::time::sleep(idle) => {}
                     _ = self.state.wake.notified() => {}
+                    _ = self.delete_queued() => {}
                 }
             }
             if got > 0 && !opts.rest.is_zero() {
                 self.sleep(opts.rest).await;
             }
-            let idle = got == 0 && inflight.is_empty() && !pop_failed;
-            if let Some(reason) = self.stop_reason(idle, started, popped, &last_restart).await {
+            if let Some(reason) = self
+                .stop_reason(idle, started, popped, &last_restart, &mut restart_checked)
+                .await
+            {
                 return Ok(self.finish(&mut inflight, reason).await);
             }
         }
@@ -616,7 +780,9 @@ impl Worker {
     /// reserved) and report [`StopReason::Forced`].
     async fn finish(&self, set: &mut JoinSet<()>, reason: StopReason) -> StopReason {
         loop {
+            self.flush_deletes().await;
             tokio::select! {
+                _ = self.delete_queued() => {}
                 res = set.join_next() => match res {
                     None => return reason,
                     Some(Err(e)) => tracing::error!(error = %e, "job task ended abnormally"),
@@ -639,15 +805,21 @@ impl Worker {
         started: Instant,
         popped: u64,
         last_restart: &Option<Vec<u8>>,
+        restart_checked: &mut Option<Instant>,
     ) -> Option<StopReason> {
         let opts = &self.inner.options;
         if self.state.should_quit.load(Ordering::SeqCst) {
             return Some(StopReason::Signal);
         }
-        if opts.memory_mb > 0 && rss_mb() >= opts.memory_mb {
+        // Memory and the restart key are read at most every RESTART_CHECK_INTERVAL while busy.
+        let due = idle || restart_checked.is_none_or(|at| at.elapsed() >= RESTART_CHECK_INTERVAL);
+        if due {
+            *restart_checked = Some(Instant::now());
+        }
+        if due && opts.memory_mb > 0 && rss_mb() >= opts.memory_mb {
             return Some(StopReason::Memory);
         }
-        if self.inner.cache.is_some() {
+        if self.inner.cache.is_some() && due {
             match self.restart_value().await {
                 Ok(v) if v != *last_restart => return Some(StopReason::Restart),
                 Ok(_) => {}
@@ -680,15 +852,21 @@ impl Worker {
         migrate: bool,
     ) -> Result<Vec<ReservedJob>, QueueError> {
         let queue = &self.inner.queue;
+        let mut finished = match &self.inner.deletes {
+            Some(deletes) => by_queue(deletes.take()),
+            None => Vec::new(),
+        };
         let mut jobs = Vec::new();
-        for name in &self.inner.options.queues {
-            if migrate {
-                queue.migrate(name).await?;
-            }
-            jobs.extend(queue.reserve_many(name, n - jobs.len()).await?);
-            if jobs.len() >= n {
-                return Ok(jobs);
-            }
+        let result = self
+            .reserve_pass(n, migrate, &mut jobs, &mut finished)
+            .await;
+        if let Some(deletes) = &self.inner.deletes {
+            // What a failed call did not delete waits for the next one.
+            deletes.put_back(finished.into_iter().flat_map(|(_, g)| g).collect());
+        }
+        result?;
+        if jobs.len() >= n {
+            return Ok(jobs);
         }
         if jobs.is_empty() && may_block {
             if let (Some(secs), Some(first)) =
@@ -703,11 +881,77 @@ impl Worker {
         }
         Ok(jobs)
     }
+
+    /// One pass over the queues in priority order: migrate (when asked), then delete each queue's
+    /// finished jobs and reserve what is still wanted in the same call. Deletes of queues the
+    /// pass did not reach are sent on their own. Groups are taken out of `finished` as they are
+    /// settled, so on error it holds exactly the deletes still to do.
+    async fn reserve_pass(
+        &self,
+        n: usize,
+        migrate: bool,
+        jobs: &mut Vec<ReservedJob>,
+        finished: &mut Vec<(String, Vec<PendingDelete>)>,
+    ) -> Result<(), QueueError> {
+        let queue = &self.inner.queue;
+        for name in &self.inner.options.queues {
+            let want = n - jobs.len();
+            if want == 0 {
+                break;
+            }
+            if migrate {
+                queue.migrate(name).await?;
+            }
+            let group = finished.iter().position(|(q, _)| q == name);
+            match (queue.as_redis(), group) {
+                (Some(redis), Some(at)) => {
+                    let members: Vec<&[u8]> = finished[at]
+                        .1
+                        .iter()
+                        .map(|d| d.reserved.as_slice())
+                        .collect();
+                    let (deleted, reserved) =
+                        redis.delete_and_reserve(name, &members, want).await?;
+                    settle(finished.remove(at).1, Ok(deleted));
+                    jobs.extend(reserved);
+                }
+                _ => jobs.extend(queue.reserve_many(name, want).await?),
+            }
+        }
+        if let Some(redis) = queue.as_redis() {
+            while let Some((name, group)) = finished.last() {
+                let members: Vec<&[u8]> = group.iter().map(|d| d.reserved.as_slice()).collect();
+                let (deleted, _) = redis.delete_and_reserve(name, &members, 0).await?;
+                if let Some((_, group)) = finished.pop() {
+                    settle(group, Ok(deleted));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Tell each finished job's task how its delete went.
+fn settle(group: Vec<PendingDelete>, result: Result<Vec<bool>, QueueError>) {
+    match result {
+        Ok(deleted) => {
+            for (delete, still_reserved) in group.into_iter().zip(deleted) {
+                let _ = delete.done.send(Some(still_reserved));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, jobs = group.len(), "cannot delete finished jobs; they stay reserved and run again after retry_after");
+            for delete in group {
+                let _ = delete.done.send(None);
+            }
+        }
+    }
 }
 
 /// One job's run, with everything it needs to report.
 struct Run {
     inner: Arc<Inner>,
+    slot: Slot,
     job: ReservedJob,
     payload: Arc<Payload>,
     raw: Arc<[u8]>,
@@ -727,8 +971,15 @@ impl Run {
             "job {status}"
         );
         if self.inner.options.output == Output::Laravel {
-            let label = format!("{status}:");
-            println!("[{}][{}] {label:<11} {}", timestamp(), self.id, self.name);
+            // `{status}:` left-aligned in 11 columns, as Laravel pads it.
+            let pad = 10usize.saturating_sub(status.len());
+            println!(
+                "[{}][{}] {status}:{:pad$} {}",
+                timestamp(),
+                self.id,
+                "",
+                self.name
+            );
         }
     }
 
@@ -781,9 +1032,8 @@ impl Run {
                 return;
             }
         }
-        let queue = &self.inner.queue;
-        if let Err(e) = retry_while_disconnected(|| queue.delete(&self.job)).await {
-            tracing::error!(error = %e, job_id = %self.id, "cannot delete the failed job");
+        if self.remove(false).await.is_none() {
+            tracing::error!(job_id = %self.id, "cannot delete the failed job");
         }
         if let Some(bus) = &self.inner.bus {
             bus.after_failure(&self.inner.registry, &self.payload, resolved)
@@ -826,14 +1076,40 @@ impl Run {
         }
     }
 
+    /// Delete a job that has nothing left to do but report.
     async fn delete(&self) {
-        let queue = &self.inner.queue;
-        match retry_while_disconnected(|| queue.delete(&self.job)).await {
-            Ok(true) => {}
-            Ok(false) => {
+        match self.remove(true).await {
+            Some(true) => {}
+            Some(false) => {
                 tracing::warn!(job_id = %self.id, "delete: the reservation had already expired; the job may run again")
             }
-            Err(e) => tracing::error!(error = %e, job_id = %self.id, "cannot delete the job"),
+            None => tracing::error!(job_id = %self.id, "cannot delete the job"),
+        }
+    }
+
+    /// Delete the job: on Redis through the loop's next reserve call (see [`Deletes`]), else
+    /// directly. `done` says the job has nothing left to do but report, so its slot is free for
+    /// the job that call reserves. `Some(still reserved)`, or `None` if it could not be deleted.
+    async fn remove(&self, done: bool) -> Option<bool> {
+        if let Some(deletes) = &self.inner.deletes {
+            if done {
+                self.slot.free();
+            }
+            let (tx, rx) = oneshot::channel();
+            deletes.push(PendingDelete {
+                queue: self.job.queue.clone(),
+                reserved: self.job.reserved.clone(),
+                done: tx,
+            });
+            return rx.await.ok().flatten();
+        }
+        let queue = &self.inner.queue;
+        match retry_while_disconnected(|| queue.delete(&self.job)).await {
+            Ok(still_reserved) => Some(still_reserved),
+            Err(e) => {
+                tracing::error!(error = %e, job_id = %self.id, "cannot delete the job");
+                None
+            }
         }
     }
 
@@ -916,13 +1192,16 @@ impl Run {
     }
 }
 
-/// How long a finished job keeps trying to delete or release itself while Redis is unreachable.
+/// How long a finished job keeps trying to delete or release itself while Redis is unreachable
+/// or the SQLite file stays locked.
 /// Past it the job stays reserved and runs again after `retry_after` (at-least-once).
 const SETTLE_RETRY_LIMIT: Duration = Duration::from_secs(30);
 
-/// Run a delete/release again, with backoff, while the error is a lost connection: a job that
-/// already ran should not run twice just because Redis blinked while it finished. Both operations
-/// are safe to repeat (ZREM of exact bytes; release moves the job only if it is still reserved).
+/// Run a delete/release again, with backoff, while the error is a lost connection or SQLite's
+/// "database is locked": a job that already ran should not run twice just because Redis blinked,
+/// or another worker held the SQLite file, while it finished. Both operations are safe to repeat
+/// (ZREM of exact bytes; a row is touched only while our reservation holds; a refused SQLite
+/// statement wrote nothing).
 async fn retry_while_disconnected<T, F, Fut>(mut op: F) -> Result<T, QueueError>
 where
     F: FnMut() -> Fut,
@@ -932,7 +1211,10 @@ where
     let mut backoff = Duration::from_millis(50);
     loop {
         match op().await {
-            Err(e) if e.is_connection_lost() && started.elapsed() < SETTLE_RETRY_LIMIT => {
+            Err(e)
+                if (e.is_connection_lost() || e.is_busy())
+                    && started.elapsed() < SETTLE_RETRY_LIMIT =>
+            {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_RECONNECT_BACKOFF);
             }
@@ -972,9 +1254,11 @@ impl Drop for AbortOnDrop {
 }
 
 /// Laravel's `Worker::process` for one reserved job.
-async fn process(inner: Arc<Inner>, job: ReservedJob) {
-    let parsed = Payload::from_slice(&job.original);
-    let payload = Arc::new(parsed.as_ref().cloned().unwrap_or_default());
+async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
+    let (payload, undecodable) = match Payload::from_slice(&job.original) {
+        Ok(payload) => (Arc::new(payload), None),
+        Err(e) => (Arc::new(Payload::default()), Some(e)),
+    };
     let name = match payload.resolve_name() {
         "" => "(unknown job)".to_owned(),
         n => n.to_owned(),
@@ -987,13 +1271,14 @@ async fn process(inner: Arc<Inner>, job: ReservedJob) {
     let run = Run {
         raw: Arc::from(job.original.as_slice()),
         inner,
+        slot,
         job,
         payload,
         name,
         id,
     };
     run.say("Processing");
-    if let Err(e) = parsed {
+    if let Some(e) = undecodable {
         let err = JobError::with_class(exceptions::UNDECODABLE, e.to_string());
         return run.fail(&err, None).await;
     }

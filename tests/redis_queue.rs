@@ -284,3 +284,40 @@ async fn scripts_reload_after_script_flush() {
     q.push("default", php_payload(0).as_bytes()).await.unwrap();
     assert_eq!(q.size("default").await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn delete_and_reserve_deletes_finished_jobs_then_reserves_in_one_call() {
+    let Some(server) = TestRedis::start() else {
+        return;
+    };
+    let q = queue(&server, 90).await;
+    for _ in 0..4 {
+        q.push("default", php_payload(0).as_bytes()).await.unwrap();
+    }
+    let first = q.reserve_many("default", 2).await.unwrap();
+    assert_eq!(first.len(), 2);
+    // A member that is not reserved (its reservation expired and another worker took it) is
+    // reported as such and leaves the set alone.
+    let gone = php_payload(1);
+    let finished: Vec<&[u8]> = vec![&first[0].reserved, gone.as_bytes(), &first[1].reserved];
+    let (deleted, next) = q.delete_and_reserve("default", &finished, 5).await.unwrap();
+    assert_eq!(deleted, [true, false, true]);
+    assert_eq!(next.len(), 2, "only two jobs were left");
+    assert!(next.iter().all(|j| j.attempts == 1));
+    let mut c = server.conn(0);
+    let mut reserved: Vec<Vec<u8>> = c.zrange(format!("{Q}:reserved"), 0, -1).unwrap();
+    reserved.sort();
+    let mut expected: Vec<Vec<u8>> = next.iter().map(|j| j.reserved.clone()).collect();
+    expected.sort();
+    assert_eq!(reserved, expected);
+    assert_eq!(c.llen::<_, i64>(Q).unwrap(), 0);
+    assert_eq!(c.llen::<_, i64>(format!("{Q}:notify")).unwrap(), 0);
+    // Deletes only (n = 0): nothing is reserved, nothing else moves.
+    q.push("default", php_payload(0).as_bytes()).await.unwrap();
+    let finished: Vec<&[u8]> = next.iter().map(|j| j.reserved.as_slice()).collect();
+    let (deleted, none) = q.delete_and_reserve("default", &finished, 0).await.unwrap();
+    assert_eq!(deleted, [true, true]);
+    assert!(none.is_empty());
+    assert_eq!(c.zcard::<_, i64>(format!("{Q}:reserved")).unwrap(), 0);
+    assert_eq!(c.llen::<_, i64>(Q).unwrap(), 1);
+}

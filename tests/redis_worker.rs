@@ -118,6 +118,44 @@ async fn thousand_jobs_concurrently_exactly_once() {
     assert!(env.store().await.all().await.unwrap().is_empty());
 }
 
+/// Deletes of finished jobs ride on the loop's next reserve call, per queue: with two queues,
+/// jobs of both finishing at once, and failures mixed in (their delete comes after the
+/// failed_jobs row), every job runs once and both queues end empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_queues_deletes_ride_on_reserves_exactly_once() {
+    let Some(env) = Env::start() else { return };
+    let tag = env.tag("twoq");
+    let q = env.queue(90).await;
+    for n in 0..300 {
+        let (queue, mode, secs) = match n % 10 {
+            0 => ("high", "fail", 0.0),
+            1..=3 => ("high", "sleep", 0.005),
+            _ => ("default", "sleep", 0.002),
+        };
+        q.push(queue, probe(&tag, n, mode, secs, |_| {}).as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut opts = options();
+    opts.concurrency = 6;
+    opts.queues = vec!["high".to_owned(), "default".to_owned()];
+    let reason = env.worker(90, opts).await.run().await.unwrap();
+    assert_eq!(reason, StopReason::Empty);
+    let mut counts: HashMap<i64, usize> = HashMap::new();
+    for r in records(&tag).iter().filter(|r| r.event == "start") {
+        *counts.entry(r.n).or_default() += 1;
+    }
+    assert_eq!(counts.len(), 300);
+    assert!(counts.values().all(|&c| c == 1), "a job ran twice");
+    assert_eq!(env.store().await.all().await.unwrap().len(), 30);
+    env.assert_queue_empty();
+    let mut c = env.server.conn(0);
+    for suffix in ["", ":delayed", ":reserved", ":notify"] {
+        let key = format!("laravel_database_queues:high{suffix}");
+        assert!(!c.exists::<_, bool>(&key).unwrap(), "{key} is not empty");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_job_is_retried_with_payload_backoff_then_failed() {
     let Some(env) = Env::start() else { return };
@@ -496,6 +534,15 @@ async fn kill_9_during_a_job_then_it_runs_again_with_attempts_2() {
     let mut child = spawn_child(&env, 2);
     let ran = wait_for(Duration::from_secs(20), || {
         records(&tag).iter().any(|r| r.event == "done")
+    });
+    // The handler records "done" before it returns; the delete follows. Let it land before the
+    // kill (a kill between the two would rightly leave the job reserved for another run).
+    wait_for(Duration::from_secs(10), || {
+        env.server
+            .conn(0)
+            .zcard::<_, i64>(format!("{Q}:reserved"))
+            .unwrap_or(1)
+            == 0
     });
     let _ = child.kill();
     let _ = child.wait();

@@ -85,8 +85,8 @@ impl App {
     /// Open the queue of a (checked) connection.
     pub async fn queue(&self, connection: &str) -> Result<RedisQueue> {
         self.check_connection(connection)?;
-        RedisQueue::connect(
-            self.settings.redis.url.expose(),
+        RedisQueue::connect_to(
+            &self.settings.redis.queue_endpoint()?,
             RedisQueueOptions {
                 prefix: self.settings.redis.prefix.clone(),
                 retry_after: self.settings.retry_after,
@@ -101,8 +101,8 @@ impl App {
 
     /// Open the app's cache store (restart signal).
     pub async fn cache(&self) -> Result<CacheStore> {
-        CacheStore::connect(
-            self.settings.redis.cache_url.expose(),
+        CacheStore::connect_to(
+            &self.settings.redis.cache_endpoint()?,
             self.settings.cache_key(""),
         )
         .await

@@ -36,6 +36,7 @@ pub fn run(args: ClearArgs) -> Result<()> {
         .unwrap_or_else(|| app.settings.default_queue.clone());
     let count = block_on(async {
         let queue = app.queue(&connection).await?;
+        queue.check_queue(&queue_name)?;
         anyhow::Ok(queue.clear(&queue_name).await?)
     })??;
     println!("Cleared {count} jobs from the [{queue_name}] queue");

@@ -97,8 +97,8 @@ async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
         None => Env::from_process(),
     };
     let settings = Settings::from_env(&env, None, args.laravel_version)?;
-    let queue = RedisQueue::connect(
-        settings.redis.url.expose(),
+    let queue = RedisQueue::connect_to(
+        &settings.redis.queue_endpoint()?,
         RedisQueueOptions {
             prefix: settings.redis.prefix.clone(),
             connection_name: "redis".to_owned(),

@@ -54,6 +54,7 @@ pub fn run(args: MonitorArgs) -> Result<()> {
             let Some((_, q)) = open.iter().find(|(c, _)| c == connection) else {
                 continue;
             };
+            q.check_queue(queue)?;
             let size = q.size(queue).await?;
             let alert = size >= args.max;
             busy |= alert;

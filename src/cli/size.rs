@@ -38,6 +38,7 @@ pub fn run(args: SizeArgs) -> Result<()> {
         }
         let mut rows = Vec::new();
         for name in names {
+            queue.check_queue(&name)?;
             let s = queue.sizes(&name).await?;
             rows.push(vec![
                 connection.clone(),

@@ -92,6 +92,12 @@ pub struct WorkArgs {
     /// Jobs to run at once in this process.
     #[arg(long, default_value_t = 1)]
     pub concurrency: usize,
+    /// Threads that run the worker and its handlers. 1 (the default) keeps the loop, the Redis
+    /// connection and every handler on one thread: no hand-offs between threads, which is the
+    /// fastest for I/O-bound handlers (a handler that computes or blocks for long should use
+    /// `tokio::task::spawn_blocking`, or run with more threads).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: u16,
     /// Output format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -195,11 +201,24 @@ pub fn run(args: WorkArgs) -> anyhow::Result<()> {
 /// worker stops for a reason that has a non-zero one (memory: 12).
 pub fn run_with(args: WorkArgs, registry: Registry) -> anyhow::Result<()> {
     init_logging(args.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let code = runtime.block_on(work(args, registry))?;
+    let code = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?
+            .block_on(work(args, registry))?
+    } else {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(args.threads))
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        // The loop runs on a runtime thread, not on this one, so waking it is not a hand-off
+        // between this thread and the runtime's.
+        runtime
+            .block_on(tokio::spawn(work(args, registry)))
+            .context("the worker task ended abnormally")??
+    };
     if code != 0 {
         std::process::exit(code);
     }
@@ -242,6 +261,13 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
         }
     }
     let is_database = connection == "database";
+    let queues = if args.queue.is_empty() && is_database {
+        vec![settings.database_queue.queue.clone()]
+    } else if args.queue.is_empty() {
+        vec![settings.default_queue.clone()]
+    } else {
+        args.queue.clone()
+    };
     let queue: Queue = if is_database {
         let options = DatabaseQueueOptions {
             table: settings.database_queue.table.clone(),
@@ -258,8 +284,8 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
             .context("cannot open the queue's database")?
             .into()
     } else {
-        RedisQueue::connect(
-            settings.redis.url.expose(),
+        let queue = RedisQueue::connect_to(
+            &settings.redis.queue_endpoint()?,
             RedisQueueOptions {
                 prefix: settings.redis.prefix.clone(),
                 retry_after: args.retry_after.unwrap_or(settings.retry_after),
@@ -269,8 +295,13 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
             },
         )
         .await
-        .context("cannot connect to the queue's Redis")?
-        .into()
+        .context("cannot connect to the queue's Redis")?;
+        // On a Redis Cluster, refuse queue names without a hash tag now rather than on the first
+        // script.
+        for name in &queues {
+            queue.check_queue(name)?;
+        }
+        queue.into()
     };
     let mut builder = Worker::builder(queue, registry);
     // The restart signal, maxExceptions counters and unique locks live in the app's cache; larq
@@ -283,19 +314,21 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
             );
             None
         }
-        _ => match CacheStore::connect(settings.redis.cache_url.expose(), settings.cache_key(""))
-            .await
-        {
-            Ok(cache) => Some(cache),
-            Err(e) if is_database => {
-                tracing::warn!(
-                    error = %e,
-                    "no Redis cache: queue:restart, maxExceptions and unique locks are not seen by larq (set CACHE_DRIVER to silence this)"
-                );
-                None
+        _ => {
+            match CacheStore::connect_to(&settings.redis.cache_endpoint()?, settings.cache_key(""))
+                .await
+            {
+                Ok(cache) => Some(cache),
+                Err(e) if is_database => {
+                    tracing::warn!(
+                        error = %e,
+                        "no Redis cache: queue:restart, maxExceptions and unique locks are not seen by larq (set CACHE_DRIVER to silence this)"
+                    );
+                    None
+                }
+                Err(e) => return Err(e).context("cannot connect to the cache's Redis"),
             }
-            Err(e) => return Err(e).context("cannot connect to the cache's Redis"),
-        },
+        }
     };
     let mut policies = WrapperPolicies::new();
     for q in &args.hand_back {
@@ -318,9 +351,10 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
     if let Some(cache) = cache {
         builder = builder.cache(cache.clone());
         // Unique locks live on the cache store's lock connection: the `default` Redis connection.
-        let locks = CacheStore::connect(settings.redis.url.expose(), settings.cache_key(""))
-            .await
-            .context("cannot connect to the cache's lock connection")?;
+        let locks =
+            CacheStore::connect_to(&settings.redis.queue_endpoint()?, settings.cache_key(""))
+                .await
+                .context("cannot connect to the cache's lock connection")?;
         bus = bus
             .unique_locks(UniqueLocks::new(locks, args.laravel_version))
             .hand_back_counter(cache);
@@ -343,13 +377,6 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
         }
         builder = builder.failed_store(store);
     }
-    let queues = if args.queue.is_empty() && is_database {
-        vec![settings.database_queue.queue.clone()]
-    } else if args.queue.is_empty() {
-        vec![settings.default_queue.clone()]
-    } else {
-        args.queue.clone()
-    };
     let backoff = match (args.backoff.trim().parse::<u64>(), args.delay) {
         (Ok(b), d) if d > b => d.to_string(),
         _ => args.backoff.clone(),

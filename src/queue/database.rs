@@ -43,9 +43,7 @@ pub struct DatabaseQueueOptions {
     pub retry_after: u64,
     /// Connection name stored in failed_jobs (`database`).
     pub connection_name: String,
-    /// Pooled connections (the worker reserves on one and deletes/releases on others). SQLite
-    /// always gets one: it has one writer at a time, and our own connections racing for its
-    /// lock only poll each other (see [`DatabaseQueue::connect`]).
+    /// Pooled connections (the worker reserves on one and deletes/releases on others).
     pub max_connections: u32,
 }
 
@@ -254,15 +252,7 @@ impl DatabaseQueue {
                 source: redact(source),
             }
         };
-        // SQLite: one connection. The file has one writer at a time; with several connections
-        // of ours, each delete and reserve polls for the lock (SQLite's busy handler sleeps up to
-        // 100 ms between tries and gives up after 5 s), which under a slow disk lost deletes to
-        // "database is locked" at concurrency 8. One connection queues them in order instead.
-        let connections = match backend {
-            Backend::Sqlite => 1,
-            _ => options.max_connections,
-        };
-        let pool = open_pool(url, connections, 30)
+        let pool = open_pool(url, options.max_connections, 30)
             .await
             .map_err(err("connect"))?;
         let server_version = match backend {
@@ -747,5 +737,52 @@ mod tests {
             );
         }
         assert_eq!(q.size("default").await.unwrap(), 1, "the delayed row");
+    }
+
+    #[tokio::test]
+    async fn a_locked_sqlite_file_is_busy_so_a_delete_may_run_again() {
+        use sqlx::sqlite::SqliteConnectOptions;
+        use sqlx::ConnectOptions;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("locked.sqlite");
+        let mut holder = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (x integer)")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let mut other = SqliteConnectOptions::new()
+            .filename(&path)
+            .busy_timeout(std::time::Duration::ZERO)
+            .connect()
+            .await
+            .unwrap();
+        let source = sqlx::query("DELETE FROM t")
+            .execute(&mut other)
+            .await
+            .unwrap_err();
+        let busy = QueueError::Database {
+            op: "delete",
+            queue: "default".to_owned(),
+            backend: "sqlite",
+            source,
+        };
+        assert!(busy.is_busy(), "{busy}");
+        assert!(!busy.is_connection_lost());
+        let elsewhere = QueueError::Database {
+            op: "delete",
+            queue: "default".to_owned(),
+            backend: "pgsql",
+            source: sqlx::Error::PoolTimedOut,
+        };
+        assert!(!elsewhere.is_busy());
     }
 }

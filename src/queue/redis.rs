@@ -5,6 +5,9 @@
 //! `{P}queues:Q:notify` (wake-up tokens). PHP workers and larq can share these keys: every state
 //! change is one atomic script with the same effect as Laravel's.
 //!
+//! The connection underneath is a [`RedisConnection`]: one server, or a Redis Cluster where each
+//! queue's keys share a slot through a hash-tagged queue name (`{default}`); see [`connection`].
+//!
 //! Where ours differs from Laravel's scripts, on purpose:
 //!
 //! * **Reserve counts the attempt in place.** Laravel's pop script decodes the payload with cjson,
@@ -27,11 +30,15 @@
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Client, Script};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Script};
 use tokio::sync::Mutex;
 
 use super::{Reservation, ReservedJob};
+
+pub mod connection;
+
+pub use self::connection::{RedisConnection, RedisEndpoint};
 
 /// A Redis failure, with the operation and queue it happened in.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +69,15 @@ pub enum QueueError {
         /// The driver error.
         source: sqlx::Error,
     },
+    /// The queue's keys would hash to different slots of a Redis Cluster, so its scripts could
+    /// not run there (the server would answer `CROSSSLOT`).
+    #[error("queue {queue:?} cannot be used on a Redis Cluster: its keys ({prefix}queues:{queue}, :delayed, :reserved, :notify) hash to different slots; name it with a hash tag, e.g. {{{queue}}}, as Laravel requires on a cluster (13.5+ keeps an untagged {queue:?} under those same keys)")]
+    CrossSlot {
+        /// The queue name.
+        queue: String,
+        /// The connection's key prefix.
+        prefix: String,
+    },
     /// The reserve script answered something that is not its documented reply.
     #[error("unexpected reply from the {op} script on queue {queue:?}")]
     Protocol {
@@ -84,6 +100,24 @@ impl QueueError {
                 source,
                 sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::PoolTimedOut
             ),
+            _ => false,
+        }
+    }
+
+    /// Whether SQLite refused the statement because another connection held the file's lock past
+    /// the busy timeout (`SQLITE_BUSY`/`SQLITE_LOCKED`, "database is locked"). Nothing was
+    /// written, so the statement may run again; a finished job's delete should, rather than
+    /// leave the job to run a second time after `retry_after`.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            QueueError::Database {
+                backend: "sqlite",
+                source: sqlx::Error::Database(e),
+                ..
+            } => e
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                .is_some_and(|c| matches!(c & 0xff, 5 | 6)),
             _ => false,
         }
     }
@@ -249,14 +283,21 @@ return {{job, reserved, attempts, mode}}"
     ))
 });
 
-/// KEYS: ready list, reserved set, notify list. ARGV: reservation expiry, at most how many jobs.
-/// The same as running [`RESERVE`] that many times (each job popped, counted, added to `:reserved`
-/// with one notify token consumed) in one atomic call; returns {original, reserved, attempts,
-/// mode} flattened, four entries per job, stopping early when the list is empty.
+/// KEYS: ready list, reserved set, notify list. ARGV: reservation expiry, at most how many jobs,
+/// then the reserved bytes of finished jobs to delete first.
+///
+/// First a `ZREM` of each finished job (Laravel's delete, one per job), then the same as running
+/// [`RESERVE`] that many times (each job popped, counted, added to `:reserved` with one notify
+/// token consumed), in one atomic call. Returns one 0/1 per deleted job (1: it was still
+/// reserved), then {original, reserved, attempts, mode} flattened, four entries per job, stopping
+/// early when the list is empty.
 static RESERVE_MANY: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{COUNT_ATTEMPT_LUA}
 local out = {{}}
+for i = 3, #ARGV do
+  out[#out + 1] = redis.call('zrem', KEYS[2], ARGV[i])
+end
 for _ = 1, tonumber(ARGV[2]) do
   local job = redis.call('lpop', KEYS[1])
   if not job then break end
@@ -348,9 +389,9 @@ fn reservation_mode(mode: i64) -> Reservation {
 
 /// One Laravel Redis queue connection.
 pub struct RedisQueue {
-    conn: ConnectionManager,
-    client: Client,
-    blocking: Mutex<Option<MultiplexedConnection>>,
+    conn: RedisConnection,
+    endpoint: RedisEndpoint,
+    blocking: Mutex<Option<RedisConnection>>,
     options: RedisQueueOptions,
 }
 
@@ -395,19 +436,38 @@ pub fn now() -> u64 {
 impl RedisQueue {
     /// Connect to the Redis server at `url`.
     pub async fn connect(url: &str, options: RedisQueueOptions) -> Result<RedisQueue, QueueError> {
-        let client = client(url)?;
-        let conn = connection_manager(&client)
-            .await
-            .map_err(|source| QueueError::Redis {
-                op: "connect",
-                queue: String::new(),
-                source,
-            })?;
+        Self::connect_to(&RedisEndpoint::node(url), options).await
+    }
+
+    /// Connect to a Redis server or a Redis Cluster.
+    pub async fn connect_to(
+        endpoint: &RedisEndpoint,
+        options: RedisQueueOptions,
+    ) -> Result<RedisQueue, QueueError> {
+        let conn = endpoint.connect().await?;
         Ok(RedisQueue {
             conn,
-            client,
+            endpoint: endpoint.clone(),
             blocking: Mutex::new(None),
             options,
+        })
+    }
+
+    /// Whether the queue lives on a Redis Cluster (queue names then need hash tags).
+    pub fn is_cluster(&self) -> bool {
+        self.conn.is_cluster()
+    }
+
+    /// Refuse a queue whose keys would span Redis Cluster slots ([`QueueError::CrossSlot`]), so
+    /// a worker fails at start with advice instead of on its first script. Always fine on a
+    /// single server.
+    pub fn check_queue(&self, queue: &str) -> Result<(), QueueError> {
+        if !self.is_cluster() || connection::queue_keys_share_a_slot(&self.options.prefix, queue) {
+            return Ok(());
+        }
+        Err(QueueError::CrossSlot {
+            queue: queue.to_owned(),
+            prefix: self.options.prefix.clone(),
         })
     }
 
@@ -523,13 +583,31 @@ impl RedisQueue {
         if n <= 1 {
             return Ok(self.reserve(queue).await?.into_iter().collect());
         }
+        Ok(self.delete_and_reserve(queue, &[], n).await?.1)
+    }
+
+    /// Delete finished jobs of `queue` (exactly as [`RedisQueue::delete`], each by its reserved
+    /// bytes) and then reserve up to `n` (exactly as [`RedisQueue::reserve_many`]), in one script
+    /// call: a worker that just finished jobs and has free slots pays one round trip instead of
+    /// one per delete plus one for the reserve. `n` may be 0 (deletes only). Returns, per finished
+    /// job in order, whether it was still reserved, and the reserved jobs.
+    pub async fn delete_and_reserve(
+        &self,
+        queue: &str,
+        finished: &[&[u8]],
+        n: usize,
+    ) -> Result<(Vec<bool>, Vec<ReservedJob>), QueueError> {
         let key = self.key(queue);
-        let reply: Vec<redis::Value> = RESERVE_MANY
-            .key(&key)
+        let mut call = RESERVE_MANY.prepare_invoke();
+        call.key(&key)
             .key(format!("{key}:reserved"))
             .key(format!("{key}:notify"))
             .arg(now() + self.options.retry_after)
-            .arg(n)
+            .arg(n);
+        for reserved in finished {
+            call.arg(*reserved);
+        }
+        let reply: Vec<redis::Value> = call
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(Self::err("reserve", queue))?;
@@ -537,11 +615,18 @@ impl RedisQueue {
             op: "reserve",
             queue: queue.to_owned(),
         };
-        if !reply.len().is_multiple_of(4) {
+        if reply.len() < finished.len() || !(reply.len() - finished.len()).is_multiple_of(4) {
             return Err(protocol());
         }
-        let mut jobs = Vec::with_capacity(reply.len() / 4);
         let mut items = reply.into_iter();
+        let mut deleted = Vec::with_capacity(finished.len());
+        for item in items.by_ref().take(finished.len()) {
+            match item {
+                redis::Value::Int(removed) => deleted.push(removed == 1),
+                _ => return Err(protocol()),
+            }
+        }
+        let mut jobs = Vec::with_capacity(items.len() / 4);
         while let (Some(original), Some(reserved), Some(attempts), Some(mode)) =
             (items.next(), items.next(), items.next(), items.next())
         {
@@ -562,7 +647,7 @@ impl RedisQueue {
                 row_id: None,
             });
         }
-        Ok(jobs)
+        Ok((deleted, jobs))
     }
 
     /// Laravel's `pop`: migrate, reserve, and if the queue is empty and `block_for` is set, wait on
@@ -585,14 +670,14 @@ impl RedisQueue {
     pub async fn wait_for_notify(&self, queue: &str, secs: u64) -> Result<bool, QueueError> {
         let mut slot = self.blocking.lock().await;
         if slot.is_none() {
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(5)))
-                .set_response_timeout(None);
             let conn = self
-                .client
-                .get_multiplexed_async_connection_with_config(&config)
+                .endpoint
+                .connect_blocking()
                 .await
-                .map_err(Self::err("connect", queue))?;
+                .map_err(|e| match e {
+                    QueueError::Redis { source, .. } => Self::err("connect", queue)(source),
+                    other => other,
+                })?;
             *slot = Some(conn);
         }
         let Some(conn) = slot.as_mut() else {
@@ -695,37 +780,27 @@ impl RedisQueue {
 
     /// Names of the queues that currently hold keys under this connection's prefix (any of the
     /// ready list, `:delayed`, `:reserved`, `:notify`), sorted. Operators use it to see every queue
-    /// without knowing their names; it uses `SCAN`, so it never blocks the server.
+    /// without knowing their names; it uses `SCAN`, so it never blocks the server (on a Redis
+    /// Cluster, every primary is scanned).
     pub async fn queue_names(&self) -> Result<Vec<String>, QueueError> {
         let prefix = self.key("");
-        let mut conn = self.conn.clone();
-        let mut cursor: u64 = 0;
+        let keys = self
+            .conn
+            .clone()
+            .scan_match(&format!("{}*", glob_escape(&prefix)))
+            .await
+            .map_err(Self::err("scan", ""))?;
         let mut names = std::collections::BTreeSet::new();
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{}*", glob_escape(&prefix)))
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut conn)
-                .await
-                .map_err(Self::err("scan", ""))?;
-            for key in keys {
-                let Some(rest) = key.strip_prefix(prefix.as_bytes()) else {
-                    continue;
-                };
-                let rest = String::from_utf8_lossy(rest);
-                let name = [":delayed", ":reserved", ":notify"]
-                    .iter()
-                    .find_map(|suffix| rest.strip_suffix(suffix))
-                    .unwrap_or(&rest);
-                names.insert(name.to_owned());
-            }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
+        for key in keys {
+            let Some(rest) = key.strip_prefix(prefix.as_bytes()) else {
+                continue;
+            };
+            let rest = String::from_utf8_lossy(rest);
+            let name = [":delayed", ":reserved", ":notify"]
+                .iter()
+                .find_map(|suffix| rest.strip_suffix(suffix))
+                .unwrap_or(&rest);
+            names.insert(name.to_owned());
         }
         Ok(names.into_iter().collect())
     }
