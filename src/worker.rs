@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use crate::bus::{Before, BusFeatures, HandedBack};
 use crate::failed::{FailedJob, FailedJobStore};
 use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
+use crate::metrics::{JobTracker, Metrics, Outcome};
 use crate::payload::{pick_backoff, Payload};
 use crate::queue::redis::{client, connection_manager, now, QueueError};
 use crate::queue::{Queue, Reservation, ReservedJob};
@@ -326,6 +327,7 @@ struct Inner {
     cache: Option<CacheStore>,
     bus: Option<Arc<BusFeatures>>,
     options: WorkerOptions,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// A queue worker; build it with [`Worker::builder`].
@@ -342,9 +344,17 @@ pub struct WorkerBuilder {
     cache: Option<CacheStore>,
     bus: Option<BusFeatures>,
     options: WorkerOptions,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl WorkerBuilder {
+    /// Count jobs, durations and queue contact into `metrics` (for `/metrics`, `/health` and the
+    /// progress line, see [`crate::metrics`]). Without it the worker keeps no counters at all.
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// Chains, batches, unique locks and wrapper policies (see [`crate::bus`]).
     pub fn bus(mut self, bus: BusFeatures) -> Self {
         self.bus = Some(bus);
@@ -380,6 +390,9 @@ impl WorkerBuilder {
         let bus = self
             .bus
             .map(|b| Arc::new(b.with_default_dispatcher(&self.queue, &self.registry)));
+        if let Some(metrics) = &self.metrics {
+            metrics.bind(Arc::clone(&self.queue), &options);
+        }
         Worker {
             inner: Arc::new(Inner {
                 queue: self.queue,
@@ -388,6 +401,7 @@ impl WorkerBuilder {
                 cache: self.cache,
                 bus,
                 options,
+                metrics: self.metrics,
             }),
             state: Arc::new(State::default()),
         }
@@ -427,6 +441,7 @@ impl Worker {
             cache: None,
             bus: None,
             options: WorkerOptions::default(),
+            metrics: None,
         }
     }
 
@@ -487,6 +502,9 @@ impl Worker {
         if self.inner.options.handle_signals {
             self.install_signals()?;
         }
+        if let Some(metrics) = &self.inner.metrics {
+            metrics.set_running();
+        }
         let opts = &self.inner.options;
         let started = Instant::now();
         let last_restart = match self.restart_value().await {
@@ -534,6 +552,9 @@ impl Worker {
                 let migrate = short_pass || migrated_at != second;
                 match self.next_jobs(free, inflight.is_empty(), migrate).await {
                     Ok(jobs) => {
+                        if let Some(metrics) = &self.inner.metrics {
+                            metrics.contact();
+                        }
                         if migrate {
                             migrated_at = second;
                         }
@@ -615,6 +636,9 @@ impl Worker {
     /// Wait for the jobs in flight, unless a forced stop comes first: then abort them (they stay
     /// reserved) and report [`StopReason::Forced`].
     async fn finish(&self, set: &mut JoinSet<()>, reason: StopReason) -> StopReason {
+        if let Some(metrics) = &self.inner.metrics {
+            metrics.set_stopping();
+        }
         loop {
             tokio::select! {
                 res = set.join_next() => match res {
@@ -713,9 +737,17 @@ struct Run {
     raw: Arc<[u8]>,
     name: String,
     id: String,
+    tracker: Option<JobTracker>,
 }
 
 impl Run {
+    /// Count how this run ended (the first outcome counts; without metrics, nothing happens).
+    fn outcome(&self, outcome: Outcome) {
+        if let Some(tracker) = &self.tracker {
+            tracker.finish(outcome);
+        }
+    }
+
     fn say(&self, status: &str) {
         tracing::info!(
             job_id = %self.id,
@@ -728,7 +760,12 @@ impl Run {
         );
         if self.inner.options.output == Output::Laravel {
             let label = format!("{status}:");
-            println!("[{}][{}] {label:<11} {}", timestamp(), self.id, self.name);
+            crate::metrics::status::print_line(format_args!(
+                "[{}][{}] {label:<11} {}",
+                timestamp(),
+                self.id,
+                self.name
+            ));
         }
     }
 
@@ -799,6 +836,7 @@ impl Run {
             }
         }
         tracing::warn!(job_id = %self.id, exception = %error, "job failed");
+        self.outcome(Outcome::Failed);
         self.say("Failed");
     }
 
@@ -812,6 +850,7 @@ impl Run {
             }
         }
         self.delete().await;
+        self.outcome(Outcome::Processed);
         self.say("Processed");
     }
 
@@ -824,6 +863,7 @@ impl Run {
             }
             Err(e) => tracing::error!(error = %e, job_id = %self.id, "cannot release the job"),
         }
+        self.outcome(Outcome::Released);
     }
 
     async fn delete(&self) {
@@ -884,6 +924,7 @@ impl Run {
         };
         if matches!(action, Some(Action::Delete)) {
             self.delete().await;
+            self.outcome(Outcome::Processed);
         } else {
             self.release(delay).await;
         }
@@ -905,6 +946,7 @@ impl Run {
             return self.fail(&error, Some(resolved)).await;
         }
         tracing::warn!(job_id = %self.id, "job timed out; it stays reserved until retry_after");
+        self.outcome(Outcome::TimedOut);
         if self.inner.options.output == Output::Laravel {
             eprintln!(
                 "[{}][{}] Timed out: {} (left reserved until retry_after)",
@@ -984,7 +1026,12 @@ async fn process(inner: Arc<Inner>, job: ReservedJob) {
         Some(row) => row.to_string(),
         None => payload.id.clone().unwrap_or_default(),
     };
+    let tracker = inner
+        .metrics
+        .as_ref()
+        .map(|m| m.job_started(&name, &job.queue));
     let run = Run {
+        tracker,
         raw: Arc::from(job.original.as_slice()),
         inner,
         job,
@@ -1021,7 +1068,10 @@ async fn process(inner: Arc<Inner>, job: ReservedJob) {
                     .hand_back(&run.inner.queue, &run.job, &run.payload)
                     .await
                 {
-                    HandedBack::Yes => return run.say("Handed back"),
+                    HandedBack::Yes => {
+                        run.outcome(Outcome::HandedBack);
+                        return run.say("Handed back");
+                    }
                     HandedBack::Exhausted(e) => return run.fail(&e, None).await,
                     HandedBack::No => {}
                 }
