@@ -54,6 +54,11 @@ pub const OTHER_CLASS: &str = "(other)";
 /// How long a scrape or a health probe waits for the queue backend's sizes.
 pub const BACKEND_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a size read is reused: however often `/metrics`, `/health` and the progress line ask,
+/// the backend sees at most one size read (one round trip per queue) per this period. It matters
+/// most for the `database` connection, whose pool the worker needs for its own queries.
+pub const SIZES_REUSE: Duration = Duration::from_secs(1);
+
 /// The least time the last contact with the queue backend stays fresh for `/health`.
 pub const MIN_HEALTH_WINDOW: Duration = Duration::from_secs(10);
 
@@ -147,6 +152,9 @@ struct Bound {
     health_window: Duration,
 }
 
+/// Sizes of each worked queue, in priority order.
+type SizesByQueue = Vec<(String, QueueSizes)>;
+
 const IDLE: u8 = 0;
 const RUNNING: u8 = 1;
 const STOPPING: u8 = 2;
@@ -164,6 +172,9 @@ pub struct Metrics {
     /// (0: never).
     last_contact: AtomicU64,
     worker: OnceLock<Bound>,
+    /// The last successful size read and when it finished; readers queue on the lock, so only one
+    /// read runs at a time.
+    sizes: tokio::sync::Mutex<Option<(Instant, SizesByQueue)>>,
 }
 
 /// Why the queue sizes could not be read.
@@ -225,6 +236,7 @@ impl Metrics {
             state: AtomicU8::new(IDLE),
             last_contact: AtomicU64::new(0),
             worker: OnceLock::new(),
+            sizes: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -270,8 +282,10 @@ impl Metrics {
     }
 
     /// A job was reserved and starts; the tracker counts its outcome and duration once, and takes
-    /// it out of the in-flight gauge when dropped (however the run ends, even aborted).
-    pub(crate) fn job_started(self: &Arc<Self>, class: &str, queue: &str) -> JobTracker {
+    /// it out of the in-flight gauge when dropped (however the run ends, even aborted). The worker
+    /// calls it for every job; it is public for code that runs jobs outside [`crate::Worker`] and
+    /// for the benches. No allocation once `(class, queue)` was seen.
+    pub fn job_started(self: &Arc<Self>, class: &str, queue: &str) -> JobTracker {
         self.in_flight.fetch_add(1, Relaxed);
         JobTracker {
             series: self.series(class, queue),
@@ -350,13 +364,24 @@ impl Metrics {
         self.state.load(Relaxed) == RUNNING
     }
 
-    /// Ready, delayed and reserved jobs of each queue the worker works, read now (one round trip
-    /// per queue, all within `limit`). A successful read counts as contact with the backend.
+    /// Ready, delayed and reserved jobs of each queue the worker works: read now (one round trip
+    /// per queue), or the last read when it is less than [`SIZES_REUSE`] old. Waiting for another
+    /// caller's read and reading both count against `limit`. A successful read counts as contact
+    /// with the backend.
     pub async fn queue_sizes(
         &self,
         limit: Duration,
     ) -> Result<Vec<(String, QueueSizes)>, MetricsError> {
         let bound = self.worker.get().ok_or(MetricsError::Unbound)?;
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut last = tokio::time::timeout_at(deadline, self.sizes.lock())
+            .await
+            .map_err(|_| MetricsError::Timeout(limit))?;
+        if let Some((at, sizes)) = last.as_ref() {
+            if at.elapsed() < SIZES_REUSE {
+                return Ok(sizes.clone());
+            }
+        }
         let read = async {
             let mut sizes = Vec::with_capacity(bound.queues.len());
             for name in &bound.queues {
@@ -364,10 +389,11 @@ impl Metrics {
             }
             Ok::<_, QueueError>(sizes)
         };
-        let sizes = tokio::time::timeout(limit, read)
+        let sizes = tokio::time::timeout_at(deadline, read)
             .await
             .map_err(|_| MetricsError::Timeout(limit))??;
         self.contact();
+        *last = Some((Instant::now(), sizes.clone()));
         Ok(sizes)
     }
 
@@ -597,7 +623,7 @@ fn resident_bytes() -> Option<u64> {
 /// One job's run, as the metrics see it: counted in flight from its creation to its drop, and in
 /// the first outcome reported for it.
 #[derive(Debug)]
-pub(crate) struct JobTracker {
+pub struct JobTracker {
     metrics: Arc<Metrics>,
     series: Arc<Series>,
     started: Instant,
@@ -607,7 +633,7 @@ pub(crate) struct JobTracker {
 impl JobTracker {
     /// Count the run's outcome and duration; later calls for the same run are ignored (a handler
     /// that releases its job is "Released" even though Laravel then prints "Processed").
-    pub(crate) fn finish(&self, outcome: Outcome) {
+    pub fn finish(&self, outcome: Outcome) {
         if !self.done.swap(true, Relaxed) {
             self.series.record(outcome, self.started.elapsed());
         }

@@ -359,6 +359,29 @@ fn scrape(port: u16) -> Exposition {
     Exposition::parse(&body)
 }
 
+/// Scrape until `done` holds (sizes are reused for up to a second, so waits include them); panics
+/// with the last scrape and larq's stderr after `limit`.
+fn wait_scrape(
+    w: &Worker,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&Exposition) -> bool,
+) -> Exposition {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (status, body) = get(w.port, "/metrics").expect("scrape");
+        assert_eq!(status, 200, "{body}");
+        let e = Exposition::parse(&body);
+        if done(&e) {
+            return e;
+        }
+        if Instant::now() > deadline {
+            panic!("{what}: not reached\n{body}\n---\n{}", w.stderr_text());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn wait_for<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + limit;
     loop {
@@ -561,15 +584,17 @@ fn redis_worker_counters_sizes_and_health() {
     push(&redis, "default", &corpus("failing_job"));
     push(&redis, "default", &corpus("mailable"));
 
-    // First attempts: the three SomeJobs throw and are released for 5 s.
-    let e = wait_for(Duration::from_secs(30), || {
-        let e = scrape(port);
-        let settled = e.total("larq_jobs_released_total") == 3.0
+    // First attempts: the three SomeJobs throw and are released for 5 s; two of them and the
+    // handed-back mail wait in default's :delayed, one in other's.
+    let e = wait_scrape(&worker, Duration::from_secs(30), "first attempts", |e| {
+        e.total("larq_jobs_released_total") == 3.0
             && e.total("larq_jobs_failed_total") == 1.0
-            && e.total("larq_jobs_handed_back_total") == 1.0;
-        settled.then_some(e)
-    })
-    .unwrap_or_else(|| panic!("first attempts not counted:\n{}", worker.stderr_text()));
+            && e.total("larq_jobs_handed_back_total") == 1.0
+            && e.get(
+                "larq_queue_jobs",
+                &[("queue", "default"), ("state", "delayed")],
+            ) == Some(3.0)
+    });
     std::fs::create_dir(&record_dir).unwrap();
     assert_eq!(
         e.get(
@@ -600,14 +625,6 @@ fn redis_worker_counters_sizes_and_health() {
         Some(1.0)
     );
     assert_eq!(e.total("larq_jobs_processed_total"), 0.0);
-    // Two released SomeJobs and the handed-back mail wait in default's :delayed, one in other's.
-    assert_eq!(
-        e.get(
-            "larq_queue_jobs",
-            &[("queue", "default"), ("state", "delayed")]
-        ),
-        Some(3.0)
-    );
     assert_eq!(
         e.get(
             "larq_queue_jobs",
@@ -617,13 +634,11 @@ fn redis_worker_counters_sizes_and_health() {
     );
 
     // Second attempts (after the backoff) find the record directory and succeed.
-    let e = wait_for(Duration::from_secs(60), || {
-        let e = scrape(port);
-        (e.total("larq_jobs_processed_total") == 3.0
-            && e.get("larq_jobs_in_flight", &[]) == Some(0.0))
-        .then_some(e)
-    })
-    .unwrap_or_else(|| panic!("second attempts not counted:\n{}", worker.stderr_text()));
+    let e = wait_scrape(&worker, Duration::from_secs(60), "second attempts", |e| {
+        e.total("larq_jobs_processed_total") == 3.0
+            && e.get("larq_jobs_in_flight", &[]) == Some(0.0)
+            && e.total("larq_queue_jobs") == 1.0
+    });
     let runs = std::fs::read_to_string(&records).unwrap();
     assert_eq!(runs.lines().count(), 3, "the handler ran 3 times: {runs}");
     assert_eq!(
@@ -787,11 +802,9 @@ fn database_worker_reports_its_jobs_table() {
             ("REDIS_PORT", _redis_for_cache.port.to_string()),
         ],
     );
-    let e = wait_for(Duration::from_secs(30), || {
-        let e = scrape(worker.port);
-        (e.total("larq_jobs_processed_total") == 1.0).then_some(e)
-    })
-    .unwrap_or_else(|| panic!("the job was not counted:\n{}", worker.stderr_text()));
+    let e = wait_scrape(&worker, Duration::from_secs(30), "the ready job", |e| {
+        e.total("larq_jobs_processed_total") == 1.0 && e.total("larq_queue_jobs") == 1.0
+    });
     assert_eq!(
         e.get(
             "larq_jobs_processed_total",
