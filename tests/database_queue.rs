@@ -371,6 +371,10 @@ async fn operations(kind: Kind) {
     let jb = q.reserve("default").await.unwrap().unwrap();
     assert_eq!(jb.row_id, Some(id_b));
     assert_eq!(db.rows().await[0], (id_a, 1, true));
+    // By state, as `larq work --metrics` reports them: c ready, a and b reserved, one delayed.
+    let sizes = q.sizes("default").await.unwrap();
+    assert_eq!((sizes.ready, sizes.delayed, sizes.reserved), (1, 1, 2));
+    assert_eq!(sizes.total(), q.size("default").await.unwrap());
 
     // Release: the row is replaced by a new one with the counted attempts, available after delay.
     assert!(q.release(&ja, 0).await.unwrap());
