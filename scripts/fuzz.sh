@@ -11,7 +11,8 @@
 # Under CI=true a failure to install cargo-fuzz is a failure; elsewhere it is a loud skip. A target
 # that does not build always fails the run.
 #
-# Environment: LARQ_FUZZ_TARGET_DIR (default fuzz/target), LARQ_FUZZ_RSS_MB (default 2048),
+# Environment: LARQ_CARGO_FUZZ_VERSION (installed when missing, default 0.13.2),
+# LARQ_FUZZ_TARGET_DIR (default fuzz/target), LARQ_FUZZ_RSS_MB (default 2048),
 # LARQ_FUZZ_TIMEOUT (seconds one input may take, default 20), LARQ_FUZZ_SANITIZER (address, the
 # default, which also finds leaks; or none: a cheaper build and faster runs, panics only).
 set -euo pipefail
@@ -37,8 +38,10 @@ now() { date +%s; }
 # --- cargo-fuzz -----------------------------------------------------------------------------------
 t0=$(now)
 if ! cargo fuzz --version >/dev/null 2>&1; then
-  say "installing cargo-fuzz from crates.io (cargo install cargo-fuzz --locked)"
-  if ! cargo install cargo-fuzz --locked; then
+  # Pinned so that CI does not change under us; the version the docs' measurements used.
+  version=${LARQ_CARGO_FUZZ_VERSION:-0.13.2}
+  say "installing cargo-fuzz $version from crates.io (cargo install cargo-fuzz --locked)"
+  if ! cargo install cargo-fuzz --version "$version" --locked; then
     if $in_ci; then
       echo "fuzz: FAILED: could not install cargo-fuzz (CI=true: this is a failure, not a skip)" >&2
       exit 1
