@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, unit, integration (real Redis, real PHP and the real Laravel
-# app in php-fixtures/), doc tests. Installs and starts what is missing first.
+# app in php-fixtures/), doc tests, then a bounded fuzzing run. Installs and starts what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,3 +8,9 @@ cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
 cargo test --doc
+# Then fuzz every target for a bounded time (docs/php-serialize-format.md, "Fuzzing"); a crash fails
+# the run. On a fresh machine most of it is installing cargo-fuzz and building the instrumented
+# targets (docs/reliability.md has the measured times). LARQ_FUZZ_SECONDS=0 leaves it out.
+if [ "${LARQ_FUZZ_SECONDS:-30}" != 0 ]; then
+  bash scripts/fuzz.sh "${LARQ_FUZZ_SECONDS:-30}"
+fi

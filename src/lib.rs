@@ -25,7 +25,8 @@
 //! [`failed`] the `failed_jobs` table; [`config`] the PHP app's `.env`; [`dispatch`] pushes Rust
 //! values as Laravel jobs; [`bus`] continues chains ([`chain`]), keeps `job_batches` ([`batch`]),
 //! releases unique locks ([`unique`]) and applies the policy for framework wrappers
-//! ([`wrappers`]).
+//! ([`wrappers`]); [`metrics`] counts what a worker does for Prometheus, health probes and the
+//! progress line.
 #![deny(missing_docs)]
 
 pub mod batch;
@@ -36,6 +37,7 @@ pub mod crypt;
 pub mod dispatch;
 pub mod failed;
 pub mod job;
+pub mod metrics;
 pub mod payload;
 pub mod php;
 pub mod queue;

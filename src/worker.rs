@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use crate::bus::{Before, BusFeatures, HandedBack};
 use crate::failed::{FailedJob, FailedJobStore};
 use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
+use crate::metrics::{JobTracker, Metrics, Outcome};
 use crate::payload::{pick_backoff, Payload};
 use crate::queue::redis::{now, QueueError, RedisConnection, RedisEndpoint};
 use crate::queue::{Queue, Reservation, ReservedJob};
@@ -343,6 +344,7 @@ struct Inner {
     deletes: Option<Deletes>,
     /// Jobs whose slot is taken: reserved and not yet past their handler and delete.
     busy: AtomicUsize,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// A finished job's delete, waiting for the loop to send it along with its next reserve.
@@ -440,9 +442,17 @@ pub struct WorkerBuilder {
     cache: Option<CacheStore>,
     bus: Option<BusFeatures>,
     options: WorkerOptions,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl WorkerBuilder {
+    /// Count jobs, durations and queue contact into `metrics` (for `/metrics`, `/health` and the
+    /// progress line, see [`crate::metrics`]). Without it the worker keeps no counters at all.
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// Chains, batches, unique locks and wrapper policies (see [`crate::bus`]).
     pub fn bus(mut self, bus: BusFeatures) -> Self {
         self.bus = Some(bus);
@@ -479,6 +489,9 @@ impl WorkerBuilder {
             .bus
             .map(|b| Arc::new(b.with_default_dispatcher(&self.queue, &self.registry)));
         let deletes = self.queue.as_redis().map(|_| Deletes::default());
+        if let Some(metrics) = &self.metrics {
+            metrics.bind(Arc::clone(&self.queue), &options);
+        }
         Worker {
             inner: Arc::new(Inner {
                 queue: self.queue,
@@ -489,6 +502,7 @@ impl WorkerBuilder {
                 options,
                 deletes,
                 busy: AtomicUsize::new(0),
+                metrics: self.metrics,
             }),
             state: Arc::new(State::default()),
         }
@@ -546,6 +560,7 @@ impl Worker {
             cache: None,
             bus: None,
             options: WorkerOptions::default(),
+            metrics: None,
         }
     }
 
@@ -632,6 +647,9 @@ impl Worker {
         if self.inner.options.handle_signals {
             self.install_signals()?;
         }
+        if let Some(metrics) = &self.inner.metrics {
+            metrics.set_running();
+        }
         let opts = &self.inner.options;
         let started = Instant::now();
         let last_restart = match self.restart_value().await {
@@ -682,6 +700,9 @@ impl Worker {
                 let migrate = short_pass || migrated_at != second;
                 match self.next_jobs(free, inflight.is_empty(), migrate).await {
                     Ok(jobs) => {
+                        if let Some(metrics) = &self.inner.metrics {
+                            metrics.contact();
+                        }
                         if migrate {
                             migrated_at = second;
                         }
@@ -779,6 +800,9 @@ impl Worker {
     /// Wait for the jobs in flight, unless a forced stop comes first: then abort them (they stay
     /// reserved) and report [`StopReason::Forced`].
     async fn finish(&self, set: &mut JoinSet<()>, reason: StopReason) -> StopReason {
+        if let Some(metrics) = &self.inner.metrics {
+            metrics.set_stopping();
+        }
         loop {
             self.flush_deletes().await;
             tokio::select! {
@@ -957,9 +981,17 @@ struct Run {
     raw: Arc<[u8]>,
     name: String,
     id: String,
+    tracker: Option<JobTracker>,
 }
 
 impl Run {
+    /// Count how this run ended (the first outcome counts; without metrics, nothing happens).
+    fn outcome(&self, outcome: Outcome) {
+        if let Some(tracker) = &self.tracker {
+            tracker.finish(outcome);
+        }
+    }
+
     fn say(&self, status: &str) {
         tracing::info!(
             job_id = %self.id,
@@ -973,13 +1005,13 @@ impl Run {
         if self.inner.options.output == Output::Laravel {
             // `{status}:` left-aligned in 11 columns, as Laravel pads it.
             let pad = 10usize.saturating_sub(status.len());
-            println!(
+            crate::metrics::status::print_line(format_args!(
                 "[{}][{}] {status}:{:pad$} {}",
                 timestamp(),
                 self.id,
                 "",
                 self.name
-            );
+            ));
         }
     }
 
@@ -1049,6 +1081,7 @@ impl Run {
             }
         }
         tracing::warn!(job_id = %self.id, exception = %error, "job failed");
+        self.outcome(Outcome::Failed);
         self.say("Failed");
     }
 
@@ -1062,6 +1095,7 @@ impl Run {
             }
         }
         self.delete().await;
+        self.outcome(Outcome::Processed);
         self.say("Processed");
     }
 
@@ -1074,6 +1108,7 @@ impl Run {
             }
             Err(e) => tracing::error!(error = %e, job_id = %self.id, "cannot release the job"),
         }
+        self.outcome(Outcome::Released);
     }
 
     /// Delete a job that has nothing left to do but report.
@@ -1160,6 +1195,7 @@ impl Run {
         };
         if matches!(action, Some(Action::Delete)) {
             self.delete().await;
+            self.outcome(Outcome::Processed);
         } else {
             self.release(delay).await;
         }
@@ -1181,6 +1217,7 @@ impl Run {
             return self.fail(&error, Some(resolved)).await;
         }
         tracing::warn!(job_id = %self.id, "job timed out; it stays reserved until retry_after");
+        self.outcome(Outcome::TimedOut);
         if self.inner.options.output == Output::Laravel {
             eprintln!(
                 "[{}][{}] Timed out: {} (left reserved until retry_after)",
@@ -1268,7 +1305,12 @@ async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
         Some(row) => row.to_string(),
         None => payload.id.clone().unwrap_or_default(),
     };
+    let tracker = inner
+        .metrics
+        .as_ref()
+        .map(|m| m.job_started(&name, &job.queue));
     let run = Run {
+        tracker,
         raw: Arc::from(job.original.as_slice()),
         inner,
         slot,
@@ -1306,7 +1348,10 @@ async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
                     .hand_back(&run.inner.queue, &run.job, &run.payload)
                     .await
                 {
-                    HandedBack::Yes => return run.say("Handed back"),
+                    HandedBack::Yes => {
+                        run.outcome(Outcome::HandedBack);
+                        return run.say("Handed back");
+                    }
                     HandedBack::Exhausted(e) => return run.fail(&e, None).await,
                     HandedBack::No => {}
                 }

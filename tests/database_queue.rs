@@ -290,6 +290,46 @@ async fn operations(kind: Kind) {
     assert_eq!(q.size("other").await.unwrap(), 1, "clear is per queue");
 }
 
+/// `sizes` splits `size` by state, as `larq work --metrics` reports it.
+async fn sizes_by_state(kind: Kind) {
+    let Some(db) = TestDb::open(kind).await else {
+        return;
+    };
+    let q = db.queue(90).await;
+    for n in 1..=3 {
+        let p = probe("sizes", n, "ok", 0.0, |_| {});
+        q.push("default", p.as_bytes()).await.unwrap();
+    }
+    q.later("default", 60, b"{\"later\":true}").await.unwrap();
+    q.push("other", b"{}").await.unwrap();
+    let first = q.reserve("default").await.unwrap().unwrap();
+    q.reserve("default").await.unwrap().unwrap();
+    let sizes = q.sizes("default").await.unwrap();
+    assert_eq!((sizes.ready, sizes.delayed, sizes.reserved), (1, 1, 2));
+    assert_eq!(sizes.total(), q.size("default").await.unwrap());
+    let other = q.sizes("other").await.unwrap();
+    assert_eq!((other.ready, other.delayed, other.reserved), (1, 0, 0));
+    // Released with a delay: reserved → delayed.
+    assert!(q.release(&first, 60).await.unwrap());
+    let sizes = q.sizes("default").await.unwrap();
+    assert_eq!((sizes.ready, sizes.delayed, sizes.reserved), (1, 2, 1));
+}
+
+#[tokio::test]
+async fn sizes_by_state_sqlite() {
+    sizes_by_state(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sizes_by_state_mariadb() {
+    sizes_by_state(Kind::Mysql).await;
+}
+
+#[tokio::test]
+async fn sizes_by_state_postgres() {
+    sizes_by_state(Kind::Postgres).await;
+}
+
 #[tokio::test]
 async fn operations_sqlite() {
     operations(Kind::Sqlite).await;

@@ -7,8 +7,16 @@
 //!
 //! This file only uses `larq::` paths, so `examples/backend.rs` includes it and runs the same
 //! command with its own registry.
+//!
+//! `--metrics ADDR` serves `/metrics` and `/health` with [`larq::metrics::http::serve`]; the
+//! server lives in the library so that embedders who build their own worker get the same endpoint
+//! in two lines. The progress line is the binary's own (`progress.rs`).
+
+#[path = "progress.rs"]
+pub mod progress;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -19,6 +27,7 @@ use larq::bus::BusFeatures;
 use larq::config::{Env, Settings};
 use larq::failed::FailedJobStore;
 use larq::job::{Job, JobContext, JobError, Registry};
+use larq::metrics::Metrics;
 use larq::queue::{DatabaseQueue, DatabaseQueueOptions, Queue, RedisQueue, RedisQueueOptions};
 use larq::unique::UniqueLocks;
 use larq::worker::{CacheStore, Output, Worker, WorkerOptions};
@@ -121,6 +130,14 @@ pub struct WorkArgs {
     /// Hand-backs of one job before it fails (0: no limit).
     #[arg(long, default_value_t = 360)]
     pub hand_back_max: u64,
+    /// Serve Prometheus metrics (GET /metrics) and a health check (GET /health) over HTTP on this
+    /// address, e.g. 127.0.0.1:9000 (port 0: any free port, printed at start).
+    #[arg(long, value_name = "ADDR", env = "LARQ_METRICS")]
+    pub metrics: Option<String>,
+    /// The live progress line on stderr: auto (when stderr is a terminal and --log-format is
+    /// text), on (also with json; a plain line every 10 s when stderr is not a terminal), off.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = progress::ProgressMode::Auto)]
+    pub progress: progress::ProgressMode,
 }
 
 /// The seed app's `App\Jobs\SomeJob(int $userId, string $someParam)`.
@@ -260,6 +277,17 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
             Err(e) => tracing::warn!(error = %e, "APP_KEY is not usable; encrypted jobs will fail"),
         }
     }
+    // Listen before connecting anywhere: a taken port is an operator error to report at once.
+    let listener = match args.metrics.as_deref().filter(|a| !a.is_empty()) {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("--metrics {addr}: cannot listen on that address"))?,
+        ),
+        None => None,
+    };
+    let progress = progress::sink(args.progress, args.log_format == LogFormat::Text);
+    let metrics = (listener.is_some() || progress.is_some()).then(Metrics::new);
     let is_database = connection == "database";
     let queues = if args.queue.is_empty() && is_database {
         vec![settings.database_queue.queue.clone()]
@@ -401,7 +429,45 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
         },
         laravel_version: args.laravel_version,
     };
-    let reason = builder.options(options).build().run().await?;
+    if let Some(metrics) = &metrics {
+        builder = builder.metrics(Arc::clone(metrics));
+    }
+    let worker = builder.options(options).build();
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = match (listener, &metrics) {
+        (Some(listener), Some(metrics)) => {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "serving /metrics and /health");
+                if args.log_format == LogFormat::Text {
+                    eprintln!("Metrics: http://{addr}/metrics, health: http://{addr}/health");
+                }
+            }
+            Some(tokio::spawn(larq::metrics::http::serve(
+                listener,
+                Arc::clone(metrics),
+                async move {
+                    let _ = server_stopped.await;
+                },
+            )))
+        }
+        _ => None,
+    };
+    let ticker = match (progress, &metrics) {
+        (Some(sink), Some(metrics)) => Some(tokio::spawn(progress::run(Arc::clone(metrics), sink))),
+        _ => None,
+    };
+    let result = worker.run().await;
+    if let Some(ticker) = ticker {
+        ticker.abort();
+        let _ = ticker.await;
+        progress::clear();
+    }
+    // The endpoint stops with the worker (a scrape in progress gets a moment to finish).
+    let _ = stop_server.send(());
+    if let Some(server) = server {
+        let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    }
+    let reason = result?;
     tracing::info!(?reason, "worker stopped");
     Ok(reason.exit_code())
 }

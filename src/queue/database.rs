@@ -29,7 +29,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use super::redis::{now, QueueError};
+use super::redis::{now, QueueError, QueueSizes};
 use super::{Reservation, ReservedJob};
 use crate::config::DatabaseSettings;
 use crate::failed::{database_url, open_pool, redact, Backend};
@@ -65,6 +65,7 @@ struct Statements {
     delete: String,
     insert: String,
     size: String,
+    sizes: String,
     clear: String,
 }
 
@@ -171,6 +172,10 @@ fn statements(backend: Backend, table: &str, lock: &str) -> Statements {
             "INSERT INTO {table} (queue, payload, attempts, reserved_at, available_at, created_at) VALUES (?, ?, ?, NULL, ?, ?){returning}"
         )),
         size: s(format!("SELECT COUNT(*) FROM {table} WHERE queue = ?")),
+        // COUNT of a CASE, not SUM: it is a BIGINT on every server (SUM is DECIMAL on MySQL).
+        sizes: s(format!(
+            "SELECT COUNT(CASE WHEN reserved_at IS NULL AND available_at <= ? THEN 1 END), COUNT(CASE WHEN reserved_at IS NULL AND available_at > ? THEN 1 END), COUNT(reserved_at) FROM {table} WHERE queue = ?"
+        )),
         clear: s(format!("DELETE FROM {table} WHERE queue = ?")),
     }
 }
@@ -519,6 +524,29 @@ impl DatabaseQueue {
             .map_err(self.err("size", queue))?;
         let n: i64 = row.try_get(0).map_err(self.err("size", queue))?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// [`DatabaseQueue::size`] split by state: ready (available now), delayed (available later)
+    /// and reserved (held, including reservations past `retry_after` that the next reserve will
+    /// take over), read in one statement.
+    pub async fn sizes(&self, queue: &str) -> Result<QueueSizes, QueueError> {
+        let now = now() as i64;
+        let row = sqlx::query(&self.sql.sizes)
+            .bind(now)
+            .bind(now)
+            .bind(queue)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.err("size", queue))?;
+        let count = |i: usize| -> Result<u64, QueueError> {
+            let n: i64 = row.try_get(i).map_err(self.err("size", queue))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        Ok(QueueSizes {
+            ready: count(0)?,
+            delayed: count(1)?,
+            reserved: count(2)?,
+        })
     }
 
     /// Laravel's `clear`: delete every row of the queue; returns how many there were.

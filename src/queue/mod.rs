@@ -192,6 +192,14 @@ impl Queue {
         }
     }
 
+    /// Jobs the queue holds by state (ready, delayed, reserved), for operators and metrics.
+    pub async fn sizes(&self, queue: &str) -> Result<QueueSizes, QueueError> {
+        match self {
+            Queue::Redis(q) => q.sizes(queue).await,
+            Queue::Database(q) => q.sizes(queue).await,
+        }
+    }
+
     /// Delete every job of the queue; returns how many there were.
     pub async fn clear(&self, queue: &str) -> Result<u64, QueueError> {
         match self {
