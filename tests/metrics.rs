@@ -9,6 +9,8 @@
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
+#[path = "support/some_job.rs"]
+mod some_job;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -17,8 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use larq::payload::Payload;
-use larq::php::{Object, Property, Value};
 use redis_server::TestRedis;
 
 // ---- a strict reader of the exposition format ---------------------------------------------------
@@ -466,22 +466,10 @@ fn corpus(name: &str) -> String {
     std::fs::read_to_string(path).unwrap().trim().to_owned()
 }
 
-/// An `App\Jobs\SomeJob` payload built by larq's own Laravel-shaped encoder (as in
-/// tests/reliability_faults.rs): distinct uuid and id per call. Not a captured payload.
+/// An `App\Jobs\SomeJob` payload built by larq's own encoder (not captured): distinct uuid and
+/// id per call.
 fn built_some_job(user_id: i64, param: &str) -> String {
-    let mut obj = Object::new("App\\Jobs\\SomeJob");
-    obj.props = vec![
-        Property::public("userId", Value::Int(user_id)),
-        Property::public("someParam", Value::String(param.as_bytes().to_vec().into())),
-        Property::public("job", Value::Null),
-        Property::public("connection", Value::Null),
-        Property::public("queue", Value::Null),
-        Property::public("delay", Value::Null),
-        Property::public("middleware", Value::Array(vec![])),
-        Property::public("chained", Value::Array(vec![])),
-    ];
-    let command = String::from_utf8(Value::Object(obj).to_bytes()).unwrap();
-    Payload::for_command("App\\Jobs\\SomeJob", command).to_json()
+    some_job::some_job_payload(user_id, param).to_json()
 }
 
 /// Push with Laravel's push effect: the payload and one notify token.

@@ -7,6 +7,8 @@
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
+#[path = "support/some_job.rs"]
+mod some_job;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -21,21 +23,9 @@ use redis_server::TestRedis;
 
 const Q: &str = "laravel_database_queues:default";
 
-/// A `App\Jobs\SomeJob(userId, someParam)` payload as Laravel 8 pushes it; returns (uuid, json).
+/// A `App\Jobs\SomeJob(userId, someParam)` payload in Laravel 8's shape; returns (uuid, json).
 fn some_job(user_id: i64, param: &str) -> (String, String) {
-    let mut obj = Object::new("App\\Jobs\\SomeJob");
-    obj.props = vec![
-        Property::public("userId", Value::Int(user_id)),
-        Property::public("someParam", Value::String(param.as_bytes().to_vec().into())),
-        Property::public("job", Value::Null),
-        Property::public("connection", Value::Null),
-        Property::public("queue", Value::Null),
-        Property::public("delay", Value::Null),
-        Property::public("middleware", Value::Array(vec![])),
-        Property::public("chained", Value::Array(vec![])),
-    ];
-    let command = String::from_utf8(Value::Object(obj).to_bytes()).unwrap();
-    let p = Payload::for_command("App\\Jobs\\SomeJob", command);
+    let p = some_job::some_job_payload(user_id, param);
     (p.uuid.clone().unwrap(), p.to_json())
 }
 
