@@ -84,9 +84,14 @@ impl Env {
     }
 
     fn assert_queue_empty(&self) {
+        self.assert_named_queue_empty(Q);
+    }
+
+    /// Nothing ready, delayed, reserved or waiting to notify under the queue's key.
+    fn assert_named_queue_empty(&self, key: &str) {
         let mut c = self.server.conn(0);
         for suffix in ["", ":delayed", ":reserved", ":notify"] {
-            let key = format!("{Q}{suffix}");
+            let key = format!("{key}{suffix}");
             assert!(!c.exists::<_, bool>(&key).unwrap(), "{key} is not empty");
         }
     }
@@ -149,11 +154,7 @@ async fn two_queues_deletes_ride_on_reserves_exactly_once() {
     assert!(counts.values().all(|&c| c == 1), "a job ran twice");
     assert_eq!(env.store().await.all().await.unwrap().len(), 30);
     env.assert_queue_empty();
-    let mut c = env.server.conn(0);
-    for suffix in ["", ":delayed", ":reserved", ":notify"] {
-        let key = format!("laravel_database_queues:high{suffix}");
-        assert!(!c.exists::<_, bool>(&key).unwrap(), "{key} is not empty");
-    }
+    env.assert_named_queue_empty("laravel_database_queues:high");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
