@@ -605,24 +605,78 @@ async fn kill_9_then_the_job_runs_again_with_attempts_2_mariadb() {
     kill_9_then_the_job_runs_again_with_attempts_2(Kind::Mysql).await;
 }
 
-// ---- the real Laravel app (SQLite) ----------------------------------------------------------
+// ---- the real Laravel app (SQLite, PostgreSQL, MariaDB) -------------------------------------------------------
 
 fn app_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/app")
 }
 
-/// The fixture app on the test's SQLite file, with no Redis needed (array cache).
+/// The fixture app on the test's database, with no Redis needed (array cache): its SQLite file,
+/// or the server's database with the test's own table as `DB_QUEUE_TABLE`.
 fn laravel(db: &TestDb, program: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(program);
     cmd.args(args)
-        .env("DB_CONNECTION", "sqlite")
-        .env("DB_DATABASE", db.sqlite_path())
         .env("QUEUE_CONNECTION", "database")
         .env("CACHE_DRIVER", "array")
         .env("REDIS_PORT", "1"); // nothing here may need Redis
+    match db.kind {
+        Kind::Sqlite => {
+            cmd.env("DB_CONNECTION", "sqlite")
+                .env("DB_DATABASE", db.sqlite_path());
+        }
+        Kind::Postgres | Kind::Mysql => {
+            let s = ServerSettings::of(&db.url);
+            let driver = if db.kind == Kind::Postgres {
+                "pgsql"
+            } else {
+                "mysql"
+            };
+            cmd.env("DB_CONNECTION", driver)
+                .env("DB_HOST", s.host)
+                .env("DB_PORT", s.port)
+                .env("DB_DATABASE", s.database)
+                .env("DB_USERNAME", s.user)
+                .env("DB_PASSWORD", s.password)
+                .env("DB_QUEUE_TABLE", &db.table);
+        }
+    }
     cmd
 }
 
+/// The parts of a `scheme://user[:password]@host[:port]/database` URL the PHP app's `DB_*` take.
+struct ServerSettings {
+    host: String,
+    port: String,
+    database: String,
+    user: String,
+    password: String,
+}
+
+impl ServerSettings {
+    fn of(url: &str) -> ServerSettings {
+        let (scheme, rest) = url.split_once("://").expect("scheme://");
+        let rest = rest.split('?').next().unwrap_or_default();
+        let (auth, rest) = rest.rsplit_once('@').unwrap_or(("", rest));
+        let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
+        let (hostport, database) = rest.split_once('/').unwrap_or((rest, "test"));
+        let default_port = if scheme.starts_with("postgres") {
+            "5432"
+        } else {
+            "3306"
+        };
+        let (host, port) = hostport.split_once(':').unwrap_or((hostport, default_port));
+        ServerSettings {
+            host: host.to_owned(),
+            port: port.to_owned(),
+            database: database.to_owned(),
+            user: user.to_owned(),
+            password: password.to_owned(),
+        }
+    }
+}
+
+/// `count` SomeJobs (userId 1..=count, someParam `tag`) through Laravel's `database` connection,
+/// in one transaction: the JSON line Laravel's dispatch reported for each.
 fn dispatch(db: &TestDb, count: usize, tag: &str) -> Vec<serde_json::Value> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/bin/dispatch");
     let out = laravel(
@@ -634,6 +688,7 @@ fn dispatch(db: &TestDb, count: usize, tag: &str) -> Vec<serde_json::Value> {
             "--connection=database",
             "--user-id=1",
             "--increment",
+            "--transaction",
             &format!("--param={tag}"),
         ],
     )
@@ -715,33 +770,28 @@ async fn larq_migrate_then_laravel_dispatches_and_larq_work_database_runs_each_o
     assert_eq!(q.size("default").await.unwrap(), 0);
 }
 
-/// PHP's `queue:work database` and larq take jobs from one SQLite table.
+/// PHP's `queue:work database` and larq take jobs from one table that the real Laravel app filled.
+///
+/// On PostgreSQL and MariaDB both workers lock rows with `FOR UPDATE SKIP LOCKED` (Laravel 8.83
+/// picks it by server version, as larq does): every job runs exactly once and nothing fails.
 ///
 /// SQLite has no row locks, and Laravel's transactions are deferred (read, then write), so while
 /// any other connection writes (larq, or a second PHP worker), SQLite refuses some of PHP's
 /// writes with "database is locked". On a pop that is harmless; on the delete after a job ran,
 /// Laravel leaves the row reserved, and after `retry_after` it comes back with attempts 2 and
-/// (with `--tries=1`) fails without running. So: every job runs exactly once, and the jobs that
-/// hit that PHP error also end in failed_jobs as attempted too many times.
-///
-/// 2,000 jobs by default (about 50 s here, 20 s of it Laravel dispatching); the 10,000
-/// with `LARQ_DB_SHARED_JOBS=10000`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn php_worker_and_larq_share_one_sqlite_table_none_lost_none_twice() {
+/// (with `--tries=1`) fails without running. So there: every job runs exactly once, and the jobs
+/// that hit that PHP error also end in failed_jobs as attempted too many times.
+async fn php_worker_and_larq_share_one_table(kind: Kind, n: usize) {
     if !php_available() {
         return;
     }
-    let Some(db) = TestDb::open(Kind::Sqlite).await else {
+    let Some(db) = TestDb::open(kind).await else {
         return;
     };
-    let n: usize = std::env::var("LARQ_DB_SHARED_JOBS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
     const RETRY_AFTER: u64 = 3;
-    let tag = "shared-sqlite";
+    let tag = format!("shared-{kind:?}");
     let started = Instant::now();
-    let dispatched: std::collections::HashSet<String> = dispatch(&db, n, tag)
+    let dispatched: std::collections::HashSet<String> = dispatch(&db, n, &tag)
         .iter()
         .map(|d| d["uuid"].as_str().unwrap().to_owned())
         .collect();
@@ -776,14 +826,34 @@ async fn php_worker_and_larq_share_one_sqlite_table_none_lost_none_twice() {
     assert!(php_started, "the PHP worker ran no job in 30 s");
     let opts = |retry_after| DatabaseQueueOptions {
         retry_after,
+        // The PHP app's table: `jobs` in the SQLite file, the test's own on a server.
+        table: if kind == Kind::Sqlite {
+            "jobs".to_owned()
+        } else {
+            db.table.clone()
+        },
+        max_connections: 10,
         ..DatabaseQueueOptions::default()
     };
     let q = DatabaseQueue::connect_url(&db.url, opts(RETRY_AFTER))
         .await
         .unwrap();
-    let store = FailedJobStore::sqlite(&db.sqlite_path()).await.unwrap();
+    // larq's failed_jobs: on SQLite the app's own table in the same file (PHP's failures land
+    // there too); beside a server, a SQLite file of the test's own (PHP's failures would go to
+    // the server's failed_jobs, and its log, which is checked below).
+    let store = match kind {
+        Kind::Sqlite => FailedJobStore::sqlite(&db.sqlite_path()).await.unwrap(),
+        _ => {
+            let store = FailedJobStore::sqlite(&db.dir.path().join("failed.sqlite"))
+                .await
+                .unwrap();
+            store.ensure_table().await.unwrap();
+            store
+        }
+    };
     let mut wopts = options();
-    wopts.concurrency = 2;
+    // Every job costs commits; on a server larq overlaps them (SQLite has one writer anyway).
+    wopts.concurrency = if kind == Kind::Sqlite { 2 } else { 8 };
     wopts.stop_when_empty = false;
     let worker = Worker::builder(
         DatabaseQueue::connect_url(&db.url, opts(RETRY_AFTER))
@@ -796,9 +866,9 @@ async fn php_worker_and_larq_share_one_sqlite_table_none_lost_none_twice() {
     .build();
     let handle = worker.handle();
     let task = tokio::spawn(worker.run());
-    // Until the table is empty (rows PHP could not delete come back after retry_after). This
-    // poll is a third connection on the file: on a slow disk its read may itself meet
-    // "database is locked", which only means "not known yet".
+    // Until the table is empty (rows PHP could not delete on SQLite come back after
+    // retry_after). On SQLite this poll is a third connection on the file: on a slow disk its
+    // read may itself meet "database is locked", which only means "not known yet".
     let limit = Duration::from_secs(60 + n as u64 / 20);
     while !matches!(q.size("default").await, Ok(0)) && started.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -809,13 +879,13 @@ async fn php_worker_and_larq_share_one_sqlite_table_none_lost_none_twice() {
     unsafe { libc::kill(php.id() as i32, libc::SIGTERM) };
     let _ = php.wait();
     let left = q.size("default").await.unwrap();
-    let by_larq: Vec<String> = records(tag).into_iter().map(|r| r.uuid).collect();
+    let by_larq: Vec<String> = records(&tag).into_iter().map(|r| r.uuid).collect();
     let by_php = php_record_uuids(&php_records);
     let failed = store.all().await.unwrap();
     let log = std::fs::read_to_string(db.dir.path().join("laravel.log")).unwrap_or_default();
     let php_delete_refused = log.matches("database is locked (SQL: delete").count();
     eprintln!(
-        "{n} jobs: dispatch {dispatch_time:?}, total {:?}; larq ran {}, php ran {}; failed_jobs {} (PHP deletes SQLite refused: {php_delete_refused})",
+        "{kind:?}, {n} jobs: dispatch {dispatch_time:?}, total {:?}; larq ran {}, php ran {}; failed_jobs {} (PHP deletes SQLite refused: {php_delete_refused})",
         started.elapsed(),
         by_larq.len(),
         by_php.len(),
@@ -823,6 +893,10 @@ async fn php_worker_and_larq_share_one_sqlite_table_none_lost_none_twice() {
     );
     assert_eq!(left, 0, "rows left after {limit:?}");
     assert_shared_each_once(&by_larq, &by_php, n, &dispatched);
+    if kind != Kind::Sqlite {
+        assert!(failed.is_empty(), "{failed:?}");
+        assert!(!log.contains(".ERROR:"), "PHP logged errors: {log}");
+    }
     // Every failed_jobs row is a job that ran once and whose reservation PHP could not clear.
     for f in &failed {
         assert!(
@@ -836,6 +910,27 @@ async fn php_worker_and_larq_share_one_sqlite_table_none_lost_none_twice() {
         );
     }
     assert!(failed.len() <= php_delete_refused);
+}
+
+/// 2,000 jobs by default (SQLite writes one transaction at a time, so PHP's deletes wait on
+/// larq's; about 30 s here); the 10,000 with `LARQ_DB_SHARED_JOBS=10000`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn php_worker_and_larq_share_one_sqlite_table_none_lost_none_twice() {
+    let n = std::env::var("LARQ_DB_SHARED_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    php_worker_and_larq_share_one_table(Kind::Sqlite, n).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn php_worker_and_larq_share_10000_jobs_on_postgres_none_lost_none_twice() {
+    php_worker_and_larq_share_one_table(Kind::Postgres, 10_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn php_worker_and_larq_share_10000_jobs_on_mariadb_none_lost_none_twice() {
+    php_worker_and_larq_share_one_table(Kind::Mysql, 10_000).await;
 }
 
 // ---- larq migrate on the servers ------------------------------------------------------------
