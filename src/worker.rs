@@ -11,8 +11,9 @@
 //! Timeouts differ from PHP in one way: PHP SIGKILLs its own process; larq aborts the job's task
 //! and keeps going. Either way a timed-out job that is not failed stays in `:reserved` until
 //! `retry_after` and then runs again with one more attempt. A handler stuck in blocking code
-//! without an `.await` cannot be aborted; it keeps a runtime thread busy until it returns (on
-//! the binary's default one-thread runtime, the whole worker waits for it).
+//! without an `.await` cannot be aborted; when one is still running
+//! [`WorkerOptions::stuck_handler_grace`] after its timeout, the watchdog thread
+//! (`worker/watchdog.rs`) ends the process with status 1, as PHP would have at the timeout.
 //!
 //! On Redis a finished job's delete is handed to the loop and sent in the same script call as
 //! the next reserve ([`crate::queue::RedisQueue::delete_and_reserve`]); the job reports
@@ -24,6 +25,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinSet;
+
+mod watchdog;
 
 use crate::bus::{Before, BusFeatures, HandedBack};
 use crate::failed::{FailedJob, FailedJobStore};
@@ -87,6 +90,11 @@ pub struct WorkerOptions {
     pub output: Output,
     /// Laravel major version whose messages to mimic (8: MaxAttemptsExceededException on timeout).
     pub laravel_version: u8,
+    /// How long past its timeout a handler may take to stop before the process exits with status
+    /// 1 (default 5 s; `None`: never). Only a handler blocked without an `.await` takes longer than
+    /// an instant: PHP kills its process at every timeout, larq only then, since a stuck handler
+    /// holds the runtime (all of it on the one-thread default) and nothing else can free it.
+    pub stuck_handler_grace: Option<Duration>,
 }
 
 impl Default for WorkerOptions {
@@ -107,6 +115,7 @@ impl Default for WorkerOptions {
             handle_signals: false,
             output: Output::Laravel,
             laravel_version: 8,
+            stuck_handler_grace: Some(Duration::from_secs(5)),
         }
     }
 }
@@ -345,6 +354,8 @@ struct Inner {
     /// Jobs whose slot is taken: reserved and not yet past their handler and delete.
     busy: AtomicUsize,
     metrics: Option<Arc<Metrics>>,
+    /// Ends the process when a timed-out handler does not stop (`None` when the options say never).
+    watchdog: Option<watchdog::Watchdog>,
 }
 
 /// A finished job's delete, waiting for the loop to send it along with its next reserve.
@@ -489,6 +500,7 @@ impl WorkerBuilder {
             .bus
             .map(|b| Arc::new(b.with_default_dispatcher(&self.queue, &self.registry)));
         let deletes = self.queue.as_redis().map(|_| Deletes::default());
+        let watchdog = options.stuck_handler_grace.map(watchdog::Watchdog::new);
         if let Some(metrics) = &self.metrics {
             metrics.bind(Arc::clone(&self.queue), &options);
         }
@@ -503,6 +515,7 @@ impl WorkerBuilder {
                 deletes,
                 busy: AtomicUsize::new(0),
                 metrics: self.metrics,
+                watchdog,
             }),
             state: Arc::new(State::default()),
         }
@@ -1378,7 +1391,13 @@ async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
     }
     let mut ctx = run.context();
     let task_resolved = resolved.clone();
+    let armed = match &run.inner.watchdog {
+        Some(dog) if timeout > 0 => Some(dog.arm(Duration::from_secs(timeout), &run.name, &run.id)),
+        _ => None,
+    };
     let mut task = tokio::spawn(async move {
+        // Dropped with this future: when the handler returns, or when an abort reaches it.
+        let _armed = armed;
         let result = task_resolved.run(&mut ctx).await;
         (result, ctx.action.take())
     });

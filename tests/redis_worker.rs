@@ -488,6 +488,7 @@ fn child_worker() {
             .options(WorkerOptions {
                 sleep: Duration::from_millis(100),
                 handle_signals: true,
+                stuck_handler_grace: Some(Duration::from_secs(1)),
                 ..WorkerOptions::default()
             })
             .build()
@@ -568,6 +569,107 @@ async fn kill_9_during_a_job_then_it_runs_again_with_attempts_2() {
     assert!(runs[1].at.floor() >= expires, "{runs:?}, expires {expires}");
     assert!(expires >= runs[0].at.floor() + 1.0, "retry_after is 2 s");
     env.assert_queue_empty();
+}
+
+/// A handler blocked without an `.await` (`std::thread::sleep`) past its 1 s timeout. Nothing in
+/// the runtime can stop it, so the watchdog ends the process with status 1 once the stuck grace
+/// (1 s here) has passed, as PHP's worker kills itself at a timeout.
+///
+/// On the one-thread runtime (the binary's default) the timeout itself never fires: the job
+/// stays reserved, and after retry_after the next worker fails it unrun (its only try is used)
+/// with Laravel 8's "may have previously timed out". On a two-thread runtime the timeout fires on
+/// the other thread and fails the job first, then the watchdog ends the process all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_handler_past_its_timeout_ends_the_process_and_the_job_is_not_lost() {
+    for threads in ["1", "2"] {
+        let Some(env) = Env::start() else { return };
+        let file = env.dir.path().join("records.jsonl");
+        let tag = format!("file:{}", file.display());
+        let q = env.queue(2).await;
+        q.push(
+            "default",
+            probe(&tag, 1, "block", 30.0, |p| {
+                p.timeout = Some(1);
+                p.max_tries = Some(1);
+            })
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let started = Instant::now();
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args(["child_worker", "--exact", "--nocapture", "--test-threads=1"])
+            .env("LARQ_CHILD_REDIS", env.server.url(0))
+            .env("LARQ_CHILD_DB", env.db())
+            .env("LARQ_CHILD_RETRY_AFTER", "2")
+            .env("LARQ_CHILD_THREADS", threads)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Waiting blocks: a thread of its own, so this runtime stays free. A child still running
+        // after 25 s (no watchdog) is killed, and the test fails below instead of hanging.
+        let (status, stderr) = tokio::task::spawn_blocking(move || {
+            let mut child = child;
+            let until = Instant::now() + Duration::from_secs(25);
+            while child.try_wait().unwrap().is_none() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            (status, stderr)
+        })
+        .await
+        .unwrap();
+        let took = started.elapsed();
+        assert_eq!(status.code(), Some(1), "threads {threads}: {stderr}");
+        assert!(
+            took >= Duration::from_secs(2) && took < Duration::from_secs(25),
+            "threads {threads}: exited after {took:?} (timeout 1 s + grace 1 s, the blocking sleep is 30 s)"
+        );
+        assert!(
+            stderr.contains("Timed out: Tests\\Probe ran past its timeout of 1 s and did not stop"),
+            "threads {threads}: {stderr}"
+        );
+        let runs: Vec<(i64, String)> = records(&tag)
+            .into_iter()
+            .map(|r| (r.attempts, r.event))
+            .collect();
+        assert_eq!(runs, [(1, "start".to_owned())], "threads {threads}");
+        let store = env.store().await;
+        let reserved = || {
+            env.server
+                .conn(0)
+                .zcard::<_, i64>(format!("{Q}:reserved"))
+                .unwrap()
+        };
+        if threads == "1" {
+            assert_eq!(reserved(), 1, "the job is held in :reserved, not lost");
+            assert!(store.all().await.unwrap().is_empty(), "not failed yet");
+            // The next worker: the job returns after retry_after with attempts 2 > tries 1.
+            let mut next = spawn_child(&env, 2);
+            let until = Instant::now() + Duration::from_secs(20);
+            while store.all().await.unwrap().is_empty() && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let _ = next.kill();
+            let _ = next.wait();
+        }
+        let rows = store.all().await.unwrap();
+        assert_eq!(rows.len(), 1, "threads {threads}: {rows:?}");
+        assert!(
+            rows[0]
+                .exception
+                .contains("has been attempted too many times or run too long"),
+            "threads {threads}: {}",
+            rows[0].exception
+        );
+        assert_eq!(records(&tag).len(), 1, "it never ran a second time");
+        assert_eq!(reserved(), 0);
+        env.assert_queue_empty();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,6 +89,10 @@ pub struct WorkArgs {
     /// Seconds a job may run (the payload's timeout wins; 0: none).
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Seconds past its timeout a handler may take to stop before the worker exits with status 1
+    /// for its supervisor to restart it (only blocking handler code takes that long; 0: never).
+    #[arg(long, default_value_t = 5)]
+    pub stuck_grace: u64,
     /// Attempts before a job fails (the payload's maxTries wins; 0: unlimited).
     #[arg(long, default_value_t = 1)]
     pub tries: i64,
@@ -428,6 +432,7 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
             LogFormat::Json => Output::Tracing,
         },
         laravel_version: args.laravel_version,
+        stuck_handler_grace: (args.stuck_grace > 0).then(|| Duration::from_secs(args.stuck_grace)),
     };
     if let Some(metrics) = &metrics {
         builder = builder.metrics(Arc::clone(metrics));

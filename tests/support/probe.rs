@@ -89,7 +89,8 @@ pub fn records(tag: &str) -> Vec<Rec> {
 }
 
 /// The test job: `mode` is ok | fail | panic | sleep (secs) | sleep_first (sleep on attempt 1) |
-/// release (secs) | fail_first_seen (fail unless this n ran before).
+/// block (secs of `std::thread::sleep`: blocking code without an `.await`) | release (secs) |
+/// fail_first_seen (fail unless this n ran before).
 #[derive(serde::Deserialize)]
 pub struct Probe {
     tag: String,
@@ -112,6 +113,7 @@ impl Job for Probe {
             "fail_first_seen" if !seen_before => return Err(JobError::new("first run fails")),
             "panic" => panic!("kaboom {}", self.n),
             "sleep" => tokio::time::sleep(sleep).await,
+            "block" => std::thread::sleep(sleep),
             "sleep_first" if ctx.attempts() == 1 => tokio::time::sleep(sleep).await,
             "release" if ctx.attempts() == 1 => ctx.release(self.secs as u64),
             _ => {}
@@ -235,8 +237,17 @@ pub fn child_retry_after() -> u64 {
 
 /// The body of a child-process worker (`child_worker` in a test binary): build the worker on a
 /// runtime of its own, run it until it stops, and exit with its exit code.
+///
+/// `LARQ_CHILD_THREADS=1` gives it the `larq` binary's default one-thread runtime.
 pub fn run_child_worker(worker: impl std::future::Future<Output = Worker>) -> ! {
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    let rt = if std::env::var("LARQ_CHILD_THREADS").as_deref() == Ok("1") {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    } else {
+        tokio::runtime::Runtime::new().unwrap()
+    };
     let reason = rt.block_on(async { worker.await.run().await.unwrap() });
     println!("child stopped: {reason:?}");
     std::process::exit(reason.exit_code());
