@@ -672,6 +672,55 @@ async fn a_blocked_handler_past_its_timeout_ends_the_process_and_the_job_is_not_
     }
 }
 
+/// `queue:work`'s pause and resume: after SIGUSR2 no new job is taken (a job pushed then waits),
+/// after SIGCONT it runs; SIGINT then stops the worker with status 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigusr2_pauses_sigcont_resumes_sigint_stops() {
+    let Some(env) = Env::start() else { return };
+    let file = env.dir.path().join("records.jsonl");
+    let tag = format!("file:{}", file.display());
+    let q = env.queue(90).await;
+    q.push("default", probe(&tag, 1, "ok", 0.0, |_| {}).as_bytes())
+        .await
+        .unwrap();
+    let mut child = spawn_child(&env, 90);
+    let signal = |sig| {
+        // SAFETY: a signal to our own child process.
+        unsafe { libc::kill(child.id() as i32, sig) };
+    };
+    // Job 1 shows the worker is up and its signal handlers are installed.
+    assert!(wait_for(Duration::from_secs(20), || records(&tag)
+        .iter()
+        .any(|r| r.n == 1 && r.event == "done")));
+    signal(libc::SIGUSR2);
+    // The worker reads the pause between loop turns (it sleeps 100 ms when idle).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    q.push("default", probe(&tag, 2, "ok", 0.0, |_| {}).as_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !records(&tag).iter().any(|r| r.n == 2),
+        "job 2 ran while paused"
+    );
+    assert_eq!(
+        q.size("default").await.unwrap(),
+        1,
+        "job 2 waits in the queue"
+    );
+    signal(libc::SIGCONT);
+    assert!(
+        wait_for(Duration::from_secs(10), || records(&tag)
+            .iter()
+            .any(|r| r.n == 2 && r.event == "done")),
+        "job 2 did not run after SIGCONT"
+    );
+    signal(libc::SIGINT);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    env.assert_queue_empty();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_running_job_first() {
     let Some(env) = Env::start() else { return };
