@@ -397,6 +397,54 @@ async fn timeouts_fail_on_timeout_or_come_back_after_retry_after() {
     env.assert_queue_empty();
 }
 
+/// Laravel 10.10+ fails a timed-out job with `TimeoutExceededException` ("... has timed out.");
+/// `laravel_version: 10` (`--laravel-version 10`) writes that form, 8 and 9 the one above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_fail_with_timeout_exceeded_exception_for_laravel_10() {
+    let Some(env) = Env::start() else { return };
+    let tag = env.tag("timeout10");
+    env.queue(2)
+        .await
+        .push(
+            "default",
+            probe(&tag, 1, "sleep", 5.0, |p| {
+                p.timeout = Some(1);
+                p.fail_on_timeout = Some(true);
+                p.max_tries = Some(5);
+            })
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let store = env.store().await;
+    let mut opts = options();
+    opts.stop_when_empty = false;
+    opts.laravel_version = 10;
+    let worker = env.worker(2, opts).await;
+    let mut failed = false;
+    let until = Instant::now() + Duration::from_secs(15);
+    let handle = worker.handle();
+    let task = tokio::spawn(worker.run());
+    while !failed && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        failed = !store.all().await.unwrap().is_empty();
+    }
+    handle.stop();
+    task.await.unwrap().unwrap();
+    let rows = store.all().await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].exception.starts_with(
+            "Illuminate\\Queue\\TimeoutExceededException: Tests\\Probe has timed out."
+        ),
+        "{}",
+        rows[0].exception
+    );
+    let runs = records(&tag);
+    assert_eq!(runs.len(), 1, "one run, aborted: {runs:?}");
+    env.assert_queue_empty();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delayed_and_released_jobs_run_no_earlier_than_due() {
     let Some(env) = Env::start() else { return };
