@@ -401,6 +401,10 @@ pub struct Settings {
     /// `CACHE_STORE`/`CACHE_DRIVER` when set: the restart signal and exception counters are read
     /// from Redis only when the app's cache is `redis` (or unset).
     pub cache_driver: Option<String>,
+    /// The `file` cache store's directory, where `queue:restart` writes with `CACHE_DRIVER=file`:
+    /// `LARQ_CACHE_FILE_PATH` (relative to the app), else Laravel's default
+    /// `<app>/storage/framework/cache/data`; `None` without either (no `--env`).
+    pub cache_file_path: Option<PathBuf>,
     /// The Laravel major version whose conventions apply (messages, cache prefix shapes).
     pub laravel_version: u8,
 }
@@ -552,6 +556,13 @@ impl Settings {
                 username: env.get_or("DB_USERNAME", "forge").to_owned(),
                 password: Secret::new(env.get_or("DB_PASSWORD", "")),
                 connection,
+            },
+            cache_file_path: match env.get("LARQ_CACHE_FILE_PATH").filter(|p| !p.is_empty()) {
+                Some(p) => Some(match app_dir {
+                    Some(dir) if Path::new(p).is_relative() => dir.join(p),
+                    _ => PathBuf::from(p),
+                }),
+                None => app_dir.map(|dir| dir.join("storage/framework/cache/data")),
             },
             app_name,
             laravel_version,
@@ -859,6 +870,24 @@ mod tests {
         let env = Env::from_pairs([("DB_CONNECTION", "sqlite"), ("DB_DATABASE", "db.sqlite")]);
         let s = Settings::from_env(&env, Some(Path::new("/srv/app")), 8).unwrap();
         assert_eq!(s.database.database, "/srv/app/db.sqlite");
+    }
+
+    #[test]
+    fn file_cache_directory_defaults_to_the_apps_storage() {
+        let app = Some(Path::new("/srv/app"));
+        let s = Settings::from_env(&Env::from_pairs([("CACHE_DRIVER", "file")]), app, 8).unwrap();
+        assert_eq!(
+            s.cache_file_path.as_deref(),
+            Some(Path::new("/srv/app/storage/framework/cache/data"))
+        );
+        let env = Env::from_pairs([("LARQ_CACHE_FILE_PATH", "var/cache")]);
+        let s = Settings::from_env(&env, app, 8).unwrap();
+        assert_eq!(
+            s.cache_file_path.as_deref(),
+            Some(Path::new("/srv/app/var/cache"))
+        );
+        let s = Settings::from_env(&Env::from_pairs([("CACHE_DRIVER", "file")]), None, 8).unwrap();
+        assert_eq!(s.cache_file_path, None, "no .env, no app directory");
     }
 
     #[test]

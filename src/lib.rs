@@ -36,6 +36,7 @@ pub mod config;
 pub mod crypt;
 pub mod dispatch;
 pub mod failed;
+pub mod file_cache;
 pub mod job;
 pub mod metrics;
 pub mod payload;

@@ -30,6 +30,7 @@ mod watchdog;
 
 use crate::bus::{Before, BusFeatures, HandedBack};
 use crate::failed::{FailedJob, FailedJobStore};
+use crate::file_cache::FileCache;
 use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
 use crate::metrics::{JobTracker, Metrics, Outcome};
 use crate::payload::{pick_backoff, Payload};
@@ -347,6 +348,8 @@ struct Inner {
     registry: Arc<Registry>,
     failed: Option<FailedJobStore>,
     cache: Option<CacheStore>,
+    /// The restart signal's file when the app's cache store is `file` (and `cache` is `None`).
+    restart_file: Option<FileCache>,
     bus: Option<Arc<BusFeatures>>,
     options: WorkerOptions,
     /// Finished jobs' deletes, carried by the loop's next reserve call (Redis only).
@@ -451,6 +454,7 @@ pub struct WorkerBuilder {
     registry: Arc<Registry>,
     failed: Option<FailedJobStore>,
     cache: Option<CacheStore>,
+    restart_file: Option<FileCache>,
     bus: Option<BusFeatures>,
     options: WorkerOptions,
     metrics: Option<Arc<Metrics>>,
@@ -489,6 +493,13 @@ impl WorkerBuilder {
         self
     }
 
+    /// Read the restart signal from the app's `file` cache store (`CACHE_DRIVER=file`) when no
+    /// Redis [`cache`](Self::cache) is set.
+    pub fn restart_file(mut self, cache: FileCache) -> Self {
+        self.restart_file = Some(cache);
+        self
+    }
+
     /// The worker.
     pub fn build(self) -> Worker {
         let mut options = self.options;
@@ -510,6 +521,7 @@ impl WorkerBuilder {
                 registry: self.registry,
                 failed: self.failed,
                 cache: self.cache,
+                restart_file: self.restart_file,
                 bus,
                 options,
                 deletes,
@@ -571,6 +583,7 @@ impl Worker {
             registry: Arc::new(registry),
             failed: None,
             cache: None,
+            restart_file: None,
             bus: None,
             options: WorkerOptions::default(),
             metrics: None,
@@ -649,9 +662,10 @@ impl Worker {
     /// The restart key's value; `Err` when it cannot be read (Redis down), which must not read as
     /// a change (that would stop the worker on every outage once `queue:restart` was ever run).
     async fn restart_value(&self) -> Result<Option<Vec<u8>>, QueueError> {
-        match &self.inner.cache {
-            Some(cache) => cache.get(RESTART_KEY).await,
-            None => Ok(None),
+        match (&self.inner.cache, &self.inner.restart_file) {
+            (Some(cache), _) => cache.get(RESTART_KEY).await,
+            (None, Some(file)) => file.get(RESTART_KEY, now()).await.map_err(QueueError::from),
+            (None, None) => Ok(None),
         }
     }
 
@@ -856,7 +870,7 @@ impl Worker {
         if due && opts.memory_mb > 0 && rss_mb() >= opts.memory_mb {
             return Some(StopReason::Memory);
         }
-        if self.inner.cache.is_some() && due {
+        if due && (self.inner.cache.is_some() || self.inner.restart_file.is_some()) {
             match self.restart_value().await {
                 Ok(v) if v != *last_restart => return Some(StopReason::Restart),
                 Ok(_) => {}

@@ -586,6 +586,106 @@ fn restart_stops_running_php_and_larq_workers() {
     }
 }
 
+/// `CACHE_DRIVER=file`, the Laravel 8 skeleton's default: the restart signal is a file under the
+/// app's `storage/framework/cache/data` (here beside the test's `.env`, which larq takes as the
+/// app directory). `php artisan queue:restart` stops larq, and `larq restart` stops PHP's
+/// `queue:work`: each writes the entry where the other looks.
+#[test]
+fn restart_through_the_file_cache_reaches_php_and_larq() {
+    if !php_support::php_available() {
+        return;
+    }
+    let Some(s) = Setup::new() else { return };
+    assert!(s.rows().is_empty());
+    s.artisan(&["larq:setup-db"]);
+    let cache_dir = s.dir.path().join("storage/framework/cache/data");
+    let start_workers = || -> Vec<(&str, Child)> {
+        let mut php = vec![app_dir().join("artisan").to_string_lossy().into_owned()];
+        php.extend(["queue:work", "redis", "--sleep=1"].map(String::from));
+        let php: Vec<&str> = php.iter().map(String::as_str).collect();
+        let workers = vec![
+            (
+                "larq work",
+                s.larq_cmd(&["work", "--sleep=0.2"])
+                    .env("CACHE_DRIVER", "file")
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            ),
+            (
+                "php artisan queue:work",
+                s.php_cmd(Path::new("php"), &php)
+                    .env("CACHE_DRIVER", "file")
+                    .env("CACHE_FILE_PATH", &cache_dir)
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            ),
+        ];
+        // Let both read the current restart value (PHP boots in about a second).
+        std::thread::sleep(Duration::from_secs(3));
+        workers
+    };
+    let entry = larq::file_cache::FileCache::new(&cache_dir).path(larq::worker::RESTART_KEY);
+    for round in ["php artisan queue:restart", "larq restart"] {
+        let mut workers = start_workers();
+        for (name, child) in &mut workers {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{round}: {name} stopped early"
+            );
+        }
+        let before = larq::queue::redis::now();
+        if round == "larq restart" {
+            let out = s
+                .larq_cmd(&["restart"])
+                .env("CACHE_DRIVER", "file")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        } else {
+            let mut full = vec![app_dir().join("artisan").to_string_lossy().into_owned()];
+            full.push("queue:restart".to_owned());
+            let full: Vec<&str> = full.iter().map(String::as_str).collect();
+            let out = s
+                .php_cmd(Path::new("php"), &full)
+                .env("CACHE_DRIVER", "file")
+                .env("CACHE_FILE_PATH", &cache_dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // The entry as Laravel's FileStore keeps it: forever, the time serialized.
+        let contents = String::from_utf8(std::fs::read(&entry).unwrap()).unwrap();
+        let stamp: u64 = contents
+            .strip_prefix("9999999999i:")
+            .and_then(|v| v.strip_suffix(';'))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{round}: {contents:?}"));
+        assert!(
+            stamp >= before && stamp <= larq::queue::redis::now(),
+            "{round}: {stamp}"
+        );
+        for (name, mut child) in workers {
+            let status = wait_exit(&mut child, Duration::from_secs(10));
+            assert!(
+                status.is_some_and(|st| st.success()),
+                "{name} did not exit cleanly after {round}: {status:?}"
+            );
+        }
+        // The next round's restart must be a change: a new second.
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+}
+
 #[test]
 fn completions_and_help() {
     for shell in ["bash", "zsh", "fish"] {

@@ -26,6 +26,7 @@ use larq::batch::BatchRepository;
 use larq::bus::BusFeatures;
 use larq::config::{Env, Settings};
 use larq::failed::FailedJobStore;
+use larq::file_cache::FileCache;
 use larq::job::{Job, JobContext, JobError, Registry};
 use larq::metrics::Metrics;
 use larq::queue::{DatabaseQueue, DatabaseQueueOptions, Queue, RedisQueue, RedisQueueOptions};
@@ -337,8 +338,25 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
     };
     let mut builder = Worker::builder(queue, registry);
     // The restart signal, maxExceptions counters and unique locks live in the app's cache; larq
-    // reads them from Redis, so only when the app's cache store is `redis` (or not named).
+    // reads them from Redis, so only when the app's cache store is `redis` (or not named), and
+    // the restart signal alone also from a `file` store.
+    let mut restart_file = None;
     let cache = match settings.cache_driver.as_deref() {
+        Some("file") => {
+            match &settings.cache_file_path {
+                Some(dir) => {
+                    tracing::info!(dir = %dir.display(), "queue:restart is read from the app's file cache");
+                    restart_file = Some(FileCache::new(dir));
+                    tracing::warn!(
+                        "the app's cache is file: maxExceptions and unique locks are not seen by larq"
+                    );
+                }
+                None => tracing::warn!(
+                    "the app's cache is file but its directory is unknown (give --env or LARQ_CACHE_FILE_PATH): queue:restart, maxExceptions and unique locks are not seen by larq"
+                ),
+            }
+            None
+        }
         Some(driver) if driver != "redis" => {
             tracing::warn!(
                 driver,
@@ -380,6 +398,9 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
         settings.default_queue.clone()
     };
     let mut bus = BusFeatures::new(default_queue).wrappers(policies);
+    if let Some(file) = restart_file {
+        builder = builder.restart_file(file);
+    }
     if let Some(cache) = cache {
         builder = builder.cache(cache.clone());
         // Unique locks live on the cache store's lock connection: the `default` Redis connection.

@@ -78,6 +78,9 @@ pub enum QueueError {
         /// The connection's key prefix.
         prefix: String,
     },
+    /// The app's `file` cache store could not be read (the restart signal's file).
+    #[error(transparent)]
+    FileCache(#[from] crate::file_cache::FileCacheError),
     /// The reserve script answered something that is not its documented reply.
     #[error("unexpected reply from the {op} script on queue {queue:?}")]
     Protocol {

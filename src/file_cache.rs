@@ -1,0 +1,150 @@
+//! Laravel's `file` cache store, for the `queue:restart` signal.
+//!
+//! `CACHE_DRIVER=file` is the Laravel 8–10 skeleton's default, and many apps that queue on Redis
+//! keep it. `php artisan queue:restart` then writes the restart time into a file under
+//! `storage/framework/cache/data`, not into Redis, and a worker that only looks in Redis would
+//! never restart on a deploy. This module reads and writes that one kind of entry the way
+//! Laravel's `FileStore` does (8 through 12 keep the same layout):
+//!
+//! * the path of key `k` is `<dir>/<h[0..2]>/<h[2..4]>/<h>`, `h` the hex SHA-1 of `k` (the file
+//!   store has no key prefix);
+//! * the contents are ten digits of expiry time (`9999999999` for `Cache::forever`) followed by
+//!   the PHP-serialized value (`i:1764000000;` for the restart time).
+//!
+//! Only the restart signal uses it: `maxExceptions` counters and unique locks on a file cache
+//! stay unsupported (docs/compatibility.md).
+
+use std::path::{Path, PathBuf};
+
+use sha1::{Digest, Sha1};
+
+/// A file cache read or write failed.
+#[derive(Debug, thiserror::Error)]
+#[error("file cache {path}: {source}")]
+pub struct FileCacheError {
+    /// The entry's file.
+    pub path: PathBuf,
+    /// What the filesystem said.
+    pub source: std::io::Error,
+}
+
+/// The expiry Laravel writes for entries stored forever.
+const FOREVER: &[u8; 10] = b"9999999999";
+
+/// The app's file cache directory (`config('cache.stores.file.path')`).
+#[derive(Debug, Clone)]
+pub struct FileCache {
+    dir: PathBuf,
+}
+
+impl FileCache {
+    /// The store rooted at `dir` (Laravel's default: `<app>/storage/framework/cache/data`).
+    pub fn new(dir: impl Into<PathBuf>) -> FileCache {
+        FileCache { dir: dir.into() }
+    }
+
+    /// The directory entries live under.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the entry for `key` lives.
+    pub fn path(&self, key: &str) -> PathBuf {
+        let hash: String = Sha1::digest(key.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.dir.join(&hash[0..2]).join(&hash[2..4]).join(&hash)
+    }
+
+    /// The serialized value of `key`, or `None` when there is no entry or it has expired at
+    /// `now` (unix seconds). Contents without a readable expiry are returned whole: for the
+    /// restart signal any change of the file is what counts.
+    pub async fn get(&self, key: &str, now: u64) -> Result<Option<Vec<u8>>, FileCacheError> {
+        let path = self.path(key);
+        let contents = match tokio::fs::read(&path).await {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(FileCacheError { path, source }),
+        };
+        Ok(value_at(contents, now))
+    }
+
+    /// Store an integer forever, as `Cache::forever($key, $int)` does (`larq restart`).
+    ///
+    /// The file is written beside its final name and renamed into place, so a worker reading it
+    /// meanwhile sees the old entry or the new one, never half of one.
+    pub async fn forever_int(&self, key: &str, value: i64) -> Result<(), FileCacheError> {
+        let path = self.path(key);
+        let err = |source| FileCacheError {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(err)?;
+        }
+        let mut contents = FOREVER.to_vec();
+        contents.extend_from_slice(format!("i:{value};").as_bytes());
+        let tmp = path.with_extension(format!("larq-{}", std::process::id()));
+        tokio::fs::write(&tmp, &contents).await.map_err(err)?;
+        tokio::fs::rename(&tmp, &path).await.map_err(err)
+    }
+}
+
+/// The value part of an entry's contents, unless its expiry has passed.
+fn value_at(mut contents: Vec<u8>, now: u64) -> Option<Vec<u8>> {
+    let expiry = contents
+        .get(..10)
+        .and_then(|d| std::str::from_utf8(d).ok())
+        .and_then(|d| d.parse::<u64>().ok());
+    match expiry {
+        Some(at) if now >= at => None,
+        Some(_) => Some(contents.split_off(10)),
+        None => Some(contents),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_laravels_sha1_layout() {
+        // A known SHA-1 (FIPS 180-2's "abc"): two levels of two hex digits, then the whole hash.
+        // That PHP finds the same file is shown by tests/cli_ops.rs (artisan queue:restart).
+        assert_eq!(
+            FileCache::new("/d").path("abc"),
+            PathBuf::from("/d/a9/99/a9993e364706816aba3e25717850c26c9cd0d89d")
+        );
+    }
+
+    #[test]
+    fn expiry_is_honoured_and_forever_is_forever() {
+        assert_eq!(
+            value_at(b"9999999999i:5;".to_vec(), 1_764_000_000),
+            Some(b"i:5;".to_vec())
+        );
+        assert_eq!(value_at(b"1764000000i:5;".to_vec(), 1_764_000_000), None);
+        assert_eq!(
+            value_at(b"1764000001i:5;".to_vec(), 1_764_000_000),
+            Some(b"i:5;".to_vec())
+        );
+        assert_eq!(value_at(b"garbage".to_vec(), 1), Some(b"garbage".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn forever_int_then_get() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FileCache::new(dir.path());
+        assert_eq!(cache.get("k", 1).await.unwrap(), None);
+        cache.forever_int("k", 1_764_000_123).await.unwrap();
+        assert_eq!(
+            std::fs::read(cache.path("k")).unwrap(),
+            b"9999999999i:1764000123;"
+        );
+        assert_eq!(
+            cache.get("k", 1_764_000_200).await.unwrap(),
+            Some(b"i:1764000123;".to_vec())
+        );
+    }
+}
