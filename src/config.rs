@@ -405,6 +405,8 @@ pub struct Settings {
     /// `LARQ_CACHE_FILE_PATH` (relative to the app), else Laravel's default
     /// `<app>/storage/framework/cache/data`; `None` without either (no `--env`).
     pub cache_file_path: Option<PathBuf>,
+    /// `<app>/storage/framework/down`, which `php artisan down` creates (`None` without `--env`).
+    pub maintenance_file: Option<PathBuf>,
     /// The Laravel major version whose conventions apply (messages, cache prefix shapes).
     pub laravel_version: u8,
 }
@@ -564,6 +566,7 @@ impl Settings {
                 }),
                 None => app_dir.map(|dir| dir.join("storage/framework/cache/data")),
             },
+            maintenance_file: app_dir.map(|dir| dir.join("storage/framework/down")),
             app_name,
             laravel_version,
         })

@@ -96,6 +96,10 @@ pub struct WorkerOptions {
     /// an instant: PHP kills its process at every timeout, larq only then, since a stuck handler
     /// holds the runtime (all of it on the one-thread default) and nothing else can free it.
     pub stuck_handler_grace: Option<Duration>,
+    /// The app's maintenance-mode file (`storage/framework/down`, what `php artisan down`
+    /// creates): while it exists the worker takes no new jobs, as `queue:work` without `--force`
+    /// pauses. `None` (`--force`, or no app directory) ignores maintenance mode.
+    pub maintenance_file: Option<std::path::PathBuf>,
 }
 
 impl Default for WorkerOptions {
@@ -117,6 +121,7 @@ impl Default for WorkerOptions {
             output: Output::Laravel,
             laravel_version: 8,
             stuck_handler_grace: Some(Duration::from_secs(5)),
+            maintenance_file: None,
         }
     }
 }
@@ -290,6 +295,13 @@ impl CacheStore {
             .await
             .map_err(Self::err("cache forget"))
     }
+}
+
+/// The last look at the maintenance-mode file.
+#[derive(Debug, Default)]
+struct MaintenanceCheck {
+    at: Option<Instant>,
+    down: bool,
 }
 
 #[derive(Debug, Default)]
@@ -669,6 +681,31 @@ impl Worker {
         }
     }
 
+    /// Whether the app is down for maintenance (`php artisan down`), reading the file at most
+    /// every [`RESTART_CHECK_INTERVAL`]. `--once` ignores it, as `queue:work --once` does.
+    fn down_for_maintenance(&self, check: &mut MaintenanceCheck) -> bool {
+        let opts = &self.inner.options;
+        let Some(file) = opts.maintenance_file.as_deref().filter(|_| !opts.once) else {
+            return false;
+        };
+        if check
+            .at
+            .is_none_or(|at| at.elapsed() >= RESTART_CHECK_INTERVAL)
+        {
+            let down = file.exists();
+            if down != check.down {
+                if down {
+                    tracing::warn!(file = %file.display(), "the app is down for maintenance: no new jobs until `php artisan up` (--force works through it)");
+                } else {
+                    tracing::info!("the app is up again: taking jobs");
+                }
+            }
+            check.down = down;
+            check.at = Some(Instant::now());
+        }
+        check.down
+    }
+
     /// Run until a stop condition; returns why (its [`StopReason::exit_code`] is the exit status).
     pub async fn run(self) -> Result<StopReason, WorkerError> {
         if self.inner.options.handle_signals {
@@ -692,17 +729,26 @@ impl Worker {
         let mut migrated_at: u64 = 0;
         let mut outage: Option<(Instant, Duration)> = None;
         let mut short_pass = true;
+        let mut down = MaintenanceCheck::default();
         loop {
             while let Some(res) = inflight.try_join_next() {
                 if let Err(e) = res {
                     tracing::error!(error = %e, "job task ended abnormally");
                 }
             }
-            if self.state.paused.load(Ordering::SeqCst) {
-                self.sleep(opts.sleep.max(Duration::from_secs(1))).await;
+            if self.state.paused.load(Ordering::SeqCst) || self.down_for_maintenance(&mut down) {
+                // pauseWorker: `--sleep`, or 1 s when that is 0.
+                let nap = if opts.sleep.is_zero() {
+                    Duration::from_secs(1)
+                } else {
+                    opts.sleep
+                };
+                self.sleep(nap).await;
                 self.flush_deletes().await;
+                // Laravel's pauseWorker checks the stop conditions as if no job came, so a paused
+                // `--stop-when-empty` worker exits.
                 if let Some(reason) = self
-                    .stop_reason(false, started, popped, &last_restart, &mut restart_checked)
+                    .stop_reason(true, started, popped, &last_restart, &mut restart_checked)
                     .await
                 {
                     return Ok(self.finish(&mut inflight, reason).await);

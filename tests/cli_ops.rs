@@ -686,6 +686,89 @@ fn restart_through_the_file_cache_reaches_php_and_larq() {
     }
 }
 
+/// `php artisan down` (on a storage directory of the test's own) pauses `larq work`: a job pushed
+/// meanwhile waits; `php artisan up` lets it run. `--force` works through maintenance mode.
+#[test]
+fn maintenance_mode_pauses_larq_work_unless_forced() {
+    if !php_support::php_available() {
+        return;
+    }
+    let Some(s) = Setup::new() else { return };
+    assert!(s.rows().is_empty());
+    // The app's storage as larq sees it: beside the .env it was given.
+    let storage = s.dir.path().join("storage");
+    std::fs::create_dir_all(storage.join("framework")).unwrap();
+    let artisan = |cmd: &str| {
+        let full = [
+            app_dir().join("artisan").to_string_lossy().into_owned(),
+            cmd.to_owned(),
+        ];
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        let out = s
+            .php_cmd(Path::new("php"), &full)
+            .env("APP_STORAGE_PATH", &storage)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let queued = || -> i64 {
+        s.redis
+            .cli_db(0, &["LLEN", "laravel_database_queues:default"])
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    artisan("down");
+    assert!(storage.join("framework/down").exists());
+    let log = s.dir.path().join("larq.out");
+    let mut larq = s
+        .larq_cmd(&["work", "--sleep=0.2", "--example-handlers"])
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    s.dispatch(&["SomeJob", "--user-id=41", "--param=while-down"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert!(!out.contains("Processing"), "ran while down: {out}");
+    assert_eq!(queued(), 1, "the job waits while the app is down");
+    artisan("up");
+    let ran = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("Processing user ID: 41 with param: while-down")
+    });
+    // SAFETY: a signal to our own child process.
+    unsafe { libc::kill(larq.id() as i32, libc::SIGTERM) };
+    let status = wait_exit(&mut larq, Duration::from_secs(10));
+    assert!(
+        ran,
+        "not run after `php artisan up`: {}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    assert!(status.is_some_and(|st| st.success()), "{status:?}");
+    // --force: down, yet the job runs.
+    artisan("down");
+    s.dispatch(&["SomeJob", "--user-id=42", "--param=forced"]);
+    let out = s.larq_ok(&[
+        "work",
+        "--force",
+        "--stop-when-empty",
+        "--sleep=0.2",
+        "--example-handlers",
+    ]);
+    assert!(
+        out.contains("Processing user ID: 42 with param: forced"),
+        "{out}"
+    );
+    assert_eq!(queued(), 0);
+    artisan("up");
+}
+
 #[test]
 fn completions_and_help() {
     for shell in ["bash", "zsh", "fish"] {

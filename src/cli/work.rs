@@ -75,7 +75,8 @@ pub struct WorkArgs {
     /// Stop after this many seconds (0: no limit).
     #[arg(long, default_value_t = 0)]
     pub max_time: u64,
-    /// Accepted for compatibility (larq does not see maintenance mode).
+    /// Work even while the app is down for maintenance (`php artisan down`: the app's
+    /// storage/framework/down exists).
     #[arg(long)]
     pub force: bool,
     /// Stop with status 12 at this resident memory in MB.
@@ -454,6 +455,11 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
         },
         laravel_version: args.laravel_version,
         stuck_handler_grace: (args.stuck_grace > 0).then(|| Duration::from_secs(args.stuck_grace)),
+        maintenance_file: if args.force {
+            None
+        } else {
+            settings.maintenance_file.clone()
+        },
     };
     if let Some(metrics) = &metrics {
         builder = builder.metrics(Arc::clone(metrics));
