@@ -112,13 +112,19 @@ impl Setup {
     }
 
     fn artisan(&self, args: &[&str]) -> String {
+        self.artisan_env(args, &[])
+    }
+
+    /// `php artisan <args>` with more environment variables for the app.
+    fn artisan_env(&self, args: &[&str], env: &[(&str, &Path)]) -> String {
         let mut full = vec![app_dir().join("artisan").to_string_lossy().into_owned()];
         full.extend(args.iter().map(|s| s.to_string()));
         let full: Vec<&str> = full.iter().map(String::as_str).collect();
-        let out = self
-            .php_cmd(Path::new("php"), &full)
-            .output()
-            .expect("run artisan");
+        let mut cmd = self.php_cmd(Path::new("php"), &full);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run artisan");
         assert!(
             out.status.success(),
             "artisan {args:?} failed:\n{}\n{}",
@@ -648,19 +654,12 @@ fn restart_through_the_file_cache_reaches_php_and_larq() {
                 String::from_utf8_lossy(&out.stderr)
             );
         } else {
-            let mut full = vec![app_dir().join("artisan").to_string_lossy().into_owned()];
-            full.push("queue:restart".to_owned());
-            let full: Vec<&str> = full.iter().map(String::as_str).collect();
-            let out = s
-                .php_cmd(Path::new("php"), &full)
-                .env("CACHE_DRIVER", "file")
-                .env("CACHE_FILE_PATH", &cache_dir)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
+            s.artisan_env(
+                &["queue:restart"],
+                &[
+                    ("CACHE_DRIVER", Path::new("file")),
+                    ("CACHE_FILE_PATH", &cache_dir),
+                ],
             );
         }
         // The entry as Laravel's FileStore keeps it: forever, the time serialized.
@@ -698,23 +697,7 @@ fn maintenance_mode_pauses_larq_work_unless_forced() {
     // The app's storage as larq sees it: beside the .env it was given.
     let storage = s.dir.path().join("storage");
     std::fs::create_dir_all(storage.join("framework")).unwrap();
-    let artisan = |cmd: &str| {
-        let full = [
-            app_dir().join("artisan").to_string_lossy().into_owned(),
-            cmd.to_owned(),
-        ];
-        let full: Vec<&str> = full.iter().map(String::as_str).collect();
-        let out = s
-            .php_cmd(Path::new("php"), &full)
-            .env("APP_STORAGE_PATH", &storage)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let artisan = |cmd: &str| s.artisan_env(&[cmd], &[("APP_STORAGE_PATH", &storage)]);
     let queued = || -> i64 {
         s.redis
             .cli_db(0, &["LLEN", "laravel_database_queues:default"])
