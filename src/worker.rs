@@ -671,8 +671,9 @@ impl Worker {
         }
     }
 
-    /// The restart key's value; `Err` when it cannot be read (Redis down), which must not read as
-    /// a change (that would stop the worker on every outage once `queue:restart` was ever run).
+    /// The restart key's value from whichever store the app uses (`None` when larq sees none);
+    /// `Err` when it cannot be read (Redis down), which must not read as a change (that would stop
+    /// the worker on every outage once `queue:restart` was ever run).
     async fn restart_value(&self) -> Result<Option<Vec<u8>>, QueueError> {
         match (&self.inner.cache, &self.inner.restart_file) {
             (Some(cache), _) => cache.get(RESTART_KEY).await,
@@ -916,7 +917,7 @@ impl Worker {
         if due && opts.memory_mb > 0 && rss_mb() >= opts.memory_mb {
             return Some(StopReason::Memory);
         }
-        if due && (self.inner.cache.is_some() || self.inner.restart_file.is_some()) {
+        if due {
             match self.restart_value().await {
                 Ok(v) if v != *last_restart => return Some(StopReason::Restart),
                 Ok(_) => {}
