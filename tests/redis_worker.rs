@@ -54,6 +54,12 @@ impl Env {
         format!("{name}-{}", self.server.port)
     }
 
+    /// A record tag for a child-process worker: its runs go to a JSON-lines file in the test's
+    /// directory (`records` reads them back).
+    fn file_tag(&self) -> String {
+        format!("file:{}", self.dir.path().join("records.jsonl").display())
+    }
+
     async fn queue(&self, retry_after: u64) -> RedisQueue {
         RedisQueue::connect(
             &self.server.url(0),
@@ -558,8 +564,7 @@ fn spawn_child(env: &Env, retry_after: u64) -> std::process::Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_job_then_it_runs_again_with_attempts_2() {
     let Some(env) = Env::start() else { return };
-    let file = env.dir.path().join("records.jsonl");
-    let tag = format!("file:{}", file.display());
+    let tag = env.file_tag();
     env.queue(2)
         .await
         .push(
@@ -631,8 +636,7 @@ async fn kill_9_during_a_job_then_it_runs_again_with_attempts_2() {
 async fn a_blocked_handler_past_its_timeout_ends_the_process_and_the_job_is_not_lost() {
     for threads in ["1", "2"] {
         let Some(env) = Env::start() else { return };
-        let file = env.dir.path().join("records.jsonl");
-        let tag = format!("file:{}", file.display());
+        let tag = env.file_tag();
         let q = env.queue(2).await;
         q.push(
             "default",
@@ -725,8 +729,7 @@ async fn a_blocked_handler_past_its_timeout_ends_the_process_and_the_job_is_not_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigusr2_pauses_sigcont_resumes_sigint_stops() {
     let Some(env) = Env::start() else { return };
-    let file = env.dir.path().join("records.jsonl");
-    let tag = format!("file:{}", file.display());
+    let tag = env.file_tag();
     let q = env.queue(90).await;
     q.push("default", probe(&tag, 1, "ok", 0.0, |_| {}).as_bytes())
         .await
@@ -772,8 +775,7 @@ async fn sigusr2_pauses_sigcont_resumes_sigint_stops() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_running_job_first() {
     let Some(env) = Env::start() else { return };
-    let file = env.dir.path().join("records.jsonl");
-    let tag = format!("file:{}", file.display());
+    let tag = env.file_tag();
     let q = env.queue(90).await;
     q.push("default", probe(&tag, 1, "sleep", 1.5, |_| {}).as_bytes())
         .await
