@@ -399,7 +399,8 @@ pub struct Settings {
     /// The `database` queue connection.
     pub database_queue: DatabaseQueueSettings,
     /// `CACHE_STORE`/`CACHE_DRIVER` when set: the restart signal and exception counters are read
-    /// from Redis only when the app's cache is `redis` (or unset).
+    /// from Redis only when the app's cache is `redis` (or unset); with `file`, the restart signal
+    /// is read from [`Settings::cache_file_path`].
     pub cache_driver: Option<String>,
     /// The `file` cache store's directory, where `queue:restart` writes with `CACHE_DRIVER=file`:
     /// `LARQ_CACHE_FILE_PATH` (relative to the app), else Laravel's default
