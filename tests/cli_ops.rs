@@ -9,6 +9,8 @@
 mod php_support;
 #[path = "support/redis_server.rs"]
 mod redis_support;
+#[path = "support/some_job.rs"]
+mod some_job;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -778,4 +780,110 @@ fn completions_and_help() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max"));
+}
+
+/// Every flag `larq work --help` lists, each given to the real binary once (with a job to run),
+/// so a flag that breaks start-up cannot ship unnoticed (`--threads 2` once panicked before the
+/// runtime started: "there is no reactor running"). A flag added to `work` without a row here
+/// fails the test.
+#[test]
+fn every_documented_work_flag_runs_a_job_through_the_binary() {
+    let Some(s) = Setup::new() else { return };
+    // An empty file is an empty SQLite database (larq opens it, it does not create it).
+    std::fs::write(&s.db, b"").unwrap();
+    let runs: &[(&str, &[&str])] = &[
+        ("connection", &["redis"]),
+        ("--env", &[]), // every run passes --env (Setup::larq_cmd)
+        ("--queue", &["--queue=high,default"]),
+        ("--name", &["--name", "flags"]),
+        ("--once", &["--once"]),
+        ("--stop-when-empty", &[]), // every run but --once passes it
+        ("--delay", &["--delay", "2"]),
+        ("--backoff", &["--backoff", "1,5,10"]),
+        ("--max-jobs", &["--max-jobs", "1"]),
+        ("--max-time", &["--max-time", "60"]),
+        ("--force", &["--force"]),
+        ("--memory", &["--memory", "512"]),
+        ("--sleep", &["--sleep", "0.1"]),
+        ("--rest", &["--rest", "0.01"]),
+        ("--timeout", &["--timeout", "30"]),
+        ("--stuck-grace", &["--stuck-grace", "2"]),
+        ("--tries", &["--tries", "3"]),
+        ("--retry-after", &["--retry-after", "30"]),
+        ("--block-for", &["--block-for", "1"]),
+        ("--concurrency", &["--concurrency", "4"]),
+        ("--threads", &["--threads", "2"]),
+        ("--threads", &["--threads", "4", "--concurrency", "8"]),
+        ("--log-format", &["--log-format", "json"]),
+        ("--laravel-version", &["--laravel-version", "10"]),
+        ("--example-handlers", &[]), // every run passes it
+        ("--create-failed-table", &["--create-failed-table"]),
+        ("--hand-back", &["--hand-back", "*"]),
+        ("--hand-back-delay", &["--hand-back-delay", "5"]),
+        ("--hand-back-max", &["--hand-back-max", "3"]),
+        ("--metrics", &["--metrics", "127.0.0.1:0"]),
+        ("--progress", &["--progress", "on"]),
+        ("--max-payload-bytes", &["--max-payload-bytes", "1000000"]),
+    ];
+    let help = s.larq_ok(&["work", "--help"]);
+    let documented: std::collections::BTreeSet<&str> = help
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '=' || c == '[' || c == ']')
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .filter(|w| !matches!(*w, "--help" | "--version"))
+        .collect();
+    for flag in &documented {
+        assert!(
+            runs.iter().any(|(f, _)| f == flag),
+            "larq work {flag} has no run in this test"
+        );
+    }
+    for (n, (flag, args)) in runs.iter().enumerate() {
+        if !flag.starts_with("--") || documented.contains(flag) {
+            let param = format!("flag-{n}");
+            let payload = some_job::some_job_payload(n as i64, &param).to_json();
+            s.redis
+                .cli_db(0, &["RPUSH", "laravel_database_queues:default", &payload]);
+            s.redis
+                .cli_db(0, &["RPUSH", "laravel_database_queues:default:notify", "1"]);
+            let mut all = vec!["work", "--example-handlers"];
+            if *flag != "--sleep" {
+                all.push("--sleep=0.1");
+            }
+            if *flag != "--once" {
+                all.push("--stop-when-empty");
+            }
+            all.extend_from_slice(args);
+            let mut child = s
+                .larq_cmd(&all)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn larq");
+            let status = wait_exit(&mut child, Duration::from_secs(30));
+            let out = child.wait_with_output().expect("larq output");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                status.is_some_and(|st| st.success()),
+                "larq {all:?}: {status:?}\n{stdout}\n{stderr}"
+            );
+            assert!(
+                stdout.contains(&format!("Processing user ID: {n} with param: {param}")),
+                "larq {all:?} did not run the job:\n{stdout}\n{stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "larq {all:?}: {stderr}");
+            assert_eq!(
+                s.redis
+                    .cli_db(0, &["LLEN", "laravel_database_queues:default"])
+                    .trim(),
+                "0"
+            );
+            assert_eq!(
+                s.redis
+                    .cli_db(0, &["ZCARD", "laravel_database_queues:default:reserved"])
+                    .trim(),
+                "0"
+            );
+        }
+    }
 }

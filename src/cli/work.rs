@@ -237,9 +237,12 @@ pub fn run_with(args: WorkArgs, registry: Registry) -> anyhow::Result<()> {
             .build()
             .context("cannot start the async runtime")?;
         // The loop runs on a runtime thread, not on this one, so waking it is not a hand-off
-        // between this thread and the runtime's.
+        // between this thread and the runtime's. `Runtime::spawn`, not `tokio::spawn`: this
+        // thread is not inside the runtime yet, and `tokio::spawn` would panic ("there is no
+        // reactor running").
+        let task = runtime.spawn(work(args, registry));
         runtime
-            .block_on(tokio::spawn(work(args, registry)))
+            .block_on(task)
             .context("the worker task ended abnormally")??
     };
     if code != 0 {
