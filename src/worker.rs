@@ -1,6 +1,7 @@
 //! `queue:work`: the worker loop with Laravel 8's semantics (wire spec §4).
 //!
-//! Per iteration: migrate due delayed and expired reserved jobs once per queue, reserve jobs in
+//! Per iteration: delete the jobs that finished, migrate due delayed and expired reserved jobs
+//! (at most once a second per queue), reserve jobs in
 //! strict queue priority (up to `--concurrency` in flight), run each with its timeout, then the stop
 //! checks in Laravel's order (signal, memory, restart, empty, max time, max jobs).
 //!
@@ -16,7 +17,8 @@
 //! (`worker/watchdog.rs`) ends the process with status 1, as PHP would have at the timeout.
 //!
 //! On Redis a finished job's delete is handed to the loop and sent in the same script call as
-//! the next reserve ([`crate::queue::RedisQueue::delete_and_reserve`]); the job reports
+//! the next migration and reserve ([`crate::queue::RedisQueue::delete_migrate_reserve`]), deletes
+//! first; the job reports
 //! `Processed` only once that call has returned, as Laravel's worker does after its `ZREM`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -980,10 +982,12 @@ impl Worker {
         Ok(jobs)
     }
 
-    /// One pass over the queues in priority order: migrate (when asked), then delete each queue's
-    /// finished jobs and reserve what is still wanted in the same call. Deletes of queues the
-    /// pass did not reach are sent on their own. Groups are taken out of `finished` as they are
-    /// settled, so on error it holds exactly the deletes still to do.
+    /// One pass over the queues in priority order: for each, delete its finished jobs, migrate
+    /// (when asked) and reserve what is still wanted. On Redis that is one script call per queue,
+    /// with the deletes first, so a finished job whose reservation expired while its delete
+    /// waited (Redis stalled past `retry_after`) is deleted, not migrated back to run again.
+    /// Deletes of queues the pass did not reach are sent on their own. Groups are taken out of
+    /// `finished` as they are settled, so on error it holds exactly the deletes still to do.
     async fn reserve_pass(
         &self,
         n: usize,
@@ -997,23 +1001,35 @@ impl Worker {
             if want == 0 {
                 break;
             }
-            if migrate {
-                queue.migrate(name).await?;
-            }
-            let group = finished.iter().position(|(q, _)| q == name);
-            match (queue.as_redis(), group) {
-                (Some(redis), Some(at)) => {
-                    let members: Vec<&[u8]> = finished[at]
-                        .1
+            match queue.as_redis() {
+                Some(redis) => {
+                    let group = finished
                         .iter()
-                        .map(|d| d.reserved.as_slice())
-                        .collect();
-                    let (deleted, reserved) =
-                        redis.delete_and_reserve(name, &members, want).await?;
-                    settle(finished.remove(at).1, Ok(deleted));
-                    jobs.extend(reserved);
+                        .position(|(q, _)| q == name)
+                        .map(|at| finished.remove(at).1)
+                        .unwrap_or_default();
+                    let members: Vec<&[u8]> = group.iter().map(|d| d.reserved.as_slice()).collect();
+                    match redis
+                        .delete_migrate_reserve(name, &members, migrate, want)
+                        .await
+                    {
+                        Ok((deleted, reserved)) => {
+                            settle(group, Ok(deleted));
+                            jobs.extend(reserved);
+                        }
+                        Err(e) => {
+                            // Not settled: the caller puts these deletes back for the next pass.
+                            finished.push((name.clone(), group));
+                            return Err(e);
+                        }
+                    }
                 }
-                _ => jobs.extend(queue.reserve_many(name, want).await?),
+                None => {
+                    if migrate {
+                        queue.migrate(name).await?;
+                    }
+                    jobs.extend(queue.reserve_many(name, want).await?);
+                }
             }
         }
         if let Some(redis) = queue.as_redis() {

@@ -321,3 +321,67 @@ async fn delete_and_reserve_deletes_finished_jobs_then_reserves_in_one_call() {
     assert_eq!(c.zcard::<_, i64>(format!("{Q}:reserved")).unwrap(), 0);
     assert_eq!(c.llen::<_, i64>(Q).unwrap(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_migrate_reserve_deletes_before_it_migrates_expired_reservations() {
+    let Some(server) = TestRedis::start() else {
+        return;
+    };
+    let q = queue(&server, 90).await;
+    let mut c = server.conn(0);
+    // Two reservations that expired long ago: one of a job that finished (its delete is in the
+    // call), one of a job whose worker died (it must be migrated back and reserved again).
+    let done = php_payload(1);
+    let dead = php_payload(1);
+    let past = now() - 100;
+    let _: () = c
+        .zadd_multiple(format!("{Q}:reserved"), &[(past, &done), (past, &dead)])
+        .unwrap();
+    let (deleted, jobs) = q
+        .delete_migrate_reserve("default", &[done.as_bytes()], true, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted,
+        [true],
+        "the finished job was deleted, not migrated"
+    );
+    assert_eq!(jobs.len(), 1, "only the dead worker's job comes back");
+    assert_eq!(jobs[0].original, dead.as_bytes());
+    assert_eq!(jobs[0].attempts, 2);
+    assert_eq!(c.zcard::<_, i64>(format!("{Q}:reserved")).unwrap(), 1);
+    assert_eq!(c.llen::<_, i64>(Q).unwrap(), 0);
+    assert_eq!(c.llen::<_, i64>(format!("{Q}:notify")).unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reserve_reply_that_comes_back_after_retry_after_renews_its_reservation() {
+    let Some(server) = TestRedis::start() else {
+        return;
+    };
+    let q = queue(&server, 2).await;
+    q.push("default", php_payload(0).as_bytes()).await.unwrap();
+    // Stall the server for 3 s; the reserve sent meanwhile stamps its expiry (now + 2) before
+    // the stall and gets its reply after it.
+    let port = server.port;
+    let stall = std::thread::spawn(move || {
+        std::process::Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "DEBUG", "SLEEP", "3"])
+            .output()
+            .unwrap()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (_, jobs) = q
+        .delete_migrate_reserve("default", &[], true, 1)
+        .await
+        .unwrap();
+    assert!(stall.join().unwrap().status.success());
+    assert_eq!(jobs.len(), 1);
+    // Renewed: a migration now (by any worker) leaves the job reserved.
+    assert_eq!(q.migrate("default").await.unwrap(), 0, "handed out twice");
+    let mut c = server.conn(0);
+    let score: f64 = c
+        .zscore(format!("{Q}:reserved"), &jobs[0].reserved)
+        .unwrap();
+    assert!(score as u64 >= now() + 1, "expiry {score} is not renewed");
+}

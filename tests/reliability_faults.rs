@@ -79,6 +79,11 @@ impl Env {
 
     /// `larq work redis --example-handlers ...` against this Redis and SQLite file.
     fn larq(&self, extra: &[&str]) -> Child {
+        self.larq_via(self.server.port, extra)
+    }
+
+    /// [`Env::larq`] reaching Redis on `port` (a proxy in front of it).
+    fn larq_via(&self, port: u16, extra: &[&str]) -> Child {
         Command::new(env!("CARGO_BIN_EXE_larq"))
             .args([
                 "work",
@@ -91,7 +96,7 @@ impl Env {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("REDIS_HOST", "127.0.0.1")
-            .env("REDIS_PORT", self.server.port.to_string())
+            .env("REDIS_PORT", port.to_string())
             .env("DB_CONNECTION", "sqlite")
             .env("DB_DATABASE", self.db())
             .env("LARQ_RECORD_FILE", self.records_path())
@@ -182,10 +187,10 @@ impl Rng {
 }
 
 #[test]
-fn kill_9_ten_times_while_draining_20000_jobs_loses_none() {
+fn kill_9_fifty_times_while_draining_20000_jobs_loses_none() {
     let Some(env) = Env::start() else { return };
     const N: usize = 20_000;
-    const KILLS: usize = 10;
+    const KILLS: usize = 50;
     let jobs: Vec<(String, String)> = (1..=N as i64).map(|n| some_job(n, "kill")).collect();
     let all: HashSet<String> = jobs.iter().map(|(u, _)| u.clone()).collect();
     let payloads: Vec<String> = jobs.into_iter().map(|(_, p)| p).collect();
@@ -206,7 +211,7 @@ fn kill_9_ten_times_while_draining_20000_jobs_loses_none() {
         let mut child = env.larq(&args);
         // Kill once it has done some work (or at once for the first few rounds, at start-up).
         let before = env.runs().len();
-        let wait_ms = 30 + rng.below(250);
+        let wait_ms = 5 + rng.below(120);
         if kill >= 3 {
             wait_for(Duration::from_secs(10), || env.runs().len() > before);
         }
@@ -669,4 +674,216 @@ fn sigterm_then_the_job_timeout_ends_it_and_leaves_it_reserved() {
         reserved, 1,
         "a timed-out job is left for retry, as PHP's killed worker leaves it"
     );
+}
+
+// ---- Redis stalls: the server (or the network to it) stops answering for longer than
+// `retry_after`, then carries on. Jobs that finished meanwhile must be deleted, not migrated back
+// and failed as MaxAttemptsExceeded; jobs whose reserve reply came back late must not be handed
+// out again.
+
+/// Runs per uuid, and whether each job of `all` ran exactly once.
+fn each_ran_once(all: &HashSet<String>, runs: &[(String, i64)]) -> Result<(), String> {
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for (uuid, _) in runs {
+        *count.entry(uuid.as_str()).or_default() += 1;
+    }
+    let missing = all
+        .iter()
+        .filter(|u| !count.contains_key(u.as_str()))
+        .count();
+    let twice: Vec<_> = count.iter().filter(|(_, n)| **n > 1).collect();
+    if missing > 0 || !twice.is_empty() {
+        return Err(format!(
+            "{missing} never ran; {} ran more than once: {:?}",
+            twice.len(),
+            twice.iter().take(5).collect::<Vec<_>>()
+        ));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stalls_past_retry_after_during_a_drain_fail_none_and_repeat_none() {
+    let Some(env) = Env::start() else { return };
+    const N: i64 = 3000;
+    let jobs: Vec<(String, String)> = (1..=N).map(|n| some_job(n, "stall")).collect();
+    let all: HashSet<String> = jobs.iter().map(|(u, _)| u.clone()).collect();
+    let payloads: Vec<String> = jobs.into_iter().map(|(_, p)| p).collect();
+    push_all(&mut env.server.conn(0), &payloads);
+    // --tries 1: a job handed out a second time fails as MaxAttemptsExceeded, so a repeat shows
+    // both in the records and in failed_jobs.
+    let mut child = env.larq(&["--retry-after", "2", "--tries", "1", "--concurrency", "8"]);
+    for at in [300, 1500] {
+        assert!(
+            wait_for(Duration::from_secs(30), || env.runs().len() >= at),
+            "{}",
+            env.log()
+        );
+        // The whole server stops for 4 s, twice retry_after (DEBUG SLEEP blocks every client).
+        let reply = env.server.cli(&["DEBUG", "SLEEP", "4"]);
+        assert_eq!(reply.trim(), "OK", "DEBUG SLEEP: {reply}");
+    }
+    let done = wait_for(Duration::from_secs(60), || {
+        env.runs().len() >= N as usize && env.queue_keys_left().is_empty()
+    });
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    let err = env.log();
+    assert!(done, "{} of {N} ran: {err}", env.runs().len());
+    assert!(status.success(), "{status:?}: {err}");
+    let failed = env.failed_rows().await;
+    assert!(
+        failed.is_empty(),
+        "{} failed, e.g. {:?}",
+        failed.len(),
+        failed
+            .first()
+            .map(|r| r.exception.lines().next().unwrap_or("").to_owned())
+    );
+    if let Err(e) = each_ran_once(&all, &env.runs()) {
+        panic!("{e}\n{err}");
+    }
+    assert!(!err.contains("already expired"), "{err}");
+}
+
+/// A TCP proxy in front of Redis that can stop forwarding (holding what it read) and resume,
+/// as a network that blackholes packets for a while and then heals.
+struct StallingProxy {
+    port: u16,
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StallingProxy {
+    fn start(upstream: u16) -> StallingProxy {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stalled = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stalled);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let flag = Arc::clone(&flag);
+                    std::thread::spawn(move || {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            while flag.load(Ordering::SeqCst) {
+                                std::thread::sleep(Duration::from_millis(10));
+                            }
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        StallingProxy { port, stalled }
+    }
+
+    fn stall(&self, on: bool) {
+        self.stalled.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// `GET path` on `addr`: (status code, body).
+fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    Some((code, body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_stall_past_retry_after_loses_nothing_and_health_reports_it() {
+    let Some(env) = Env::start() else { return };
+    const N: i64 = 2000;
+    let jobs: Vec<(String, String)> = (1..=N).map(|n| some_job(n, "proxy")).collect();
+    let all: HashSet<String> = jobs.iter().map(|(u, _)| u.clone()).collect();
+    let payloads: Vec<String> = jobs.into_iter().map(|(_, p)| p).collect();
+    push_all(&mut env.server.conn(0), &payloads);
+    let proxy = StallingProxy::start(env.server.port);
+    let mut child = env.larq_via(
+        proxy.port,
+        &[
+            "--retry-after",
+            "3",
+            "--tries",
+            "1",
+            "--concurrency",
+            "8",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+    );
+    let addr = {
+        let mut addr = None;
+        wait_for(Duration::from_secs(20), || {
+            addr = env
+                .log()
+                .split("Metrics: http://")
+                .nth(1)
+                .and_then(|rest| rest.split("/metrics").next())
+                .map(str::to_owned);
+            addr.is_some()
+        });
+        addr.unwrap_or_else(|| panic!("no metrics address: {}", env.log()))
+    };
+    assert!(wait_for(Duration::from_secs(30), || env.runs().len() >= 300));
+    assert_eq!(http_get(&addr, "/health").map(|(c, _)| c), Some(200));
+    // Blackhole the connection to Redis for 15 s, five times retry_after and past the health
+    // window (10 s): /health must say so meanwhile.
+    proxy.stall(true);
+    let stalled_at = Instant::now();
+    let mut unhealthy = None;
+    while stalled_at.elapsed() < Duration::from_secs(15) {
+        if let Some((503, body)) = http_get(&addr, "/health") {
+            unhealthy.get_or_insert((stalled_at.elapsed(), body));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let during = env.runs().len();
+    proxy.stall(false);
+    let done = wait_for(Duration::from_secs(60), || {
+        env.runs().len() >= N as usize && env.queue_keys_left().is_empty()
+    });
+    let healthy_again = wait_for(Duration::from_secs(20), || {
+        http_get(&addr, "/health").is_some_and(|(c, _)| c == 200)
+    });
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    let err = env.log();
+    let (when, body) = unhealthy.unwrap_or_else(|| panic!("/health never said 503: {err}"));
+    println!("/health 503 after {when:?} of stall: {body}; {during} runs before the resume");
+    assert!(body.contains("did not answer"), "{body}");
+    assert!(healthy_again, "/health not 200 after the resume: {err}");
+    assert!(done, "{} of {N} ran: {err}", env.runs().len());
+    assert!(status.success(), "{status:?}: {err}");
+    let failed = env.failed_rows().await;
+    assert!(failed.is_empty(), "{} failed: {err}", failed.len());
+    if let Err(e) = each_ran_once(&all, &env.runs()) {
+        panic!("{e}\n{err}");
+    }
 }

@@ -24,11 +24,14 @@
 //! * **Release only moves a job it still holds.** If the reservation already expired and the job was
 //!   migrated back to the ready list, re-adding it to `:delayed` would queue it twice; our release
 //!   returns `false` instead.
-//! * **Migration is separate from reserve**, so a worker can migrate once per loop iteration and
-//!   then reserve several jobs.
+//! * **One round trip per worker pass**: the finished jobs' deletes, the migration (at most once a
+//!   second) and the reserve of several jobs go in one script ([`RedisQueue::delete_migrate_reserve`]),
+//!   deletes first, so a finished job is never migrated back because its delete waited.
+//! * **The search for `attempts` is bounded** (see [`COUNT_ATTEMPT_LUA`]): no payload makes the
+//!   reserve cost more than a small factor of Laravel's own pop in Redis.
 
 use std::sync::LazyLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
@@ -163,31 +166,39 @@ return redis.call('llen', KEYS[1])",
     )
 });
 
-/// KEYS: source sorted set (`:delayed` or `:reserved`), ready list, notify list.
-/// ARGV: now, batch limit (0 = all). Moves every member due by `now` to the ready list's tail with
-/// one notify token each; returns how many moved. The members read are exactly the lowest ranks,
-/// so removing by rank removes them (the script is atomic).
-static MIGRATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"local due
-if tonumber(ARGV[2]) > 0 then
-  due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'limit', 0, ARGV[2])
-else
-  due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1])
-end
-local n = #due
-if n > 0 then
-  redis.call('zremrangebyrank', KEYS[1], 0, n - 1)
-  for i = 1, n, 100 do
-    local last = math.min(i + 99, n)
-    redis.call('rpush', KEYS[2], unpack(due, i, last))
-    local ones = {}
-    for j = i, last do ones[#ones + 1] = 1 end
-    redis.call('rpush', KEYS[3], unpack(ones))
+/// Lua shared by [`MIGRATE`] and [`RESERVE_MANY`]: `migrate(from, ready, notify, now, limit)` moves
+/// every member of the sorted set `from` (`:delayed` or `:reserved`) due by `now` to the ready
+/// list's tail with one notify token each, at most `limit` of them (0 = all), and returns how many
+/// moved. The members read are exactly the lowest ranks, so removing by rank removes them (the
+/// script is atomic).
+const MIGRATE_LUA: &str = r"local function migrate(from, ready, notify, now, limit)
+  local due
+  if limit > 0 then
+    due = redis.call('zrangebyscore', from, '-inf', now, 'limit', 0, limit)
+  else
+    due = redis.call('zrangebyscore', from, '-inf', now)
   end
+  local n = #due
+  if n > 0 then
+    redis.call('zremrangebyrank', from, 0, n - 1)
+    for i = 1, n, 100 do
+      local last = math.min(i + 99, n)
+      redis.call('rpush', ready, unpack(due, i, last))
+      local ones = {}
+      for j = i, last do ones[#ones + 1] = 1 end
+      redis.call('rpush', notify, unpack(ones))
+    end
+  end
+  return n
 end
-return n",
-    )
+";
+
+/// KEYS: source sorted set (`:delayed` or `:reserved`), ready list, notify list.
+/// ARGV: now, batch limit (0 = all). [`MIGRATE_LUA`] once; returns how many moved.
+static MIGRATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{MIGRATE_LUA}return migrate(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2]))"
+    ))
 });
 
 /// Lua shared by the reserve scripts: `count_attempt(job)` returns `reserved, attempts, mode` with
@@ -201,6 +212,14 @@ return n",
 /// `{...,"attempts":N}` (Laravel writes `attempts` last, and in valid JSON the final `}` closes
 /// the top-level object; invalid JSON fails in the worker either way). Anything else takes the
 /// full scan.
+///
+/// The full scan is bounded, because it runs inside Redis and blocks every other client of the
+/// server (the PHP app's too) while it runs: it may take at most 4,096 steps plus one per 128
+/// bytes of payload (a step is one bracket, one string, or one escape inside a string), and it
+/// gives up at nesting depth 512. A payload that needs more (only hostile or non-Laravel ones
+/// do: Laravel writes `attempts` last, which the fast path takes) goes to the cjson round trip,
+/// which is exactly what Laravel's own pop script does, so its cost in Redis stays within a
+/// small factor of Laravel's on any payload (`tests/reliability_faults.rs` measures both).
 const COUNT_ATTEMPT_LUA: &str = r#"local function fast_attempts(job)
   local s, e = string.find(job, '"attempts":', 1, true)
   if not s or string.find(job, '"attempts":', e + 1, true) then return nil end
@@ -220,7 +239,10 @@ local function count_attempt(job)
   end
   local depth, pos, len = 0, 1, #job
   local count, ok, ns, ne, num = 0, true, 0, 0, nil
+  local budget = 4096 + math.floor(len / 128)
   while pos <= len do
+    budget = budget - 1
+    if budget < 0 or depth > 512 then ok = false; break end
     local i = string.find(job, '[{}%[%]"]', pos)
     if not i then break end
     local c = string.byte(job, i)
@@ -229,7 +251,13 @@ local function count_attempt(job)
       while true do
         local k = string.find(job, '["\\]', j)
         if not k then ok = false; break end
-        if string.byte(job, k) == 92 then j = k + 2 else j = k; break end
+        if string.byte(job, k) == 92 then
+          j = k + 2
+          budget = budget - 1
+          if budget < 0 then ok = false; break end
+        else
+          j = k; break
+        end
       end
       if not ok then break end
       if depth == 1 and j - i == 9 and string.sub(job, i + 1, j - 1) == 'attempts' then
@@ -286,20 +314,32 @@ return {{job, reserved, attempts, mode}}"
     ))
 });
 
-/// KEYS: ready list, reserved set, notify list. ARGV: reservation expiry, at most how many jobs,
-/// then the reserved bytes of finished jobs to delete first.
+/// KEYS: ready list, reserved set, notify list, delayed set. ARGV: reservation expiry, at most
+/// how many jobs, migration time (0: no migration), migration batch limit (0: all), then the
+/// reserved bytes of finished jobs to delete first.
 ///
-/// First a `ZREM` of each finished job (Laravel's delete, one per job), then the same as running
-/// [`RESERVE`] that many times (each job popped, counted, added to `:reserved` with one notify
-/// token consumed), in one atomic call. Returns one 0/1 per deleted job (1: it was still
-/// reserved), then {original, reserved, attempts, mode} flattened, four entries per job, stopping
-/// early when the list is empty.
+/// In this order, in one atomic call: a `ZREM` of each finished job (Laravel's delete, one per
+/// job); then, when asked, the migration of due delayed jobs and expired reservations (what
+/// Laravel's pop runs first); then the same as running [`RESERVE`] that many times (each job
+/// popped, counted, added to `:reserved` with one notify token consumed).
+///
+/// The deletes come before the migration on purpose: a finished job whose reservation expired
+/// while its delete waited (a Redis stall longer than `retry_after`) is still in `:reserved`, and
+/// must leave it as done, not be migrated back to the ready list to run again. PHP's worker gets
+/// the same order by deleting each job before its next pop.
+///
+/// Returns one 0/1 per deleted job (1: it was still reserved), then {original, reserved,
+/// attempts, mode} flattened, four entries per job, stopping early when the list is empty.
 static RESERVE_MANY: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        r"{COUNT_ATTEMPT_LUA}
+        r"{MIGRATE_LUA}{COUNT_ATTEMPT_LUA}
 local out = {{}}
-for i = 3, #ARGV do
+for i = 5, #ARGV do
   out[#out + 1] = redis.call('zrem', KEYS[2], ARGV[i])
+end
+if tonumber(ARGV[3]) > 0 then
+  migrate(KEYS[4], KEYS[1], KEYS[3], ARGV[3], tonumber(ARGV[4]))
+  migrate(KEYS[2], KEYS[1], KEYS[3], ARGV[3], tonumber(ARGV[4]))
 end
 for _ = 1, tonumber(ARGV[2]) do
   local job = redis.call('lpop', KEYS[1])
@@ -549,6 +589,7 @@ impl RedisQueue {
     /// now + retry_after. Does not migrate (see [`RedisQueue::pop`]).
     pub async fn reserve(&self, queue: &str) -> Result<Option<ReservedJob>, QueueError> {
         let key = self.key(queue);
+        let sent = Instant::now();
         let reply: (Option<Vec<u8>>, Option<Vec<u8>>, i64, i64) = RESERVE
             .key(&key)
             .key(format!("{key}:reserved"))
@@ -559,14 +600,19 @@ impl RedisQueue {
             .map_err(Self::err("reserve", queue))?;
         match reply {
             (None, _, _, _) => Ok(None),
-            (Some(original), Some(reserved), attempts, mode) => Ok(Some(ReservedJob {
-                queue: queue.to_owned(),
-                original,
-                reserved,
-                attempts,
-                reservation: reservation_mode(mode),
-                row_id: None,
-            })),
+            (Some(original), Some(reserved), attempts, mode) => {
+                let job = ReservedJob {
+                    queue: queue.to_owned(),
+                    original,
+                    reserved,
+                    attempts,
+                    reservation: reservation_mode(mode),
+                    row_id: None,
+                };
+                self.renew_if_late(queue, sent, std::slice::from_ref(&job))
+                    .await;
+                Ok(Some(job))
+            }
             _ => Err(QueueError::Protocol {
                 op: "reserve",
                 queue: queue.to_owned(),
@@ -593,23 +639,43 @@ impl RedisQueue {
     /// bytes) and then reserve up to `n` (exactly as [`RedisQueue::reserve_many`]), in one script
     /// call: a worker that just finished jobs and has free slots pays one round trip instead of
     /// one per delete plus one for the reserve. `n` may be 0 (deletes only). Returns, per finished
-    /// job in order, whether it was still reserved, and the reserved jobs.
+    /// job in order, whether it was still reserved, and the reserved jobs. Does not migrate.
     pub async fn delete_and_reserve(
         &self,
         queue: &str,
         finished: &[&[u8]],
         n: usize,
     ) -> Result<(Vec<bool>, Vec<ReservedJob>), QueueError> {
+        self.delete_migrate_reserve(queue, finished, false, n).await
+    }
+
+    /// One round trip of a worker: delete the finished jobs, then (when `migrate`) migrate due
+    /// delayed jobs and expired reservations as [`RedisQueue::migrate`] does, then reserve up to
+    /// `n`, all in one atomic script. Deleting before migrating keeps a finished job whose
+    /// reservation expired while its delete waited from being handed out again (see
+    /// [`RESERVE_MANY`]). Returns what [`RedisQueue::delete_and_reserve`] returns.
+    pub async fn delete_migrate_reserve(
+        &self,
+        queue: &str,
+        finished: &[&[u8]],
+        migrate: bool,
+        n: usize,
+    ) -> Result<(Vec<bool>, Vec<ReservedJob>), QueueError> {
         let key = self.key(queue);
+        let now = now();
         let mut call = RESERVE_MANY.prepare_invoke();
         call.key(&key)
             .key(format!("{key}:reserved"))
             .key(format!("{key}:notify"))
-            .arg(now() + self.options.retry_after)
-            .arg(n);
+            .key(format!("{key}:delayed"))
+            .arg(now + self.options.retry_after)
+            .arg(n)
+            .arg(if migrate { now } else { 0 })
+            .arg(self.options.migration_batch_size.unwrap_or(0));
         for reserved in finished {
             call.arg(*reserved);
         }
+        let sent = Instant::now();
         let reply: Vec<redis::Value> = call
             .invoke_async(&mut self.conn.clone())
             .await
@@ -650,7 +716,42 @@ impl RedisQueue {
                 row_id: None,
             });
         }
+        self.renew_if_late(queue, sent, &jobs).await;
         Ok((deleted, jobs))
+    }
+
+    /// Renew the reservations of jobs whose reserve call came back late: their expiry was
+    /// stamped when the call was sent, so after a stall (a `DEBUG SLEEP`, a slow script, a network
+    /// that held the reply) of half `retry_after` or more they would expire while they run, and
+    /// the next migration (ours or a PHP worker's) would hand them out a second time. `ZADD XX`
+    /// only moves an expiry of a job still reserved. A failure is logged, not returned: the jobs
+    /// are reserved either way, and at worst one runs twice, as at-least-once allows.
+    async fn renew_if_late(&self, queue: &str, sent: Instant, jobs: &[ReservedJob]) {
+        let late = Duration::from_millis(self.options.retry_after.saturating_mul(500))
+            .max(Duration::from_millis(500));
+        let took = sent.elapsed();
+        if jobs.is_empty() || took < late {
+            return;
+        }
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(format!("{}:reserved", self.key(queue))).arg("XX");
+        let expiry = now() + self.options.retry_after;
+        for job in jobs {
+            cmd.arg(expiry).arg(&job.reserved);
+        }
+        match cmd.exec_async(&mut self.conn.clone()).await {
+            Ok(()) => tracing::warn!(
+                queue,
+                took_ms = took.as_millis() as u64,
+                jobs = jobs.len(),
+                "the reserve came back after half of retry_after; renewed the reservations"
+            ),
+            Err(e) => tracing::warn!(
+                queue,
+                error = %e,
+                "the reserve came back late and its reservations could not be renewed; they may run twice"
+            ),
+        }
     }
 
     /// Laravel's `pop`: migrate, reserve, and if the queue is empty and `block_for` is set, wait on

@@ -39,6 +39,8 @@ impl TestRedis {
             let child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
+                // DEBUG SLEEP stalls the server in the fault tests.
+                .args(["--enable-debug-command", "local"])
                 .arg("--dir")
                 .arg(dir.path())
                 .stdout(Stdio::null())
@@ -120,6 +122,8 @@ impl TestRedis {
             self.child = Command::new("redis-server")
                 .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
+                // DEBUG SLEEP stalls the server in the fault tests.
+                .args(["--enable-debug-command", "local"])
                 .arg("--dir")
                 .arg(self._dir.path())
                 .stdout(Stdio::null())
