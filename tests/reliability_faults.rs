@@ -5,6 +5,8 @@
 //! appends one JSON line per run to `LARQ_RECORD_FILE`; the tests read those lines to see which jobs
 //! ran and how often.
 
+#[path = "support/php.rs"]
+mod php_support;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "support/some_job.rs"]
@@ -114,6 +116,13 @@ impl Env {
             .expect("spawn larq")
     }
 
+    /// How many runs are recorded (whole lines), cheaply enough to poll.
+    fn run_count(&self) -> usize {
+        std::fs::read(self.records_path())
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0)
+    }
+
     /// (uuid, attempts) of every recorded run; a torn last line (kill -9) is ignored.
     fn runs(&self) -> Vec<(String, i64)> {
         let text = std::fs::read_to_string(self.records_path()).unwrap_or_default();
@@ -209,18 +218,20 @@ fn kill_9_fifty_times_while_draining_20000_jobs_loses_none() {
     let args = ["--retry-after", "2", "--tries", "0", "--concurrency", "8"];
     for kill in 0..KILLS {
         let mut child = env.larq(&args);
-        // Kill once it has done some work (or at once for the first few rounds, at start-up).
-        let before = env.runs().len();
-        let wait_ms = 5 + rng.below(120);
+        // Kill once it has run a random number of jobs (at most N / KILLS / 2, so most of the
+        // queue is left for the rounds after), a few milliseconds later still; the first few
+        // rounds are killed at start-up.
+        let before = env.run_count();
+        let step = 1 + rng.below((N / KILLS / 2) as u64) as usize;
         if kill >= 3 {
-            wait_for(Duration::from_secs(10), || env.runs().len() > before);
+            wait_for(Duration::from_secs(10), || env.run_count() >= before + step);
         }
-        std::thread::sleep(Duration::from_millis(wait_ms));
+        std::thread::sleep(Duration::from_millis(rng.below(20)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         in_flight.extend(env.reserved_uuids());
     }
-    let killed_after = env.runs().len();
+    let killed_after = env.run_count();
     assert!(
         killed_after < N,
         "the kills must land mid-run (all {N} ran before the last kill); raise N"
@@ -228,7 +239,7 @@ fn kill_9_fifty_times_while_draining_20000_jobs_loses_none() {
     // Last life: no kill; it must finish everything, including the jobs left reserved.
     let mut child = env.larq(&args);
     let finished = wait_for(Duration::from_secs(45), || {
-        env.runs().len() >= N && env.queue_keys_left().is_empty()
+        env.run_count() >= N && env.queue_keys_left().is_empty()
     });
     sigterm(&child);
     let status = child.wait().unwrap();
@@ -280,7 +291,7 @@ async fn redis_down_for_seconds_then_back_larq_resumes_and_loses_nothing() {
     let (first, second) = payloads.split_at(N as usize / 2);
     push_all(&mut env.server.conn(0), first);
     let mut child = env.larq(&["--retry-after", "60", "--concurrency", "4"]);
-    assert!(wait_for(Duration::from_secs(20), || env.runs().len() >= first.len()));
+    assert!(wait_for(Duration::from_secs(20), || env.run_count() >= first.len()));
     // Stop Redis for 4 s while larq is waiting for more work.
     env.server.stop();
     let down_at = Instant::now();
@@ -293,7 +304,7 @@ async fn redis_down_for_seconds_then_back_larq_resumes_and_loses_nothing() {
     let downtime = down_at.elapsed();
     push_all(&mut env.server.conn(0), second);
     let done = wait_for(Duration::from_secs(30), || {
-        env.runs().len() >= N as usize && env.queue_keys_left().is_empty()
+        env.run_count() >= N as usize && env.queue_keys_left().is_empty()
     });
     let alive = child.try_wait().unwrap().is_none();
     sigterm(&child);
@@ -427,7 +438,7 @@ async fn bad_input_storm_fails_each_broken_job_runs_each_valid_one_memory_flat()
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
             failed = env.failed_rows().await.len();
-            if env.runs().len() >= want_runs && failed >= want_failed {
+            if env.run_count() >= want_runs && failed >= want_failed {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -715,7 +726,7 @@ async fn redis_stalls_past_retry_after_during_a_drain_fail_none_and_repeat_none(
     let mut child = env.larq(&["--retry-after", "2", "--tries", "1", "--concurrency", "8"]);
     for at in [300, 1500] {
         assert!(
-            wait_for(Duration::from_secs(30), || env.runs().len() >= at),
+            wait_for(Duration::from_secs(30), || env.run_count() >= at),
             "{}",
             env.log()
         );
@@ -724,7 +735,7 @@ async fn redis_stalls_past_retry_after_during_a_drain_fail_none_and_repeat_none(
         assert_eq!(reply.trim(), "OK", "DEBUG SLEEP: {reply}");
     }
     let done = wait_for(Duration::from_secs(60), || {
-        env.runs().len() >= N as usize && env.queue_keys_left().is_empty()
+        env.run_count() >= N as usize && env.queue_keys_left().is_empty()
     });
     sigterm(&child);
     let status = child.wait().unwrap();
@@ -851,7 +862,7 @@ async fn a_network_stall_past_retry_after_loses_nothing_and_health_reports_it() 
         });
         addr.unwrap_or_else(|| panic!("no metrics address: {}", env.log()))
     };
-    assert!(wait_for(Duration::from_secs(30), || env.runs().len() >= 300));
+    assert!(wait_for(Duration::from_secs(30), || env.run_count() >= 300));
     assert_eq!(http_get(&addr, "/health").map(|(c, _)| c), Some(200));
     // Blackhole the connection to Redis for 15 s, five times retry_after and past the health
     // window (10 s): /health must say so meanwhile.
@@ -867,7 +878,7 @@ async fn a_network_stall_past_retry_after_loses_nothing_and_health_reports_it() 
     let during = env.runs().len();
     proxy.stall(false);
     let done = wait_for(Duration::from_secs(60), || {
-        env.runs().len() >= N as usize && env.queue_keys_left().is_empty()
+        env.run_count() >= N as usize && env.queue_keys_left().is_empty()
     });
     let healthy_again = wait_for(Duration::from_secs(20), || {
         http_get(&addr, "/health").is_some_and(|(c, _)| c == 200)
@@ -886,4 +897,177 @@ async fn a_network_stall_past_retry_after_loses_nothing_and_health_reports_it() 
     if let Err(e) = each_ran_once(&all, &env.runs()) {
         panic!("{e}\n{err}");
     }
+}
+
+// ---- What one payload costs Redis: larq's reserve against Laravel's own pop, on the same bytes.
+// The reserve runs inside Redis and blocks every other client (the PHP app's too) while it runs,
+// so no payload may make it cost much more than Laravel's pop does.
+
+/// Microseconds Redis spent on each command since the last `SLOWLOG RESET`, as (args, µs).
+fn slowlog(conn: &mut redis::Connection) -> Vec<(Vec<String>, u64)> {
+    let entries: Vec<redis::Value> = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(100_000)
+        .query(conn)
+        .unwrap();
+    let _: () = redis::cmd("SLOWLOG").arg("RESET").query(conn).unwrap();
+    entries
+        .into_iter()
+        .filter_map(|entry| {
+            let redis::Value::Array(fields) = entry else {
+                return None;
+            };
+            let micros = match fields.get(2)? {
+                redis::Value::Int(n) => u64::try_from(*n).ok()?,
+                _ => return None,
+            };
+            let redis::Value::Array(args) = fields.get(3)? else {
+                return None;
+            };
+            let args = args
+                .iter()
+                .map(|a| match a {
+                    redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            Some((args, micros))
+        })
+        .collect()
+}
+
+#[test]
+fn no_payload_makes_the_reserve_cost_redis_much_more_than_laravels_pop() {
+    if !php_support::php_available() {
+        return;
+    }
+    let Some(env) = Env::start() else { return };
+    let mut conn = env.server.conn(0);
+    for (k, v) in [
+        ("slowlog-log-slower-than", "0"),
+        ("slowlog-max-len", "100000"),
+    ] {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(k)
+            .arg(v)
+            .query(&mut conn)
+            .unwrap();
+    }
+    const MB: usize = 1 << 20;
+    let size = 4 * MB;
+    let filler = |unit: &str| unit.repeat(size / unit.len());
+    let (_, valid_big) = some_job(1, &"x".repeat(size));
+    let payloads: Vec<(&str, String)> = vec![
+        ("valid SomeJob, 4 MB param", valid_big),
+        ("4 MB of [", filler("[")),
+        ("4 MB of []", filler("[]")),
+        (
+            "attempts first, 4 MB array of []",
+            format!(r#"{{"attempts":0,"x":[{}[]]}}"#, filler("[],")),
+        ),
+        (
+            "attempts first, 4 MB of escaped quotes",
+            format!(r#"{{"attempts":0,"s":"{}"}}"#, filler(r#"\""#)),
+        ),
+        (
+            "attempts twice, 4 MB of {} between",
+            format!(
+                r#"{{"attempts":0,"x":[{}{{}}],"attempts":0}}"#,
+                filler("{},")
+            ),
+        ),
+        ("4 MB nested {\"a\":", filler(r#"{"a":"#)),
+        (
+            "4 MB of \" then attempts last",
+            format!(r#"{{{},"attempts":0}}"#, filler("\"")),
+        ),
+    ];
+    let key = "laravel_database_queues:stress";
+    let push = |conn: &mut redis::Connection, payload: &str| {
+        let _: () = redis::pipe()
+            .rpush(key, payload)
+            .rpush(format!("{key}:notify"), 1)
+            .query(conn)
+            .unwrap();
+    };
+    let mut worst: f64 = 0.0;
+    let mut table = Vec::new();
+    let del = |conn: &mut redis::Connection| {
+        let _: () = redis::cmd("DEL")
+            .arg(key)
+            .arg(format!("{key}:reserved"))
+            .arg(format!("{key}:notify"))
+            .arg(format!("{key}:delayed"))
+            .query(conn)
+            .unwrap();
+    };
+    for (name, payload) in &payloads {
+        // Each side three times, alternating; the least of each is its cost (other processes
+        // on the machine only ever add to a measurement).
+        let (mut larq_us, mut laravel_us) = (u64::MAX, u64::MAX);
+        for _ in 0..3 {
+            let _ = slowlog(&mut conn);
+            // larq: the real binary takes the job once (and fails or runs it).
+            push(&mut conn, payload);
+            let mut child = env.larq(&["--queue", "stress", "--once", "--tries", "0"]);
+            let status = child.wait().unwrap();
+            assert!(status.success(), "{name}: {status:?} {}", env.log());
+            let us = slowlog(&mut conn)
+                .into_iter()
+                // The reserve: EVALSHA on the ready list asking for at least one job (a
+                // deletes-only call asks for 0).
+                .filter(|(args, _)| {
+                    args.first()
+                        .is_some_and(|c| c.eq_ignore_ascii_case("evalsha"))
+                        && args.get(3).is_some_and(|k| k == key)
+                        && args.get(8).is_some_and(|n| n != "0")
+                })
+                .map(|(_, us)| us)
+                .max()
+                .unwrap_or_else(|| panic!("{name}: no reserve in the slowlog"));
+            larq_us = larq_us.min(us);
+            del(&mut conn);
+            // Laravel: its own RedisQueue::pop on the same bytes.
+            push(&mut conn, payload);
+            let out = Command::new("php")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/app/artisan"))
+                .args(["larq:pop", "stress"])
+                .env("REDIS_HOST", "127.0.0.1")
+                .env("REDIS_PORT", env.server.port.to_string())
+                .env("DB_DATABASE", env.db())
+                .env("LOG_PATH", env.dir.path().join("laravel.log"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name}: larq:pop: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let us = slowlog(&mut conn)
+                .into_iter()
+                .filter(|(args, _)| {
+                    args.first().is_some_and(|c| c.eq_ignore_ascii_case("eval"))
+                        && args.get(3).is_some_and(|k| k == key)
+                })
+                .map(|(_, us)| us)
+                .max()
+                .unwrap_or_else(|| panic!("{name}: no pop in the slowlog"));
+            laravel_us = laravel_us.min(us);
+            del(&mut conn);
+        }
+        // A 2 ms allowance for fixed costs, then the ratio.
+        let ratio = larq_us as f64 / (laravel_us as f64 + 2000.0);
+        worst = worst.max(ratio);
+        table.push(format!(
+            "{name:40} larq {larq_us:>9} µs  Laravel {laravel_us:>9} µs  ratio {:.2}",
+            larq_us as f64 / laravel_us.max(1) as f64
+        ));
+    }
+    println!("{}", table.join("\n"));
+    assert!(
+        worst <= 3.0,
+        "the reserve cost Redis more than 3x Laravel's pop:\n{}",
+        table.join("\n")
+    );
 }

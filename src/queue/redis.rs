@@ -205,31 +205,29 @@ static MIGRATE: LazyLock<Script> = LazyLock::new(|| {
 /// mode 1 = `"attempts":N` edited in place, 2 = cjson re-encode (the field is not one plain
 /// top-level integer), 0 = invalid payload kept untouched (no numeric `attempts` or not JSON).
 ///
-/// Fast path first (the scan below costs ~5x Laravel's cjson round trip on a 640-byte payload):
-/// the bytes `"attempts":` occur exactly once, not after a backslash (so not inside a key such as
-/// `"a\"attempts"`), followed by at most 9 digits. Inside a JSON string a `"` must follow a
-/// backslash, so that occurrence is a real key; and it is the top-level one when the payload is
-/// `{...,"attempts":N}` (Laravel writes `attempts` last, and in valid JSON the final `}` closes
-/// the top-level object; invalid JSON fails in the worker either way). Anything else takes the
-/// full scan.
+/// Fast path first (the scan below costs ~5x Laravel's cjson round trip on a 640-byte payload),
+/// decided from the payload's two ends alone: it is `{...,"attempts":N}` with at most 9 digits
+/// and no backslash before that quote. Laravel writes `attempts` last. In valid JSON the final `}`
+/// closes the top-level object, so the number before it is not inside a string, the quoted word
+/// before that is a real key, and it is the top-level one (invalid JSON fails in the worker
+/// either way). It is the *last* top-level `attempts` if a hostile payload repeats the key, which
+/// is the one PHP's `json_decode` reads. No search through the whole payload: a search for the
+/// key costs ~13 ns per quote byte in Redis, and a payload of quotes made that ~10x Laravel's
+/// pop (`tests/reliability_faults.rs`). Anything else takes the full scan.
 ///
 /// The full scan is bounded, because it runs inside Redis and blocks every other client of the
-/// server (the PHP app's too) while it runs: it may take at most 4,096 steps plus one per 128
+/// server (the PHP app's too) while it runs: it may take at most 4,096 steps plus one per 256
 /// bytes of payload (a step is one bracket, one string, or one escape inside a string), and it
 /// gives up at nesting depth 512. A payload that needs more (only hostile or non-Laravel ones
 /// do: Laravel writes `attempts` last, which the fast path takes) goes to the cjson round trip,
 /// which is exactly what Laravel's own pop script does, so its cost in Redis stays within a
 /// small factor of Laravel's on any payload (`tests/reliability_faults.rs` measures both).
 const COUNT_ATTEMPT_LUA: &str = r#"local function fast_attempts(job)
-  local s, e = string.find(job, '"attempts":', 1, true)
-  if not s or string.find(job, '"attempts":', e + 1, true) then return nil end
+  if string.byte(job, 1) ~= 123 then return nil end
+  local s, de, digits = string.find(job, '"attempts":(%-?%d+)}$', math.max(1, #job - 32))
+  if not s or #digits > 9 then return nil end
   if s > 1 and string.byte(job, s - 1) == 92 then return nil end
-  local ds, de, digits = string.find(job, '^(%-?%d+)', e + 1)
-  if not ds or #digits > 9 then return nil end
-  local after = string.sub(job, de + 1, de + 1)
-  if after == '.' or after == 'e' or after == 'E' then return nil end
-  if string.byte(job, 1) ~= 123 or de + 1 ~= #job or after ~= '}' then return nil end
-  return ds, de, tonumber(digits)
+  return s + 11, de - 1, tonumber(digits)
 end
 local function count_attempt(job)
   local fs, fe, fnum = fast_attempts(job)
@@ -239,7 +237,7 @@ local function count_attempt(job)
   end
   local depth, pos, len = 0, 1, #job
   local count, ok, ns, ne, num = 0, true, 0, 0, nil
-  local budget = 4096 + math.floor(len / 128)
+  local budget = 4096 + math.floor(len / 256)
   while pos <= len do
     budget = budget - 1
     if budget < 0 or depth > 512 then ok = false; break end
@@ -300,7 +298,8 @@ end
 "#;
 
 /// KEYS: ready list, reserved set, notify list. ARGV: reservation expiry (now + retry_after).
-/// Returns {original, reserved, attempts, mode} (modes as in [`COUNT_ATTEMPT_LUA`]);
+/// Returns {original, reserved, attempts, mode} (modes as in [`COUNT_ATTEMPT_LUA`]), with
+/// `reserved` false when it is the original untouched (mode 0: the bytes are not sent twice);
 /// {false, false, 0, 0} when the list is empty.
 static RESERVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
@@ -310,6 +309,7 @@ if not job then return {{false, false, 0, 0}} end
 local reserved, attempts, mode = count_attempt(job)
 redis.call('zadd', KEYS[2], ARGV[1], reserved)
 redis.call('lpop', KEYS[3])
+if mode == 0 then reserved = false end
 return {{job, reserved, attempts, mode}}"
     ))
 });
@@ -329,7 +329,8 @@ return {{job, reserved, attempts, mode}}"
 /// the same order by deleting each job before its next pop.
 ///
 /// Returns one 0/1 per deleted job (1: it was still reserved), then {original, reserved,
-/// attempts, mode} flattened, four entries per job, stopping early when the list is empty.
+/// attempts, mode} flattened, four entries per job (`reserved` false in mode 0, as in
+/// [`RESERVE`]), stopping early when the list is empty.
 static RESERVE_MANY: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{MIGRATE_LUA}{COUNT_ATTEMPT_LUA}
@@ -348,7 +349,7 @@ for _ = 1, tonumber(ARGV[2]) do
   redis.call('zadd', KEYS[2], ARGV[1], reserved)
   redis.call('lpop', KEYS[3])
   out[#out + 1] = job
-  out[#out + 1] = reserved
+  if mode == 0 then out[#out + 1] = false else out[#out + 1] = reserved end
   out[#out + 1] = attempts
   out[#out + 1] = mode
 end
@@ -600,7 +601,8 @@ impl RedisQueue {
             .map_err(Self::err("reserve", queue))?;
         match reply {
             (None, _, _, _) => Ok(None),
-            (Some(original), Some(reserved), attempts, mode) => {
+            (Some(original), reserved, attempts, mode) if reserved.is_some() || mode == 0 => {
+                let reserved = reserved.unwrap_or_else(|| original.clone());
                 let job = ReservedJob {
                     queue: queue.to_owned(),
                     original,
@@ -699,13 +701,19 @@ impl RedisQueue {
         while let (Some(original), Some(reserved), Some(attempts), Some(mode)) =
             (items.next(), items.next(), items.next(), items.next())
         {
-            let (redis::Value::BulkString(original), redis::Value::BulkString(reserved)) =
-                (original, reserved)
-            else {
-                return Err(protocol());
-            };
             let (redis::Value::Int(attempts), redis::Value::Int(mode)) = (attempts, mode) else {
                 return Err(protocol());
+            };
+            let (original, reserved) = match (original, reserved) {
+                (redis::Value::BulkString(original), redis::Value::BulkString(reserved)) => {
+                    (original, reserved)
+                }
+                // Kept untouched (mode 0): the script sends the bytes once.
+                (redis::Value::BulkString(original), redis::Value::Nil) if mode == 0 => {
+                    let reserved = original.clone();
+                    (original, reserved)
+                }
+                _ => return Err(protocol()),
             };
             jobs.push(ReservedJob {
                 queue: queue.to_owned(),

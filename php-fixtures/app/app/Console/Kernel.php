@@ -11,5 +11,6 @@ class Kernel extends BaseKernel
         Commands\SetupDatabase::class,
         Commands\CaptureFixtures::class,
         Commands\DispatchShape::class,
+        Commands\PopJob::class,
     ];
 }
