@@ -195,8 +195,9 @@ impl Encrypter {
                 iv.len()
             )));
         }
-        let mac = decode_hex(&env.mac)
-            .ok_or_else(|| CryptError::InvalidPayload("mac is not hex".into()))?;
+        // PHP compares its own lower-case hex HMAC with `hash_equals`, so any other spelling of
+        // the same bytes (upper case, a sign) is an invalid MAC there, and so here.
+        let mac = decode_hex(&env.mac).ok_or(CryptError::InvalidMac)?;
         for key in &self.keys {
             let mut h = <HmacSha256 as Mac>::new_from_slice(key)
                 .map_err(|e| CryptError::InvalidKey(e.to_string()))?;
@@ -348,13 +349,21 @@ fn encode_hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Lower-case hex only, as PHP's `hash_hmac` writes it.
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
     if !s.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+    s.as_bytes()
+        .chunks_exact(2)
+        .map(|pair| Some((nibble(pair[0])? << 4) | nibble(pair[1])?))
         .collect()
 }
 
@@ -363,6 +372,14 @@ mod tests {
     use super::*;
 
     const KEY: &str = "base64:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    #[test]
+    fn hex_is_lower_case_only() {
+        assert_eq!(decode_hex("00ff7a"), Some(vec![0, 255, 0x7a]));
+        for bad in ["00FF", "+f", "0", "zz"] {
+            assert_eq!(decode_hex(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn cbc_and_gcm_round_trip_and_reject_tampering() {

@@ -468,6 +468,24 @@ impl Registry {
     /// Find the handler for a payload and get its command bytes (decrypting if needed). Errors are
     /// permanent: neither an unknown class nor a broken command gets better on retry.
     pub fn resolve(&self, payload: &Payload) -> Result<Resolved, JobError> {
+        // PHP's worker resolves `job` ("Class@method") from its container and calls it; only
+        // CallQueuedHandler@call runs data.command. Running the command for any other `job`
+        // would run a job PHP refuses (`Target class [App\Evil] does not exist.`) or runs
+        // differently.
+        if payload.job.as_deref() != Some(crate::payload::CALL_QUEUED_HANDLER) {
+            let job = crate::display::printable(
+                payload.job.as_deref().unwrap_or("(none)"),
+                crate::display::FIELD_LIMIT,
+            );
+            return Err(JobError::with_class(
+                exceptions::UNKNOWN,
+                format!(
+                    "the payload's job is {job}, not {}: PHP's worker would call that instead of running data.command, so larq does not run it",
+                    crate::payload::CALL_QUEUED_HANDLER
+                ),
+            )
+            .permanent());
+        }
         let Some(class) = payload.data.command_name.as_deref() else {
             let what = payload.job.as_deref().unwrap_or("(no job)");
             return Err(JobError::with_class(
@@ -484,13 +502,23 @@ impl Registry {
         }
         let Some(handler) = self.handlers.get(class) else {
             let message = crate::wrappers::php_only_message(class, payload.resolve_name())
-                .unwrap_or_else(|| format!("no handler is registered for {class}"));
+                .unwrap_or_else(|| {
+                    format!(
+                        "no handler is registered for {}",
+                        crate::display::printable(class, crate::display::FIELD_LIMIT)
+                    )
+                });
             return Err(JobError::with_class(exceptions::UNKNOWN, message).permanent());
         };
-        let bytes = self.command_bytes(payload)?;
+        // A plain command is copied once, straight into the shared buffer (through a Vec it
+        // would be copied twice, and a payload can be megabytes).
+        let command: Arc<[u8]> = match payload.data.command.as_deref() {
+            Some(c) if c.starts_with("O:") || c.starts_with("C:") => Arc::from(c.as_bytes()),
+            _ => self.command_bytes(payload)?.into(),
+        };
         Ok(Resolved {
             handler: Arc::clone(handler),
-            command: bytes.into(),
+            command,
         })
     }
 

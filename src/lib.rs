@@ -26,7 +26,7 @@
 //! values as Laravel jobs; [`bus`] continues chains ([`chain`]), keeps `job_batches` ([`batch`]),
 //! releases unique locks ([`unique`]) and applies the policy for framework wrappers
 //! ([`wrappers`]); [`metrics`] counts what a worker does for Prometheus, health probes and the
-//! progress line.
+//! progress line; [`display`] makes payload text safe to print.
 #![deny(missing_docs)]
 
 pub mod batch;
@@ -35,6 +35,7 @@ pub mod chain;
 pub mod config;
 pub mod crypt;
 pub mod dispatch;
+pub mod display;
 pub mod failed;
 pub mod file_cache;
 pub mod job;

@@ -13,6 +13,12 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The `job` of every payload Laravel's bus pushes (commands, and through them listeners, mail,
+/// notifications): PHP's worker calls `CallQueuedHandler::call`, which unserializes
+/// `data.command`. A payload naming anything else is run by PHP as that class's method, never
+/// as the command, so larq runs the command only under this name.
+pub const CALL_QUEUED_HANDLER: &str = "Illuminate\\Queue\\CallQueuedHandler@call";
+
 /// Why a payload could not be read at all.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -158,7 +164,7 @@ impl Payload {
         Payload {
             uuid: Some(uuid::Uuid::new_v4().to_string()),
             display_name: Some(class.to_owned()),
-            job: Some("Illuminate\\Queue\\CallQueuedHandler@call".to_owned()),
+            job: Some(CALL_QUEUED_HANDLER.to_owned()),
             fail_on_timeout: Some(false),
             data: PayloadData {
                 command_name: Some(class.to_owned()),
@@ -205,7 +211,7 @@ impl Payload {
 /// `,`, element `attempts − 1`, else the last; each cast like PHP's `(int)` (leading digits, else 0).
 pub fn pick_backoff(list: &str, attempts: i64) -> u64 {
     let items: Vec<&str> = list.split(',').collect();
-    let index = usize::try_from(attempts - 1).unwrap_or(0);
+    let index = usize::try_from(attempts.saturating_sub(1)).unwrap_or(0);
     let item = items
         .get(index)
         .or_else(|| items.last())

@@ -30,6 +30,8 @@ use tokio::task::JoinSet;
 
 mod watchdog;
 
+use crate::display::{printable, FIELD_LIMIT, MESSAGE_LIMIT};
+
 use crate::bus::{Before, BusFeatures, HandedBack};
 use crate::failed::{FailedJob, FailedJobStore};
 use crate::file_cache::FileCache;
@@ -102,7 +104,16 @@ pub struct WorkerOptions {
     /// creates): while it exists the worker takes no new jobs, as `queue:work` without `--force`
     /// pauses. `None` (`--force`, or no app directory) ignores maintenance mode.
     pub maintenance_file: Option<std::path::PathBuf>,
+    /// A payload larger than this many bytes fails unrun, with a message saying so, before it is
+    /// decoded (0: no limit). Decoding costs a few times the payload in memory, so without a
+    /// bound one hostile or runaway payload could stop a worker on `--memory`. Default
+    /// [`DEFAULT_MAX_PAYLOAD_BYTES`].
+    pub max_payload_bytes: u64,
 }
+
+/// 16 MiB: hundreds of times any job Laravel's own apps push (their payloads are a few kB), and
+/// small enough that its decoding stays well inside `queue:work`'s default `--memory` of 128 MB.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: u64 = 16 << 20;
 
 impl Default for WorkerOptions {
     fn default() -> Self {
@@ -124,6 +135,7 @@ impl Default for WorkerOptions {
             laravel_version: 8,
             stuck_handler_grace: Some(Duration::from_secs(5)),
             maintenance_file: None,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
         }
     }
 }
@@ -378,7 +390,8 @@ struct Inner {
 /// A finished job's delete, waiting for the loop to send it along with its next reserve.
 struct PendingDelete {
     queue: String,
-    reserved: Vec<u8>,
+    /// Shared with the job's run, not copied: a payload can be megabytes.
+    job: Arc<ReservedJob>,
     /// `Some(still reserved)` once deleted, `None` if the delete could not be sent.
     done: oneshot::Sender<Option<bool>>,
 }
@@ -666,7 +679,7 @@ impl Worker {
             return;
         };
         for (queue, group) in by_queue(deletes.take()) {
-            let members: Vec<&[u8]> = group.iter().map(|d| d.reserved.as_slice()).collect();
+            let members: Vec<&[u8]> = group.iter().map(|d| d.job.reserved.as_slice()).collect();
             let result =
                 retry_while_disconnected(|| redis.delete_and_reserve(&queue, &members, 0)).await;
             settle(group, result.map(|(deleted, _)| deleted));
@@ -1008,7 +1021,8 @@ impl Worker {
                         .position(|(q, _)| q == name)
                         .map(|at| finished.remove(at).1)
                         .unwrap_or_default();
-                    let members: Vec<&[u8]> = group.iter().map(|d| d.reserved.as_slice()).collect();
+                    let members: Vec<&[u8]> =
+                        group.iter().map(|d| d.job.reserved.as_slice()).collect();
                     match redis
                         .delete_migrate_reserve(name, &members, migrate, want)
                         .await
@@ -1034,7 +1048,7 @@ impl Worker {
         }
         if let Some(redis) = queue.as_redis() {
             while let Some((name, group)) = finished.last() {
-                let members: Vec<&[u8]> = group.iter().map(|d| d.reserved.as_slice()).collect();
+                let members: Vec<&[u8]> = group.iter().map(|d| d.job.reserved.as_slice()).collect();
                 let (deleted, _) = redis.delete_and_reserve(name, &members, 0).await?;
                 if let Some((_, group)) = finished.pop() {
                     settle(group, Ok(deleted));
@@ -1066,7 +1080,7 @@ fn settle(group: Vec<PendingDelete>, result: Result<Vec<bool>, QueueError>) {
 struct Run {
     inner: Arc<Inner>,
     slot: Slot,
-    job: ReservedJob,
+    job: Arc<ReservedJob>,
     payload: Arc<Payload>,
     raw: Arc<[u8]>,
     name: String,
@@ -1170,7 +1184,11 @@ impl Run {
                 tracing::error!(error = %e, job_id = %self.id, "the job's failed hook panicked");
             }
         }
-        tracing::warn!(job_id = %self.id, exception = %error, "job failed");
+        tracing::warn!(
+            job_id = %self.id,
+            exception = %printable(&error.to_string(), MESSAGE_LIMIT),
+            "job failed"
+        );
         self.outcome(Outcome::Failed);
         self.say("Failed");
     }
@@ -1223,7 +1241,7 @@ impl Run {
             let (tx, rx) = oneshot::channel();
             deletes.push(PendingDelete {
                 queue: self.job.queue.clone(),
-                reserved: self.job.reserved.clone(),
+                job: Arc::clone(&self.job),
                 done: tx,
             });
             return rx.await.ok().flatten();
@@ -1269,7 +1287,12 @@ impl Run {
 
     /// `handleJobException`: fail if tries/retryUntil/maxExceptions say so, else release with backoff.
     async fn on_exception(&self, error: JobError, action: Option<Action>, resolved: &Resolved) {
-        tracing::warn!(job_id = %self.id, exception = %error, attempts = self.job.attempts, "job raised an exception");
+        tracing::warn!(
+            job_id = %self.id,
+            exception = %printable(&error.to_string(), MESSAGE_LIMIT),
+            attempts = self.job.attempts,
+            "job raised an exception"
+        );
         if let Some(Action::Fail(e)) = action {
             return self.fail(&e, Some(resolved)).await;
         }
@@ -1382,18 +1405,30 @@ impl Drop for AbortOnDrop {
 
 /// Laravel's `Worker::process` for one reserved job.
 async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
-    let (payload, undecodable) = match Payload::from_slice(&job.original) {
-        Ok(payload) => (Arc::new(payload), None),
-        Err(e) => (Arc::new(Payload::default()), Some(e)),
+    let limit = inner.options.max_payload_bytes;
+    let too_big = limit > 0 && job.original.len() as u64 > limit;
+    let (payload, undecodable) = if too_big {
+        let message = format!(
+            "the payload is {} bytes, more than --max-payload-bytes {limit}; it was not decoded or run",
+            job.original.len()
+        );
+        (Arc::new(Payload::default()), Some(message))
+    } else {
+        match Payload::from_slice(&job.original) {
+            Ok(payload) => (Arc::new(payload), None),
+            Err(e) => (Arc::new(Payload::default()), Some(e.to_string())),
+        }
     };
+    // Both are only ever shown (output lines, logs, metrics labels, exception messages), and
+    // both come from whoever pushed the payload: escaped and cut once, here.
     let name = match payload.resolve_name() {
         "" => "(unknown job)".to_owned(),
-        n => n.to_owned(),
+        n => printable(n, FIELD_LIMIT).into_owned(),
     };
     // The database driver's job id is the row id (its payload has no `id`).
     let id = match job.row_id {
         Some(row) => row.to_string(),
-        None => payload.id.clone().unwrap_or_default(),
+        None => printable(payload.id.as_deref().unwrap_or_default(), FIELD_LIMIT).into_owned(),
     };
     let tracker = inner
         .metrics
@@ -1404,14 +1439,14 @@ async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
         raw: Arc::from(job.original.as_slice()),
         inner,
         slot,
-        job,
+        job: Arc::new(job),
         payload,
         name,
         id,
     };
     run.say("Processing");
     if let Some(e) = undecodable {
-        let err = JobError::with_class(exceptions::UNDECODABLE, e.to_string());
+        let err = JobError::with_class(exceptions::UNDECODABLE, e);
         return run.fail(&err, None).await;
     }
     if run.job.reservation == Reservation::Invalid {

@@ -62,6 +62,7 @@ pub fn is_php_only(class: &str) -> bool {
 /// The failure message for a PHP-only wrapper, naming the user class it wraps.
 pub fn php_only_message(class: &str, display_name: &str) -> Option<String> {
     php_only_reason(class).map(|why| {
+        let display_name = crate::display::printable(display_name, crate::display::FIELD_LIMIT);
         format!(
             "{class} ({display_name}) can only run in PHP: {why}. Run a PHP worker on this queue, \
              or set larq's wrapper policy for the queue to hand-back"

@@ -15,6 +15,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::Value as Json;
 
+use larq::display::{printable, printable_lines, FIELD_LIMIT};
 use larq::failed::FailedRow;
 use larq::php::Value;
 use larq::queue::RedisQueue;
@@ -93,13 +94,16 @@ async fn list(app: &App) -> Result<i32> {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            vec![
-                r.uuid.clone(),
-                r.connection.clone(),
-                r.queue.clone(),
-                job_name(&r.payload),
-                r.failed_at.clone(),
+            [
+                r.uuid.as_str(),
+                &r.connection,
+                &r.queue,
+                &job_name(&r.payload),
+                &r.failed_at,
             ]
+            .iter()
+            .map(|cell| shown(cell))
+            .collect()
         })
         .collect();
     print!(
@@ -142,11 +146,11 @@ async fn show(app: &App, uuid: &str) -> Result<i32> {
     let mut out = String::new();
     out.push_str(&format!(
         "uuid:        {}\nconnection:  {}\nqueue:       {}\nclass:       {}\nfailed at:   {}\n\nexception:\n",
-        row.uuid,
-        row.connection,
-        row.queue,
-        job_name(&row.payload),
-        row.failed_at
+        shown(&row.uuid),
+        shown(&row.connection),
+        shown(&row.queue),
+        shown(&job_name(&row.payload)),
+        shown(&row.failed_at)
     ));
     for line in row.exception.lines() {
         out.push_str("  ");
@@ -188,8 +192,15 @@ async fn show(app: &App, uuid: &str) -> Result<i32> {
             row.payload
         )),
     }
-    print!("{out}");
+    // The exception and the payload's values keep their lines; no control byte reaches the
+    // terminal.
+    print!("{}", printable_lines(&out));
     Ok(0)
+}
+
+/// One cell or field from a failed job's row: on one line, escaped and cut.
+fn shown(text: &str) -> String {
+    printable(text, FIELD_LIMIT).into_owned()
 }
 
 async fn retry(app: &App, args: &RetryArgs) -> Result<i32> {

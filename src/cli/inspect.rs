@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value as Json};
 
 use larq::crypt::Encrypter;
+use larq::display::{printable, FIELD_LIMIT};
 use larq::php::{self, Key, Value};
 
 /// Arguments of `larq inspect`.
@@ -200,12 +201,18 @@ pub(crate) fn print_payload(out: &mut String, payload: &Json) {
         for (k, v) in map {
             if k == "data" {
                 if let Some(name) = v.get("commandName").and_then(Json::as_str) {
+                    let name = printable(name, FIELD_LIMIT);
                     out.push_str(&format!("  {:width$}  {name}\n", "commandName"));
                 }
                 continue;
             }
+            // Keys and values are the producer's: one line each, no control bytes.
+            let k = printable(k, FIELD_LIMIT);
             match v {
-                Json::String(text) => out.push_str(&format!("  {k:width$}  {text}\n")),
+                Json::String(text) => {
+                    let text = printable(text, FIELD_LIMIT);
+                    out.push_str(&format!("  {k:width$}  {text}\n"))
+                }
                 other => out.push_str(&format!("  {k:width$}  {other}\n")),
             }
         }

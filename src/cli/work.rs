@@ -140,6 +140,10 @@ pub struct WorkArgs {
     /// address, e.g. 127.0.0.1:9000 (port 0: any free port, printed at start).
     #[arg(long, value_name = "ADDR", env = "LARQ_METRICS")]
     pub metrics: Option<String>,
+    /// A payload larger than this many bytes fails unrun with a message (0: no limit); the
+    /// default, 16 MiB, keeps one runaway payload from stopping the worker on --memory.
+    #[arg(long, value_name = "BYTES", default_value_t = larq::worker::DEFAULT_MAX_PAYLOAD_BYTES)]
+    pub max_payload_bytes: u64,
     /// The live progress line on stderr: auto (when stderr is a terminal and --log-format is
     /// text), on (also with json; a plain line every 10 s when stderr is not a terminal), off.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = progress::ProgressMode::Auto)]
@@ -176,21 +180,31 @@ fn record(job: &SomeJob, ctx: &JobContext) -> Result<(), JobError> {
     let Some(path) = std::env::var_os("LARQ_RECORD_FILE") else {
         return Ok(());
     };
-    let mut line = serde_json::json!({
-        "class": SomeJob::CLASS,
-        "uuid": ctx.uuid(),
-        "attempts": ctx.attempts(),
-        "userId": job.user_id,
-        "someParam": job.some_param,
+    // Borrowed, not cloned into a JSON value: a job's parameter can be megabytes.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Record<'a> {
+        class: &'a str,
+        uuid: Option<&'a str>,
+        attempts: i64,
+        user_id: i64,
+        some_param: &'a str,
+    }
+    let mut line = serde_json::to_vec(&Record {
+        class: SomeJob::CLASS,
+        uuid: ctx.uuid(),
+        attempts: ctx.attempts(),
+        user_id: job.user_id,
+        some_param: &job.some_param,
     })
-    .to_string();
-    line.push('\n');
+    .map_err(|e| JobError::new(format!("cannot record the run: {e}")))?;
+    line.push(b'\n');
     use std::io::Write;
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)?;
-    file.write_all(line.as_bytes())?;
+    file.write_all(&line)?;
     Ok(())
 }
 
@@ -458,6 +472,7 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
         },
         laravel_version: args.laravel_version,
         stuck_handler_grace: (args.stuck_grace > 0).then(|| Duration::from_secs(args.stuck_grace)),
+        max_payload_bytes: args.max_payload_bytes,
         maintenance_file: if args.force {
             None
         } else {

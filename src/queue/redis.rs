@@ -201,9 +201,12 @@ static MIGRATE: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
-/// Lua shared by the reserve scripts: `count_attempt(job)` returns `reserved, attempts, mode` with
-/// mode 1 = `"attempts":N` edited in place, 2 = cjson re-encode (the field is not one plain
+/// Lua shared by the reserve scripts: `count_attempt(job)` returns `reserved, attempts, mode, edit`
+/// with mode 1 = `"attempts":N` edited in place, 2 = cjson re-encode (the field is not one plain
 /// top-level integer), 0 = invalid payload kept untouched (no numeric `attempts` or not JSON).
+/// In mode 1, `edit` is `"<1-based position of the digits>:<the original digits>"`: the scripts
+/// send it instead of the original payload, which differs from `reserved` only there, so a
+/// reserve sends the payload's bytes once, not twice ([`restore_original`] rebuilds it).
 ///
 /// Fast path first (the scan below costs ~5x Laravel's cjson round trip on a 640-byte payload),
 /// decided from the payload's two ends alone: it is `{...,"attempts":N}` with at most 9 digits
@@ -233,7 +236,8 @@ local function count_attempt(job)
   local fs, fe, fnum = fast_attempts(job)
   if fs then
     local attempts = fnum + 1
-    return string.sub(job, 1, fs - 1) .. string.format('%d', attempts) .. string.sub(job, fe + 1), attempts, 1
+    return string.sub(job, 1, fs - 1) .. string.format('%d', attempts) .. string.sub(job, fe + 1), attempts, 1,
+      string.format('%d:', fs) .. string.sub(job, fs, fe)
   end
   local depth, pos, len = 0, 1, #job
   local count, ok, ns, ne, num = 0, true, 0, 0, nil
@@ -275,11 +279,12 @@ local function count_attempt(job)
       depth = depth - 1; pos = i + 1
     end
   end
-  local reserved, attempts, mode
+  local reserved, attempts, mode, edit
   if ok and count == 1 and num then
     attempts = num + 1
     reserved = string.sub(job, 1, ns - 1) .. string.format('%d', attempts) .. string.sub(job, ne + 1)
     mode = 1
+    edit = string.format('%d:', ns) .. string.sub(job, ns, ne)
   else
     local decoded_ok, decoded = pcall(cjson.decode, job)
     if decoded_ok and type(decoded) == 'table' and type(decoded['attempts']) == 'number' then
@@ -293,23 +298,31 @@ local function count_attempt(job)
       mode = 0
     end
   end
-  return reserved, attempts, mode
+  -- Redis turns a Lua number into its integer reply with a C cast, which is undefined outside
+  -- the 64-bit range: a hostile "attempts" of 9.3e18 came back as the most negative integer and
+  -- ran under any --tries. Kept inside the range it still exceeds every tries, as in PHP, where
+  -- such a number is a float larger than maxTries. NaN (cjson reads it; PHP's json_decode does
+  -- not, so the worker fails that payload as undecodable) becomes 0.
+  if attempts ~= attempts then attempts = 0
+  elseif attempts > 9e18 then attempts = 9e18
+  elseif attempts < -9e18 then attempts = -9e18 end
+  return reserved, attempts, mode, edit
 end
 "#;
 
 /// KEYS: ready list, reserved set, notify list. ARGV: reservation expiry (now + retry_after).
 /// Returns {original, reserved, attempts, mode} (modes as in [`COUNT_ATTEMPT_LUA`]), with
-/// `reserved` false when it is the original untouched (mode 0: the bytes are not sent twice);
-/// {false, false, 0, 0} when the list is empty.
+/// `reserved` false when it is the original untouched (mode 0) and `original` replaced by the
+/// edit in mode 1, so the bytes are never sent twice; {false, false, 0, 0} when the list is empty.
 static RESERVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{COUNT_ATTEMPT_LUA}
 local job = redis.call('lpop', KEYS[1])
 if not job then return {{false, false, 0, 0}} end
-local reserved, attempts, mode = count_attempt(job)
+local reserved, attempts, mode, edit = count_attempt(job)
 redis.call('zadd', KEYS[2], ARGV[1], reserved)
 redis.call('lpop', KEYS[3])
-if mode == 0 then reserved = false end
+if mode == 0 then reserved = false elseif mode == 1 then job = edit end
 return {{job, reserved, attempts, mode}}"
     ))
 });
@@ -329,8 +342,8 @@ return {{job, reserved, attempts, mode}}"
 /// the same order by deleting each job before its next pop.
 ///
 /// Returns one 0/1 per deleted job (1: it was still reserved), then {original, reserved,
-/// attempts, mode} flattened, four entries per job (`reserved` false in mode 0, as in
-/// [`RESERVE`]), stopping early when the list is empty.
+/// attempts, mode} flattened, four entries per job (`reserved` false in mode 0 and `original` the
+/// edit in mode 1, as in [`RESERVE`]), stopping early when the list is empty.
 static RESERVE_MANY: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{MIGRATE_LUA}{COUNT_ATTEMPT_LUA}
@@ -345,10 +358,10 @@ end
 for _ = 1, tonumber(ARGV[2]) do
   local job = redis.call('lpop', KEYS[1])
   if not job then break end
-  local reserved, attempts, mode = count_attempt(job)
+  local reserved, attempts, mode, edit = count_attempt(job)
   redis.call('zadd', KEYS[2], ARGV[1], reserved)
   redis.call('lpop', KEYS[3])
-  out[#out + 1] = job
+  if mode == 1 then out[#out + 1] = edit else out[#out + 1] = job end
   if mode == 0 then out[#out + 1] = false else out[#out + 1] = reserved end
   out[#out + 1] = attempts
   out[#out + 1] = mode
@@ -421,6 +434,49 @@ fn glob_escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// The original payload and the reserved copy from a reserve script's reply, where the bytes
+/// travel once: mode 0 sends no reserved copy (it is the original), mode 1 sends the edit
+/// (`"<position>:<original digits>"`, see [`COUNT_ATTEMPT_LUA`]) instead of the original.
+/// `None` when the reply does not fit together.
+fn original_and_reserved(
+    first: Vec<u8>,
+    reserved: Option<Vec<u8>>,
+    attempts: i64,
+    mode: i64,
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    match (mode, reserved) {
+        (0, None) => {
+            let reserved = first.clone();
+            Some((first, reserved))
+        }
+        (1, Some(reserved)) => {
+            let original = restore_original(&first, &reserved, attempts)?;
+            Some((original, reserved))
+        }
+        (0 | 1, _) => None,
+        (_, reserved) => Some((first, reserved?)),
+    }
+}
+
+/// Rebuild the original payload from its reserved copy and the edit the script made: the new
+/// count's digits at `position` (1-based) replaced by the original digits.
+fn restore_original(edit: &[u8], reserved: &[u8], attempts: i64) -> Option<Vec<u8>> {
+    let colon = edit.iter().position(|&b| b == b':')?;
+    let position: usize = std::str::from_utf8(&edit[..colon]).ok()?.parse().ok()?;
+    let digits = &edit[colon + 1..];
+    let written = attempts.to_string();
+    let start = position.checked_sub(1)?;
+    let end = start.checked_add(written.len())?;
+    if reserved.get(start..end)? != written.as_bytes() {
+        return None;
+    }
+    let mut original = Vec::with_capacity(reserved.len() - written.len() + digits.len());
+    original.extend_from_slice(&reserved[..start]);
+    original.extend_from_slice(digits);
+    original.extend_from_slice(&reserved[end..]);
+    Some(original)
 }
 
 fn reservation_mode(mode: i64) -> Reservation {
@@ -601,8 +657,12 @@ impl RedisQueue {
             .map_err(Self::err("reserve", queue))?;
         match reply {
             (None, _, _, _) => Ok(None),
-            (Some(original), reserved, attempts, mode) if reserved.is_some() || mode == 0 => {
-                let reserved = reserved.unwrap_or_else(|| original.clone());
+            (Some(first), reserved, attempts, mode) if reserved.is_some() || mode == 0 => {
+                let (original, reserved) = original_and_reserved(first, reserved, attempts, mode)
+                    .ok_or_else(|| QueueError::Protocol {
+                    op: "reserve",
+                    queue: queue.to_owned(),
+                })?;
                 let job = ReservedJob {
                     queue: queue.to_owned(),
                     original,
@@ -705,16 +765,15 @@ impl RedisQueue {
                 return Err(protocol());
             };
             let (original, reserved) = match (original, reserved) {
-                (redis::Value::BulkString(original), redis::Value::BulkString(reserved)) => {
-                    (original, reserved)
+                (redis::Value::BulkString(first), redis::Value::BulkString(reserved)) => {
+                    original_and_reserved(first, Some(reserved), attempts, mode)
                 }
-                // Kept untouched (mode 0): the script sends the bytes once.
-                (redis::Value::BulkString(original), redis::Value::Nil) if mode == 0 => {
-                    let reserved = original.clone();
-                    (original, reserved)
+                (redis::Value::BulkString(first), redis::Value::Nil) => {
+                    original_and_reserved(first, None, attempts, mode)
                 }
-                _ => return Err(protocol()),
-            };
+                _ => None,
+            }
+            .ok_or_else(protocol)?;
             jobs.push(ReservedJob {
                 queue: queue.to_owned(),
                 original,
