@@ -30,9 +30,8 @@ use tokio::task::JoinSet;
 
 mod watchdog;
 
-use crate::display::{printable, FIELD_LIMIT, MESSAGE_LIMIT};
-
 use crate::bus::{Before, BusFeatures, HandedBack};
+use crate::display::{printable, FIELD_LIMIT, MESSAGE_LIMIT};
 use crate::failed::{FailedJob, FailedJobStore};
 use crate::file_cache::FileCache;
 use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
@@ -389,7 +388,6 @@ struct Inner {
 
 /// A finished job's delete, waiting for the loop to send it along with its next reserve.
 struct PendingDelete {
-    queue: String,
     /// Shared with the job's run, not copied: a payload can be megabytes.
     job: Arc<ReservedJob>,
     /// `Some(still reserved)` once deleted, `None` if the delete could not be sent.
@@ -432,9 +430,9 @@ impl Deletes {
 fn by_queue(deletes: Vec<PendingDelete>) -> Vec<(String, Vec<PendingDelete>)> {
     let mut groups: Vec<(String, Vec<PendingDelete>)> = Vec::new();
     for delete in deletes {
-        match groups.iter_mut().find(|(q, _)| *q == delete.queue) {
+        match groups.iter_mut().find(|(q, _)| *q == delete.job.queue) {
             Some((_, group)) => group.push(delete),
-            None => groups.push((delete.queue.clone(), vec![delete])),
+            None => groups.push((delete.job.queue.clone(), vec![delete])),
         }
     }
     groups
@@ -1240,7 +1238,6 @@ impl Run {
             }
             let (tx, rx) = oneshot::channel();
             deletes.push(PendingDelete {
-                queue: self.job.queue.clone(),
                 job: Arc::clone(&self.job),
                 done: tx,
             });
