@@ -28,7 +28,7 @@ use serde_json::Value as Json;
 use sqlx::{AnyPool, Row};
 
 use crate::config::DatabaseSettings;
-use crate::failed::{database_url, open_pool, redact, sqlite_url, Backend, FailedError};
+use crate::db::{redact, Backend, DbError, Target};
 use crate::php::{Key, Value};
 
 /// A `job_batches` error.
@@ -37,7 +37,7 @@ use crate::php::{Key, Value};
 pub enum BatchError {
     /// Connecting failed, or the driver is not supported.
     #[error(transparent)]
-    Connect(#[from] FailedError),
+    Connect(#[from] DbError),
     /// A query failed.
     #[error("job_batches ({backend}): {source}")]
     Database {
@@ -150,25 +150,22 @@ fn now() -> i64 {
 impl BatchRepository {
     /// Connect to the database `DB_*` describes.
     pub async fn connect(settings: &DatabaseSettings) -> Result<BatchRepository, BatchError> {
-        let (backend, url) = database_url(settings)?;
-        BatchRepository::connect_url(backend, &url).await
+        BatchRepository::open(Target::from_settings(settings)?).await
     }
 
     /// Connect to a SQLite file.
     pub async fn sqlite(path: &std::path::Path) -> Result<BatchRepository, BatchError> {
-        BatchRepository::connect_url(Backend::Sqlite, &sqlite_url(path)).await
+        BatchRepository::open(Target::sqlite_file(path)).await
     }
 
-    async fn connect_url(backend: Backend, url: &str) -> Result<BatchRepository, BatchError> {
-        let pool = open_pool(url, 4, 10)
-            .await
-            .map_err(|source| BatchError::Database {
-                backend: backend.name(),
-                source: redact(source),
-            })?;
+    /// Connect to `target`.
+    pub async fn open(target: Target) -> Result<BatchRepository, BatchError> {
+        let pool = target
+            .open_pool(4, std::time::Duration::from_secs(10))
+            .await?;
         Ok(BatchRepository {
             pool,
-            backend,
+            backend: target.backend(),
             table: "job_batches".to_owned(),
         })
     }

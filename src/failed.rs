@@ -6,22 +6,26 @@
 //!
 //! larq's guarantee is stricter than Laravel's: the worker writes the row **before** it removes the
 //! job from Redis, so a crash in between leaves the job reserved (it comes back and fails again)
-//! instead of losing it. That crash can make the same uuid fail twice; the second write updates
-//! the existing row instead of tripping the unique index.
+//! instead of losing it. That crash can make the same uuid fail twice; the second write finds the
+//! first row and keeps it, as Laravel's unique index on `uuid` would, and says so.
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use crate::config::{percent_encode, DatabaseSettings};
+use crate::config::DatabaseSettings;
+use crate::db::{redact, Backend, DbError, Target};
 
 /// A failed-jobs database error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FailedError {
-    /// `DB_CONNECTION` names a driver larq does not speak.
-    #[error("unsupported DB_CONNECTION {0:?} (larq supports sqlite, mysql, mariadb, pgsql)")]
-    Unsupported(String),
-    /// Connecting or querying failed (the message never includes the password).
+    /// The database could not be opened (the settings, or the server).
+    #[error(transparent)]
+    Open(#[from] DbError),
+    /// A query failed (the message never includes the password).
     #[error("failed_jobs ({backend}): {source}")]
     Database {
         /// `sqlite`, `mysql` or `pgsql`.
@@ -29,24 +33,6 @@ pub enum FailedError {
         /// The driver error.
         source: sqlx::Error,
     },
-}
-
-/// The SQL dialect of a connection (the queue's `jobs` table shares it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Backend {
-    Sqlite,
-    Mysql,
-    Postgres,
-}
-
-impl Backend {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Mysql => "mysql",
-            Backend::Postgres => "pgsql",
-        }
-    }
 }
 
 /// One failed job, as the worker hands it over.
@@ -64,10 +50,34 @@ pub struct FailedJob<'a> {
     pub exception: &'a str,
 }
 
+/// What [`FailedJobStore::log`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Recorded {
+    /// A new row.
+    Inserted,
+    /// A row with this uuid was already there and is kept as it is: the job failed before and
+    /// was not removed (larq crashed in between), or another job carries the same uuid. Laravel's
+    /// unique index on `uuid` refuses a second row, so the first stands.
+    AlreadyThere,
+}
+
+/// How often a store whose writes fail may reopen its connections: often enough that a database
+/// that became writable again is used within seconds, seldom enough that a database that stays
+/// broken is not hammered by one reconnect per failed job.
+const REOPEN_INTERVAL: Duration = Duration::from_secs(2);
+
 /// The app's `failed_jobs` table.
+///
+/// Cheap to clone; clones share the pool. A write that fails reopens the pool (at most every
+/// [`REOPEN_INTERVAL`]) and is tried once more: a connection opened while the database could not
+/// be written (a read-only SQLite file, a server in read-only mode, a dead TCP connection) would
+/// otherwise keep failing after the cause is gone, until the worker is restarted.
 #[derive(Debug, Clone)]
 pub struct FailedJobStore {
-    pool: AnyPool,
+    target: Arc<Target>,
+    pool: Arc<RwLock<AnyPool>>,
+    reopened: Arc<Mutex<Option<Instant>>>,
     backend: Backend,
     table: String,
 }
@@ -75,27 +85,63 @@ pub struct FailedJobStore {
 impl FailedJobStore {
     /// Connect to the database `DB_*` describes.
     pub async fn connect(settings: &DatabaseSettings) -> Result<FailedJobStore, FailedError> {
-        let (backend, url) = database_url(settings)?;
-        FailedJobStore::connect_url(backend, &url).await
+        FailedJobStore::open(Target::from_settings(settings)?).await
     }
 
-    /// Connect to a SQLite file (tests, small deployments).
+    /// Connect to a SQLite file, created when missing (tests, small deployments).
     pub async fn sqlite(path: &std::path::Path) -> Result<FailedJobStore, FailedError> {
-        FailedJobStore::connect_url(Backend::Sqlite, &sqlite_url(path)).await
+        FailedJobStore::open(Target::sqlite_file(path)).await
     }
 
-    async fn connect_url(backend: Backend, url: &str) -> Result<FailedJobStore, FailedError> {
-        let pool = open_pool(url, 4, 10)
-            .await
-            .map_err(|source| FailedError::Database {
-                backend: backend.name(),
-                source: redact(source),
-            })?;
+    /// Connect to `target`.
+    pub async fn open(target: Target) -> Result<FailedJobStore, FailedError> {
+        let pool = target.open_pool(4, POOL_ACQUIRE_TIMEOUT).await?;
         Ok(FailedJobStore {
-            pool,
-            backend,
+            backend: target.backend(),
+            target: Arc::new(target),
+            pool: Arc::new(RwLock::new(pool)),
+            reopened: Arc::new(Mutex::new(None)),
             table: "failed_jobs".to_owned(),
         })
+    }
+
+    /// The current pool (a cheap handle; never held across a reopen).
+    fn pool(&self) -> AnyPool {
+        self.pool
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replace the pool with a fresh one, unless that was done less than [`REOPEN_INTERVAL`] ago;
+    /// true when a new pool is in place.
+    async fn reopen(&self) -> bool {
+        {
+            let mut at = self.reopened.lock().unwrap_or_else(PoisonError::into_inner);
+            if at.is_some_and(|t| t.elapsed() < REOPEN_INTERVAL) {
+                return false;
+            }
+            *at = Some(Instant::now());
+        }
+        match self.target.open_pool(4, POOL_ACQUIRE_TIMEOUT).await {
+            Ok(pool) => {
+                let old = std::mem::replace(
+                    &mut *self.pool.write().unwrap_or_else(PoisonError::into_inner),
+                    pool,
+                );
+                // Connections in use finish their statement; idle ones close now.
+                drop(old);
+                tracing::debug!(
+                    server = self.target.server(),
+                    "failed_jobs: connections reopened"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "failed_jobs: cannot reopen the connections");
+                false
+            }
+        }
     }
 
     fn db_err(&self) -> impl FnOnce(sqlx::Error) -> FailedError {
@@ -114,9 +160,10 @@ impl FailedJobStore {
             Backend::Mysql => "CREATE TABLE IF NOT EXISTS failed_jobs (id bigint unsigned not null auto_increment primary key, uuid varchar(255) not null, connection text not null, queue text not null, payload longtext not null, exception longtext not null, failed_at timestamp default CURRENT_TIMESTAMP not null, UNIQUE KEY failed_jobs_uuid_unique (uuid))",
             Backend::Postgres => "CREATE TABLE IF NOT EXISTS failed_jobs (id bigserial primary key not null, uuid varchar(255) not null, connection text not null, queue text not null, payload text not null, exception text not null, failed_at timestamp(0) without time zone default CURRENT_TIMESTAMP not null, CONSTRAINT failed_jobs_uuid_unique UNIQUE (uuid))",
         };
+        let pool = self.pool();
         for stmt in sql.split("; ") {
             sqlx::query(stmt)
-                .execute(&self.pool)
+                .execute(&pool)
                 .await
                 .map_err(self.db_err())?;
         }
@@ -132,50 +179,49 @@ impl FailedJobStore {
             .collect()
     }
 
-    /// Record a failed job. If a row with its uuid exists (the same job failed before and larq
-    /// crashed before removing it from Redis), that row is updated instead.
-    pub async fn log(&self, job: &FailedJob<'_>) -> Result<(), FailedError> {
+    /// Record a failed job. If a row with its uuid exists, that row is kept and
+    /// [`Recorded::AlreadyThere`] says so. A write that fails reopens the connections and is
+    /// tried once more (see [`FailedJobStore`]).
+    pub async fn log(&self, job: &FailedJob<'_>) -> Result<Recorded, FailedError> {
+        let first = match self.insert(job).await {
+            Ok(()) => return Ok(Recorded::Inserted),
+            Err(e) => e,
+        };
+        if let Ok(true) = self.exists(job.uuid).await {
+            return Ok(Recorded::AlreadyThere);
+        }
+        if !self.reopen().await {
+            return Err(self.db_err()(first));
+        }
+        match self.insert(job).await {
+            Ok(()) => Ok(Recorded::Inserted),
+            Err(_) if self.exists(job.uuid).await.unwrap_or(false) => Ok(Recorded::AlreadyThere),
+            Err(e) => Err(self.db_err()(e)),
+        }
+    }
+
+    async fn insert(&self, job: &FailedJob<'_>) -> Result<(), sqlx::Error> {
         let failed_at = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string();
         let payload = String::from_utf8_lossy(job.payload);
         let p = self.placeholders(6);
-        let ts = |ph: &str| match self.backend {
-            Backend::Postgres => format!("CAST({ph} AS TIMESTAMP)"),
-            _ => ph.to_owned(),
+        let failed_at_ph = match self.backend {
+            Backend::Postgres => format!("CAST({} AS TIMESTAMP)", p[5]),
+            _ => p[5].clone(),
         };
         let insert = format!(
             "INSERT INTO {} (uuid, connection, queue, payload, exception, failed_at) VALUES ({}, {}, {}, {}, {}, {})",
-            self.table, p[0], p[1], p[2], p[3], p[4], ts(&p[5])
+            self.table, p[0], p[1], p[2], p[3], p[4], failed_at_ph
         );
-        let inserted = sqlx::query(&insert)
+        sqlx::query(&insert)
             .bind(job.uuid)
             .bind(job.connection)
             .bind(job.queue)
             .bind(payload.as_ref())
             .bind(job.exception)
             .bind(&failed_at)
-            .execute(&self.pool)
-            .await;
-        let Err(insert_err) = inserted else {
-            return Ok(());
-        };
-        if !self.exists(job.uuid).await? {
-            return Err(self.db_err()(insert_err));
-        }
-        let update = format!(
-            "UPDATE {} SET connection = {}, queue = {}, payload = {}, exception = {}, failed_at = {} WHERE uuid = {}",
-            self.table, p[0], p[1], p[2], p[3], ts(&p[4]), p[5]
-        );
-        sqlx::query(&update)
-            .bind(job.connection)
-            .bind(job.queue)
-            .bind(payload.as_ref())
-            .bind(job.exception)
-            .bind(&failed_at)
-            .bind(job.uuid)
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await
-            .map_err(self.db_err())?;
-        Ok(())
+            .map(|_| ())
     }
 
     /// Whether a row with this uuid exists.
@@ -187,7 +233,7 @@ impl FailedJobStore {
         );
         let row: AnyRow = sqlx::query(&sql)
             .bind(uuid)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.pool())
             .await
             .map_err(self.db_err())?;
         let n: i64 = row.try_get(0).map_err(self.db_err())?;
@@ -206,7 +252,7 @@ impl FailedJobStore {
             sql
         };
         let rows = sqlx::query(&sql)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.pool())
             .await
             .map_err(self.db_err())?;
         rows.iter()
@@ -225,7 +271,7 @@ impl FailedJobStore {
         );
         let row = sqlx::query(&sql)
             .bind(uuid)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.pool())
             .await
             .map_err(self.db_err())?;
         row.map(|r| row_to_failed(&r))
@@ -242,7 +288,7 @@ impl FailedJobStore {
         );
         let done = sqlx::query(&sql)
             .bind(uuid)
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await
             .map_err(self.db_err())?;
         Ok(done.rows_affected() > 0)
@@ -251,7 +297,7 @@ impl FailedJobStore {
     /// Delete every row (`queue:flush`); returns how many there were.
     pub async fn flush(&self) -> Result<u64, FailedError> {
         let done = sqlx::query(&format!("DELETE FROM {}", self.table))
-            .execute(&self.pool)
+            .execute(&self.pool())
             .await
             .map_err(self.db_err())?;
         Ok(done.rows_affected())
@@ -265,25 +311,8 @@ impl FailedJobStore {
     }
 }
 
-/// One sqlx pool for the app's database, shared by `failed_jobs`, `job_batches` and the database
-/// queue so the connection rules (drivers, limits, timeouts) live in one place.
-pub(crate) async fn open_pool(
-    url: &str,
-    max_connections: u32,
-    acquire_timeout_secs: u64,
-) -> Result<AnyPool, sqlx::Error> {
-    sqlx::any::install_default_drivers();
-    AnyPoolOptions::new()
-        .max_connections(max_connections.max(1))
-        .acquire_timeout(std::time::Duration::from_secs(acquire_timeout_secs))
-        .connect(url)
-        .await
-}
-
-/// The sqlx URL of a SQLite file, created when missing.
-pub(crate) fn sqlite_url(path: &std::path::Path) -> String {
-    format!("sqlite://{}?mode=rwc", path.display())
-}
+/// How long a query waits for a free connection of the pool.
+const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A text column. MySQL/MariaDB send TEXT columns with the BLOB type id, which sqlx's Any driver
 /// only decodes as bytes; those are UTF-8 (Laravel writes JSON and exception text).
@@ -324,94 +353,12 @@ fn row_to_failed(r: &AnyRow) -> Result<FailedRow, sqlx::Error> {
     })
 }
 
-/// sqlx's configuration errors can quote the connection URL; keep only a generic message then.
-pub(crate) fn redact(e: sqlx::Error) -> sqlx::Error {
-    match e {
-        sqlx::Error::Configuration(_) => {
-            sqlx::Error::Configuration("invalid database connection settings".into())
-        }
-        other => other,
-    }
-}
-
-pub(crate) fn database_url(s: &DatabaseSettings) -> Result<(Backend, String), FailedError> {
-    let backend = match s.connection.as_str() {
-        "sqlite" => Backend::Sqlite,
-        "mysql" | "mariadb" => Backend::Mysql,
-        "pgsql" | "postgres" | "postgresql" => Backend::Postgres,
-        other => return Err(FailedError::Unsupported(other.to_owned())),
-    };
-    if let Some(url) = &s.url {
-        let url = url.expose();
-        // Laravel's URLs use `pgsql://`/`mariadb://`; sqlx wants its own scheme names.
-        let url = if let Some(rest) = url.strip_prefix("pgsql://") {
-            format!("postgres://{rest}")
-        } else if let Some(rest) = url.strip_prefix("mariadb://") {
-            format!("mysql://{rest}")
-        } else {
-            url.to_owned()
-        };
-        return Ok((backend, url));
-    }
-    let auth = if s.password.expose().is_empty() {
-        percent_encode(&s.username)
-    } else {
-        format!(
-            "{}:{}",
-            percent_encode(&s.username),
-            percent_encode(s.password.expose())
-        )
-    };
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}?mode=rw", s.database),
-        Backend::Mysql => format!(
-            "mysql://{auth}@{}:{}/{}",
-            s.host,
-            s.port.unwrap_or(3306),
-            s.database
-        ),
-        Backend::Postgres => format!(
-            "postgres://{auth}@{}:{}/{}",
-            s.host,
-            s.port.unwrap_or(5432),
-            s.database
-        ),
-    };
-    Ok((backend, url))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
-
-    fn settings(conn: &str) -> DatabaseSettings {
-        DatabaseSettings {
-            connection: conn.to_owned(),
-            url: None,
-            host: "db".to_owned(),
-            port: None,
-            database: "app".to_owned(),
-            username: "u".to_owned(),
-            password: Secret::new("p:w"),
-        }
-    }
-
-    #[test]
-    fn urls_from_db_settings() {
-        assert_eq!(
-            database_url(&settings("mysql")).unwrap().1,
-            "mysql://u:p%3Aw@db:3306/app"
-        );
-        assert_eq!(
-            database_url(&settings("pgsql")).unwrap().1,
-            "postgres://u:p%3Aw@db:5432/app"
-        );
-        assert!(database_url(&settings("sqlsrv")).is_err());
-    }
 
     #[tokio::test]
-    async fn sqlite_insert_then_duplicate_uuid_updates() {
+    async fn sqlite_a_second_row_with_the_same_uuid_keeps_the_first() {
         let dir = tempfile::tempdir().unwrap();
         let store = FailedJobStore::sqlite(&dir.path().join("f.sqlite"))
             .await
@@ -424,12 +371,12 @@ mod tests {
             payload: br#"{"attempts":0}"#,
             exception: "RuntimeException: a in x:1",
         };
-        store.log(&job).await.unwrap();
+        assert_eq!(store.log(&job).await.unwrap(), Recorded::Inserted);
         job.exception = "RuntimeException: b in x:2";
-        store.log(&job).await.unwrap();
+        assert_eq!(store.log(&job).await.unwrap(), Recorded::AlreadyThere);
         let rows = store.all().await.unwrap();
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].exception, "RuntimeException: b in x:2");
+        assert_eq!(rows[0].exception, "RuntimeException: a in x:1");
         assert_eq!(rows[0].payload, r#"{"attempts":0}"#);
         assert_eq!(rows[0].failed_at.len(), 19, "{}", rows[0].failed_at);
     }

@@ -32,9 +32,10 @@ mod watchdog;
 
 use crate::bus::{Before, BusFeatures, HandedBack};
 use crate::display::{printable, FIELD_LIMIT, MESSAGE_LIMIT};
-use crate::failed::{FailedJob, FailedJobStore};
+use crate::failed::{FailedJob, FailedJobStore, Recorded};
 use crate::file_cache::FileCache;
 use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
+use crate::log_limit::LogLimit;
 use crate::metrics::{JobTracker, Metrics, Outcome};
 use crate::payload::{pick_backoff, Payload};
 use crate::queue::redis::{now, QueueError, RedisConnection, RedisEndpoint};
@@ -207,14 +208,7 @@ impl CacheStore {
         endpoint: &RedisEndpoint,
         prefix: impl Into<String>,
     ) -> Result<CacheStore, QueueError> {
-        let conn = endpoint.connect().await.map_err(|e| match e {
-            QueueError::Redis { source, .. } => QueueError::Redis {
-                op: "connect (cache)",
-                queue: String::new(),
-                source,
-            },
-            other => other,
-        })?;
+        let conn = endpoint.connect().await?;
         Ok(CacheStore {
             conn,
             prefix: prefix.into(),
@@ -384,6 +378,10 @@ struct Inner {
     metrics: Option<Arc<Metrics>>,
     /// Ends the process when a timed-out handler does not stop (`None` when the options say never).
     watchdog: Option<watchdog::Watchdog>,
+    /// Stop requests and pause; shared with every [`WorkerHandle`].
+    state: Arc<State>,
+    /// "Cannot record the failed job", said once per interval while the store stays broken.
+    failed_store_trouble: LogLimit,
 }
 
 /// A finished job's delete, waiting for the loop to send it along with its next reserve.
@@ -470,7 +468,6 @@ impl Drop for Slot {
 /// A queue worker; build it with [`Worker::builder`].
 pub struct Worker {
     inner: Arc<Inner>,
-    state: Arc<State>,
 }
 
 /// Assembles a [`Worker`].
@@ -553,8 +550,9 @@ impl WorkerBuilder {
                 busy: AtomicUsize::new(0),
                 metrics: self.metrics,
                 watchdog,
+                state: Arc::new(State::default()),
+                failed_store_trouble: LogLimit::new(FAILED_STORE_LOG_INTERVAL),
             }),
-            state: Arc::new(State::default()),
         }
     }
 }
@@ -618,7 +616,7 @@ impl Worker {
     /// A handle to stop, pause or resume the worker from elsewhere.
     pub fn handle(&self) -> WorkerHandle {
         WorkerHandle {
-            state: Arc::clone(&self.state),
+            state: Arc::clone(&self.inner.state),
         }
     }
 
@@ -654,7 +652,7 @@ impl Worker {
         }
         tokio::select! {
             _ = tokio::time::sleep(d) => {}
-            _ = self.state.wake.notified() => {}
+            _ = self.inner.state.wake.notified() => {}
             _ = self.delete_queued() => {}
         }
     }
@@ -678,8 +676,10 @@ impl Worker {
         };
         for (queue, group) in by_queue(deletes.take()) {
             let members: Vec<&[u8]> = group.iter().map(|d| d.job.reserved.as_slice()).collect();
-            let result =
-                retry_while_disconnected(|| redis.delete_and_reserve(&queue, &members, 0)).await;
+            let result = retry_while_disconnected(&self.inner.state, || {
+                redis.delete_and_reserve(&queue, &members, 0)
+            })
+            .await;
             settle(group, result.map(|(deleted, _)| deleted));
         }
     }
@@ -750,7 +750,9 @@ impl Worker {
                     tracing::error!(error = %e, "job task ended abnormally");
                 }
             }
-            if self.state.paused.load(Ordering::SeqCst) || self.down_for_maintenance(&mut down) {
+            if self.inner.state.paused.load(Ordering::SeqCst)
+                || self.down_for_maintenance(&mut down)
+            {
                 // pauseWorker: `--sleep`, or 1 s when that is 0.
                 let nap = if opts.sleep.is_zero() {
                     Duration::from_secs(1)
@@ -781,7 +783,7 @@ impl Worker {
                 .saturating_sub(self.inner.busy.load(Ordering::SeqCst))
                 .min(budget)
                 .min(if opts.once { 1 } else { usize::MAX });
-            let polled = free > 0 && !self.state.should_quit.load(Ordering::SeqCst);
+            let polled = free > 0 && !self.inner.state.should_quit.load(Ordering::SeqCst);
             if polled {
                 let second = now();
                 let migrate = short_pass || migrated_at != second;
@@ -847,7 +849,7 @@ impl Worker {
             // while jobs were in flight is tried again once they finish (they may queue more).
             let found_empty = polled && !pop_failed && got == 0;
             let idle = found_empty && inflight.is_empty();
-            if pop_failed || (!polled && self.state.should_quit.load(Ordering::SeqCst)) {
+            if pop_failed || (!polled && self.inner.state.should_quit.load(Ordering::SeqCst)) {
                 // Already waited (backoff), or stopping: the stop checks below say so.
             } else if idle {
                 if !opts.stop_when_empty {
@@ -868,7 +870,7 @@ impl Worker {
                         }
                     }
                     _ = tokio::time::sleep(idle) => {}
-                    _ = self.state.wake.notified() => {}
+                    _ = self.inner.state.wake.notified() => {}
                     _ = self.delete_queued() => {}
                 }
             }
@@ -899,7 +901,7 @@ impl Worker {
                     Some(Err(e)) => tracing::error!(error = %e, "job task ended abnormally"),
                     Some(Ok(())) => {}
                 },
-                _ = self.state.force.notified() => {
+                _ = self.inner.state.force.notified() => {
                     tracing::warn!(jobs = set.len(), "forced stop: jobs in flight are aborted and stay reserved until retry_after");
                     set.abort_all();
                     while set.join_next().await.is_some() {}
@@ -919,7 +921,7 @@ impl Worker {
         restart_checked: &mut Option<Instant>,
     ) -> Option<StopReason> {
         let opts = &self.inner.options;
-        if self.state.should_quit.load(Ordering::SeqCst) {
+        if self.inner.state.should_quit.load(Ordering::SeqCst) {
             return Some(StopReason::Signal);
         }
         // Memory and the restart key are read at most every RESTART_CHECK_INTERVAL while busy.
@@ -1154,16 +1156,30 @@ impl Run {
                 payload: &self.job.original,
                 exception: &exception,
             };
-            if let Err(e) = store.log(&row).await {
-                tracing::error!(error = %e, job_id = %self.id, "cannot record the failed job; it stays reserved and will come back after retry_after");
-                if self.inner.options.output == Output::Laravel {
-                    eprintln!(
-                        "[{}][{}] cannot record the failed job: {e}",
-                        timestamp(),
-                        self.id
-                    );
+            match store.log(&row).await {
+                Ok(recorded) => {
+                    if self.inner.failed_store_trouble.cleared() {
+                        tracing::warn!("failed_jobs can be written again");
+                    }
+                    if recorded == Recorded::AlreadyThere {
+                        tracing::warn!(job_id = %self.id, %uuid, "failed_jobs already has a row with this uuid; the first row is kept (Laravel's unique index refuses a second)");
+                    }
                 }
-                return;
+                Err(e) => {
+                    // Said once per interval: while the store is broken every failing job
+                    // would say the same, and each comes back after retry_after to say it again.
+                    if let Some(left_out) = self.inner.failed_store_trouble.occurred() {
+                        tracing::error!(error = %e, job_id = %self.id, left_out, "cannot record the failed job; it stays reserved and will come back after retry_after (said at most every 10 s; left_out: how many times since the last line)");
+                        if self.inner.options.output == Output::Laravel {
+                            eprintln!(
+                                "[{}][{}] cannot record the failed job: {e} (it stays reserved; {left_out} more since the last such line)",
+                                timestamp(),
+                                self.id
+                            );
+                        }
+                    }
+                    return;
+                }
             }
         }
         if self.remove(false).await.is_none() {
@@ -1207,7 +1223,8 @@ impl Run {
 
     async fn release(&self, delay: u64) {
         let queue = &self.inner.queue;
-        match retry_while_disconnected(|| queue.release(&self.job, delay)).await {
+        match retry_while_disconnected(&self.inner.state, || queue.release(&self.job, delay)).await
+        {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(job_id = %self.id, "release: the reservation had already expired")
@@ -1244,7 +1261,7 @@ impl Run {
             return rx.await.ok().flatten();
         }
         let queue = &self.inner.queue;
-        match retry_while_disconnected(|| queue.delete(&self.job)).await {
+        match retry_while_disconnected(&self.inner.state, || queue.delete(&self.job)).await {
             Ok(still_reserved) => Some(still_reserved),
             Err(e) => {
                 tracing::error!(error = %e, job_id = %self.id, "cannot delete the job");
@@ -1344,25 +1361,44 @@ impl Run {
 /// Past it the job stays reserved and runs again after `retry_after` (at-least-once).
 const SETTLE_RETRY_LIMIT: Duration = Duration::from_secs(30);
 
+/// How long those retries go on once the worker was told to stop: a stop during an outage must
+/// end the process in seconds (a supervisor's stop timeout is often 10 s), and a job whose delete
+/// could not be sent only runs again after `retry_after`, as with any crash.
+const SETTLE_RETRY_LIMIT_STOPPING: Duration = Duration::from_secs(2);
+
+/// How often "cannot record the failed job" is said while the failed_jobs store stays broken.
+const FAILED_STORE_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Run a delete/release again, with backoff, while the error is a lost connection or SQLite's
 /// "database is locked": a job that already ran should not run twice just because Redis blinked,
 /// or another worker held the SQLite file, while it finished. Both operations are safe to repeat
 /// (ZREM of exact bytes; a row is touched only while our reservation holds; a refused SQLite
-/// statement wrote nothing).
-async fn retry_while_disconnected<T, F, Fut>(mut op: F) -> Result<T, QueueError>
+/// statement wrote nothing). A stop request shortens the retrying to
+/// [`SETTLE_RETRY_LIMIT_STOPPING`].
+async fn retry_while_disconnected<T, F, Fut>(state: &State, mut op: F) -> Result<T, QueueError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, QueueError>>,
 {
     let started = Instant::now();
+    let mut stop_seen: Option<Instant> = None;
     let mut backoff = Duration::from_millis(50);
     loop {
         match op().await {
-            Err(e)
-                if (e.is_connection_lost() || e.is_busy())
-                    && started.elapsed() < SETTLE_RETRY_LIMIT =>
-            {
-                tokio::time::sleep(backoff).await;
+            Err(e) if e.is_connection_lost() || e.is_busy() => {
+                if state.should_quit.load(Ordering::SeqCst) {
+                    stop_seen.get_or_insert_with(Instant::now);
+                }
+                let over = started.elapsed() >= SETTLE_RETRY_LIMIT
+                    || stop_seen.is_some_and(|at| at.elapsed() >= SETTLE_RETRY_LIMIT_STOPPING);
+                if over {
+                    return Err(e);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    // A stop request ends the wait, so the shorter limit starts at once.
+                    _ = state.wake.notified(), if stop_seen.is_none() => {}
+                }
                 backoff = (backoff * 2).min(MAX_RECONNECT_BACKOFF);
             }
             result => return result,

@@ -3,7 +3,7 @@
 //! never meets another test's rows. Under `CI=true` a server that does not answer is a failure.
 
 use larq::config::{DatabaseSettings, Secret};
-use larq::failed::{FailedJob, FailedJobStore};
+use larq::failed::{FailedJob, FailedJobStore, Recorded};
 
 fn unique_name() -> String {
     let nanos = std::time::SystemTime::now()
@@ -53,16 +53,17 @@ async fn exercise(store: FailedJobStore) {
         payload: payload.as_bytes(),
         exception: "RuntimeException: boom é in src/x.rs:1\nStack trace:\n#0 {main}",
     };
-    store.log(&first).await.expect("insert");
-    // The same uuid again (a crash between the insert and the delete, then a second failure):
-    // the row is updated, not duplicated.
-    store
+    assert_eq!(store.log(&first).await.expect("insert"), Recorded::Inserted);
+    // The same uuid again (a crash between the insert and the delete, then a second failure, or
+    // another job with the same uuid): the first row stays, as Laravel's unique index keeps it.
+    let again = store
         .log(&FailedJob {
             exception: "RuntimeException: boom again",
             ..first.clone()
         })
         .await
-        .expect("upsert");
+        .expect("a duplicate is not an error");
+    assert_eq!(again, Recorded::AlreadyThere);
     store
         .log(&FailedJob {
             uuid: "u-2",
@@ -80,7 +81,7 @@ async fn exercise(store: FailedJobStore) {
         ("u-1", "default")
     );
     assert_eq!(rows[0].payload, payload);
-    assert_eq!(rows[0].exception, "RuntimeException: boom again");
+    assert_eq!(rows[0].exception, first.exception, "the first row is kept");
     assert_eq!(
         (rows[1].uuid.as_str(), rows[1].queue.as_str()),
         ("u-2", "high")

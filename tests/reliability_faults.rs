@@ -1071,3 +1071,304 @@ fn no_payload_makes_the_reserve_cost_redis_much_more_than_laravels_pop() {
         table.join("\n")
     );
 }
+
+/// A job of a class no handler answers to: it fails at once (no retry), so it exercises the
+/// failed_jobs store. Returns (uuid, json).
+fn unhandled_job(n: i64) -> (String, String) {
+    let mut obj = Object::new("App\\Jobs\\NobodyHandlesThis");
+    obj.props = vec![Property::public("n", Value::Int(n))];
+    let command = String::from_utf8(Value::Object(obj).to_bytes()).unwrap();
+    let p = Payload::for_command("App\\Jobs\\NobodyHandlesThis", command);
+    (p.uuid.clone().unwrap(), p.to_json())
+}
+
+/// `chattr` on a file; false when the file system or the user cannot (then the test that needs
+/// it cannot run: a failure under CI=true, a notice elsewhere).
+fn chattr(path: &Path, flag: &str) -> bool {
+    Command::new("chattr")
+        .arg(flag)
+        .arg(path)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Makes the file writable again however the test ends (so the temporary directory can go).
+struct Unfreeze<'a>(&'a Path);
+
+impl Drop for Unfreeze<'_> {
+    fn drop(&mut self) {
+        chattr(self.0, "-i");
+    }
+}
+
+/// Wait up to `limit` for the child to exit.
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_jobs_read_only_at_start_then_writable_gets_its_rows_without_a_restart() {
+    let Some(env) = Env::start() else { return };
+    FailedJobStore::sqlite(&env.db())
+        .await
+        .unwrap()
+        .ensure_table()
+        .await
+        .unwrap();
+    if !chattr(&env.db(), "+i") {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "chattr +i is not possible here, and CI=true"
+        );
+        eprintln!("notice: chattr +i is not possible here; skipping");
+        return;
+    }
+    let _unfreeze = Unfreeze(&env.db());
+    const N: i64 = 20;
+    let jobs: Vec<(String, String)> = (1..=N).map(unhandled_job).collect();
+    let all: HashSet<String> = jobs.iter().map(|(u, _)| u.clone()).collect();
+    let payloads: Vec<String> = jobs.into_iter().map(|(_, p)| p).collect();
+    push_all(&mut env.server.conn(0), &payloads);
+    let mut child = env.larq(&["--retry-after", "2", "--concurrency", "4"]);
+    // Read-only for 10 s: every job fails, cannot be recorded, stays reserved and comes back
+    // every 2 s to fail again (about 100 attempts to record).
+    std::thread::sleep(Duration::from_secs(10));
+    let said_while_read_only = env.log().matches("cannot record the failed job").count();
+    assert!(chattr(&env.db(), "-i"));
+    let recorded = wait_for(Duration::from_secs(30), || {
+        let rows = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(env.failed_rows())
+        });
+        rows.len() >= N as usize
+    });
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    let log = env.log();
+    assert!(
+        recorded,
+        "{} of {N} rows after the file became writable: {log}",
+        env.failed_rows().await.len()
+    );
+    assert!(status.success(), "{status:?}: {log}");
+    let rows = env.failed_rows().await;
+    let uuids: HashSet<String> = rows.iter().map(|r| r.uuid.clone()).collect();
+    assert_eq!(uuids, all, "one row per failed job");
+    assert_eq!(rows.len(), N as usize);
+    assert!(
+        (1..=3).contains(&said_while_read_only),
+        "said once per 10 s, not once per job: {said_while_read_only} lines: {log}"
+    );
+    assert!(
+        env.queue_keys_left().is_empty(),
+        "{:?}",
+        env.queue_keys_left()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_failure_with_the_same_uuid_keeps_the_first_row_and_warns() {
+    let Some(env) = Env::start() else { return };
+    let (uuid, first) = unhandled_job(1);
+    // The same uuid on a different job (n = 2): Laravel's unique index would refuse its row.
+    let (other_uuid, second) = unhandled_job(2);
+    let second = second.replace(&other_uuid, &uuid);
+    push_all(&mut env.server.conn(0), std::slice::from_ref(&first));
+    let status = env.larq(&["--stop-when-empty"]).wait().unwrap();
+    assert!(status.success(), "{status:?}: {}", env.log());
+    push_all(&mut env.server.conn(0), &[second]);
+    let status = env.larq(&["--stop-when-empty"]).wait().unwrap();
+    let log = env.log();
+    assert!(status.success(), "{status:?}: {log}");
+    let rows = env.failed_rows().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].payload, first, "the first row is kept");
+    assert!(
+        log.contains("already has a row with this uuid"),
+        "the second failure is not silent: {log}"
+    );
+    assert!(env.queue_keys_left().is_empty(), "the job is not kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_redis_outage_exits_within_seconds_and_loses_nothing() {
+    let Some(mut env) = Env::start() else { return };
+    const N: i64 = 20_000;
+    let jobs: Vec<(String, String)> = (1..=N).map(|n| some_job(n, "stop-in-outage")).collect();
+    let all: HashSet<String> = jobs.iter().map(|(u, _)| u.clone()).collect();
+    let payloads: Vec<String> = jobs.into_iter().map(|(_, p)| p).collect();
+    push_all(&mut env.server.conn(0), &payloads);
+    let mut child = env.larq(&["--retry-after", "3", "--concurrency", "8"]);
+    assert!(wait_for(Duration::from_secs(30), || env.run_count() >= 2000));
+    env.server.stop();
+    // Let finished jobs meet the outage with their deletes unsent.
+    std::thread::sleep(Duration::from_millis(500));
+    let signalled = Instant::now();
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    let took = signalled.elapsed();
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let log = env.log();
+    assert!(
+        took < Duration::from_secs(8),
+        "SIGTERM during the outage took {took:?} ({status:?}): {log}"
+    );
+    assert!(status.is_some_and(|s| s.success()), "{status:?}: {log}");
+    // Nothing lost: what was reserved or finished-but-undeleted runs again after retry_after.
+    assert!(env.server.start_again());
+    let mut child = env.larq(&["--retry-after", "3", "--concurrency", "8"]);
+    let done = wait_for(Duration::from_secs(60), || {
+        env.run_count() >= N as usize && env.queue_keys_left().is_empty()
+    });
+    sigterm(&child);
+    child.wait().unwrap();
+    let runs = env.runs();
+    let ran: HashSet<String> = runs.iter().map(|(u, _)| u.clone()).collect();
+    assert!(done, "{} of {N} ran: {}", ran.len(), env.log());
+    assert_eq!(ran, all, "every job ran");
+    assert!(
+        runs.len() - all.len() <= 64,
+        "only jobs in flight or finishing at the outage ran twice: {} repeats",
+        runs.len() - all.len()
+    );
+}
+
+/// A TCP port that accepts connections and never answers, like a stalled Redis or a firewall
+/// that lets the handshake through. The connections are held until the test ends.
+fn silent_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    port
+}
+
+/// `larq work redis` against `REDIS_PORT=port`, no failed_jobs store, stderr piped.
+fn larq_at_redis_port(port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_larq"))
+        .args(["work", "redis"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("REDIS_HOST", "127.0.0.1")
+        .env("REDIS_PORT", port.to_string())
+        .env("QUEUE_FAILED_DRIVER", "null")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn stderr_of(child: Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_redis_that_accepts_but_never_answers_fails_start_up_naming_host_and_port() {
+    let port = silent_port();
+    let started = Instant::now();
+    let mut child = larq_at_redis_port(port);
+    let status = wait_exit(&mut child, Duration::from_secs(40));
+    let took = started.elapsed();
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let err = stderr_of(child);
+    assert!(
+        took < Duration::from_secs(25),
+        "start-up hung {took:?}: {err}"
+    );
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("no answer within"), "{err}");
+}
+
+#[test]
+fn sigterm_during_start_up_exits_0() {
+    let port = silent_port();
+    let mut child = larq_at_redis_port(port);
+    std::thread::sleep(Duration::from_secs(1));
+    let signalled = Instant::now();
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    let took = signalled.elapsed();
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let err = stderr_of(child);
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "a SIGTERM while connecting is a clean stop, not death by signal: {err}"
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}: {err}");
+    assert!(err.contains("stop signal during start-up"), "{err}");
+}
+
+#[test]
+fn db_url_scheme_decides_the_backend_and_errors_name_it_with_the_cause_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let run = |args: &[&str], envs: &[(&str, String)]| {
+        let started = Instant::now();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_larq"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let status = wait_exit(&mut child, Duration::from_secs(40));
+        if status.is_none() {
+            let _ = child.kill();
+        }
+        (status, started.elapsed(), stderr_of(child))
+    };
+    let db = [
+        ("DB_CONNECTION", "sqlite".to_owned()),
+        (
+            "DB_URL",
+            format!("mysql://root:hunter2secret@127.0.0.1:{port}/test"),
+        ),
+    ];
+    let (status, took, err) = run(&["work", "database", "--stop-when-empty"], &db);
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{err}");
+    assert!(took < Duration::from_secs(15), "{took:?}: {err}");
+    assert!(err.contains(&format!("mysql at 127.0.0.1:{port}")), "{err}");
+    assert!(!err.contains("sqlite"), "the URL's scheme decides: {err}");
+    assert!(!err.contains("hunter2secret"), "{err}");
+    assert_eq!(err.matches("refused").count(), 1, "the cause once: {err}");
+    let (status, _, err) = run(&["failed", "list"], &db);
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{err}");
+    assert!(err.contains(&format!("mysql at 127.0.0.1:{port}")), "{err}");
+    assert_eq!(err.matches("refused").count(), 1, "the cause once: {err}");
+    let redis = [
+        ("REDIS_PORT", port.to_string()),
+        ("QUEUE_FAILED_DRIVER", "null".to_owned()),
+    ];
+    let (status, _, err) = run(&["work", "redis", "--stop-when-empty"], &redis);
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{err}");
+    assert!(err.contains(&format!("Redis at 127.0.0.1:{port}")), "{err}");
+    assert_eq!(err.matches("refused").count(), 1, "the cause once: {err}");
+}

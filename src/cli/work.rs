@@ -31,7 +31,7 @@ use larq::job::{Job, JobContext, JobError, Registry};
 use larq::metrics::Metrics;
 use larq::queue::{DatabaseQueue, DatabaseQueueOptions, Queue, RedisQueue, RedisQueueOptions};
 use larq::unique::UniqueLocks;
-use larq::worker::{CacheStore, Output, Worker, WorkerOptions};
+use larq::worker::{CacheStore, Output, StopReason, Worker, WorkerOptions};
 use larq::wrappers::{HandBack, WrapperPolicies, WrapperPolicy};
 
 /// Log output formats.
@@ -265,7 +265,58 @@ pub fn run_with(args: WorkArgs, registry: Registry) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
+/// What start-up leaves running: the worker, and the metrics endpoint and progress line beside it.
+struct Started {
+    worker: Worker,
+    stop_server: tokio::sync::oneshot::Sender<()>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+async fn work(args: WorkArgs, registry: Registry) -> anyhow::Result<i32> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Listen for SIGTERM/SIGINT before connecting anywhere: without a handler a stop during
+    // start-up (a slow or silent Redis or database) would kill the process outright. These
+    // streams stay open until the worker stops, so no signal falls between them and the worker's
+    // own handlers, which take over once it runs (an unread stream only buffers).
+    let mut term = signal(SignalKind::terminate()).context("cannot install a SIGTERM handler")?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).context("cannot install a SIGINT handler")?;
+    let started = tokio::select! {
+        started = start(args, registry) => started?,
+        _ = term.recv() => return Ok(stopped_during_start_up("SIGTERM")),
+        _ = interrupt.recv() => return Ok(stopped_during_start_up("SIGINT")),
+    };
+    let Started {
+        worker,
+        stop_server,
+        server,
+        ticker,
+    } = started;
+    let result = worker.run().await;
+    drop((term, interrupt));
+    if let Some(ticker) = ticker {
+        ticker.abort();
+        let _ = ticker.await;
+        progress::clear();
+    }
+    // The endpoint stops with the worker (a scrape in progress gets a moment to finish).
+    let _ = stop_server.send(());
+    if let Some(server) = server {
+        let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    }
+    let reason = result?;
+    tracing::info!(?reason, "worker stopped");
+    Ok(reason.exit_code())
+}
+
+/// A stop signal before the worker took any job: nothing to finish, a clean exit.
+fn stopped_during_start_up(signal: &str) -> i32 {
+    tracing::info!(signal, "stop signal during start-up: no job was taken");
+    StopReason::Signal.exit_code()
+}
+
+async fn start(args: WorkArgs, mut registry: Registry) -> anyhow::Result<Started> {
     let env = match &args.env {
         Some(path) => Env::from_file_and_process(path)?,
         None => Env::from_process(),
@@ -506,18 +557,10 @@ async fn work(args: WorkArgs, mut registry: Registry) -> anyhow::Result<i32> {
         (Some(sink), Some(metrics)) => Some(tokio::spawn(progress::run(Arc::clone(metrics), sink))),
         _ => None,
     };
-    let result = worker.run().await;
-    if let Some(ticker) = ticker {
-        ticker.abort();
-        let _ = ticker.await;
-        progress::clear();
-    }
-    // The endpoint stops with the worker (a scrape in progress gets a moment to finish).
-    let _ = stop_server.send(());
-    if let Some(server) = server {
-        let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
-    }
-    let reason = result?;
-    tracing::info!(?reason, "worker stopped");
-    Ok(reason.exit_code())
+    Ok(Started {
+        worker,
+        stop_server,
+        server,
+        ticker,
+    })
 }

@@ -32,7 +32,7 @@ use sqlx::{AnyPool, Row};
 use super::redis::{now, QueueError, QueueSizes};
 use super::{Reservation, ReservedJob};
 use crate::config::DatabaseSettings;
-use crate::failed::{database_url, open_pool, redact, Backend};
+use crate::db::{redact, Backend, Target};
 
 /// How one database queue connection behaves (`config/queue.php` → `connections.database`).
 #[derive(Debug, Clone)]
@@ -191,20 +191,6 @@ fn mark_reserved(backend: Backend, table: &str, k: usize) -> String {
     )
 }
 
-/// The backend a connection URL speaks, and the URL in sqlx's spelling (Laravel writes
-/// `pgsql://` and `mariadb://`).
-fn url_backend(url: &str) -> Option<(Backend, String)> {
-    let (scheme, rest) = url.split_once(':')?;
-    match scheme {
-        "sqlite" => Some((Backend::Sqlite, url.to_owned())),
-        "mysql" => Some((Backend::Mysql, url.to_owned())),
-        "mariadb" => Some((Backend::Mysql, format!("mysql:{rest}"))),
-        "postgres" | "postgresql" => Some((Backend::Postgres, url.to_owned())),
-        "pgsql" => Some((Backend::Postgres, format!("postgres:{rest}"))),
-        _ => None,
-    }
-}
-
 /// A column that is text on one server and a blob on another (MySQL reports `longtext` as a blob).
 fn bytes_column(row: &AnyRow, index: usize) -> Result<Vec<u8>, sqlx::Error> {
     match row.try_get::<String, _>(index) {
@@ -219,9 +205,7 @@ impl DatabaseQueue {
         settings: &DatabaseSettings,
         options: DatabaseQueueOptions,
     ) -> Result<DatabaseQueue, QueueError> {
-        let (backend, url) =
-            database_url(settings).map_err(|e| QueueError::Config(e.to_string()))?;
-        DatabaseQueue::open(backend, &url, options).await
+        DatabaseQueue::open(Target::from_settings(settings)?, options).await
     }
 
     /// Connect by URL: `sqlite://path?mode=rwc`, `mysql://` / `mariadb://`, `postgres://` /
@@ -230,19 +214,15 @@ impl DatabaseQueue {
         url: &str,
         options: DatabaseQueueOptions,
     ) -> Result<DatabaseQueue, QueueError> {
-        let (backend, url) = url_backend(url).ok_or_else(|| {
-            QueueError::Config(
-                "database URL scheme must be sqlite, mysql, mariadb, postgres or pgsql".to_owned(),
-            )
-        })?;
-        DatabaseQueue::open(backend, &url, options).await
+        DatabaseQueue::open(Target::from_url(url)?, options).await
     }
 
-    async fn open(
-        backend: Backend,
-        url: &str,
+    /// Connect to `target`.
+    pub async fn open(
+        target: Target,
         options: DatabaseQueueOptions,
     ) -> Result<DatabaseQueue, QueueError> {
+        let backend = target.backend();
         if !valid_identifier(&options.table) {
             return Err(QueueError::Config(format!(
                 "invalid jobs table name {:?} (letters, digits and _ only)",
@@ -257,9 +237,9 @@ impl DatabaseQueue {
                 source: redact(source),
             }
         };
-        let pool = open_pool(url, options.max_connections, 30)
-            .await
-            .map_err(err("connect"))?;
+        let pool = target
+            .open_pool(options.max_connections, std::time::Duration::from_secs(30))
+            .await?;
         let server_version = match backend {
             Backend::Sqlite => String::new(),
             Backend::Mysql => sqlx::query("SELECT VERSION()")
@@ -683,17 +663,6 @@ mod tests {
         assert!(!valid_identifier("jobs; drop table x"));
         assert!(!valid_identifier("2jobs"));
         assert!(!valid_identifier(""));
-    }
-
-    #[test]
-    fn url_schemes_map_to_sqlx() {
-        assert_eq!(
-            url_backend("pgsql://u@h/db").unwrap(),
-            (Backend::Postgres, "postgres://u@h/db".to_owned())
-        );
-        assert_eq!(url_backend("mariadb://u@h/db").unwrap().1, "mysql://u@h/db");
-        assert_eq!(url_backend("sqlite:///tmp/x").unwrap().0, Backend::Sqlite);
-        assert!(url_backend("sqlsrv://h").is_none());
     }
 
     async fn sqlite_queue(dir: &tempfile::TempDir) -> DatabaseQueue {

@@ -50,8 +50,27 @@ pub enum QueueError {
     /// The connection URL is invalid (the URL itself is never printed: it may hold a password).
     #[error("invalid Redis connection settings: {0}")]
     Config(String),
+    /// Redis could not be reached: refused, unreachable, or silent past the connect timeout.
+    #[error("cannot connect to Redis at {server}: {source}")]
+    Connect {
+        /// `host:port` (or the socket path, or the cluster's seed nodes); never the password.
+        server: String,
+        /// The client error.
+        source: redis::RedisError,
+    },
+    /// Redis accepted the connection but did not answer within the timeout.
+    #[error("cannot connect to Redis at {server}: no answer within {} s (is it a Redis server, and not stalled?)", .timeout.as_secs())]
+    ConnectTimeout {
+        /// `host:port`.
+        server: String,
+        /// How long larq waited.
+        timeout: std::time::Duration,
+    },
+    /// The queue's database could not be opened.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
     /// A Redis command or script failed.
-    #[error("redis {op} on queue {queue:?}: {source}")]
+    #[error("redis {op}{}: {source}", on_queue(.queue))]
     Redis {
         /// What larq was doing (`reserve`, `delete`, ...).
         op: &'static str,
@@ -61,7 +80,7 @@ pub enum QueueError {
         source: redis::RedisError,
     },
     /// A query of the database driver failed (the message never includes the password).
-    #[error("{backend} {op} on queue {queue:?}: {source}")]
+    #[error("{backend} {op}{}: {source}", on_queue(.queue))]
     Database {
         /// What larq was doing (`reserve`, `delete`, ...).
         op: &'static str,
@@ -94,11 +113,28 @@ pub enum QueueError {
     },
 }
 
+/// ` on queue "name"`, or nothing for an operation that is not about one queue.
+fn on_queue(queue: &str) -> String {
+    if queue.is_empty() {
+        String::new()
+    } else {
+        format!(" on queue {queue:?}")
+    }
+}
+
 impl QueueError {
     /// Whether the error means the connection is gone (Laravel's worker quits then; a supervisor
     /// restarts it).
     pub fn is_connection_lost(&self) -> bool {
         match self {
+            QueueError::Connect { source, .. } => {
+                source.is_connection_dropped()
+                    || source.is_io_error()
+                    || source.is_connection_refusal()
+                    || source.is_timeout()
+            }
+            QueueError::ConnectTimeout { .. } => true,
+            QueueError::Db(e) => e.is_unreachable(),
             QueueError::Redis { source, .. } => {
                 source.is_connection_dropped() || source.is_io_error()
             }
@@ -841,14 +877,7 @@ impl RedisQueue {
     pub async fn wait_for_notify(&self, queue: &str, secs: u64) -> Result<bool, QueueError> {
         let mut slot = self.blocking.lock().await;
         if slot.is_none() {
-            let conn = self
-                .endpoint
-                .connect_blocking()
-                .await
-                .map_err(|e| match e {
-                    QueueError::Redis { source, .. } => Self::err("connect", queue)(source),
-                    other => other,
-                })?;
+            let conn = self.endpoint.connect_blocking().await?;
             *slot = Some(conn);
         }
         let Some(conn) = slot.as_mut() else {

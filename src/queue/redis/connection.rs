@@ -131,57 +131,107 @@ impl RedisEndpoint {
         })
     }
 
+    /// What to call the server in messages: `host:port`, the socket path, or the cluster's seed
+    /// nodes; never a password.
+    pub fn server(&self) -> String {
+        let addr = |url: &String| {
+            url.as_str()
+                .into_connection_info()
+                .map(|info| info.addr().to_string())
+                .unwrap_or_else(|_| "(an invalid URL)".to_owned())
+        };
+        let nodes: Vec<String> = self.nodes.iter().map(addr).collect();
+        if self.cluster {
+            format!("the cluster of {}", nodes.join(", "))
+        } else {
+            nodes.join(", ")
+        }
+    }
+
+    /// Connect, all within [`CONNECT_TIMEOUT`] plus the client's own retries, and (for the
+    /// command connection) see one `PING` answered: a server that accepts connections but never
+    /// answers fails start-up with its address instead of hanging it.
     async fn open(&self, blocking: bool) -> Result<RedisConnection, QueueError> {
         self.check_tls()?;
-        let connect_err = |source| QueueError::Redis {
-            op: "connect",
-            queue: String::new(),
-            source,
-        };
+        let server = self.server();
+        let limit = CONNECT_TIMEOUT * 2;
+        match tokio::time::timeout(limit, self.open_checked(blocking)).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(source)) if source.is_timeout() => Err(QueueError::ConnectTimeout {
+                server,
+                timeout: CONNECT_TIMEOUT,
+            }),
+            Ok(Err(source)) => Err(QueueError::Connect { server, source }),
+            Err(_) => Err(QueueError::ConnectTimeout {
+                server,
+                timeout: limit,
+            }),
+        }
+        .map_err(|e| match e {
+            QueueError::Connect { source, .. }
+                if source.kind() == ErrorKind::InvalidClientConfig =>
+            {
+                config_error(source)
+            }
+            other => other,
+        })
+    }
+
+    async fn open_checked(&self, blocking: bool) -> Result<RedisConnection, RedisError> {
         if self.cluster {
             let client = self.cluster_client(blocking)?;
-            let conn = client.get_async_connection().await.map_err(connect_err)?;
+            let conn = client.get_async_connection().await?;
             return Ok(RedisConnection::Cluster(conn));
         }
         let Some(url) = self.nodes.first() else {
-            return Err(QueueError::Config("no Redis server given".to_owned()));
+            return Err(RedisError::from((
+                ErrorKind::InvalidClientConfig,
+                "no Redis server given",
+            )));
         };
         let client = match self.certificates() {
             Some(certs) => Client::build_with_tls(url.as_str(), certs),
             None => Client::open(url.as_str()),
-        }
-        .map_err(config_error)?;
+        }?;
         if blocking {
             let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_response_timeout(None);
             let conn = client
                 .get_multiplexed_async_connection_with_config(&config)
-                .await
-                .map_err(connect_err)?;
+                .await?;
             Ok(RedisConnection::Direct(conn))
         } else {
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_response_timeout(Some(RESPONSE_TIMEOUT))
                 .set_number_of_retries(3);
-            let conn = client
-                .get_connection_manager_with_config(config)
+            let mut conn = client.get_connection_manager_with_config(config).await?;
+            match tokio::time::timeout(CONNECT_TIMEOUT, redis::cmd("PING").exec_async(&mut conn))
                 .await
-                .map_err(connect_err)?;
+            {
+                Ok(result) => result?,
+                Err(_) => {
+                    return Err(RedisError::from(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no answer to PING",
+                    )))
+                }
+            }
             Ok(RedisConnection::Node(conn))
         }
     }
 
-    fn cluster_client(&self, blocking: bool) -> Result<ClusterClient, QueueError> {
+    fn cluster_client(&self, blocking: bool) -> Result<ClusterClient, RedisError> {
         if self.nodes.is_empty() {
-            return Err(QueueError::Config(
-                "no Redis Cluster seed nodes given".to_owned(),
-            ));
+            return Err(RedisError::from((
+                ErrorKind::InvalidClientConfig,
+                "no Redis Cluster seed nodes given",
+            )));
         }
         let mut seeds = Vec::with_capacity(self.nodes.len());
         for url in &self.nodes {
-            let info = url.as_str().into_connection_info().map_err(config_error)?;
+            let info = url.as_str().into_connection_info()?;
             // A cluster has only database 0 (SELECT is refused there).
             let settings = info.redis_settings().clone().set_db(0);
             seeds.push(info.set_redis_settings(settings));
@@ -193,7 +243,7 @@ impl RedisEndpoint {
         if let Some(certs) = self.certificates() {
             builder = builder.certs(certs);
         }
-        builder.build().map_err(config_error)
+        builder.build()
     }
 }
 
