@@ -6,7 +6,8 @@
 # 1. The fixture Laravel app dispatches JOBS (default 20,000) no-op App\Jobs\SomeJob payloads
 #    (php-fixtures/bin/dispatch); the list is COPYed aside so every run drains the same payloads.
 # 2. Times `php artisan queue:work redis --stop-when-empty --sleep=0` draining them (boot included).
-# 3. Restores the list and times `larq work --stop-when-empty --sleep=0 --example-handlers` at each
+# 3. Restores the list and times `backend work --stop-when-empty --sleep=0` (examples/backend.rs:
+#    larq's command line with the SomeJob handler) at each
 #    concurrency (release build), REPEATS times each (default 3), reporting the median run.
 #    Output of both workers goes to /dev/null.
 # 4. Peak RSS of every run (/usr/bin/time -v), idle RSS of larq (VmRSS after 2 s on an empty queue).
@@ -37,8 +38,8 @@ done
 
 target=${CARGO_TARGET_DIR:-$root/target}
 echo "building (release)..." >&2
-(cd "$root" && cargo build --release -q --bin larq --example latency --example redis_ceiling)
-larq=$target/release/larq
+(cd "$root" && cargo build --release -q --example backend --example latency --example redis_ceiling)
+larq=$target/release/examples/backend
 
 # shellcheck source=../php-fixtures/bin/private-redis.sh
 source "$root/php-fixtures/bin/private-redis.sh"
@@ -68,12 +69,12 @@ printf 'dispatch (PHP, %d jobs): %.2f s\n' "$N" "$(echo "$t1 - $t0" | bc -l)"
 
 echo "--- throughput (drain $N SomeJobs) ---"
 bench_run php php "$app/artisan" queue:work redis --stop-when-empty --sleep=0
-bench_larq_sweep "$CONCS" "$larq" work redis --env "$app/.env" --stop-when-empty --sleep=0 --example-handlers
+bench_larq_sweep "$CONCS" "$larq" work redis --env "$app/.env" --stop-when-empty --sleep=0
 bench_ratios
 
 echo "--- idle RSS ---"
 rcli DEL "$Q" "$Q:notify" >/dev/null
-"$larq" work redis --env "$app/.env" --example-handlers --sleep=3 >/dev/null 2>&1 &
+"$larq" work redis --env "$app/.env" --sleep=3 >/dev/null 2>&1 &
 idle_pid=$!
 sleep 2
 idle_kb=$(awk '/VmRSS/ {print $2}' "/proc/$idle_pid/status")

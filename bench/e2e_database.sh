@@ -11,13 +11,13 @@
 # 2. Before every run the jobs table is emptied and refilled from the copy (same ids, attempts 0,
 #    not reserved) and analyzed, so every worker drains the same rows from the same start.
 # 3. Times `php artisan queue:work database --stop-when-empty --sleep=0` (framework boot included),
-#    then `larq work database --stop-when-empty --sleep=0 --example-handlers --concurrency C`
+#    then `backend work database --stop-when-empty --sleep=0 --concurrency C` (examples/backend.rs)
 #    (release build) for each C, REPEATS times each (default 1; the median is reported when more).
 #    Output of both workers goes to /dev/null; peak RSS from time -v.
 # 4. After each run the table must be empty. If it is not, the script says how many rows are left
 #    (reserved or not) and how many "database is locked" errors the worker's log holds, and fails.
 #
-# LARQ_BIN=/path/to/larq runs that binary instead of building this tree (e.g. to compare two builds).
+# LARQ_BIN=/path/to/backend runs that binary (a build of examples/backend.rs) instead of building this tree (e.g. to compare two builds).
 # Servers: PostgreSQL on 127.0.0.1:5432 as postgres (trust), MariaDB on 127.0.0.1:3306 as root
 # with no password (override with BENCH_PG_PORT / BENCH_MY_PORT). Nothing here needs Redis
 # (CACHE_DRIVER=array for both workers). PHP needs pdo_pgsql and pdo_mysql (scripts/setup.sh).
@@ -45,8 +45,8 @@ if [ -n "${LARQ_BIN:-}" ]; then
 else
     target=${CARGO_TARGET_DIR:-$root/target}
     echo "building (release)..." >&2
-    (cd "$root" && cargo build --release -q --bin larq)
-    larq=$target/release/larq
+    (cd "$root" && cargo build --release -q --example backend)
+    larq=$target/release/examples/backend
 fi
 app=$root/php-fixtures/app
 
@@ -131,7 +131,6 @@ for backend in $ONLY; do
     printf 'dispatch (PHP, %d jobs): %.2f s\n' "$N" "$(echo "$t1 - $t0" | bc -l)"
     BENCH_PREFIX="$backend-"
     bench_run "${backend}-php" php "$app/artisan" queue:work database --stop-when-empty --sleep=0
-    bench_larq_sweep "$CONCS" "$larq" work database --env "$app/.env" --stop-when-empty --sleep=0 \
-        --example-handlers
+    bench_larq_sweep "$CONCS" "$larq" work database --env "$app/.env" --stop-when-empty --sleep=0
     bench_ratios
 done

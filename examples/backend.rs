@@ -1,22 +1,16 @@
-//! The backend the seed app needs: handles `App\Jobs\SomeJob(int $userId, string $someParam)`
-//! dispatched by Laravel, with `queue:work`'s flags.
+//! A deployment's whole backend binary: the job structs, and `larq::cli::run`.
+//!
+//! The Laravel app dispatches `SomeJob::dispatch($userId, $param)`; this program runs those jobs
+//! and has every `larq` subcommand besides (`failed`, `size`, `restart`, ...):
 //!
 //! ```text
-//! cargo run --example backend -- --env php-fixtures/app/.env --stop-when-empty
+//! cargo run --example backend -- work --env php-fixtures/app/.env --stop-when-empty
 //! ```
 //!
-//! The flags and their handling are the `larq work` subcommand's (included from
-//! `src/cli/work.rs`); only the registry is this example's own.
+//! `larq new DIR` scaffolds a crate of this shape, with one struct per job class.
+use larq::{Job, JobContext, JobError, Registry};
 
-#[path = "../src/cli/work.rs"]
-#[allow(dead_code)]
-mod work;
-
-use clap::Parser;
-use larq::job::{Job, JobContext, JobError, Registry};
-
-/// The PHP class's properties, by their PHP names.
-#[derive(Debug, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SomeJob {
     user_id: i64,
@@ -25,7 +19,6 @@ struct SomeJob {
 
 impl Job for SomeJob {
     const CLASS: &'static str = "App\\Jobs\\SomeJob";
-
     async fn handle(self, _ctx: &mut JobContext) -> Result<(), JobError> {
         println!(
             "Processing user ID: {} with param: {}",
@@ -35,21 +28,6 @@ impl Job for SomeJob {
     }
 }
 
-#[derive(Parser)]
-#[command(
-    name = "backend",
-    about = "larq example backend: runs App\\Jobs\\SomeJob"
-)]
-struct Cli {
-    #[command(flatten)]
-    work: work::WorkArgs,
-}
-
-fn main() {
-    let cli = Cli::parse();
-    let registry = Registry::new().with::<SomeJob>();
-    if let Err(e) = work::run_with(cli.work, registry) {
-        eprintln!("Error: {e:#}");
-        std::process::exit(1);
-    }
+fn main() -> std::process::ExitCode {
+    larq::cli::run(Registry::new().with::<SomeJob>())
 }

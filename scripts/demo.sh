@@ -21,6 +21,6 @@ php-fixtures/bin/dispatch SomeJob "$count" --user-id=1 --increment --param=from-
 
 echo "== queue size before: $(redis-cli -p 6379 llen laravel_database_queues:default)"
 echo "== larq works the queue (like php artisan queue:work redis --stop-when-empty)"
-"${CARGO_TARGET_DIR:-target}/release/examples/backend" --env php-fixtures/app/.env --stop-when-empty --sleep=0
+"${CARGO_TARGET_DIR:-target}/release/examples/backend" work --env php-fixtures/app/.env --stop-when-empty --sleep=0
 echo "== queue size after: $(redis-cli -p 6379 llen laravel_database_queues:default) ready," \
   "$(redis-cli -p 6379 zcard laravel_database_queues:default:reserved) reserved"

@@ -29,9 +29,12 @@
 //! progress line; [`display`] makes payload text safe to print.
 #![deny(missing_docs)]
 
+pub mod app;
 pub mod batch;
 pub mod bus;
 pub mod chain;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod config;
 pub mod crypt;
 pub mod db;

@@ -5,6 +5,8 @@
 //!
 //! Tests needing PHP or Redis skip with a notice when they are missing, and fail under `CI=true`.
 
+#[path = "support/bins.rs"]
+mod bins;
 #[path = "support/php.rs"]
 mod php_support;
 #[path = "support/redis_server.rs"]
@@ -62,7 +64,29 @@ impl Setup {
     /// `larq <args> --env <.env>`, with the process environment cleared of the app's variables
     /// (they would win over the file).
     fn larq_cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_larq"));
+        self.cmd_of(Path::new(env!("CARGO_BIN_EXE_larq")), args)
+    }
+
+    /// [`Setup::larq_cmd`] with the tests' backend (`examples/recording_backend.rs`: larq's
+    /// command line with the `App\Jobs\SomeJob` handler).
+    fn backend_cmd(&self, args: &[&str]) -> Command {
+        self.cmd_of(&bins::recording_backend(), args)
+    }
+
+    fn backend_ok(&self, args: &[&str]) -> String {
+        let out = self.backend_cmd(args).output().expect("run the backend");
+        assert!(
+            out.status.success(),
+            "backend {args:?} failed ({:?}):\n{}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn cmd_of(&self, program: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
         cmd.args(args).arg("--env").arg(&self.env_file);
         for var in [
             "REDIS_HOST",
@@ -416,12 +440,7 @@ fn retry_forget_flush_without_php() {
         .llen("laravel_database_queues:default:notify")
         .unwrap();
     assert_eq!(tokens, 1);
-    let out = s.larq_ok(&[
-        "work",
-        "--stop-when-empty",
-        "--sleep=0",
-        "--example-handlers",
-    ]);
+    let out = s.backend_ok(&["work", "--stop-when-empty", "--sleep=0"]);
     assert!(
         out.contains("Processing user ID: 42 with param: hello"),
         "{out}"
@@ -711,7 +730,7 @@ fn maintenance_mode_pauses_larq_work_unless_forced() {
     assert!(storage.join("framework/down").exists());
     let log = s.dir.path().join("larq.out");
     let mut larq = s
-        .larq_cmd(&["work", "--sleep=0.2", "--example-handlers"])
+        .backend_cmd(&["work", "--sleep=0.2"])
         .stdout(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
@@ -739,13 +758,7 @@ fn maintenance_mode_pauses_larq_work_unless_forced() {
     // --force: down, yet the job runs.
     artisan("down");
     s.dispatch(&["SomeJob", "--user-id=42", "--param=forced"]);
-    let out = s.larq_ok(&[
-        "work",
-        "--force",
-        "--stop-when-empty",
-        "--sleep=0.2",
-        "--example-handlers",
-    ]);
+    let out = s.backend_ok(&["work", "--force", "--stop-when-empty", "--sleep=0.2"]);
     assert!(
         out.contains("Processing user ID: 42 with param: forced"),
         "{out}"
@@ -816,7 +829,6 @@ fn every_documented_work_flag_runs_a_job_through_the_binary() {
         ("--threads", &["--threads", "4", "--concurrency", "8"]),
         ("--log-format", &["--log-format", "json"]),
         ("--laravel-version", &["--laravel-version", "10"]),
-        ("--example-handlers", &[]), // every run passes it
         ("--create-failed-table", &["--create-failed-table"]),
         ("--hand-back", &["--hand-back", "*"]),
         ("--hand-back-delay", &["--hand-back-delay", "5"]),
@@ -845,7 +857,7 @@ fn every_documented_work_flag_runs_a_job_through_the_binary() {
                 .cli_db(0, &["RPUSH", "laravel_database_queues:default", &payload]);
             s.redis
                 .cli_db(0, &["RPUSH", "laravel_database_queues:default:notify", "1"]);
-            let mut all = vec!["work", "--example-handlers"];
+            let mut all = vec!["work"];
             if *flag != "--sleep" {
                 all.push("--sleep=0.1");
             }
@@ -854,7 +866,7 @@ fn every_documented_work_flag_runs_a_job_through_the_binary() {
             }
             all.extend_from_slice(args);
             let mut child = s
-                .larq_cmd(&all)
+                .backend_cmd(&all)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()

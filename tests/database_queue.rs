@@ -7,6 +7,8 @@
 //! tests run in parallel with each other and with other suites. A missing server is skipped with a
 //! notice, except under `CI=true`, where it fails.
 
+#[path = "support/bins.rs"]
+mod bins;
 #[path = "support/php.rs"]
 mod php_support;
 #[path = "support/probe.rs"]
@@ -727,16 +729,11 @@ async fn larq_migrate_then_laravel_dispatches_and_larq_work_database_runs_each_o
     let dispatched = dispatch(&db, 100, "laravel100");
     assert_eq!(dispatched.len(), 100);
     assert!(dispatched.iter().all(|d| d["connection"] == "database"));
+    let backend = bins::recording_backend();
     let out = laravel(
         &db,
-        larq,
-        &[
-            "work",
-            "database",
-            "--stop-when-empty",
-            "--example-handlers",
-            "--sleep=0",
-        ],
+        backend.to_str().unwrap(),
+        &["work", "database", "--stop-when-empty", "--sleep=0"],
     )
     .output()
     .unwrap();

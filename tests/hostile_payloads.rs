@@ -3,6 +3,8 @@
 //! refused by larq too, payload text never reaches a terminal raw, and one big payload neither
 //! stops the worker on memory nor floods its output.
 
+#[path = "support/bins.rs"]
+mod bins;
 #[path = "support/laravel.rs"]
 mod laravel;
 #[path = "support/php.rs"]
@@ -37,7 +39,7 @@ fn push(app: &App, payload: &str) {
         .unwrap();
 }
 
-/// `larq work redis --example-handlers --stop-when-empty <args>` against the app's Redis and
+/// `recording_backend work redis --stop-when-empty <args>` (larq with the SomeJob handler) against the app's Redis and
 /// SQLite file, under `/usr/bin/time` for its peak memory; (output, peak RSS in kB).
 fn larq_work(app: &App, args: &[&str]) -> (Output, u64) {
     let time = tempfile::NamedTempFile::new().unwrap();
@@ -46,8 +48,8 @@ fn larq_work(app: &App, args: &[&str]) -> (Output, u64) {
         .arg("%M")
         .arg("-o")
         .arg(time.path())
-        .arg(env!("CARGO_BIN_EXE_larq"))
-        .args(["work", "redis", "--example-handlers", "--stop-when-empty"])
+        .arg(bins::recording_backend())
+        .args(["work", "redis", "--stop-when-empty"])
         .args(["--sleep", "0.1"])
         .args(args)
         .env("REDIS_HOST", "127.0.0.1")

@@ -7,6 +7,8 @@
 //!
 //! Needs `redis-server`: skipped with a notice without it, a failure under `CI=true`.
 
+#[path = "support/bins.rs"]
+mod bins;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "support/some_job.rs"]
@@ -402,12 +404,13 @@ struct Worker {
 }
 
 impl Worker {
-    /// `larq work <args> --metrics 127.0.0.1:<port>` with `env` only (plus PATH), stdout and
+    /// `recording_backend work <args> --metrics 127.0.0.1:<port>` (larq's command line with the
+    /// SomeJob handler) with `env` only (plus PATH), stdout and
     /// stderr to files in `dir`.
     fn start(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Worker {
         let port = free_port();
         let stderr = dir.join("larq.stderr");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_larq"));
+        let mut cmd = Command::new(bins::recording_backend());
         cmd.arg("work")
             .args(args)
             .args(["--metrics", &format!("127.0.0.1:{port}")])
@@ -506,7 +509,6 @@ fn redis_worker_counters_sizes_and_health() {
         &[
             "redis",
             "--queue=default,other",
-            "--example-handlers",
             "--create-failed-table",
             "--tries=3",
             "--backoff=5",
@@ -778,7 +780,6 @@ fn database_worker_reports_its_jobs_table() {
         dir.path(),
         &[
             "database",
-            "--example-handlers",
             "--create-failed-table",
             "--sleep=0.1",
             "--memory=0",

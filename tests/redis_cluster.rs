@@ -5,6 +5,8 @@
 //! app dispatching through phpredis's `RedisCluster` while `larq work` drains the jobs and obeys
 //! `php artisan queue:restart` (the cache store on the cluster).
 
+#[path = "support/bins.rs"]
+mod bins;
 #[path = "support/php.rs"]
 mod php_support;
 #[path = "support/redis_cluster.rs"]
@@ -246,8 +248,9 @@ fn artisan(cluster: &TestCluster, scratch: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `work` of the tests' backend (larq's command line with the SomeJob handler) on the cluster.
 fn larq_work(cluster: &TestCluster, scratch: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_larq"));
+    let mut c = Command::new(bins::recording_backend());
     c.arg("work")
         .args(args)
         .env("LARQ_REDIS_CLUSTER", cluster.seed_list())
@@ -295,12 +298,7 @@ fn laravel_dispatches_to_the_cluster_and_larq_work_drains_it() {
 
     let out = larq_work(&cluster, scratch.path(), &[])
         .args(["--queue", &format!("{{default}},{other}")])
-        .args([
-            "--stop-when-empty",
-            "--example-handlers",
-            "--concurrency",
-            "4",
-        ])
+        .args(["--stop-when-empty", "--concurrency", "4"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -327,13 +325,7 @@ fn laravel_dispatches_to_the_cluster_and_larq_work_drains_it() {
     // `php artisan queue:restart` writes the signal through phpredis's cluster client; the
     // worker's cache store reads it from the cluster and stops.
     let mut worker = larq_work(&cluster, scratch.path(), &[])
-        .args([
-            "--queue",
-            "{default}",
-            "--example-handlers",
-            "--sleep",
-            "0.2",
-        ])
+        .args(["--queue", "{default}", "--sleep", "0.2"])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();

@@ -1,10 +1,12 @@
 //! Faults, with the real `larq` binary: `kill -9` at random points, Redis going away and coming
 //! back, a storm of broken payloads, and SIGTERM during a long job. Each test is bounded in time.
 //!
-//! The binary runs `larq work --example-handlers` (the `App\Jobs\SomeJob` demo handler), which
-//! appends one JSON line per run to `LARQ_RECORD_FILE`; the tests read those lines to see which jobs
+//! The binary is the tests' backend (`examples/recording_backend.rs`: larq's command line with the
+//! `App\Jobs\SomeJob` handler), which appends one JSON line per run to `LARQ_RECORD_FILE`; the tests read those lines to see which jobs
 //! ran and how often.
 
+#[path = "support/bins.rs"]
+mod bins;
 #[path = "support/php.rs"]
 mod php_support;
 #[path = "support/redis_server.rs"]
@@ -79,20 +81,15 @@ impl Env {
         self.dir.path().join("records.jsonl")
     }
 
-    /// `larq work redis --example-handlers ...` against this Redis and SQLite file.
+    /// `recording_backend work redis ...` against this Redis and SQLite file.
     fn larq(&self, extra: &[&str]) -> Child {
         self.larq_via(self.server.port, extra)
     }
 
     /// [`Env::larq`] reaching Redis on `port` (a proxy in front of it).
     fn larq_via(&self, port: u16, extra: &[&str]) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_larq"))
-            .args([
-                "work",
-                "redis",
-                "--example-handlers",
-                "--create-failed-table",
-            ])
+        Command::new(bins::recording_backend())
+            .args(["work", "redis", "--create-failed-table"])
             .args(["--sleep", "0.05", "--memory", "0"])
             .args(extra)
             .env_clear()

@@ -2,15 +2,15 @@
 //! PHP app's settings the way `larq work` does, opening its queue, cache and failed_jobs table, and
 //! printing tables the way artisan (Symfony's console) does.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use larq::config::{Env, Settings};
-use larq::failed::FailedJobStore;
-use larq::queue::{RedisQueue, RedisQueueOptions};
-use larq::worker::CacheStore;
+use crate::app::AppCache;
+use crate::config::Settings;
+use crate::failed::FailedJobStore;
+use crate::queue::RedisQueue;
 
 /// Where the PHP app's settings come from; the same flags as `larq work`.
 #[derive(Debug, Clone, Args)]
@@ -29,8 +29,10 @@ pub struct AppArgs {
     pub redis_connections: Vec<String>,
 }
 
-/// The app's settings plus the flags that refine them.
+/// The app (see [`crate::app::App`]) plus the flags that refine it for the operator commands.
 pub struct App {
+    /// The app: settings and the parts built from them.
+    pub app: crate::app::App,
     /// Settings from `.env` and the process environment.
     pub settings: Settings,
     redis_connections: Vec<String>,
@@ -39,19 +41,12 @@ pub struct App {
 impl AppArgs {
     /// Read the settings as `larq work` does (`--env`, then the process environment).
     pub fn load(&self) -> Result<App> {
-        let env = match &self.env {
-            Some(path) => Env::from_file_and_process(path)
-                .with_context(|| format!("--env {}", path.display()))?,
-            None => Env::from_process(),
-        };
-        let app_dir = self.env.as_deref().and_then(Path::parent).map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        });
-        let settings = Settings::from_env(&env, app_dir, self.laravel_version.unwrap_or(8))?;
+        let app = crate::app::App::load(self.env.as_deref(), self.laravel_version.unwrap_or(8))
+            .with_context(|| match &self.env {
+                Some(path) => format!("--env {}", path.display()),
+                None => "the process environment".to_owned(),
+            })?;
+        let settings = app.settings().clone();
         let mut redis_connections = if self.redis_connections.is_empty() {
             vec!["redis".to_owned(), settings.queue_connection.clone()]
         } else {
@@ -59,6 +54,7 @@ impl AppArgs {
         };
         redis_connections.dedup();
         Ok(App {
+            app,
             settings,
             redis_connections,
         })
@@ -68,7 +64,7 @@ impl AppArgs {
 impl App {
     /// The connection to use when none is named (`QUEUE_CONNECTION`, `redis` when unset).
     pub fn default_connection(&self) -> &str {
-        &self.settings.queue_connection
+        self.app.default_connection()
     }
 
     /// Refuse a connection larq cannot reach, naming the flag that would allow it.
@@ -82,31 +78,18 @@ impl App {
         )
     }
 
-    /// Open the queue of a (checked) connection.
+    /// Open the queue of a (checked) connection: the app's Redis under that connection's name.
     pub async fn queue(&self, connection: &str) -> Result<RedisQueue> {
         self.check_connection(connection)?;
-        RedisQueue::connect_to(
-            &self.settings.redis.queue_endpoint()?,
-            RedisQueueOptions {
-                prefix: self.settings.redis.prefix.clone(),
-                retry_after: self.settings.retry_after,
-                block_for: None,
-                migration_batch_size: None,
-                connection_name: connection.to_owned(),
-            },
-        )
-        .await
-        .context("cannot connect to the queue's Redis (REDIS_HOST/REDIS_PORT/REDIS_URL)")
+        Ok(self
+            .app
+            .redis_queue(connection, &crate::app::QueueOverrides::default())
+            .await?)
     }
 
     /// Open the app's cache store (restart signal).
-    pub async fn cache(&self) -> Result<CacheStore> {
-        CacheStore::connect_to(
-            &self.settings.redis.cache_endpoint()?,
-            self.settings.cache_key(""),
-        )
-        .await
-        .context("cannot connect to the cache's Redis (REDIS_CACHE_DB)")
+    pub async fn cache(&self) -> Result<AppCache> {
+        Ok(self.app.cache(false).await?)
     }
 
     /// Open `failed_jobs` in the app's database.

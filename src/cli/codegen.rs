@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use larq::php::{Key, Value, Visibility};
+use crate::php::{Key, Value, Visibility};
 
 use super::inspect;
 

@@ -16,9 +16,8 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::{Map, Value as Json};
 
-use larq::config::{Env, Settings};
-use larq::dispatch::{Chain, Dispatcher, PendingJob};
-use larq::queue::{RedisQueue, RedisQueueOptions};
+use crate::app::{App, QueueOverrides};
+use crate::dispatch::{Chain, Dispatcher, PendingJob};
 
 /// `larq dispatch <class> [options]`.
 #[derive(Debug, Clone, Args)]
@@ -92,26 +91,15 @@ pub fn run(args: DispatchArgs) -> anyhow::Result<()> {
 }
 
 async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
-    let env = match &args.env {
-        Some(path) => Env::from_file_and_process(path)?,
-        None => Env::from_process(),
-    };
-    let settings = Settings::from_env(&env, None, args.laravel_version)?;
-    let queue = RedisQueue::connect_to(
-        &settings.redis.queue_endpoint()?,
-        RedisQueueOptions {
-            prefix: settings.redis.prefix.clone(),
-            connection_name: "redis".to_owned(),
-            ..RedisQueueOptions::default()
-        },
-    )
-    .await
-    .context("cannot connect to the queue's Redis")?;
+    let app = App::load(args.env.as_deref(), args.laravel_version)?;
+    let settings = app.settings();
+    let queue = app
+        .redis_queue("redis", &QueueOverrides::default())
+        .await
+        .context("cannot connect to the queue's Redis")?;
     let mut dispatcher = Dispatcher::new(Arc::new(queue), settings.default_queue.clone());
-    if let Some(key) = &settings.app_key {
-        if let Ok(enc) = larq::crypt::Encrypter::new(key.expose(), "", None) {
-            dispatcher = dispatcher.with_encrypter(enc);
-        }
+    if let Some(enc) = app.encrypter() {
+        dispatcher = dispatcher.with_encrypter(enc);
     }
     for c in [&args.connection, &args.chain_connection]
         .into_iter()

@@ -15,10 +15,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::Value as Json;
 
-use larq::display::{printable, printable_lines, FIELD_LIMIT};
-use larq::failed::FailedRow;
-use larq::php::Value;
-use larq::queue::RedisQueue;
+use crate::display::{printable, printable_lines, FIELD_LIMIT};
+use crate::failed::FailedRow;
+use crate::php::Value;
+use crate::queue::RedisQueue;
 
 use super::app::{block_on, table, App, AppArgs};
 use super::inspect;
@@ -261,7 +261,7 @@ async fn retry_one(
         .ok()
         .and_then(|j| j.get("retryUntil").and_then(Json::as_i64))
     {
-        if until <= larq::queue::redis::now() as i64 {
+        if until <= crate::queue::redis::now() as i64 {
             eprintln!(
                 "warning: job [{}] has retryUntil {until}, already past: it will fail again at once unless its PHP class recomputes it (larq cannot run retryUntil() methods)",
                 row.uuid
@@ -309,7 +309,7 @@ fn php_json_encode(v: &Json, out: &mut String) {
                 out.push_str(&i.to_string());
             } else if let Some(f) = n.as_f64() {
                 // Integers beyond i64 are floats in PHP, as every other non-integer number.
-                out.push_str(&larq::php::float::php_repr(f).replace('E', "e"));
+                out.push_str(&crate::php::float::php_repr(f).replace('E', "e"));
             }
         }
         Json::String(s) => php_json_string(s, out),

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value as Json};
 
-use larq::crypt::Encrypter;
-use larq::display::{printable, FIELD_LIMIT};
-use larq::php::{self, Key, Value};
+use crate::crypt::Encrypter;
+use crate::display::{printable, FIELD_LIMIT};
+use crate::php::{self, Key, Value};
 
 /// Arguments of `larq inspect`.
 #[derive(Debug, clap::Args)]

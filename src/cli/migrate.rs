@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use larq::config::{Env, Settings};
-use larq::failed::FailedJobStore;
-use larq::queue::{DatabaseQueue, DatabaseQueueOptions};
+use crate::app::App;
+use crate::failed::FailedJobStore;
+use crate::queue::{DatabaseQueue, DatabaseQueueOptions};
 
 /// `larq migrate [options]`.
 #[derive(Debug, Clone, Args)]
@@ -34,18 +34,8 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<()> {
 }
 
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
-    let env = match &args.env {
-        Some(path) => Env::from_file_and_process(path)?,
-        None => Env::from_process(),
-    };
-    let app_dir = args.env.as_deref().and_then(|p| p.parent()).map(|p| {
-        if p.as_os_str().is_empty() {
-            std::path::Path::new(".")
-        } else {
-            p
-        }
-    });
-    let settings = Settings::from_env(&env, app_dir, 8)?;
+    let app = App::load(args.env.as_deref(), 8)?;
+    let settings = app.settings();
     let db = &settings.database;
     if db.connection == "sqlite" && db.url.is_none() && db.database != ":memory:" {
         // Laravel's `migrate` offers to create a missing SQLite file; we just create it.

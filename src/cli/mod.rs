@@ -1,22 +1,53 @@
-//! The `larq` command line: one module per subcommand, each with its clap arguments and a `run`.
+//! The `larq` command line as a library function, so a deployment's binary is its job structs and
+//! one call:
 //!
-//! Errors here are `anyhow` (this is the binary's edge); the library layers below return typed
-//! errors that say what and where.
+//! ```no_run
+//! use larq::{Job, JobContext, JobError, Registry};
+//!
+//! #[derive(serde::Deserialize)]
+//! #[serde(rename_all = "camelCase")]
+//! struct SomeJob { user_id: i64, some_param: String }
+//!
+//! impl Job for SomeJob {
+//!     const CLASS: &'static str = "App\\Jobs\\SomeJob";
+//!     async fn handle(self, _ctx: &mut JobContext) -> Result<(), JobError> {
+//!         println!("Processing user ID: {} with param: {}", self.user_id, self.some_param);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     larq::cli::run(Registry::new().with::<SomeJob>())
+//! }
+//! ```
+//!
+//! That binary has every subcommand of `larq` (`work` with `queue:work`'s flags, `failed`, `size`,
+//! `monitor`, `clear`, `restart`, `inspect`, `dispatch`, `migrate`, `codegen`, ...); `work` runs
+//! the registry's handlers. The `larq` binary itself is this with an empty registry.
+//!
+//! One module per subcommand, each with its clap arguments and a `run`. Errors here are `anyhow`
+//! (this is the command line's edge); the library layers below return typed errors that say what
+//! and where. Behind the `cli` cargo feature (on by default).
 
-pub mod app;
-pub mod clear;
-pub mod codegen;
-pub mod completions;
-pub mod dispatch;
-pub mod failed;
-pub mod inspect;
-pub mod migrate;
-pub mod monitor;
-pub mod restart;
-pub mod size;
-pub mod work;
+mod app;
+mod clear;
+mod codegen;
+mod completions;
+mod dispatch;
+mod failed;
+mod inspect;
+mod migrate;
+mod monitor;
+mod progress;
+mod restart;
+mod size;
+mod work;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::job::Registry;
 
 /// Laravel's queue worker, in Rust.
 #[derive(Debug, Parser)]
@@ -26,7 +57,7 @@ use clap::{Parser, Subcommand};
     about = "Laravel's queue worker, in Rust",
     propagate_version = true
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -34,7 +65,7 @@ pub struct Cli {
 
 /// The subcommands, named like their artisan counterparts where one exists.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Decode a Laravel job payload (or a bare serialized string) and print it.
     Inspect(inspect::InspectArgs),
     /// Work Laravel's Redis or database queues like `php artisan queue:work`.
@@ -59,20 +90,66 @@ pub enum Command {
     Dispatch(dispatch::DispatchArgs),
 }
 
-/// Parse the process arguments and run the chosen subcommand.
-pub fn run() -> anyhow::Result<()> {
+/// Parse the process arguments, run the chosen subcommand (`work` with `registry`'s handlers) and
+/// return the process's exit status: `queue:work`'s for `work` (0, or 12 for `--memory`), 1 with
+/// the error and its causes on stderr when a command fails.
+pub fn run(registry: Registry) -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Inspect(args) => inspect::run(args),
-        Command::Work(args) => work::run(args),
-        Command::Migrate(args) => migrate::run(args),
-        Command::Failed(args) => failed::run(args),
-        Command::Size(args) => size::run(args),
-        Command::Monitor(args) => monitor::run(args),
-        Command::Clear(args) => clear::run(args),
-        Command::Restart(args) => restart::run(args),
-        Command::Codegen(args) => codegen::run(args),
-        Command::Completions(args) => completions::run(args),
-        Command::Dispatch(args) => dispatch::run(args),
+    match run_command(cli.command, registry) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("Error: {}", report(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_command(command: Command, registry: Registry) -> anyhow::Result<i32> {
+    let done = |r: anyhow::Result<()>| r.map(|()| 0);
+    match command {
+        Command::Inspect(args) => done(inspect::run(args)),
+        Command::Work(args) => work::run(args, registry),
+        Command::Migrate(args) => done(migrate::run(args)),
+        Command::Failed(args) => done(failed::run(args)),
+        Command::Size(args) => done(size::run(args)),
+        Command::Monitor(args) => done(monitor::run(args)),
+        Command::Clear(args) => done(clear::run(args)),
+        Command::Restart(args) => done(restart::run(args)),
+        Command::Codegen(args) => done(codegen::run(args)),
+        Command::Completions(args) => done(completions::run(args)),
+        Command::Dispatch(args) => done(dispatch::run(args)),
+    }
+}
+
+/// The error and its causes joined by `: `, leaving out a cause whose text the message already
+/// carries (several library errors, and sqlx's, print their source in their own message too).
+fn report(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report;
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let inner = std::io::Error::other("1045 access denied");
+        let e = anyhow::Error::new(inner)
+            .context("failed_jobs (mysql): 1045 access denied")
+            .context("cannot open the failed_jobs database");
+        assert_eq!(
+            report(&e),
+            "cannot open the failed_jobs database: failed_jobs (mysql): 1045 access denied"
+        );
+        let e = anyhow::Error::new(std::io::Error::other("disk full")).context("cannot write");
+        assert_eq!(report(&e), "cannot write: disk full");
     }
 }

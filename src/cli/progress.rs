@@ -13,9 +13,6 @@
 //! The line is drawn at most 4 times a second, only when its text changed, cut to the terminal's
 //! width so it never wraps. The worker's job lines wipe it before they print (see
 //! `larq::metrics::status`), so they never run into it; the next redraw puts it back under them.
-//!
-//! This file is included by `work.rs` (which `examples/backend.rs` includes too), so it only uses
-//! `larq::` paths.
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
@@ -24,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
-use larq::metrics::{status, Metrics, Totals};
-use larq::queue::QueueSizes;
+use crate::metrics::{status, Metrics, Totals};
+use crate::queue::QueueSizes;
 
 /// `--progress`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

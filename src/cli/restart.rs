@@ -5,11 +5,11 @@
 //! changes; the process supervisor then starts it again with the new code. With `CACHE_DRIVER=file`
 //! it writes the entry into the app's file cache instead ([`larq::file_cache`]).
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 
-use larq::file_cache::FileCache;
-use larq::worker::RESTART_KEY;
+use crate::app::AppCache;
+use crate::worker::RESTART_KEY;
 
 use super::app::{block_on, AppArgs};
 
@@ -23,16 +23,13 @@ pub struct RestartArgs {
 /// Run `larq restart`.
 pub fn run(args: RestartArgs) -> Result<()> {
     let app = args.app.load()?;
-    let now = larq::queue::redis::now() as i64;
+    let now = crate::queue::redis::now() as i64;
     block_on(async {
-        if app.settings.cache_driver.as_deref() == Some("file") {
+        match app.cache().await? {
+            AppCache::Redis(cache) => cache.forever_int(RESTART_KEY, now).await?,
             // CACHE_DRIVER=file: the entry Laravel's FileStore would write.
-            let dir = app.settings.cache_file_path.as_ref().context(
-                "CACHE_DRIVER is file but the cache directory is unknown: give --env (the app's .env) or LARQ_CACHE_FILE_PATH",
-            )?;
-            FileCache::new(dir).forever_int(RESTART_KEY, now).await?;
-        } else {
-            app.cache().await?.forever_int(RESTART_KEY, now).await?;
+            AppCache::File(file) => file.forever_int(RESTART_KEY, now).await?,
+            AppCache::Unavailable(reason) => bail!("{reason}: cannot broadcast queue:restart"),
         }
         anyhow::Ok(())
     })??;

@@ -2,37 +2,25 @@
 //!
 //! Flags mirror `queue:work`'s (same names, same defaults); a few larq ones are added
 //! (`--env`, `--concurrency`, `--retry-after`, `--block-for`, `--log-format`, `--laravel-version`,
-//! `--example-handlers`, `--create-failed-table`). Settings come from the app's `.env` (`--env`)
-//! and the process environment.
+//! `--create-failed-table`). Settings come from the app's `.env` (`--env`) and the process
+//! environment. The handlers are the deployment's: [`crate::cli::run`] hands its registry here.
 //!
-//! This file only uses `larq::` paths, so `examples/backend.rs` includes it and runs the same
-//! command with its own registry.
-//!
-//! `--metrics ADDR` serves `/metrics` and `/health` with [`larq::metrics::http::serve`]; the
+//! `--metrics ADDR` serves `/metrics` and `/health` with [`crate::metrics::http::serve`]; the
 //! server lives in the library so that embedders who build their own worker get the same endpoint
 //! in two lines. The progress line is the binary's own (`progress.rs`).
-
-#[path = "progress.rs"]
-pub mod progress;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use larq::batch::BatchRepository;
-use larq::bus::BusFeatures;
-use larq::config::{Env, Settings};
-use larq::failed::FailedJobStore;
-use larq::file_cache::FileCache;
-use larq::job::{Job, JobContext, JobError, Registry};
-use larq::metrics::Metrics;
-use larq::queue::{DatabaseQueue, DatabaseQueueOptions, Queue, RedisQueue, RedisQueueOptions};
-use larq::unique::UniqueLocks;
-use larq::worker::{CacheStore, Output, StopReason, Worker, WorkerOptions};
-use larq::wrappers::{HandBack, WrapperPolicies, WrapperPolicy};
+use crate::app::{App, QueueOverrides, WorkerSetup};
+use crate::job::Registry;
+use crate::metrics::Metrics;
+use crate::worker::{Output, StopReason, Worker, WorkerOptions};
+use crate::wrappers::{HandBack, WrapperPolicies, WrapperPolicy};
 
 /// Log output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -119,10 +107,6 @@ pub struct WorkArgs {
     /// The app's Laravel major version (cache key shapes, exception messages).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(8..=13))]
     pub laravel_version: u8,
-    /// Register the built-in demo handler for App\Jobs\SomeJob (prints its userId and someParam;
-    /// with LARQ_RECORD_FILE set, also appends a JSON line per run there).
-    #[arg(long)]
-    pub example_handlers: bool,
     /// Create the failed_jobs table if it does not exist (demos on a fresh SQLite file).
     #[arg(long)]
     pub create_failed_table: bool,
@@ -142,70 +126,12 @@ pub struct WorkArgs {
     pub metrics: Option<String>,
     /// A payload larger than this many bytes fails unrun with a message (0: no limit); the
     /// default, 16 MiB, keeps one runaway payload from stopping the worker on --memory.
-    #[arg(long, value_name = "BYTES", default_value_t = larq::worker::DEFAULT_MAX_PAYLOAD_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::worker::DEFAULT_MAX_PAYLOAD_BYTES)]
     pub max_payload_bytes: u64,
     /// The live progress line on stderr: auto (when stderr is a terminal and --log-format is
     /// text), on (also with json; a plain line every 10 s when stderr is not a terminal), off.
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = progress::ProgressMode::Auto)]
-    pub progress: progress::ProgressMode,
-}
-
-/// The seed app's `App\Jobs\SomeJob(int $userId, string $someParam)`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SomeJob {
-    /// `$userId`.
-    pub user_id: i64,
-    /// `$someParam`.
-    pub some_param: String,
-}
-
-impl Job for SomeJob {
-    const CLASS: &'static str = "App\\Jobs\\SomeJob";
-
-    async fn handle(self, ctx: &mut JobContext) -> Result<(), JobError> {
-        println!(
-            "Processing user ID: {} with param: {}",
-            self.user_id, self.some_param
-        );
-        record(&self, ctx)?;
-        Ok(())
-    }
-}
-
-/// With `LARQ_RECORD_FILE` set (the fixture app's variable), append one JSON line per run, so
-/// tests of the real binary (kills, outages) can tell which jobs ran and how often. One `write`
-/// per line on an `O_APPEND` file: a `kill -9` leaves whole lines.
-fn record(job: &SomeJob, ctx: &JobContext) -> Result<(), JobError> {
-    let Some(path) = std::env::var_os("LARQ_RECORD_FILE") else {
-        return Ok(());
-    };
-    // Borrowed, not cloned into a JSON value: a job's parameter can be megabytes.
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Record<'a> {
-        class: &'a str,
-        uuid: Option<&'a str>,
-        attempts: i64,
-        user_id: i64,
-        some_param: &'a str,
-    }
-    let mut line = serde_json::to_vec(&Record {
-        class: SomeJob::CLASS,
-        uuid: ctx.uuid(),
-        attempts: ctx.attempts(),
-        user_id: job.user_id,
-        some_param: &job.some_param,
-    })
-    .map_err(|e| JobError::new(format!("cannot record the run: {e}")))?;
-    line.push(b'\n');
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    file.write_all(&line)?;
-    Ok(())
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = crate::cli::progress::ProgressMode::Auto)]
+    pub progress: crate::cli::progress::ProgressMode,
 }
 
 fn init_logging(format: LogFormat) {
@@ -225,18 +151,9 @@ fn init_logging(format: LogFormat) {
     };
 }
 
-/// `larq work` with the built-in registry.
-pub fn run(args: WorkArgs) -> anyhow::Result<()> {
-    let mut registry = Registry::new();
-    if args.example_handlers {
-        registry.register::<SomeJob>();
-    }
-    run_with(args, registry)
-}
-
-/// `larq work` with a given registry; exits the process with `queue:work`'s status when the
-/// worker stops for a reason that has a non-zero one (memory: 12).
-pub fn run_with(args: WorkArgs, registry: Registry) -> anyhow::Result<()> {
+/// `larq work` with the deployment's registry; returns `queue:work`'s exit status for the reason
+/// the worker stopped (memory: 12).
+pub fn run(args: WorkArgs, registry: Registry) -> anyhow::Result<i32> {
     init_logging(args.log_format);
     let code = if args.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -259,10 +176,7 @@ pub fn run_with(args: WorkArgs, registry: Registry) -> anyhow::Result<()> {
             .block_on(task)
             .context("the worker task ended abnormally")??
     };
-    if code != 0 {
-        std::process::exit(code);
-    }
-    Ok(())
+    Ok(code)
 }
 
 /// What start-up leaves running: the worker, and the metrics endpoint and progress line beside it.
@@ -298,7 +212,7 @@ async fn work(args: WorkArgs, registry: Registry) -> anyhow::Result<i32> {
     if let Some(ticker) = ticker {
         ticker.abort();
         let _ = ticker.await;
-        progress::clear();
+        crate::cli::progress::clear();
     }
     // The endpoint stops with the worker (a scrape in progress gets a moment to finish).
     let _ = stop_server.send(());
@@ -316,41 +230,8 @@ fn stopped_during_start_up(signal: &str) -> i32 {
     StopReason::Signal.exit_code()
 }
 
-async fn start(args: WorkArgs, mut registry: Registry) -> anyhow::Result<Started> {
-    let env = match &args.env {
-        Some(path) => Env::from_file_and_process(path)?,
-        None => Env::from_process(),
-    };
-    let app_dir = args.env.as_deref().and_then(|p| p.parent()).map(|p| {
-        if p.as_os_str().is_empty() {
-            std::path::Path::new(".")
-        } else {
-            p
-        }
-    });
-    let settings = Settings::from_env(&env, app_dir, args.laravel_version)?;
-    let connection = args
-        .connection
-        .clone()
-        .unwrap_or_else(|| settings.queue_connection.clone());
-    if connection != "redis" && connection != "database" {
-        bail!(
-            "larq works Laravel's `redis` and `database` queue connections, not {connection:?} (set QUEUE_CONNECTION or run `larq work redis`)"
-        );
-    }
-    if let Some(key) = &settings.app_key {
-        let previous = settings
-            .app_previous_keys
-            .as_ref()
-            .map(|k| k.expose().to_owned())
-            .unwrap_or_default();
-        match larq::crypt::Encrypter::new(key.expose(), &previous, None) {
-            Ok(enc) => {
-                registry.set_encrypter(enc);
-            }
-            Err(e) => tracing::warn!(error = %e, "APP_KEY is not usable; encrypted jobs will fail"),
-        }
-    }
+async fn start(args: WorkArgs, registry: Registry) -> anyhow::Result<Started> {
+    let app = App::load(args.env.as_deref(), args.laravel_version)?;
     // Listen before connecting anywhere: a taken port is an operator error to report at once.
     let listener = match args.metrics.as_deref().filter(|a| !a.is_empty()) {
         Some(addr) => Some(
@@ -360,151 +241,27 @@ async fn start(args: WorkArgs, mut registry: Registry) -> anyhow::Result<Started
         ),
         None => None,
     };
-    let progress = progress::sink(args.progress, args.log_format == LogFormat::Text);
+    let progress = crate::cli::progress::sink(args.progress, args.log_format == LogFormat::Text);
     let metrics = (listener.is_some() || progress.is_some()).then(Metrics::new);
-    let is_database = connection == "database";
-    let queues = if args.queue.is_empty() && is_database {
-        vec![settings.database_queue.queue.clone()]
-    } else if args.queue.is_empty() {
-        vec![settings.default_queue.clone()]
-    } else {
-        args.queue.clone()
-    };
-    let queue: Queue = if is_database {
-        let options = DatabaseQueueOptions {
-            table: settings.database_queue.table.clone(),
-            retry_after: args
-                .retry_after
-                .unwrap_or(settings.database_queue.retry_after),
-            connection_name: connection,
-            max_connections: u32::try_from(args.concurrency.saturating_add(2))
-                .unwrap_or(u32::MAX)
-                .max(4),
-        };
-        DatabaseQueue::connect(&settings.database, options)
-            .await
-            .context("cannot open the queue's database")?
-            .into()
-    } else {
-        let queue = RedisQueue::connect_to(
-            &settings.redis.queue_endpoint()?,
-            RedisQueueOptions {
-                prefix: settings.redis.prefix.clone(),
-                retry_after: args.retry_after.unwrap_or(settings.retry_after),
-                block_for: args.block_for.or(settings.block_for),
-                migration_batch_size: None,
-                connection_name: connection,
-            },
-        )
-        .await
-        .context("cannot connect to the queue's Redis")?;
-        // On a Redis Cluster, refuse queue names without a hash tag now rather than on the first
-        // script.
-        for name in &queues {
-            queue.check_queue(name)?;
-        }
-        queue.into()
-    };
-    let mut builder = Worker::builder(queue, registry);
-    // The restart signal, maxExceptions counters and unique locks live in the app's cache; larq
-    // reads them from Redis, so only when the app's cache store is `redis` (or not named), and
-    // the restart signal alone also from a `file` store.
-    let mut restart_file = None;
-    let cache = match settings.cache_driver.as_deref() {
-        Some("file") => {
-            match &settings.cache_file_path {
-                Some(dir) => {
-                    tracing::info!(dir = %dir.display(), "queue:restart is read from the app's file cache");
-                    restart_file = Some(FileCache::new(dir));
-                    tracing::warn!(
-                        "the app's cache is file: maxExceptions and unique locks are not seen by larq"
-                    );
-                }
-                None => tracing::warn!(
-                    "the app's cache is file but its directory is unknown (give --env or LARQ_CACHE_FILE_PATH): queue:restart, maxExceptions and unique locks are not seen by larq"
-                ),
-            }
-            None
-        }
-        Some(driver) if driver != "redis" => {
-            tracing::warn!(
-                driver,
-                "the app's cache is not Redis: queue:restart, maxExceptions and unique locks are not seen by larq"
-            );
-            None
-        }
-        _ => {
-            match CacheStore::connect_to(&settings.redis.cache_endpoint()?, settings.cache_key(""))
-                .await
-            {
-                Ok(cache) => Some(cache),
-                Err(e) if is_database => {
-                    tracing::warn!(
-                        error = %e,
-                        "no Redis cache: queue:restart, maxExceptions and unique locks are not seen by larq (set CACHE_DRIVER to silence this)"
-                    );
-                    None
-                }
-                Err(e) => return Err(e).context("cannot connect to the cache's Redis"),
-            }
-        }
-    };
-    let mut policies = WrapperPolicies::new();
+    let mut wrappers = WrapperPolicies::new();
     for q in &args.hand_back {
-        policies = if q == "*" {
-            policies.default_policy(WrapperPolicy::HandBack)
+        wrappers = if q == "*" {
+            wrappers.default_policy(WrapperPolicy::HandBack)
         } else {
-            policies.queue(q.clone(), WrapperPolicy::HandBack)
+            wrappers.queue(q.clone(), WrapperPolicy::HandBack)
         };
     }
-    policies.hand_back = HandBack {
+    wrappers.hand_back = HandBack {
         delay: args.hand_back_delay,
         max: args.hand_back_max,
     };
-    let default_queue = if is_database {
-        settings.database_queue.queue.clone()
-    } else {
-        settings.default_queue.clone()
-    };
-    let mut bus = BusFeatures::new(default_queue).wrappers(policies);
-    if let Some(file) = restart_file {
-        builder = builder.restart_file(file);
-    }
-    if let Some(cache) = cache {
-        builder = builder.cache(cache.clone());
-        // Unique locks live on the cache store's lock connection: the `default` Redis connection.
-        let locks =
-            CacheStore::connect_to(&settings.redis.queue_endpoint()?, settings.cache_key(""))
-                .await
-                .context("cannot connect to the cache's lock connection")?;
-        bus = bus
-            .unique_locks(UniqueLocks::new(locks, args.laravel_version))
-            .hand_back_counter(cache);
-    }
-    if settings.failed_driver != "null" {
-        match BatchRepository::connect(&settings.database).await {
-            Ok(repo) => bus = bus.batches(repo),
-            Err(e) => {
-                tracing::warn!(error = %e, "job_batches is not reachable; batches are not updated")
-            }
-        }
-    }
-    builder = builder.bus(bus);
-    if settings.failed_driver != "null" {
-        let store = FailedJobStore::connect(&settings.database)
-            .await
-            .context("cannot open the failed_jobs database (set QUEUE_FAILED_DRIVER=null to run without one)")?;
-        if args.create_failed_table {
-            store.ensure_table().await?;
-        }
-        builder = builder.failed_store(store);
-    }
+    // `--delay` is the old name of `--backoff`; the larger single value wins, as in queue:work.
     let backoff = match (args.backoff.trim().parse::<u64>(), args.delay) {
         (Ok(b), d) if d > b => d.to_string(),
         _ => args.backoff.clone(),
     };
     let options = WorkerOptions {
-        queues,
+        queues: args.queue.clone(),
         sleep: Duration::from_secs_f64(args.sleep.max(0.0)),
         rest: Duration::from_secs_f64(args.rest.max(0.0)),
         tries: args.tries,
@@ -524,16 +281,27 @@ async fn start(args: WorkArgs, mut registry: Registry) -> anyhow::Result<Started
         laravel_version: args.laravel_version,
         stuck_handler_grace: (args.stuck_grace > 0).then(|| Duration::from_secs(args.stuck_grace)),
         max_payload_bytes: args.max_payload_bytes,
-        maintenance_file: if args.force {
-            None
-        } else {
-            settings.maintenance_file.clone()
-        },
+        maintenance_file: None,
     };
-    if let Some(metrics) = &metrics {
-        builder = builder.metrics(Arc::clone(metrics));
-    }
-    let worker = builder.options(options).build();
+    let setup = WorkerSetup {
+        connection: args.connection.clone(),
+        options,
+        queue: QueueOverrides {
+            retry_after: args.retry_after,
+            block_for: args.block_for,
+            // One database connection per job in flight, two for the loop.
+            max_connections: Some(
+                u32::try_from(args.concurrency.saturating_add(2))
+                    .unwrap_or(u32::MAX)
+                    .max(4),
+            ),
+        },
+        wrappers,
+        create_failed_table: args.create_failed_table,
+        force: args.force,
+        metrics: metrics.clone(),
+    };
+    let worker = app.worker(registry, setup).await?;
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = match (listener, &metrics) {
         (Some(listener), Some(metrics)) => {
@@ -543,7 +311,7 @@ async fn start(args: WorkArgs, mut registry: Registry) -> anyhow::Result<Started
                     eprintln!("Metrics: http://{addr}/metrics, health: http://{addr}/health");
                 }
             }
-            Some(tokio::spawn(larq::metrics::http::serve(
+            Some(tokio::spawn(crate::metrics::http::serve(
                 listener,
                 Arc::clone(metrics),
                 async move {
@@ -554,7 +322,10 @@ async fn start(args: WorkArgs, mut registry: Registry) -> anyhow::Result<Started
         _ => None,
     };
     let ticker = match (progress, &metrics) {
-        (Some(sink), Some(metrics)) => Some(tokio::spawn(progress::run(Arc::clone(metrics), sink))),
+        (Some(sink), Some(metrics)) => Some(tokio::spawn(crate::cli::progress::run(
+            Arc::clone(metrics),
+            sink,
+        ))),
         _ => None,
     };
     Ok(Started {

@@ -46,7 +46,8 @@ impl App {
         self.scratch.path().join("record.jsonl")
     }
 
-    fn command(&self, program: &Path) -> Command {
+    /// `program` with this app's environment (its Redis, database, record and log files).
+    pub fn command(&self, program: &Path) -> Command {
         let mut c = Command::new(program);
         c.env("REDIS_HOST", "127.0.0.1")
             .env("REDIS_PORT", self.redis.port.to_string())

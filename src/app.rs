@@ -1,0 +1,394 @@
+//! One PHP app, as larq reaches it: its settings (the app's `.env`, then the process environment,
+//! read for one Laravel version) turned into connected parts.
+//!
+//! Every `larq` subcommand and every embedder goes through [`App`], so what the app's settings
+//! mean (which queue driver, which cache store holds `queue:restart`, whether failed jobs are
+//! recorded, where unique locks live) is decided in one place, not once per command:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), larq::app::AppError> {
+//! use larq::app::{App, WorkerSetup};
+//! use larq::Registry;
+//!
+//! let app = App::load(Some(std::path::Path::new("/srv/app/.env")), 10)?;
+//! let worker = app.worker(Registry::new(), WorkerSetup::default()).await?;
+//! worker.run().await.ok();
+//! # Ok(()) }
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::batch::BatchRepository;
+use crate::bus::BusFeatures;
+use crate::config::{ConfigError, Env, Settings};
+use crate::crypt::Encrypter;
+use crate::failed::{FailedError, FailedJobStore};
+use crate::file_cache::FileCache;
+use crate::job::Registry;
+use crate::metrics::Metrics;
+use crate::queue::{
+    DatabaseQueue, DatabaseQueueOptions, Queue, QueueError, RedisQueue, RedisQueueOptions,
+};
+use crate::unique::UniqueLocks;
+use crate::worker::{CacheStore, Worker, WorkerOptions};
+use crate::wrappers::WrapperPolicies;
+
+/// Why a part of the app could not be had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The settings could not be read or make no sense.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The connection's driver is not one larq works.
+    #[error("larq works Laravel's `redis` and `database` queue connections, not {0:?} (set QUEUE_CONNECTION or name the connection)")]
+    UnsupportedConnection(String),
+    /// The connection's queue could not be opened.
+    #[error("cannot open the queue of connection {connection:?}: {source}")]
+    Queue {
+        /// The connection name.
+        connection: String,
+        /// Why.
+        source: QueueError,
+    },
+    /// The app's cache store could not be opened.
+    #[error("cannot open the app's cache store: {0}")]
+    Cache(String),
+    /// `failed_jobs` could not be opened.
+    #[error(
+        "cannot open the failed_jobs table (set QUEUE_FAILED_DRIVER=null to run without one): {0}"
+    )]
+    Failed(#[from] FailedError),
+}
+
+/// A PHP app's settings, and the parts built from them.
+#[derive(Debug, Clone)]
+pub struct App {
+    settings: Settings,
+    laravel_version: u8,
+}
+
+/// What a run refines of a connection's configured settings (`queue:work`'s flags).
+#[derive(Debug, Clone, Default)]
+pub struct QueueOverrides {
+    /// `--retry-after` instead of the connection's `retry_after`.
+    pub retry_after: Option<u64>,
+    /// `--block-for` instead of the connection's `block_for` (Redis).
+    pub block_for: Option<u64>,
+    /// Connections to the database (database driver); a worker wants one per job in flight.
+    pub max_connections: Option<u32>,
+}
+
+/// The app's cache store as larq can reach it: where `queue:restart` is written, and (Redis only,
+/// for now) the `maxExceptions` counters and unique locks.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AppCache {
+    /// `CACHE_DRIVER=redis` (or unset): the cache connection of the app's Redis.
+    Redis(CacheStore),
+    /// `CACHE_DRIVER=file`: the app's `storage/framework/cache/data`.
+    File(FileCache),
+    /// A store larq does not read; the reason says what is not seen.
+    Unavailable(String),
+}
+
+/// How to build a worker beyond the app and the registry: which connection and `queue:work`'s
+/// options. The default works the app's default connection and queue with Laravel's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerSetup {
+    /// The connection to work (`None`: `QUEUE_CONNECTION`).
+    pub connection: Option<String>,
+    /// `queue:work`'s options; empty `queues` means the connection's default queue.
+    pub options: WorkerOptions,
+    /// Refinements of the connection's settings.
+    pub queue: QueueOverrides,
+    /// What to do with PHP-only jobs (mail, notifications, ...) per queue.
+    pub wrappers: WrapperPolicies,
+    /// Create `failed_jobs` when missing (fresh SQLite files, demos).
+    pub create_failed_table: bool,
+    /// Work even while the app is down for maintenance (`queue:work --force`).
+    pub force: bool,
+    /// Count into these metrics (`/metrics`, `/health`, the progress line).
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+impl App {
+    /// Read `env_file` (when given) and the process environment, whose variables win as they do
+    /// for Laravel; `laravel_version` decides key prefixes and messages.
+    pub fn load(env_file: Option<&Path>, laravel_version: u8) -> Result<App, AppError> {
+        let env = match env_file {
+            Some(path) => Env::from_file_and_process(path)?,
+            None => Env::from_process(),
+        };
+        // The app's directory anchors relative paths (SQLite file, storage/) as Laravel's base
+        // path does.
+        let app_dir = env_file.and_then(Path::parent).map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        });
+        App::from_env(&env, app_dir, laravel_version)
+    }
+
+    /// The app of already-read variables.
+    pub fn from_env(
+        env: &Env,
+        app_dir: Option<&Path>,
+        laravel_version: u8,
+    ) -> Result<App, AppError> {
+        Ok(App {
+            settings: Settings::from_env(env, app_dir, laravel_version)?,
+            laravel_version,
+        })
+    }
+
+    /// The settings as read.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The Laravel major version the app runs.
+    pub fn laravel_version(&self) -> u8 {
+        self.laravel_version
+    }
+
+    /// `QUEUE_CONNECTION` (`redis` when unset).
+    pub fn default_connection(&self) -> &str {
+        &self.settings.queue_connection
+    }
+
+    /// The queue a connection works when none is named (`REDIS_QUEUE`, `DB_QUEUE`).
+    pub fn default_queue(&self, connection: &str) -> &str {
+        if connection == "database" {
+            &self.settings.database_queue.queue
+        } else {
+            &self.settings.default_queue
+        }
+    }
+
+    /// The app's encrypter (`APP_KEY`, `APP_PREVIOUS_KEYS`) for `ShouldBeEncrypted` jobs; `None`
+    /// without a key, or with a key that is not usable (logged: encrypted jobs then fail).
+    pub fn encrypter(&self) -> Option<Encrypter> {
+        let key = self.settings.app_key.as_ref()?;
+        let previous = self
+            .settings
+            .app_previous_keys
+            .as_ref()
+            .map(|k| k.expose().to_owned())
+            .unwrap_or_default();
+        match Encrypter::new(key.expose(), &previous, None) {
+            Ok(enc) => Some(enc),
+            Err(e) => {
+                tracing::warn!(error = %e, "APP_KEY is not usable; encrypted jobs will fail");
+                None
+            }
+        }
+    }
+
+    /// The queue of `connection`: the `redis` driver on the app's Redis (`REDIS_*`), or the
+    /// `database` driver on its database (`DB_*`).
+    pub async fn queue(
+        &self,
+        connection: &str,
+        overrides: &QueueOverrides,
+    ) -> Result<Queue, AppError> {
+        let s = &self.settings;
+        let err = |source| AppError::Queue {
+            connection: connection.to_owned(),
+            source,
+        };
+        match connection {
+            "database" => {
+                let options = DatabaseQueueOptions {
+                    table: s.database_queue.table.clone(),
+                    retry_after: overrides
+                        .retry_after
+                        .unwrap_or(s.database_queue.retry_after),
+                    connection_name: connection.to_owned(),
+                    max_connections: overrides.max_connections.unwrap_or(4).max(1),
+                };
+                Ok(DatabaseQueue::connect(&s.database, options)
+                    .await
+                    .map_err(err)?
+                    .into())
+            }
+            "redis" => Ok(self.redis_queue(connection, overrides).await?.into()),
+            other => Err(AppError::UnsupportedConnection(other.to_owned())),
+        }
+    }
+
+    /// The app's Redis (`REDIS_*`) as the queue of `connection`, a connection with the `redis`
+    /// driver (the operator commands name others that share the server).
+    pub async fn redis_queue(
+        &self,
+        connection: &str,
+        overrides: &QueueOverrides,
+    ) -> Result<RedisQueue, AppError> {
+        let s = &self.settings;
+        let endpoint = s.redis.queue_endpoint()?;
+        RedisQueue::connect_to(
+            &endpoint,
+            RedisQueueOptions {
+                prefix: s.redis.prefix.clone(),
+                retry_after: overrides.retry_after.unwrap_or(s.retry_after),
+                block_for: overrides.block_for.or(s.block_for),
+                migration_batch_size: None,
+                connection_name: connection.to_owned(),
+            },
+        )
+        .await
+        .map_err(|source| AppError::Queue {
+            connection: connection.to_owned(),
+            source,
+        })
+    }
+
+    /// The app's cache store. A Redis store that cannot be reached is an error, except when
+    /// `optional` (a database-queue worker can run without it, as the warning says).
+    pub async fn cache(&self, optional: bool) -> Result<AppCache, AppError> {
+        let s = &self.settings;
+        match s.cache_driver.as_deref() {
+            Some("file") => Ok(match &s.cache_file_path {
+                Some(dir) => AppCache::File(FileCache::new(dir)),
+                None => AppCache::Unavailable(
+                    "the app's cache is file but its directory is unknown (give --env or LARQ_CACHE_FILE_PATH)".to_owned(),
+                ),
+            }),
+            Some(driver) if driver != "redis" => Ok(AppCache::Unavailable(format!(
+                "the app's cache store is {driver}, which larq does not read"
+            ))),
+            _ => {
+                let endpoint = s.redis.cache_endpoint()?;
+                let opened = CacheStore::connect_to(&endpoint, s.cache_key("")).await;
+                match opened {
+                    Ok(cache) => Ok(AppCache::Redis(cache)),
+                    Err(e) if optional => Ok(AppCache::Unavailable(format!(
+                        "no Redis cache ({e}); set CACHE_DRIVER to say which store the app uses"
+                    ))),
+                    Err(e) => Err(AppError::Cache(e.to_string())),
+                }
+            }
+        }
+    }
+
+    /// `failed_jobs` in the app's database; `None` when `QUEUE_FAILED_DRIVER=null`.
+    pub async fn failed_store(&self) -> Result<Option<FailedJobStore>, AppError> {
+        if self.settings.failed_driver == "null" {
+            return Ok(None);
+        }
+        Ok(Some(
+            FailedJobStore::connect(&self.settings.database).await?,
+        ))
+    }
+
+    /// `job_batches` in the app's database; `None` (logged) when failed jobs are not recorded or
+    /// the table's database cannot be reached: jobs still run, their batches are not updated.
+    pub async fn batches(&self) -> Option<BatchRepository> {
+        if self.settings.failed_driver == "null" {
+            return None;
+        }
+        match BatchRepository::connect(&self.settings.database).await {
+            Ok(repo) => Some(repo),
+            Err(e) => {
+                tracing::warn!(error = %e, "job_batches is not reachable; batches are not updated");
+                None
+            }
+        }
+    }
+
+    /// Unique locks (`ShouldBeUnique`) on the cache store's lock connection, Laravel's `default`
+    /// Redis connection; `None` when the app's cache is not Redis.
+    pub async fn unique_locks(&self) -> Result<Option<UniqueLocks>, AppError> {
+        if !matches!(self.settings.cache_driver.as_deref(), None | Some("redis")) {
+            return Ok(None);
+        }
+        let s = &self.settings;
+        let endpoint = s.redis.queue_endpoint()?;
+        let locks = CacheStore::connect_to(&endpoint, s.cache_key(""))
+            .await
+            .map_err(|e| AppError::Cache(format!("the lock connection: {e}")))?;
+        Ok(Some(UniqueLocks::new(locks, self.laravel_version)))
+    }
+
+    /// A worker for `registry`, wired as `php artisan queue:work` is: the connection's queue, the
+    /// app's encrypter, the restart signal and `maxExceptions` counters in its cache store,
+    /// chains, batches, unique locks, `failed_jobs`, and the maintenance-mode file.
+    pub async fn worker(
+        &self,
+        mut registry: Registry,
+        setup: WorkerSetup,
+    ) -> Result<Worker, AppError> {
+        let connection = setup
+            .connection
+            .clone()
+            .unwrap_or_else(|| self.default_connection().to_owned());
+        if connection != "redis" && connection != "database" {
+            return Err(AppError::UnsupportedConnection(connection));
+        }
+        let is_database = connection == "database";
+        if let Some(enc) = self.encrypter() {
+            registry.set_encrypter(enc);
+        }
+        let mut options = setup.options;
+        if options.queues.is_empty() {
+            options.queues = vec![self.default_queue(&connection).to_owned()];
+        }
+        options.laravel_version = self.laravel_version;
+        options.maintenance_file = if setup.force {
+            None
+        } else {
+            self.settings.maintenance_file.clone()
+        };
+        let queue = self.queue(&connection, &setup.queue).await?;
+        if let Some(redis) = queue.as_redis() {
+            // On a Redis Cluster, refuse queue names without a hash tag now rather than on the
+            // first script.
+            for name in &options.queues {
+                redis.check_queue(name).map_err(|source| AppError::Queue {
+                    connection: connection.clone(),
+                    source,
+                })?;
+            }
+        }
+        let mut builder = Worker::builder(queue, registry);
+        let mut bus = BusFeatures::new(self.default_queue(&connection)).wrappers(setup.wrappers);
+        match self.cache(is_database).await? {
+            AppCache::Redis(cache) => {
+                builder = builder.cache(cache.clone());
+                bus = bus.hand_back_counter(cache);
+                if let Some(locks) = self.unique_locks().await? {
+                    bus = bus.unique_locks(locks);
+                }
+            }
+            AppCache::File(file) => {
+                tracing::info!("queue:restart is read from the app's file cache");
+                tracing::warn!(
+                    "the app's cache is file: maxExceptions and unique locks are not seen by larq"
+                );
+                builder = builder.restart_file(file);
+            }
+            AppCache::Unavailable(reason) => {
+                tracing::warn!(
+                    "{reason}: queue:restart, maxExceptions and unique locks are not seen by larq"
+                );
+            }
+        }
+        if let Some(repo) = self.batches().await {
+            bus = bus.batches(repo);
+        }
+        builder = builder.bus(bus);
+        if let Some(store) = self.failed_store().await? {
+            if setup.create_failed_table {
+                store.ensure_table().await?;
+            }
+            builder = builder.failed_store(store);
+        }
+        if let Some(metrics) = setup.metrics {
+            builder = builder.metrics(metrics);
+        }
+        Ok(builder.options(options).build())
+    }
+}
