@@ -94,8 +94,9 @@ pub enum AppCache {
 }
 
 /// How to build a worker beyond the app and the registry: which connection and `queue:work`'s
-/// options. The default works the app's default connection and queue with Laravel's defaults.
-#[derive(Debug, Clone, Default)]
+/// options. The default works the app's default connection and queue with `queue:work`'s
+/// defaults, signals included (SIGTERM finishes the job in flight, as a supervisor expects).
+#[derive(Debug, Clone)]
 pub struct WorkerSetup {
     /// The connection to work (`None`: `QUEUE_CONNECTION`).
     pub connection: Option<String>,
@@ -111,6 +112,23 @@ pub struct WorkerSetup {
     pub force: bool,
     /// Count into these metrics (`/metrics`, `/health`, the progress line).
     pub metrics: Option<Arc<Metrics>>,
+}
+
+impl Default for WorkerSetup {
+    fn default() -> WorkerSetup {
+        WorkerSetup {
+            connection: None,
+            options: WorkerOptions {
+                handle_signals: true,
+                ..WorkerOptions::default()
+            },
+            queue: QueueOverrides::default(),
+            wrappers: WrapperPolicies::default(),
+            create_failed_table: false,
+            force: false,
+            metrics: None,
+        }
+    }
 }
 
 impl App {
