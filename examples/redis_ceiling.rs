@@ -125,7 +125,7 @@ async fn one_cjson(conn: &mut MultiplexedConnection, script: &Script) -> redis::
         .key(&ready)
         .key(&reserved)
         .key(&notify)
-        .arg(larq::queue::redis::now() + 90)
+        .arg(larq::queue::now() + 90)
         .invoke_async(conn)
         .await?;
     match (job, res) {

@@ -21,17 +21,17 @@ use std::sync::Arc;
 
 use crate::batch::BatchRepository;
 use crate::bus::BusFeatures;
+use crate::cache::CacheStore;
 use crate::config::{ConfigError, Env, Settings};
 use crate::crypt::Encrypter;
 use crate::failed::{FailedError, FailedJobStore};
-use crate::file_cache::FileCache;
 use crate::job::Registry;
 use crate::metrics::Metrics;
 use crate::queue::{
     DatabaseQueue, DatabaseQueueOptions, Queue, QueueError, RedisQueue, RedisQueueOptions,
 };
 use crate::unique::UniqueLocks;
-use crate::worker::{CacheStore, Worker, WorkerOptions};
+use crate::worker::{Worker, WorkerOptions};
 use crate::wrappers::WrapperPolicies;
 
 /// Why a part of the app could not be had.
@@ -85,10 +85,9 @@ pub struct QueueOverrides {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum AppCache {
-    /// `CACHE_DRIVER=redis` (or unset): the cache connection of the app's Redis.
-    Redis(CacheStore),
+    /// `CACHE_DRIVER=redis` (or unset): the cache connection of the app's Redis;
     /// `CACHE_DRIVER=file`: the app's `storage/framework/cache/data`.
-    File(FileCache),
+    Store(CacheStore),
     /// A store larq does not read; the reason says what is not seen.
     Unavailable(String),
 }
@@ -270,7 +269,7 @@ impl App {
         let s = &self.settings;
         match s.cache_driver.as_deref() {
             Some("file") => Ok(match &s.cache_file_path {
-                Some(dir) => AppCache::File(FileCache::new(dir)),
+                Some(dir) => AppCache::Store(CacheStore::file(dir)),
                 None => AppCache::Unavailable(
                     "the app's cache is file but its directory is unknown (give --env or LARQ_CACHE_FILE_PATH)".to_owned(),
                 ),
@@ -282,7 +281,7 @@ impl App {
                 let endpoint = s.redis.cache_endpoint()?;
                 let opened = CacheStore::connect_to(&endpoint, s.cache_key("")).await;
                 match opened {
-                    Ok(cache) => Ok(AppCache::Redis(cache)),
+                    Ok(cache) => Ok(AppCache::Store(cache)),
                     Err(e) if optional => Ok(AppCache::Unavailable(format!(
                         "no Redis cache ({e}); set CACHE_DRIVER to say which store the app uses"
                     ))),
@@ -374,19 +373,23 @@ impl App {
         let mut builder = Worker::builder(queue, registry);
         let mut bus = BusFeatures::new(self.default_queue(&connection)).wrappers(setup.wrappers);
         match self.cache(is_database).await? {
-            AppCache::Redis(cache) => {
+            AppCache::Store(cache) if cache.has_counters() => {
                 builder = builder.cache(cache.clone());
                 bus = bus.hand_back_counter(cache);
                 if let Some(locks) = self.unique_locks().await? {
                     bus = bus.unique_locks(locks);
                 }
             }
-            AppCache::File(file) => {
-                tracing::info!("queue:restart is read from the app's file cache");
-                tracing::warn!(
-                    "the app's cache is file: maxExceptions and unique locks are not seen by larq"
+            AppCache::Store(cache) => {
+                tracing::info!(
+                    store = cache.driver(),
+                    "queue:restart is read from the app's cache store"
                 );
-                builder = builder.restart_file(file);
+                tracing::warn!(
+                    store = cache.driver(),
+                    "maxExceptions and unique locks on this cache store are not seen by larq"
+                );
+                builder = builder.cache(cache);
             }
             AppCache::Unavailable(reason) => {
                 tracing::warn!(

@@ -25,6 +25,7 @@
 use std::sync::Arc;
 
 use crate::batch::{self, BatchRepository};
+use crate::cache::CacheStore;
 use crate::chain;
 use crate::dispatch::Dispatcher;
 use crate::job::{exceptions, JobError, Registry, Resolved};
@@ -32,7 +33,6 @@ use crate::payload::Payload;
 use crate::php::Value;
 use crate::queue::{Queue, ReservedJob};
 use crate::unique::{Unique, UniqueLocks};
-use crate::worker::CacheStore;
 use crate::wrappers::{self, WrapperPolicies, WrapperPolicy};
 
 /// Chains, batches, unique locks and wrapper policies for a worker.

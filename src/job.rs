@@ -43,6 +43,19 @@ use serde::de::DeserializeOwned;
 use crate::crypt::Encrypter;
 use crate::payload::Payload;
 
+mod listener;
+
+pub use self::listener::Listener;
+
+/// Which of Laravel's unique interfaces the PHP class implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unique {
+    /// `ShouldBeUnique`: locked until the job is processed (succeeded or failed).
+    UntilProcessed,
+    /// `ShouldBeUniqueUntilProcessing`: locked until the job starts.
+    UntilProcessing,
+}
+
 /// A queued job type: the Rust twin of a PHP job class.
 ///
 /// Implement it for a `#[derive(Deserialize)]` struct whose fields are the PHP class's properties
@@ -66,7 +79,7 @@ pub trait Job: DeserializeOwned + Send + 'static {
     /// Whether the PHP class implements `ShouldBeUnique` (or `ShouldBeUniqueUntilProcessing`).
     /// The payload does not say so, so the handler does: larq then releases the
     /// `laravel_unique_job:` lock when Laravel would (see [`crate::unique`]).
-    const UNIQUE: Option<crate::unique::Unique> = None;
+    const UNIQUE: Option<Unique> = None;
 
     /// The PHP class's `uniqueId()`, for unique jobs whose id comes from a method; `None` reads the
     /// `uniqueId` property instead (and `''` when there is none, as Laravel does).
@@ -307,7 +320,7 @@ pub(crate) trait Handler: Send + Sync {
     ) -> BoxFuture<'a, ()>;
 
     /// `ShouldBeUnique` mode of the class, if any.
-    fn unique(&self) -> Option<crate::unique::Unique> {
+    fn unique(&self) -> Option<Unique> {
         None
     }
 
@@ -352,7 +365,7 @@ impl<J: Job> Handler for Typed<J> {
         })
     }
 
-    fn unique(&self) -> Option<crate::unique::Unique> {
+    fn unique(&self) -> Option<Unique> {
         J::UNIQUE
     }
 
@@ -393,7 +406,7 @@ impl Resolved {
     }
 
     /// The handler's `ShouldBeUnique` mode.
-    pub fn unique(&self) -> Option<crate::unique::Unique> {
+    pub fn unique(&self) -> Option<Unique> {
         self.handler.unique()
     }
 
@@ -496,18 +509,19 @@ impl Registry {
             )
             .permanent());
         };
-        if class == crate::wrappers::CALL_QUEUED_LISTENER {
+        if class == crate::payload::framework::CALL_QUEUED_LISTENER {
             let bytes = self.command_bytes(payload)?;
-            return crate::wrappers::resolve_listener(self, payload, &bytes);
+            return listener::resolve_listener(self, payload, &bytes);
         }
         let Some(handler) = self.handlers.get(class) else {
-            let message = crate::wrappers::php_only_message(class, payload.resolve_name())
-                .unwrap_or_else(|| {
-                    format!(
-                        "no handler is registered for {}",
-                        crate::display::printable(class, crate::display::FIELD_LIMIT)
-                    )
-                });
+            let message =
+                crate::payload::framework::php_only_message(class, payload.resolve_name())
+                    .unwrap_or_else(|| {
+                        format!(
+                            "no handler is registered for {}",
+                            crate::display::printable(class, crate::display::FIELD_LIMIT)
+                        )
+                    });
             return Err(JobError::with_class(exceptions::UNKNOWN, message).permanent());
         };
         // A plain command is copied once, straight into the shared buffer (through a Vec it

@@ -32,6 +32,7 @@
 pub mod app;
 pub mod batch;
 pub mod bus;
+pub mod cache;
 pub mod chain;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -41,7 +42,6 @@ pub mod db;
 pub mod dispatch;
 pub mod display;
 pub mod failed;
-pub mod file_cache;
 pub mod job;
 mod log_limit;
 pub mod metrics;

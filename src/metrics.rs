@@ -34,7 +34,6 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::queue::{Queue, QueueError, QueueSizes};
-use crate::worker::WorkerOptions;
 use text::Kind;
 
 /// Upper bounds (seconds) of the job duration histogram's buckets, 1 ms to 60 s (`--timeout`'s
@@ -240,15 +239,21 @@ impl Metrics {
         })
     }
 
-    /// Learn the worker's queue and options (its builder calls this; a second worker is ignored).
-    pub(crate) fn bind(&self, queue: Arc<Queue>, options: &WorkerOptions) {
-        let idle_wait = options
-            .sleep
-            .max(Duration::from_secs(queue.block_for().unwrap_or(0)));
+    /// Learn what the worker works: its queue connection, queue names, `--concurrency` and
+    /// `--sleep` (its builder calls this; a second worker is ignored). The metrics take these
+    /// values rather than the worker's options so that they stay below the worker.
+    pub(crate) fn bind(
+        &self,
+        queue: Arc<Queue>,
+        queues: Vec<String>,
+        concurrency: usize,
+        sleep: Duration,
+    ) {
+        let idle_wait = sleep.max(Duration::from_secs(queue.block_for().unwrap_or(0)));
         let _ = self.worker.set(Bound {
             queue,
-            queues: options.queues.clone(),
-            concurrency: options.concurrency,
+            queues,
+            concurrency,
             health_window: (idle_wait * 2).max(MIN_HEALTH_WINDOW),
         });
     }

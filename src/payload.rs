@@ -9,6 +9,8 @@
 //! The model is for *reading*. The bytes a worker later removes from Redis are never rebuilt from
 //! it (Redis matches reserved jobs by value); see [`crate::queue::redis`].
 
+pub mod framework;
+
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

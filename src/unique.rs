@@ -18,17 +18,10 @@
 //! for 11.x (12.54+'s xxh128 of `displayName()` is not implemented). Release is Laravel's
 //! `forceRelease`: a plain `DEL`, whoever the owner.
 
-use crate::queue::QueueError;
-use crate::worker::CacheStore;
+use crate::cache::CacheError;
+use crate::cache::CacheStore;
 
-/// Which of Laravel's unique interfaces the PHP class implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unique {
-    /// `ShouldBeUnique`: locked until the job is processed (succeeded or failed).
-    UntilProcessed,
-    /// `ShouldBeUniqueUntilProcessing`: locked until the job starts.
-    UntilProcessing,
-}
+pub use crate::job::Unique;
 
 /// The cache name of a unique job's lock (without the store prefix).
 pub fn lock_name(class: &str, unique_id: &str, laravel_version: u8) -> String {
@@ -63,7 +56,7 @@ impl UniqueLocks {
     }
 
     /// `forceRelease()` the lock of a job.
-    pub async fn release(&self, class: &str, unique_id: &str) -> Result<(), QueueError> {
+    pub async fn release(&self, class: &str, unique_id: &str) -> Result<(), CacheError> {
         self.store
             .forget(&lock_name(class, unique_id, self.laravel_version))
             .await

@@ -31,15 +31,14 @@ use tokio::task::JoinSet;
 mod watchdog;
 
 use crate::bus::{Before, BusFeatures, HandedBack};
+use crate::cache::{CacheError, CacheStore, RESTART_KEY};
 use crate::display::{printable, FIELD_LIMIT, MESSAGE_LIMIT};
 use crate::failed::{FailedJob, FailedJobStore, Recorded};
-use crate::file_cache::FileCache;
 use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
 use crate::log_limit::LogLimit;
 use crate::metrics::{JobTracker, Metrics, Outcome};
 use crate::payload::{pick_backoff, Payload};
-use crate::queue::redis::{now, QueueError, RedisConnection, RedisEndpoint};
-use crate::queue::{Queue, Reservation, ReservedJob};
+use crate::queue::{now, Queue, QueueError, Reservation, ReservedJob};
 
 /// Errors that stop the worker (everything else is per job and ends in failed_jobs or a log line).
 #[derive(Debug, thiserror::Error)]
@@ -177,133 +176,6 @@ impl StopReason {
     }
 }
 
-/// The app's cache store on Redis, for the restart signal and the `job-exceptions:` counters.
-#[derive(Clone)]
-pub struct CacheStore {
-    conn: RedisConnection,
-    prefix: String,
-}
-
-impl std::fmt::Debug for CacheStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CacheStore")
-            .field("prefix", &self.prefix)
-            .finish()
-    }
-}
-
-/// The cache key `queue:restart` writes.
-pub const RESTART_KEY: &str = "illuminate:queue:restart";
-
-impl CacheStore {
-    /// Connect to the cache connection; `prefix` is the full physical prefix (`{P}{C}:` for
-    /// Laravel ≤ 10, see [`crate::config::Settings::cache_key`]).
-    pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<CacheStore, QueueError> {
-        Self::connect_to(&RedisEndpoint::node(url), prefix).await
-    }
-
-    /// Connect to the cache connection on a Redis server or a Redis Cluster (each cache command
-    /// touches one key, so any key works on a cluster).
-    pub async fn connect_to(
-        endpoint: &RedisEndpoint,
-        prefix: impl Into<String>,
-    ) -> Result<CacheStore, QueueError> {
-        let conn = endpoint.connect().await?;
-        Ok(CacheStore {
-            conn,
-            prefix: prefix.into(),
-        })
-    }
-
-    /// The physical key of a cache entry.
-    pub fn key(&self, name: &str) -> String {
-        format!("{}{name}", self.prefix)
-    }
-
-    fn err(op: &'static str) -> impl FnOnce(redis::RedisError) -> QueueError {
-        move |source| QueueError::Redis {
-            op,
-            queue: String::new(),
-            source,
-        }
-    }
-
-    /// The raw value of an entry.
-    pub async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, QueueError> {
-        redis::cmd("GET")
-            .arg(self.key(name))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(Self::err("cache get"))
-    }
-
-    /// Count one exception for a job the way `markJobAsFailedIfWillExceedMaxExceptions` does: a
-    /// falsy counter is reset to 0 for a day, then incremented; returns the new count.
-    pub async fn count_exception(&self, uuid: &str) -> Result<i64, QueueError> {
-        let name = format!("job-exceptions:{uuid}");
-        let current = self.get(&name).await?;
-        let falsy = matches!(current.as_deref(), None | Some(b"") | Some(b"0"));
-        let mut conn = self.conn.clone();
-        if falsy {
-            redis::cmd("SETEX")
-                .arg(self.key(&name))
-                .arg(86_400)
-                .arg(0)
-                .exec_async(&mut conn)
-                .await
-                .map_err(Self::err("cache put"))?;
-        }
-        redis::cmd("INCRBY")
-            .arg(self.key(&name))
-            .arg(1)
-            .query_async(&mut conn)
-            .await
-            .map_err(Self::err("cache increment"))
-    }
-
-    /// Store an entry with no expiry the way Laravel's Redis store does for a number
-    /// (`Cache::forever`: a plain `SET` of its decimal text). `larq restart` writes the restart
-    /// signal with it, so PHP and larq workers both see the change.
-    pub async fn forever_int(&self, name: &str, value: i64) -> Result<(), QueueError> {
-        redis::cmd("SET")
-            .arg(self.key(name))
-            .arg(value)
-            .exec_async(&mut self.conn.clone())
-            .await
-            .map_err(Self::err("cache put"))
-    }
-
-    /// Increment a counter that expires `ttl` seconds after it was created; returns the count.
-    pub async fn count(&self, name: &str, ttl: u64) -> Result<i64, QueueError> {
-        let key = self.key(name);
-        let mut conn = self.conn.clone();
-        let n: i64 = redis::cmd("INCR")
-            .arg(&key)
-            .query_async(&mut conn)
-            .await
-            .map_err(Self::err("cache count"))?;
-        if n == 1 {
-            // Only the first increment sets the lifetime (no EXPIRE NX: Redis 6 lacks it).
-            redis::cmd("EXPIRE")
-                .arg(&key)
-                .arg(ttl)
-                .exec_async(&mut conn)
-                .await
-                .map_err(Self::err("cache count"))?;
-        }
-        Ok(n)
-    }
-
-    /// Delete an entry.
-    pub async fn forget(&self, name: &str) -> Result<(), QueueError> {
-        redis::cmd("DEL")
-            .arg(self.key(name))
-            .exec_async(&mut self.conn.clone())
-            .await
-            .map_err(Self::err("cache forget"))
-    }
-}
-
 /// The last look at the maintenance-mode file.
 #[derive(Debug, Default)]
 struct MaintenanceCheck {
@@ -367,8 +239,6 @@ struct Inner {
     registry: Arc<Registry>,
     failed: Option<FailedJobStore>,
     cache: Option<CacheStore>,
-    /// The restart signal's file when the app's cache store is `file` (and `cache` is `None`).
-    restart_file: Option<FileCache>,
     bus: Option<Arc<BusFeatures>>,
     options: WorkerOptions,
     /// Finished jobs' deletes, carried by the loop's next reserve call (Redis only).
@@ -476,7 +346,6 @@ pub struct WorkerBuilder {
     registry: Arc<Registry>,
     failed: Option<FailedJobStore>,
     cache: Option<CacheStore>,
-    restart_file: Option<FileCache>,
     bus: Option<BusFeatures>,
     options: WorkerOptions,
     metrics: Option<Arc<Metrics>>,
@@ -509,16 +378,10 @@ impl WorkerBuilder {
         self
     }
 
-    /// The app's cache store (restart signal, maxExceptions counters).
-    pub fn cache(mut self, cache: CacheStore) -> Self {
-        self.cache = Some(cache);
-        self
-    }
-
-    /// Read the restart signal from the app's `file` cache store (`CACHE_DRIVER=file`) when no
-    /// Redis [`cache`](Self::cache) is set.
-    pub fn restart_file(mut self, cache: FileCache) -> Self {
-        self.restart_file = Some(cache);
+    /// The app's cache store: the restart signal, and (where the store has counters)
+    /// `maxExceptions` counters.
+    pub fn cache(mut self, cache: impl Into<CacheStore>) -> Self {
+        self.cache = Some(cache.into());
         self
     }
 
@@ -535,7 +398,12 @@ impl WorkerBuilder {
         let deletes = self.queue.as_redis().map(|_| Deletes::default());
         let watchdog = options.stuck_handler_grace.map(watchdog::Watchdog::new);
         if let Some(metrics) = &self.metrics {
-            metrics.bind(Arc::clone(&self.queue), &options);
+            metrics.bind(
+                Arc::clone(&self.queue),
+                options.queues.clone(),
+                options.concurrency,
+                options.sleep,
+            );
         }
         Worker {
             inner: Arc::new(Inner {
@@ -543,7 +411,6 @@ impl WorkerBuilder {
                 registry: self.registry,
                 failed: self.failed,
                 cache: self.cache,
-                restart_file: self.restart_file,
                 bus,
                 options,
                 deletes,
@@ -606,7 +473,6 @@ impl Worker {
             registry: Arc::new(registry),
             failed: None,
             cache: None,
-            restart_file: None,
             bus: None,
             options: WorkerOptions::default(),
             metrics: None,
@@ -687,11 +553,10 @@ impl Worker {
     /// The restart key's value from whichever store the app uses (`None` when larq sees none);
     /// `Err` when it cannot be read (Redis down), which must not read as a change (that would stop
     /// the worker on every outage once `queue:restart` was ever run).
-    async fn restart_value(&self) -> Result<Option<Vec<u8>>, QueueError> {
-        match (&self.inner.cache, &self.inner.restart_file) {
-            (Some(cache), _) => cache.get(RESTART_KEY).await,
-            (None, Some(file)) => file.get(RESTART_KEY, now()).await.map_err(QueueError::from),
-            (None, None) => Ok(None),
+    async fn restart_value(&self) -> Result<Option<Vec<u8>>, CacheError> {
+        match &self.inner.cache {
+            Some(cache) => cache.get(RESTART_KEY).await,
+            None => Ok(None),
         }
     }
 
@@ -1281,7 +1146,7 @@ impl Run {
             }
         };
         if let (Some(cache), Some(uuid), Some(max_exceptions)) = (
-            &self.inner.cache,
+            self.inner.cache.as_ref().filter(|c| c.has_counters()),
             self.payload.uuid.as_deref(),
             self.payload.max_exceptions,
         ) {

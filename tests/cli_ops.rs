@@ -492,7 +492,7 @@ fn size_monitor_clear_on_known_contents() {
         ]);
         cli(&["RPUSH", "laravel_database_queues:default:notify", "1"]);
     }
-    let later = (larq::queue::redis::now() + 3600).to_string();
+    let later = (larq::queue::now() + 3600).to_string();
     cli(&[
         "ZADD",
         "laravel_database_queues:default:delayed",
@@ -592,7 +592,7 @@ fn restart_stops_running_php_and_larq_workers() {
     for (name, child) in &mut workers {
         assert!(child.try_wait().unwrap().is_none(), "{name} stopped early");
     }
-    let before = larq::queue::redis::now();
+    let before = larq::queue::now();
     let out = s.larq_ok(&["restart"]);
     assert_eq!(out.trim(), "Broadcasting queue restart signal.");
     let stored = s.redis.cli_db(
@@ -603,7 +603,7 @@ fn restart_stops_running_php_and_larq_workers() {
         ],
     );
     let stored: u64 = stored.trim().parse().expect("digits");
-    assert!(stored >= before && stored <= larq::queue::redis::now());
+    assert!(stored >= before && stored <= larq::queue::now());
     for (name, mut child) in workers {
         let status = wait_exit(&mut child, Duration::from_secs(10));
         assert!(
@@ -653,7 +653,7 @@ fn restart_through_the_file_cache_reaches_php_and_larq() {
         std::thread::sleep(Duration::from_secs(3));
         workers
     };
-    let entry = larq::file_cache::FileCache::new(&cache_dir).path(larq::worker::RESTART_KEY);
+    let entry = larq::cache::FileCache::new(&cache_dir).path(larq::cache::RESTART_KEY);
     for round in ["php artisan queue:restart", "larq restart"] {
         let mut workers = start_workers();
         for (name, child) in &mut workers {
@@ -662,7 +662,7 @@ fn restart_through_the_file_cache_reaches_php_and_larq() {
                 "{round}: {name} stopped early"
             );
         }
-        let before = larq::queue::redis::now();
+        let before = larq::queue::now();
         if round == "larq restart" {
             let out = s
                 .larq_cmd(&["restart"])
@@ -691,7 +691,7 @@ fn restart_through_the_file_cache_reaches_php_and_larq() {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("{round}: {contents:?}"));
         assert!(
-            stamp >= before && stamp <= larq::queue::redis::now(),
+            stamp >= before && stamp <= larq::queue::now(),
             "{round}: {stamp}"
         );
         for (name, mut child) in workers {

@@ -107,7 +107,7 @@ async fn php_runs_what_rust_dispatched() {
     // A delayed job lands in :delayed, due in 2 s.
     let delayed = PendingJob::new(&echo(7)).unwrap().delay(2);
     let delayed_tree = tree_of(&delayed.command_bytes());
-    let before = larq::queue::redis::now();
+    let before = larq::queue::now();
     let delayed_sent = dispatcher
         .dispatch(delayed)
         .await

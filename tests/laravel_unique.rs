@@ -15,11 +15,12 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use laravel::App;
 use larq::bus::BusFeatures;
+use larq::cache::CacheStore;
 use larq::failed::FailedJobStore;
 use larq::job::{Job, JobContext, JobError, Registry};
 use larq::queue::{RedisQueue, RedisQueueOptions};
 use larq::unique::{Unique, UniqueLocks};
-use larq::worker::{CacheStore, Output, Worker, WorkerOptions};
+use larq::worker::{Output, Worker, WorkerOptions};
 
 const LOCK: &str =
     "laravel_database_laravel_cache:laravel_unique_job:App\\Jobs\\UniqueJobproduct-77";

@@ -14,10 +14,11 @@ use std::sync::Mutex;
 
 use laravel::{prop, App};
 use larq::bus::BusFeatures;
+use larq::cache::CacheStore;
 use larq::failed::FailedJobStore;
 use larq::job::{JobContext, JobError, Registry};
 use larq::queue::{RedisQueue, RedisQueueOptions};
-use larq::worker::{CacheStore, Output, Worker, WorkerOptions};
+use larq::worker::{Output, Worker, WorkerOptions};
 use larq::wrappers::{HandBack, Listener, WrapperPolicies, WrapperPolicy};
 
 static EVENTS: Mutex<Vec<(i64, String)>> = Mutex::new(Vec::new());

@@ -6,7 +6,7 @@
 mod redis_server;
 
 use larq::payload::Payload;
-use larq::queue::redis::now;
+use larq::queue::now;
 use larq::queue::{RedisQueue, RedisQueueOptions, Reservation};
 use redis::Commands;
 use redis_server::TestRedis;

@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use larq::cache::CacheStore;
 use larq::config::{Env, Settings};
 use larq::queue::redis::RedisEndpoint;
 use larq::queue::{QueueError, RedisQueue, RedisQueueOptions};
-use larq::worker::CacheStore;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret/pw";

@@ -18,10 +18,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use larq::cache::CacheStore;
 use larq::failed::FailedJobStore;
 use larq::payload::Payload;
 use larq::queue::{RedisQueue, RedisQueueOptions};
-use larq::worker::{CacheStore, StopReason, Worker, WorkerOptions};
+use larq::worker::{StopReason, Worker, WorkerOptions};
 use php_support::php_available;
 use probe_support::{
     assert_shared_each_once, child_retry_after, now_f, options, php_record_uuids, probe, records,

@@ -261,7 +261,7 @@ async fn retry_one(
         .ok()
         .and_then(|j| j.get("retryUntil").and_then(Json::as_i64))
     {
-        if until <= crate::queue::redis::now() as i64 {
+        if until <= crate::queue::now() as i64 {
             eprintln!(
                 "warning: job [{}] has retryUntil {until}, already past: it will fail again at once unless its PHP class recomputes it (larq cannot run retryUntil() methods)",
                 row.uuid

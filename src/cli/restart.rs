@@ -3,13 +3,13 @@
 //! a number (a plain `SET` of the digits, no expiry). Every worker, PHP's `queue:work` and
 //! `larq work` alike, read that key when it started and stops (after its current job) once the value
 //! changes; the process supervisor then starts it again with the new code. With `CACHE_DRIVER=file`
-//! it writes the entry into the app's file cache instead ([`larq::file_cache`]).
+//! it writes the entry into the app's file cache instead ([`crate::cache::FileCache`]).
 
 use anyhow::{bail, Result};
 use clap::Args;
 
 use crate::app::AppCache;
-use crate::worker::RESTART_KEY;
+use crate::cache::RESTART_KEY;
 
 use super::app::{block_on, AppArgs};
 
@@ -23,12 +23,11 @@ pub struct RestartArgs {
 /// Run `larq restart`.
 pub fn run(args: RestartArgs) -> Result<()> {
     let app = args.app.load()?;
-    let now = crate::queue::redis::now() as i64;
+    let now = crate::queue::now() as i64;
     block_on(async {
         match app.cache().await? {
-            AppCache::Redis(cache) => cache.forever_int(RESTART_KEY, now).await?,
-            // CACHE_DRIVER=file: the entry Laravel's FileStore would write.
-            AppCache::File(file) => file.forever_int(RESTART_KEY, now).await?,
+            // Redis: a plain SET; file: the entry Laravel's FileStore would write.
+            AppCache::Store(cache) => cache.forever_int(RESTART_KEY, now).await?,
             AppCache::Unavailable(reason) => bail!("{reason}: cannot broadcast queue:restart"),
         }
         anyhow::Ok(())

@@ -16,6 +16,7 @@
 //! assert_eq!((job.user_id, job.some_param.as_str()), (7, "hi"));
 //! ```
 
+pub mod build;
 pub mod de;
 pub mod error;
 pub mod float;
@@ -24,6 +25,7 @@ pub mod ser;
 pub mod tree;
 pub mod value;
 
+pub use build::{parse_prefix, parse_value};
 pub use de::{from_bytes, from_bytes_with, from_value, Deserializer};
 pub use error::{Error, ErrorKind, Result};
 pub use parse::{Limits, Token, Tokenizer};

@@ -2,7 +2,7 @@
 //!
 //! It is a pull parser: [`Tokenizer::next_token`] reads one value header (a whole scalar, or the
 //! opening of an array/object up to its `{`), [`Tokenizer::next_key`] one array key or member name,
-//! and [`Tokenizer::end_container`] the closing `}`. Both the [`Value`] builder and the serde
+//! and [`Tokenizer::end_container`] the closing `}`. Both the [`Value`] builder (`build.rs`) and the serde
 //! [`Deserializer`](super::Deserializer) sit on it, so the grammar, the limits and the error
 //! messages exist once.
 //!
@@ -25,7 +25,7 @@ use nom::{IResult, Parser};
 
 use super::error::{Error, ErrorKind, Result};
 use super::float::parse_php_float;
-use super::value::{Custom, EnumCase, Float, Key, Object, Property, Value};
+use super::value::{Float, Key};
 
 /// Bounds applied to untrusted input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -511,14 +511,14 @@ fn key<'a>(input: In<'a>) -> PResult<'a, Key<'a>> {
 /// `s:`, `a:`). Each accepts a strict subset of what the nom grammar accepts and returns the same
 /// token; anything else (signs other than `-`, 19+ digit numbers, lengths that do not fit, every
 /// error) returns `None` and goes through the grammar, which stays the one source of messages.
-mod fast {
+pub(crate) mod fast {
     use std::borrow::Cow;
 
     use super::{Float, Key, Token};
 
     /// Up to 18 digits from `i` (so no overflow is possible): the number and the index after it.
     #[inline(always)]
-    fn digits(input: &[u8], mut i: usize) -> Option<(u64, usize)> {
+    pub(crate) fn digits(input: &[u8], mut i: usize) -> Option<(u64, usize)> {
         let start = i;
         let mut n: u64 = 0;
         while let Some(&b) = input.get(i) {
@@ -536,7 +536,7 @@ mod fast {
 
     /// `i:<n>;` with `input[0] == b'i'`.
     #[inline(always)]
-    pub(super) fn int(input: &[u8]) -> Option<(usize, i64)> {
+    pub(crate) fn int(input: &[u8]) -> Option<(usize, i64)> {
         if input.get(1) != Some(&b':') {
             return None;
         }
@@ -552,7 +552,7 @@ mod fast {
 
     /// `s:<len>:"<bytes>";` with `input[0] == b's'`.
     #[inline(always)]
-    pub(super) fn string(input: &[u8]) -> Option<(usize, &[u8])> {
+    pub(crate) fn string(input: &[u8]) -> Option<(usize, &[u8])> {
         if input.get(1) != Some(&b':') {
             return None;
         }
@@ -660,7 +660,7 @@ mod fast {
 
     /// `d:<text>;`: bytes used, the text and its value.
     #[inline]
-    pub(super) fn float(input: &[u8]) -> Option<(usize, &str, f64)> {
+    pub(crate) fn float(input: &[u8]) -> Option<(usize, &str, f64)> {
         let shape = float_shape(input)?;
         // Only ASCII was accepted, so this cannot fail.
         let text = std::str::from_utf8(&input[2..shape.end]).ok()?;
@@ -682,7 +682,7 @@ mod fast {
 
     /// A class name made of ASCII only, checked like `is_class_name` in one pass.
     #[inline]
-    fn ascii_class_name(raw: &[u8]) -> Option<&str> {
+    pub(crate) fn ascii_class_name(raw: &[u8]) -> Option<&str> {
         let mut at_start = true;
         for &b in raw {
             if b == b'\\' {
@@ -708,7 +708,7 @@ mod fast {
     /// `<n>:{` at `i`, with the grammar's bound (every pair needs at least 6 bytes): the count
     /// and the index after the `{`.
     #[inline(always)]
-    fn count(input: &[u8], i: usize) -> Option<(usize, usize)> {
+    pub(crate) fn count(input: &[u8], i: usize) -> Option<(usize, usize)> {
         let (n, i) = digits(input, i)?;
         if input.get(i) != Some(&b':') || input.get(i + 1) != Some(&b'{') {
             return None;
@@ -722,7 +722,7 @@ mod fast {
 
     /// `a:<n>:{`: the count and the bytes used.
     #[inline(always)]
-    pub(super) fn array(input: &[u8]) -> Option<(usize, usize)> {
+    pub(crate) fn array(input: &[u8]) -> Option<(usize, usize)> {
         if input.get(1) != Some(&b':') {
             return None;
         }
@@ -731,7 +731,7 @@ mod fast {
 
     /// `O:<l>:"<class>":<n>:{` with an ASCII class name.
     #[inline]
-    pub(super) fn object(input: &[u8]) -> Option<(usize, &str, usize)> {
+    pub(crate) fn object(input: &[u8]) -> Option<(usize, &str, usize)> {
         if input.get(1) != Some(&b':') {
             return None;
         }
@@ -750,7 +750,7 @@ mod fast {
     }
 
     #[inline]
-    pub(super) fn token(input: &[u8]) -> Option<(usize, Token<'_>)> {
+    pub(crate) fn token(input: &[u8]) -> Option<(usize, Token<'_>)> {
         match *input.first()? {
             b'N' if input.get(1) == Some(&b';') => Some((2, Token::Null)),
             b'b' if input.get(1) == Some(&b':') && input.get(3) == Some(&b';') => {
@@ -783,7 +783,7 @@ mod fast {
     /// [`token`] checks it but without building its value. `None` for containers and for
     /// anything [`token`] would not take.
     #[inline]
-    pub(super) fn scalar_len(input: &[u8]) -> Option<usize> {
+    pub(crate) fn scalar_len(input: &[u8]) -> Option<usize> {
         match *input.first()? {
             b'N' => (input.get(1) == Some(&b';')).then_some(2),
             b'b' => (input.get(1) == Some(&b':')
@@ -798,7 +798,7 @@ mod fast {
     }
 
     #[inline(always)]
-    pub(super) fn key(input: &[u8]) -> Option<(usize, Key<'_>)> {
+    pub(crate) fn key(input: &[u8]) -> Option<(usize, Key<'_>)> {
         match *input.first()? {
             b'i' => int(input).map(|(used, n)| (used, Key::Int(n))),
             b's' => string(input).map(|(used, s)| (used, Key::Str(Cow::Borrowed(s)))),
@@ -810,11 +810,11 @@ mod fast {
 /// A pull parser over one serialized value. See the module docs.
 #[derive(Debug, Clone)]
 pub struct Tokenizer<'a> {
-    input: &'a [u8],
-    pos: usize,
-    depth: usize,
-    limits: Limits,
-    slots: u64,
+    pub(crate) input: &'a [u8],
+    pub(crate) pos: usize,
+    pub(crate) depth: usize,
+    pub(crate) limits: Limits,
+    pub(crate) slots: u64,
 }
 
 impl<'a> Tokenizer<'a> {
@@ -924,14 +924,14 @@ impl<'a> Tokenizer<'a> {
 
     /// Account for a scalar token of `used` bytes read by a fast path.
     #[inline]
-    fn took_scalar(&mut self, used: usize) {
+    pub(crate) fn took_scalar(&mut self, used: usize) {
         self.slots += 1;
         self.pos += used;
     }
 
     /// Account for a container header of `used` bytes read by a fast path.
     #[inline]
-    fn opened(&mut self, used: usize) -> Result<()> {
+    pub(crate) fn opened(&mut self, used: usize) -> Result<()> {
         if self.depth >= self.limits.max_depth {
             return Err(self.depth_error(self.pos));
         }
@@ -942,7 +942,7 @@ impl<'a> Tokenizer<'a> {
     }
 
     #[cold]
-    fn depth_error(&self, offset: usize) -> Error {
+    pub(crate) fn depth_error(&self, offset: usize) -> Error {
         Error::at(
             ErrorKind::DepthLimit {
                 limit: self.limits.max_depth,
@@ -953,7 +953,7 @@ impl<'a> Tokenizer<'a> {
 
     /// [`Tokenizer::next_token`] through the grammar, for what the fast paths do not take.
     #[inline(never)]
-    fn next_token_slow(&mut self) -> Result<Token<'a>> {
+    pub(crate) fn next_token_slow(&mut self) -> Result<Token<'a>> {
         let start = self.pos;
         let tok = self.run(token)?;
         match tok {
@@ -983,7 +983,7 @@ impl<'a> Tokenizer<'a> {
     }
 
     #[inline(never)]
-    fn next_key_slow(&mut self) -> Result<Key<'a>> {
+    pub(crate) fn next_key_slow(&mut self) -> Result<Key<'a>> {
         self.run(key)
     }
 
@@ -1065,238 +1065,12 @@ impl<'a> Tokenizer<'a> {
     }
 }
 
-/// Parse exactly one value (no trailing bytes) into a [`Value`] tree.
-pub fn parse_value<'a>(input: &'a [u8], limits: &Limits) -> Result<Value<'a>> {
-    let mut t = Tokenizer::new(input, *limits);
-    let v = build(&mut t, &mut capacity_budget(input))?;
-    if !t.is_at_end() {
-        return Err(Error::at(ErrorKind::TrailingData, t.offset()));
-    }
-    Ok(v)
-}
-
-/// Parse one value at the front of `input` and return it with the number of bytes it used
-/// (PHP itself ignores what follows a complete value).
-pub fn parse_prefix<'a>(input: &'a [u8], limits: &Limits) -> Result<(Value<'a>, usize)> {
-    let mut t = Tokenizer::new(input, *limits);
-    let v = build(&mut t, &mut capacity_budget(input))?;
-    Ok((v, t.offset()))
-}
-
-/// How many container elements may be allocated ahead of reading them. Every element takes at
-/// least 6 bytes (`i:0;N;`), so an honest input never declares more than `len / 6` in total and
-/// gets every vector allocated once at its exact size, while declared counts that nest inside
-/// each other (each one believable on its own) cannot add up to more than that.
-fn capacity_budget(input: &[u8]) -> usize {
-    input.len() / 6
-}
-
-fn build<'a>(t: &mut Tokenizer<'a>, budget: &mut usize) -> Result<Value<'a>> {
-    let mut v = Value::Null;
-    build_into(t, budget, &mut v)?;
-    Ok(v)
-}
-
-/// Read one value into `out`, which already sits where the value belongs (an element of its
-/// container's vector): values are written once, in place, instead of being returned through
-/// every level. The common tokens are read here directly; the rest go through
-/// [`Tokenizer::next_token`].
-fn build_into<'a>(t: &mut Tokenizer<'a>, budget: &mut usize, out: &mut Value<'a>) -> Result<()> {
-    let rest: &'a [u8] = &t.input[t.pos..];
-    match rest.first() {
-        Some(b'N') if rest.get(1) == Some(&b';') => {
-            put(out, Value::Null);
-            t.took_scalar(2);
-            return Ok(());
-        }
-        Some(b'b') => {
-            if let Some((used, Token::Bool(b))) = fast::token(rest) {
-                put(out, Value::Bool(b));
-                t.took_scalar(used);
-                return Ok(());
-            }
-        }
-        Some(b'i') => {
-            if let Some((used, i)) = fast::int(rest) {
-                put(out, Value::Int(i));
-                t.took_scalar(used);
-                return Ok(());
-            }
-        }
-        Some(b's') => {
-            if let Some((used, s)) = fast::string(rest) {
-                put(out, Value::String(Cow::Borrowed(s)));
-                t.took_scalar(used);
-                return Ok(());
-            }
-        }
-        Some(b'd') => {
-            if let Some((used, repr, value)) = fast::float(rest) {
-                put(
-                    out,
-                    Value::Float(Float {
-                        value,
-                        repr: Cow::Borrowed(repr),
-                    }),
-                );
-                t.took_scalar(used);
-                return Ok(());
-            }
-        }
-        Some(b'a') => {
-            if let Some((len, used)) = fast::array(rest) {
-                t.opened(used)?;
-                return build_array(t, budget, len, out);
-            }
-        }
-        Some(b'O') => {
-            if let Some((used, class, len)) = fast::object(rest) {
-                t.opened(used)?;
-                return build_object(t, budget, class, len, out);
-            }
-        }
-        _ => {}
-    }
-    let v = match t.next_token_slow()? {
-        Token::Null => Value::Null,
-        Token::Bool(b) => Value::Bool(b),
-        Token::Int(i) => Value::Int(i),
-        Token::Float(f) => Value::Float(f),
-        Token::Str(s) => Value::String(s),
-        Token::ArrayStart { len } => return build_array(t, budget, len, out),
-        Token::ObjectStart { class, len } => return build_object(t, budget, class, len, out),
-        Token::Custom { class, data } => Value::Custom(Custom {
-            class: Cow::Borrowed(class),
-            data: Cow::Borrowed(data),
-        }),
-        Token::Enum { class, case } => Value::Enum(EnumCase {
-            class: Cow::Borrowed(class),
-            case: Cow::Borrowed(case),
-        }),
-        Token::ObjectRef(n) => {
-            check_ref(t, n, true)?;
-            Value::ObjectRef(n)
-        }
-        Token::ValueRef(n) => {
-            check_ref(t, n, false)?;
-            Value::ValueRef(n)
-        }
-    };
-    put(out, v);
-    Ok(())
-}
-
-/// The `len` pairs and `}` of an array whose header was read.
-fn build_array<'a>(
-    t: &mut Tokenizer<'a>,
-    budget: &mut usize,
-    len: usize,
-    out: &mut Value<'a>,
-) -> Result<()> {
-    let reserved = reserve(len, budget);
-    put(out, Value::Array(Vec::with_capacity(reserved)));
-    let Value::Array(items) = out else {
-        return Ok(());
-    };
-    // Placeholders first, then every pair filled in place: pushing a pair at a time would keep
-    // it on the stack across `push`'s possible reallocation and copy it (slowly) from there.
-    items.resize_with(reserved, || (Key::Int(0), Value::Null));
-    for (k, v) in items.iter_mut() {
-        forget_put(k, t.next_key()?);
-        build_into(t, budget, v)?;
-    }
-    // Only when nested counts used up the budget (a forged input, or one near the bound).
-    for _ in reserved..len {
-        let k = t.next_key()?;
-        let mut v = Value::Null;
-        build_into(t, budget, &mut v)?;
-        items.push((k, v));
-    }
-    t.end_container()
-}
-
-/// The `len` members and `}` of an object whose header was read.
-fn build_object<'a>(
-    t: &mut Tokenizer<'a>,
-    budget: &mut usize,
-    class: &'a str,
-    len: usize,
-    out: &mut Value<'a>,
-) -> Result<()> {
-    let reserved = reserve(len, budget);
-    put(
-        out,
-        Value::Object(Object {
-            class: Cow::Borrowed(class),
-            props: Vec::with_capacity(reserved),
-        }),
-    );
-    let Value::Object(Object { props, .. }) = out else {
-        return Ok(());
-    };
-    props.resize_with(reserved, || Property {
-        key: Key::Int(0),
-        value: Value::Null,
-    });
-    for p in props.iter_mut() {
-        forget_put(&mut p.key, t.next_key()?);
-        build_into(t, budget, &mut p.value)?;
-    }
-    for _ in reserved..len {
-        let key = t.next_key()?;
-        let mut value = Value::Null;
-        build_into(t, budget, &mut value)?;
-        props.push(Property { key, value });
-    }
-    t.end_container()
-}
-
-/// Store `v` in `out`, which holds the `Value::Null` placeholder: nothing to drop, so the drop glue
-/// an assignment would run is skipped (forgetting a `Null` leaks nothing).
-#[inline(always)]
-fn put<'a>(out: &mut Value<'a>, v: Value<'a>) {
-    debug_assert!(matches!(out, Value::Null));
-    std::mem::forget(std::mem::replace(out, v));
-}
-
-/// Store `k` over the `Key::Int(0)` placeholder (nothing to drop).
-#[inline(always)]
-fn forget_put<'a>(out: &mut Key<'a>, k: Key<'a>) {
-    std::mem::forget(std::mem::replace(out, k));
-}
-
-/// Take `len` elements' worth of capacity from the budget (as much as is left).
-#[inline]
-fn reserve(len: usize, budget: &mut usize) -> usize {
-    let n = len.min(*budget);
-    *budget -= n;
-    n
-}
-
-/// A reference must point to a slot already read (PHP refuses `R:0;` and forward references).
-fn check_ref(t: &Tokenizer<'_>, n: u64, takes_slot: bool) -> Result<()> {
-    // An `r:` has already taken its own slot, which it cannot point to.
-    let available = if takes_slot {
-        t.slots().saturating_sub(1)
-    } else {
-        t.slots()
-    };
-    if n == 0 || n > available {
-        let offset = t.offset();
-        return Err(Error::at(
-            ErrorKind::BadReference {
-                slot: n,
-                reason: "no such slot before this point",
-            },
-            offset,
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The tree builder (php/build.rs) drives the tokenizer in most of these tests.
+    use crate::php::build::{check_ref, parse_prefix, parse_value};
+    use crate::php::value::{Custom, EnumCase, Object, Property, Value};
 
     fn err(input: &[u8]) -> String {
         match parse_value(input, &Limits::default()) {

@@ -342,7 +342,7 @@ pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value<'static>> {
     let limits = Limits {
         max_depth: usize::MAX,
     };
-    Ok(super::parse::parse_value(&bytes, &limits)?.into_owned())
+    Ok(super::build::parse_value(&bytes, &limits)?.into_owned())
 }
 
 /// A [`Value`] writes itself byte for byte (floats keep their text, references their slots,

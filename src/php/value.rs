@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::{float, parse, Result};
+use super::float;
 
 /// One PHP value as written by `serialize()`.
 #[derive(Debug, Clone, PartialEq)]
@@ -268,11 +268,6 @@ pub struct Custom<'a> {
 }
 
 impl<'a> Value<'a> {
-    /// Parse one value with the default [`parse::Limits`]; trailing bytes are an error.
-    pub fn parse(input: &'a [u8]) -> Result<Value<'a>> {
-        parse::parse_value(input, &parse::Limits::default())
-    }
-
     /// Write the value in PHP's `serialize()` format.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();

@@ -29,8 +29,8 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use super::redis::{now, QueueError, QueueSizes};
-use super::{Reservation, ReservedJob};
+use super::redis::QueueSizes;
+use super::{now, QueueError, Reservation, ReservedJob};
 use crate::config::DatabaseSettings;
 use crate::db::{redact, Backend, Target};
 

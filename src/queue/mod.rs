@@ -5,12 +5,16 @@
 //! value the worker holds, so the worker does not depend on either driver's details.
 
 pub mod database;
+mod error;
 pub mod redis;
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use self::database::{DatabaseQueue, DatabaseQueueOptions};
-pub use self::redis::{QueueError, QueueSizes, RedisQueue, RedisQueueOptions};
+pub use self::error::QueueError;
+pub use self::redis::connection::{RedisConnection, RedisEndpoint};
+pub use self::redis::{QueueSizes, RedisQueue, RedisQueueOptions};
 
 /// How the reserve step could count the attempt, which decides whether PHP could have read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,4 +211,12 @@ impl Queue {
             Queue::Database(q) => q.clear(queue).await,
         }
     }
+}
+
+/// Current unix time in seconds, like PHP's `time()`.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

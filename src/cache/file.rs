@@ -11,7 +11,7 @@
 //! * the contents are ten digits of expiry time (`9999999999` for `Cache::forever`) followed by
 //!   the PHP-serialized value (`i:1764000000;` for the restart time).
 //!
-//! Only the restart signal uses it: `maxExceptions` counters and unique locks on a file cache
+//! The restart signal and unique-lock releases use it; `maxExceptions` counters on a file cache
 //! stay unsupported (docs/compatibility.md).
 
 use std::path::{Path, PathBuf};
@@ -88,6 +88,18 @@ impl FileCache {
         let tmp = path.with_extension(format!("larq-{}", std::process::id()));
         tokio::fs::write(&tmp, &contents).await.map_err(err)?;
         tokio::fs::rename(&tmp, &path).await.map_err(err)
+    }
+}
+
+impl FileCache {
+    /// Delete the entry of `key`, as `Cache::forget` does; a missing entry is no error.
+    pub async fn forget(&self, key: &str) -> Result<(), FileCacheError> {
+        let path = self.path(key);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(FileCacheError { path, source }),
+        }
     }
 }
 
