@@ -360,15 +360,13 @@ impl App {
             self.settings.maintenance_file.clone()
         };
         let queue = self.queue(&connection, &setup.queue).await?;
-        if let Some(redis) = queue.as_redis() {
-            // On a Redis Cluster, refuse queue names without a hash tag now rather than on the
-            // first script.
-            for name in &options.queues {
-                redis.check_queue(name).map_err(|source| AppError::Queue {
-                    connection: connection.clone(),
-                    source,
-                })?;
-            }
+        // On a Redis Cluster, refuse queue names without a hash tag now rather than on the first
+        // script.
+        for name in &options.queues {
+            queue.check_queue(name).map_err(|source| AppError::Queue {
+                connection: connection.clone(),
+                source,
+            })?;
         }
         let mut builder = Worker::builder(queue, registry);
         let mut bus = BusFeatures::new(self.default_queue(&connection)).wrappers(setup.wrappers);

@@ -1,5 +1,8 @@
 //! `queue:work`: the worker loop with Laravel 8's semantics (wire spec §4).
 //!
+//! The loop is here; one job's run is `worker/run.rs`, the batching and retrying of finished
+//! jobs' deletes `worker/deletes.rs`, the stuck-handler watchdog `worker/watchdog.rs`.
+//!
 //! Per iteration: delete the jobs that finished, migrate due delayed and expired reserved jobs
 //! (at most once a second per queue), reserve jobs in
 //! strict queue priority (up to `--concurrency` in flight), run each with its timeout, then the stop
@@ -17,18 +20,25 @@
 //! (`worker/watchdog.rs`) ends the process with status 1, as PHP would have at the timeout.
 //!
 //! On Redis a finished job's delete is handed to the loop and sent in the same script call as
-//! the next migration and reserve ([`crate::queue::RedisQueue::delete_migrate_reserve`]), deletes
+//! the next migration and reserve ([`crate::queue::Queue::settle_and_reserve`]), deletes
 //! first; the job reports
 //! `Processed` only once that call has returned, as Laravel's worker does after its `ZREM`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinSet;
 
+mod deletes;
+mod run;
 mod watchdog;
+
+use self::deletes::{
+    by_queue, retry_while_disconnected, settle, Deletes, PendingDelete, FAILED_STORE_LOG_INTERVAL,
+};
+use self::run::process;
 
 use crate::bus::{Before, BusFeatures, HandedBack};
 use crate::cache::{CacheError, CacheStore, RESTART_KEY};
@@ -254,58 +264,6 @@ struct Inner {
     failed_store_trouble: LogLimit,
 }
 
-/// A finished job's delete, waiting for the loop to send it along with its next reserve.
-struct PendingDelete {
-    /// Shared with the job's run, not copied: a payload can be megabytes.
-    job: Arc<ReservedJob>,
-    /// `Some(still reserved)` once deleted, `None` if the delete could not be sent.
-    done: oneshot::Sender<Option<bool>>,
-}
-
-/// Deletes handed from job tasks to the worker loop, so that one script call deletes the jobs
-/// that just finished and reserves the next ones (one round trip per loop instead of one per
-/// delete plus one per reserve). The job's task waits for its delete before it reports
-/// `Processed`, as Laravel's worker does.
-#[derive(Default)]
-struct Deletes {
-    pending: Mutex<Vec<PendingDelete>>,
-    queued: Notify,
-}
-
-impl Deletes {
-    fn push(&self, delete: PendingDelete) {
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(delete);
-        self.queued.notify_one();
-    }
-
-    fn take(&self) -> Vec<PendingDelete> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Keep deletes a failed call did not make, for the next one (no wake-up: the loop is
-    /// already backing off).
-    fn put_back(&self, deletes: Vec<PendingDelete>) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let newer = std::mem::replace(&mut *pending, deletes);
-        pending.extend(newer);
-    }
-}
-
-/// Deletes grouped by queue, in the order the queues first appear.
-fn by_queue(deletes: Vec<PendingDelete>) -> Vec<(String, Vec<PendingDelete>)> {
-    let mut groups: Vec<(String, Vec<PendingDelete>)> = Vec::new();
-    for delete in deletes {
-        match groups.iter_mut().find(|(q, _)| *q == delete.job.queue) {
-            Some((_, group)) => group.push(delete),
-            None => groups.push((delete.job.queue.clone(), vec![delete])),
-        }
-    }
-    groups
-}
-
 /// A job's place among `--concurrency`: taken when the loop reserves the job, given back once
 /// (when the job only waits for its delete, or when its task ends, whichever is first).
 struct Slot {
@@ -395,7 +353,7 @@ impl WorkerBuilder {
         let bus = self
             .bus
             .map(|b| Arc::new(b.with_default_dispatcher(&self.queue, &self.registry)));
-        let deletes = self.queue.as_redis().map(|_| Deletes::default());
+        let deletes = self.queue.defers_deletes().then(Deletes::default);
         let watchdog = options.stuck_handler_grace.map(watchdog::Watchdog::new);
         if let Some(metrics) = &self.metrics {
             metrics.bind(
@@ -537,13 +495,11 @@ impl Worker {
         let Some(deletes) = &self.inner.deletes else {
             return;
         };
-        let Some(redis) = self.inner.queue.as_redis() else {
-            return;
-        };
-        for (queue, group) in by_queue(deletes.take()) {
-            let members: Vec<&[u8]> = group.iter().map(|d| d.job.reserved.as_slice()).collect();
+        let queue = &self.inner.queue;
+        for (name, group) in by_queue(deletes.take()) {
+            let finished: Vec<&ReservedJob> = group.iter().map(|d| d.job.as_ref()).collect();
             let result = retry_while_disconnected(&self.inner.state, || {
-                redis.delete_and_reserve(&queue, &members, 0)
+                queue.settle_and_reserve(&name, &finished, false, 0)
             })
             .await;
             settle(group, result.map(|(deleted, _)| deleted));
@@ -879,574 +835,41 @@ impl Worker {
             if want == 0 {
                 break;
             }
-            match queue.as_redis() {
-                Some(redis) => {
-                    let group = finished
-                        .iter()
-                        .position(|(q, _)| q == name)
-                        .map(|at| finished.remove(at).1)
-                        .unwrap_or_default();
-                    let members: Vec<&[u8]> =
-                        group.iter().map(|d| d.job.reserved.as_slice()).collect();
-                    match redis
-                        .delete_migrate_reserve(name, &members, migrate, want)
-                        .await
-                    {
-                        Ok((deleted, reserved)) => {
-                            settle(group, Ok(deleted));
-                            jobs.extend(reserved);
-                        }
-                        Err(e) => {
-                            // Not settled: the caller puts these deletes back for the next pass.
-                            finished.push((name.clone(), group));
-                            return Err(e);
-                        }
-                    }
+            let group = finished
+                .iter()
+                .position(|(q, _)| q == name)
+                .map(|at| finished.remove(at).1)
+                .unwrap_or_default();
+            let members: Vec<&ReservedJob> = group.iter().map(|d| d.job.as_ref()).collect();
+            match queue
+                .settle_and_reserve(name, &members, migrate, want)
+                .await
+            {
+                Ok((deleted, reserved)) => {
+                    settle(group, Ok(deleted));
+                    jobs.extend(reserved);
                 }
-                None => {
-                    if migrate {
-                        queue.migrate(name).await?;
-                    }
-                    jobs.extend(queue.reserve_many(name, want).await?);
+                Err(e) => {
+                    // Not settled: the caller puts these deletes back for the next pass.
+                    finished.push((name.clone(), group));
+                    return Err(e);
                 }
             }
         }
-        if let Some(redis) = queue.as_redis() {
-            while let Some((name, group)) = finished.last() {
-                let members: Vec<&[u8]> = group.iter().map(|d| d.job.reserved.as_slice()).collect();
-                let (deleted, _) = redis.delete_and_reserve(name, &members, 0).await?;
-                if let Some((_, group)) = finished.pop() {
-                    settle(group, Ok(deleted));
-                }
+        while let Some((name, group)) = finished.last() {
+            let members: Vec<&ReservedJob> = group.iter().map(|d| d.job.as_ref()).collect();
+            let (deleted, _) = queue.settle_and_reserve(name, &members, false, 0).await?;
+            if let Some((_, group)) = finished.pop() {
+                settle(group, Ok(deleted));
             }
         }
         Ok(())
     }
 }
 
-/// Tell each finished job's task how its delete went.
-fn settle(group: Vec<PendingDelete>, result: Result<Vec<bool>, QueueError>) {
-    match result {
-        Ok(deleted) => {
-            for (delete, still_reserved) in group.into_iter().zip(deleted) {
-                let _ = delete.done.send(Some(still_reserved));
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, jobs = group.len(), "cannot delete finished jobs; they stay reserved and run again after retry_after");
-            for delete in group {
-                let _ = delete.done.send(None);
-            }
-        }
-    }
-}
-
-/// One job's run, with everything it needs to report.
-struct Run {
-    inner: Arc<Inner>,
-    slot: Slot,
-    job: Arc<ReservedJob>,
-    payload: Arc<Payload>,
-    raw: Arc<[u8]>,
-    name: String,
-    id: String,
-    tracker: Option<JobTracker>,
-}
-
-impl Run {
-    /// Count how this run ended (the first outcome counts; without metrics, nothing happens).
-    fn outcome(&self, outcome: Outcome) {
-        if let Some(tracker) = &self.tracker {
-            tracker.finish(outcome);
-        }
-    }
-
-    fn say(&self, status: &str) {
-        tracing::info!(
-            job_id = %self.id,
-            uuid = self.payload.uuid.as_deref().unwrap_or(""),
-            job = %self.name,
-            queue = %self.job.queue,
-            attempts = self.job.attempts,
-            status,
-            "job {status}"
-        );
-        if self.inner.options.output == Output::Laravel {
-            // `{status}:` left-aligned in 11 columns, as Laravel pads it.
-            let pad = 10usize.saturating_sub(status.len());
-            crate::metrics::status::print_line(format_args!(
-                "[{}][{}] {status}:{:pad$} {}",
-                timestamp(),
-                self.id,
-                "",
-                self.name
-            ));
-        }
-    }
-
-    fn context(&self) -> JobContext {
-        JobContext::new(
-            Arc::clone(&self.payload),
-            Arc::clone(&self.raw),
-            self.job.attempts,
-            self.job.queue.clone(),
-            self.inner.queue.connection_name().to_owned(),
-        )
-    }
-
-    fn max_tries(&self) -> i64 {
-        self.payload.max_tries.unwrap_or(self.inner.options.tries)
-    }
-
-    /// Record the failure, then remove the job, then run the `failed` hook. If the record cannot be
-    /// written the job stays reserved and comes back after `retry_after`, so it is never lost.
-    async fn fail(&self, error: &JobError, resolved: Option<&Resolved>) {
-        if let Some(store) = &self.inner.failed {
-            let uuid = self
-                .payload
-                .uuid
-                .clone()
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            let mut exception = error.to_php_string();
-            if let Some(bus) = &self.inner.bus {
-                if let Some(note) = bus.failure_note(&self.inner.registry, &self.payload).await {
-                    exception.push_str("\n\n");
-                    exception.push_str(&note);
-                }
-            }
-            let row = FailedJob {
-                uuid: &uuid,
-                connection: self.inner.queue.connection_name(),
-                queue: &self.job.queue,
-                payload: &self.job.original,
-                exception: &exception,
-            };
-            match store.log(&row).await {
-                Ok(recorded) => {
-                    if self.inner.failed_store_trouble.cleared() {
-                        tracing::warn!("failed_jobs can be written again");
-                    }
-                    if recorded == Recorded::AlreadyThere {
-                        tracing::warn!(job_id = %self.id, %uuid, "failed_jobs already has a row with this uuid; the first row is kept (Laravel's unique index refuses a second)");
-                    }
-                }
-                Err(e) => {
-                    // Said once per interval: while the store is broken every failing job
-                    // would say the same, and each comes back after retry_after to say it again.
-                    if let Some(left_out) = self.inner.failed_store_trouble.occurred() {
-                        tracing::error!(error = %e, job_id = %self.id, left_out, "cannot record the failed job; it stays reserved and will come back after retry_after (said at most every 10 s; left_out: how many times since the last line)");
-                        if self.inner.options.output == Output::Laravel {
-                            eprintln!(
-                                "[{}][{}] cannot record the failed job: {e} (it stays reserved; {left_out} more since the last such line)",
-                                timestamp(),
-                                self.id
-                            );
-                        }
-                    }
-                    return;
-                }
-            }
-        }
-        if self.remove(false).await.is_none() {
-            tracing::error!(job_id = %self.id, "cannot delete the failed job");
-        }
-        if let Some(bus) = &self.inner.bus {
-            bus.after_failure(&self.inner.registry, &self.payload, resolved)
-                .await;
-        }
-        if let Some(resolved) = resolved {
-            let resolved = resolved.clone();
-            let ctx = self.context();
-            let err = JobError::with_class(error.class().to_owned(), error.message().to_owned());
-            let hook = tokio::spawn(async move { resolved.failed(&ctx, &err).await });
-            if let Err(e) = hook.await {
-                tracing::error!(error = %e, job_id = %self.id, "the job's failed hook panicked");
-            }
-        }
-        tracing::warn!(
-            job_id = %self.id,
-            exception = %printable(&error.to_string(), MESSAGE_LIMIT),
-            "job failed"
-        );
-        self.outcome(Outcome::Failed);
-        self.say("Failed");
-    }
-
-    /// The handler returned without releasing or failing the job: the bus's after-success steps
-    /// (next chain link, batch, unique lock) run **before** the job is deleted; if they fail, that
-    /// is the job's exception.
-    async fn succeed(&self, resolved: &Resolved) {
-        if let Some(bus) = &self.inner.bus {
-            if let Err(e) = bus.after_success(&self.payload, resolved).await {
-                return Box::pin(self.on_exception(e, None, resolved)).await;
-            }
-        }
-        self.delete().await;
-        self.outcome(Outcome::Processed);
-        self.say("Processed");
-    }
-
-    async fn release(&self, delay: u64) {
-        let queue = &self.inner.queue;
-        match retry_while_disconnected(&self.inner.state, || queue.release(&self.job, delay)).await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(job_id = %self.id, "release: the reservation had already expired")
-            }
-            Err(e) => tracing::error!(error = %e, job_id = %self.id, "cannot release the job"),
-        }
-        self.outcome(Outcome::Released);
-    }
-
-    /// Delete a job that has nothing left to do but report.
-    async fn delete(&self) {
-        match self.remove(true).await {
-            Some(true) => {}
-            Some(false) => {
-                tracing::warn!(job_id = %self.id, "delete: the reservation had already expired; the job may run again")
-            }
-            None => tracing::error!(job_id = %self.id, "cannot delete the job"),
-        }
-    }
-
-    /// Delete the job: on Redis through the loop's next reserve call (see [`Deletes`]), else
-    /// directly. `done` says the job has nothing left to do but report, so its slot is free for
-    /// the job that call reserves. `Some(still reserved)`, or `None` if it could not be deleted.
-    async fn remove(&self, done: bool) -> Option<bool> {
-        if let Some(deletes) = &self.inner.deletes {
-            if done {
-                self.slot.free();
-            }
-            let (tx, rx) = oneshot::channel();
-            deletes.push(PendingDelete {
-                job: Arc::clone(&self.job),
-                done: tx,
-            });
-            return rx.await.ok().flatten();
-        }
-        let queue = &self.inner.queue;
-        match retry_while_disconnected(&self.inner.state, || queue.delete(&self.job)).await {
-            Ok(still_reserved) => Some(still_reserved),
-            Err(e) => {
-                tracing::error!(error = %e, job_id = %self.id, "cannot delete the job");
-                None
-            }
-        }
-    }
-
-    /// `markJobAsFailedIfWillExceedMaxAttempts` + `...MaxExceptions`: whether the job must fail now.
-    async fn will_exceed(&self) -> bool {
-        let now = now() as i64;
-        let mut fail = match self.payload.retry_until() {
-            Some(until) => until <= now,
-            None => {
-                let max = self.max_tries();
-                max > 0 && self.job.attempts >= max
-            }
-        };
-        if let (Some(cache), Some(uuid), Some(max_exceptions)) = (
-            self.inner.cache.as_ref().filter(|c| c.has_counters()),
-            self.payload.uuid.as_deref(),
-            self.payload.max_exceptions,
-        ) {
-            match cache.count_exception(uuid).await {
-                Ok(count) if max_exceptions <= count => {
-                    if let Err(e) = cache.forget(&format!("job-exceptions:{uuid}")).await {
-                        tracing::warn!(error = %e, "cannot reset the exception counter");
-                    }
-                    fail = true;
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot count the exception"),
-            }
-        }
-        fail
-    }
-
-    /// `handleJobException`: fail if tries/retryUntil/maxExceptions say so, else release with backoff.
-    async fn on_exception(&self, error: JobError, action: Option<Action>, resolved: &Resolved) {
-        tracing::warn!(
-            job_id = %self.id,
-            exception = %printable(&error.to_string(), MESSAGE_LIMIT),
-            attempts = self.job.attempts,
-            "job raised an exception"
-        );
-        if let Some(Action::Fail(e)) = action {
-            return self.fail(&e, Some(resolved)).await;
-        }
-        if error.is_permanent() || self.will_exceed().await {
-            return self.fail(&error, Some(resolved)).await;
-        }
-        let delay = match action {
-            Some(Action::Release(d)) => d,
-            _ => self
-                .payload
-                .backoff_for(self.job.attempts)
-                .unwrap_or_else(|| pick_backoff(&self.inner.options.backoff, self.job.attempts)),
-        };
-        if matches!(action, Some(Action::Delete)) {
-            self.delete().await;
-            self.outcome(Outcome::Processed);
-        } else {
-            self.release(delay).await;
-        }
-    }
-
-    /// The timeout path of §4.7: fail if tries/maxExceptions/failOnTimeout say so; otherwise leave
-    /// the job reserved so it returns after `retry_after`, as PHP's killed worker does.
-    async fn on_timeout(&self, resolved: &Resolved) {
-        let error = if self.inner.options.laravel_version >= 10 {
-            JobError::with_class(exceptions::TIMEOUT, format!("{} has timed out.", self.name))
-        } else {
-            JobError::with_class(
-                exceptions::MAX_ATTEMPTS,
-                max_attempts_message(&self.name, 8),
-            )
-        };
-        let exceed = self.will_exceed().await;
-        if exceed || self.payload.fail_on_timeout == Some(true) {
-            return self.fail(&error, Some(resolved)).await;
-        }
-        tracing::warn!(job_id = %self.id, "job timed out; it stays reserved until retry_after");
-        self.outcome(Outcome::TimedOut);
-        if self.inner.options.output == Output::Laravel {
-            eprintln!(
-                "[{}][{}] Timed out: {} (left reserved until retry_after)",
-                timestamp(),
-                self.id,
-                self.name
-            );
-        }
-    }
-}
-
-/// How long a finished job keeps trying to delete or release itself while Redis is unreachable
-/// or the SQLite file stays locked.
-/// Past it the job stays reserved and runs again after `retry_after` (at-least-once).
-const SETTLE_RETRY_LIMIT: Duration = Duration::from_secs(30);
-
-/// How long those retries go on once the worker was told to stop: a stop during an outage must
-/// end the process in seconds (a supervisor's stop timeout is often 10 s), and a job whose delete
-/// could not be sent only runs again after `retry_after`, as with any crash.
-const SETTLE_RETRY_LIMIT_STOPPING: Duration = Duration::from_secs(2);
-
-/// How often "cannot record the failed job" is said while the failed_jobs store stays broken.
-const FAILED_STORE_LOG_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Run a delete/release again, with backoff, while the error is a lost connection or SQLite's
-/// "database is locked": a job that already ran should not run twice just because Redis blinked,
-/// or another worker held the SQLite file, while it finished. Both operations are safe to repeat
-/// (ZREM of exact bytes; a row is touched only while our reservation holds; a refused SQLite
-/// statement wrote nothing). A stop request shortens the retrying to
-/// [`SETTLE_RETRY_LIMIT_STOPPING`].
-async fn retry_while_disconnected<T, F, Fut>(state: &State, mut op: F) -> Result<T, QueueError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, QueueError>>,
-{
-    let started = Instant::now();
-    let mut stop_seen: Option<Instant> = None;
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        match op().await {
-            Err(e) if e.is_connection_lost() || e.is_busy() => {
-                if state.should_quit.load(Ordering::SeqCst) {
-                    stop_seen.get_or_insert_with(Instant::now);
-                }
-                let over = started.elapsed() >= SETTLE_RETRY_LIMIT
-                    || stop_seen.is_some_and(|at| at.elapsed() >= SETTLE_RETRY_LIMIT_STOPPING);
-                if over {
-                    return Err(e);
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    // A stop request ends the wait, so the shorter limit starts at once.
-                    _ = state.wake.notified(), if stop_seen.is_none() => {}
-                }
-                backoff = (backoff * 2).min(MAX_RECONNECT_BACKOFF);
-            }
-            result => return result,
-        }
-    }
-}
-
-fn max_attempts_message(name: &str, version: u8) -> String {
-    if version >= 10 {
-        format!("{name} has been attempted too many times.")
-    } else {
-        format!(
-            "{name} has been attempted too many times or run too long. The job may have previously timed out."
-        )
-    }
-}
-
-fn panic_message(e: tokio::task::JoinError) -> String {
-    match e.try_into_panic() {
-        Ok(p) => p
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a non-string panic payload".to_owned()),
-        Err(e) => e.to_string(),
-    }
-}
-
-/// Aborts a spawned handler when the job's own task is dropped.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Laravel's `Worker::process` for one reserved job.
-async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
-    let limit = inner.options.max_payload_bytes;
-    let too_big = limit > 0 && job.original.len() as u64 > limit;
-    let (payload, undecodable) = if too_big {
-        let message = format!(
-            "the payload is {} bytes, more than --max-payload-bytes {limit}; it was not decoded or run",
-            job.original.len()
-        );
-        (Arc::new(Payload::default()), Some(message))
-    } else {
-        match Payload::from_slice(&job.original) {
-            Ok(payload) => (Arc::new(payload), None),
-            Err(e) => (Arc::new(Payload::default()), Some(e.to_string())),
-        }
-    };
-    // Both are only ever shown (output lines, logs, metrics labels, exception messages), and
-    // both come from whoever pushed the payload: escaped and cut once, here.
-    let name = match payload.resolve_name() {
-        "" => "(unknown job)".to_owned(),
-        n => printable(n, FIELD_LIMIT).into_owned(),
-    };
-    // The database driver's job id is the row id (its payload has no `id`).
-    let id = match job.row_id {
-        Some(row) => row.to_string(),
-        None => printable(payload.id.as_deref().unwrap_or_default(), FIELD_LIMIT).into_owned(),
-    };
-    let tracker = inner
-        .metrics
-        .as_ref()
-        .map(|m| m.job_started(&name, &job.queue));
-    let run = Run {
-        tracker,
-        raw: Arc::from(job.original.as_slice()),
-        inner,
-        slot,
-        job: Arc::new(job),
-        payload,
-        name,
-        id,
-    };
-    run.say("Processing");
-    if let Some(e) = undecodable {
-        let err = JobError::with_class(exceptions::UNDECODABLE, e);
-        return run.fail(&err, None).await;
-    }
-    if run.job.reservation == Reservation::Invalid {
-        let err = JobError::with_class(
-            exceptions::UNDECODABLE,
-            "the payload has no numeric top-level \"attempts\" (Laravel's pop script would have dropped it)",
-        );
-        return run.fail(&err, None).await;
-    }
-    // The crash-loop check: a job back from a crash or timeout past its tries fails unrun.
-    let now = now() as i64;
-    let may_run = match run.payload.retry_until() {
-        Some(until) => now <= until,
-        None => {
-            let max = run.max_tries();
-            max == 0 || run.job.attempts <= max
-        }
-    };
-    let resolved = match run.inner.registry.resolve(&run.payload) {
-        Ok(r) => r,
-        Err(e) => {
-            if let Some(bus) = &run.inner.bus {
-                match bus
-                    .hand_back(&run.inner.queue, &run.job, &run.payload)
-                    .await
-                {
-                    HandedBack::Yes => {
-                        run.outcome(Outcome::HandedBack);
-                        return run.say("Handed back");
-                    }
-                    HandedBack::Exhausted(e) => return run.fail(&e, None).await,
-                    HandedBack::No => {}
-                }
-            }
-            return run.fail(&e, None).await;
-        }
-    };
-    if !may_run {
-        let err = JobError::with_class(
-            exceptions::MAX_ATTEMPTS,
-            max_attempts_message(&run.name, run.inner.options.laravel_version),
-        );
-        return run.fail(&err, Some(&resolved)).await;
-    }
-    let timeout = run
-        .payload
-        .timeout
-        .map(|t| u64::try_from(t).unwrap_or(0))
-        .unwrap_or(run.inner.options.timeout);
-    if let Some(bus) = &run.inner.bus {
-        if bus.before_run(&run.payload, &resolved).await == Before::Skip {
-            return run.succeed(&resolved).await;
-        }
-    }
-    let mut ctx = run.context();
-    let task_resolved = resolved.clone();
-    let armed = match &run.inner.watchdog {
-        Some(dog) if timeout > 0 => Some(dog.arm(Duration::from_secs(timeout), &run.name, &run.id)),
-        _ => None,
-    };
-    let mut task = tokio::spawn(async move {
-        // Dropped with this future: when the handler returns, or when an abort reaches it.
-        let _armed = armed;
-        let result = task_resolved.run(&mut ctx).await;
-        (result, ctx.action.take())
-    });
-    // If this job's task is aborted (a forced stop), the handler must stop with it.
-    let _abort_handler = AbortOnDrop(task.abort_handle());
-    let outcome = if timeout > 0 {
-        match tokio::time::timeout(Duration::from_secs(timeout), &mut task).await {
-            Ok(joined) => Some(joined),
-            Err(_) => {
-                task.abort();
-                None
-            }
-        }
-    } else {
-        Some((&mut task).await)
-    };
-    match outcome {
-        None => run.on_timeout(&resolved).await,
-        Some(Err(join_error)) => {
-            let err = JobError::with_class(
-                exceptions::PANIC,
-                format!("the handler panicked: {}", panic_message(join_error)),
-            );
-            run.on_exception(err, None, &resolved).await;
-        }
-        Some(Ok((Err(err), action))) => run.on_exception(err, action, &resolved).await,
-        Some(Ok((Ok(()), action))) => match action {
-            Some(Action::Fail(e)) => run.fail(&e, Some(&resolved)).await,
-            Some(Action::Release(delay)) => {
-                run.release(delay).await;
-                run.say("Processed");
-            }
-            Some(Action::Delete) | None => run.succeed(&resolved).await,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::run::max_attempts_message;
     use super::*;
 
     #[test]

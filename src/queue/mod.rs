@@ -155,6 +155,54 @@ impl Queue {
         }
     }
 
+    /// Whether finished jobs' deletes should wait for the loop's next
+    /// [`Queue::settle_and_reserve`] instead of going out on their own. On Redis they ride along
+    /// in the reserve script (one round trip per loop instead of one per delete plus one per
+    /// reserve); the database driver deletes at once, which keeps its crash window Laravel's.
+    pub fn defers_deletes(&self) -> bool {
+        matches!(self, Queue::Redis(_))
+    }
+
+    /// Delete the `finished` jobs (each: whether it was still reserved), make due delayed jobs and
+    /// expired reservations available when `migrate`, then reserve up to `n`: on Redis one script
+    /// call, with the deletes first, so a job whose reservation expired while its delete waited
+    /// (Redis stalled past `retry_after`) is deleted, not migrated back to run again.
+    pub async fn settle_and_reserve(
+        &self,
+        queue: &str,
+        finished: &[&ReservedJob],
+        migrate: bool,
+        n: usize,
+    ) -> Result<(Vec<bool>, Vec<ReservedJob>), QueueError> {
+        match self {
+            Queue::Redis(q) => {
+                let members: Vec<&[u8]> = finished.iter().map(|j| j.reserved.as_slice()).collect();
+                q.delete_migrate_reserve(queue, &members, migrate, n).await
+            }
+            Queue::Database(q) => {
+                let mut deleted = Vec::with_capacity(finished.len());
+                for job in finished {
+                    deleted.push(q.delete(job).await?);
+                }
+                let jobs = if n > 0 {
+                    q.reserve_many(queue, n).await?
+                } else {
+                    Vec::new()
+                };
+                Ok((deleted, jobs))
+            }
+        }
+    }
+
+    /// Refuse a queue name this connection cannot hold (on a Redis Cluster, names without a hash
+    /// tag: [`QueueError::CrossSlot`]), so a worker fails at start instead of on its first call.
+    pub fn check_queue(&self, queue: &str) -> Result<(), QueueError> {
+        match self {
+            Queue::Redis(q) => q.check_queue(queue),
+            Queue::Database(_) => Ok(()),
+        }
+    }
+
     /// The Redis queue, when this is one (features only Redis has: `sizes`, notify lists).
     pub fn as_redis(&self) -> Option<&Arc<RedisQueue>> {
         match self {

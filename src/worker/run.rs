@@ -1,0 +1,460 @@
+//! One job's run, as `queue:work`'s `process()` does it: decode and resolve the payload, the
+//! crash-loop and tries checks, the bus's steps before and after, the handler under its timeout,
+//! then delete, release with backoff, or fail into `failed_jobs`.
+
+// The loop's types (Inner, Slot, the options) and imports: this is the loop's own job step.
+use super::*;
+
+/// One job's run, with everything it needs to report.
+pub(super) struct Run {
+    inner: Arc<Inner>,
+    slot: Slot,
+    job: Arc<ReservedJob>,
+    payload: Arc<Payload>,
+    raw: Arc<[u8]>,
+    name: String,
+    id: String,
+    tracker: Option<JobTracker>,
+}
+
+impl Run {
+    /// Count how this run ended (the first outcome counts; without metrics, nothing happens).
+    fn outcome(&self, outcome: Outcome) {
+        if let Some(tracker) = &self.tracker {
+            tracker.finish(outcome);
+        }
+    }
+
+    fn say(&self, status: &str) {
+        tracing::info!(
+            job_id = %self.id,
+            uuid = self.payload.uuid.as_deref().unwrap_or(""),
+            job = %self.name,
+            queue = %self.job.queue,
+            attempts = self.job.attempts,
+            status,
+            "job {status}"
+        );
+        if self.inner.options.output == Output::Laravel {
+            // `{status}:` left-aligned in 11 columns, as Laravel pads it.
+            let pad = 10usize.saturating_sub(status.len());
+            crate::metrics::status::print_line(format_args!(
+                "[{}][{}] {status}:{:pad$} {}",
+                timestamp(),
+                self.id,
+                "",
+                self.name
+            ));
+        }
+    }
+
+    fn context(&self) -> JobContext {
+        JobContext::new(
+            Arc::clone(&self.payload),
+            Arc::clone(&self.raw),
+            self.job.attempts,
+            self.job.queue.clone(),
+            self.inner.queue.connection_name().to_owned(),
+        )
+    }
+
+    fn max_tries(&self) -> i64 {
+        self.payload.max_tries.unwrap_or(self.inner.options.tries)
+    }
+
+    /// Record the failure, then remove the job, then run the `failed` hook. If the record cannot be
+    /// written the job stays reserved and comes back after `retry_after`, so it is never lost.
+    async fn fail(&self, error: &JobError, resolved: Option<&Resolved>) {
+        if let Some(store) = &self.inner.failed {
+            let uuid = self
+                .payload
+                .uuid
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let mut exception = error.to_php_string();
+            if let Some(bus) = &self.inner.bus {
+                if let Some(note) = bus.failure_note(&self.inner.registry, &self.payload).await {
+                    exception.push_str("\n\n");
+                    exception.push_str(&note);
+                }
+            }
+            let row = FailedJob {
+                uuid: &uuid,
+                connection: self.inner.queue.connection_name(),
+                queue: &self.job.queue,
+                payload: &self.job.original,
+                exception: &exception,
+            };
+            match store.log(&row).await {
+                Ok(recorded) => {
+                    if self.inner.failed_store_trouble.cleared() {
+                        tracing::warn!("failed_jobs can be written again");
+                    }
+                    if recorded == Recorded::AlreadyThere {
+                        tracing::warn!(job_id = %self.id, %uuid, "failed_jobs already has a row with this uuid; the first row is kept (Laravel's unique index refuses a second)");
+                    }
+                }
+                Err(e) => {
+                    // Said once per interval: while the store is broken every failing job
+                    // would say the same, and each comes back after retry_after to say it again.
+                    if let Some(left_out) = self.inner.failed_store_trouble.occurred() {
+                        tracing::error!(error = %e, job_id = %self.id, left_out, "cannot record the failed job; it stays reserved and will come back after retry_after (said at most every 10 s; left_out: how many times since the last line)");
+                        if self.inner.options.output == Output::Laravel {
+                            eprintln!(
+                                "[{}][{}] cannot record the failed job: {e} (it stays reserved; {left_out} more since the last such line)",
+                                timestamp(),
+                                self.id
+                            );
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+        if self.remove(false).await.is_none() {
+            tracing::error!(job_id = %self.id, "cannot delete the failed job");
+        }
+        if let Some(bus) = &self.inner.bus {
+            bus.after_failure(&self.inner.registry, &self.payload, resolved)
+                .await;
+        }
+        if let Some(resolved) = resolved {
+            let resolved = resolved.clone();
+            let ctx = self.context();
+            let err = JobError::with_class(error.class().to_owned(), error.message().to_owned());
+            let hook = tokio::spawn(async move { resolved.failed(&ctx, &err).await });
+            if let Err(e) = hook.await {
+                tracing::error!(error = %e, job_id = %self.id, "the job's failed hook panicked");
+            }
+        }
+        tracing::warn!(
+            job_id = %self.id,
+            exception = %printable(&error.to_string(), MESSAGE_LIMIT),
+            "job failed"
+        );
+        self.outcome(Outcome::Failed);
+        self.say("Failed");
+    }
+
+    /// The handler returned without releasing or failing the job: the bus's after-success steps
+    /// (next chain link, batch, unique lock) run **before** the job is deleted; if they fail, that
+    /// is the job's exception.
+    async fn succeed(&self, resolved: &Resolved) {
+        if let Some(bus) = &self.inner.bus {
+            if let Err(e) = bus.after_success(&self.payload, resolved).await {
+                return Box::pin(self.on_exception(e, None, resolved)).await;
+            }
+        }
+        self.delete().await;
+        self.outcome(Outcome::Processed);
+        self.say("Processed");
+    }
+
+    async fn release(&self, delay: u64) {
+        let queue = &self.inner.queue;
+        match retry_while_disconnected(&self.inner.state, || queue.release(&self.job, delay)).await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(job_id = %self.id, "release: the reservation had already expired")
+            }
+            Err(e) => tracing::error!(error = %e, job_id = %self.id, "cannot release the job"),
+        }
+        self.outcome(Outcome::Released);
+    }
+
+    /// Delete a job that has nothing left to do but report.
+    async fn delete(&self) {
+        match self.remove(true).await {
+            Some(true) => {}
+            Some(false) => {
+                tracing::warn!(job_id = %self.id, "delete: the reservation had already expired; the job may run again")
+            }
+            None => tracing::error!(job_id = %self.id, "cannot delete the job"),
+        }
+    }
+
+    /// Delete the job: on Redis through the loop's next reserve call (see [`Deletes`]), else
+    /// directly. `done` says the job has nothing left to do but report, so its slot is free for
+    /// the job that call reserves. `Some(still reserved)`, or `None` if it could not be deleted.
+    async fn remove(&self, done: bool) -> Option<bool> {
+        if let Some(deletes) = &self.inner.deletes {
+            if done {
+                self.slot.free();
+            }
+            let (tx, rx) = oneshot::channel();
+            deletes.push(PendingDelete {
+                job: Arc::clone(&self.job),
+                done: tx,
+            });
+            return rx.await.ok().flatten();
+        }
+        let queue = &self.inner.queue;
+        match retry_while_disconnected(&self.inner.state, || queue.delete(&self.job)).await {
+            Ok(still_reserved) => Some(still_reserved),
+            Err(e) => {
+                tracing::error!(error = %e, job_id = %self.id, "cannot delete the job");
+                None
+            }
+        }
+    }
+
+    /// `markJobAsFailedIfWillExceedMaxAttempts` + `...MaxExceptions`: whether the job must fail now.
+    async fn will_exceed(&self) -> bool {
+        let now = now() as i64;
+        let mut fail = match self.payload.retry_until() {
+            Some(until) => until <= now,
+            None => {
+                let max = self.max_tries();
+                max > 0 && self.job.attempts >= max
+            }
+        };
+        if let (Some(cache), Some(uuid), Some(max_exceptions)) = (
+            self.inner.cache.as_ref().filter(|c| c.has_counters()),
+            self.payload.uuid.as_deref(),
+            self.payload.max_exceptions,
+        ) {
+            match cache.count_exception(uuid).await {
+                Ok(count) if max_exceptions <= count => {
+                    if let Err(e) = cache.forget(&format!("job-exceptions:{uuid}")).await {
+                        tracing::warn!(error = %e, "cannot reset the exception counter");
+                    }
+                    fail = true;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot count the exception"),
+            }
+        }
+        fail
+    }
+
+    /// `handleJobException`: fail if tries/retryUntil/maxExceptions say so, else release with backoff.
+    async fn on_exception(&self, error: JobError, action: Option<Action>, resolved: &Resolved) {
+        tracing::warn!(
+            job_id = %self.id,
+            exception = %printable(&error.to_string(), MESSAGE_LIMIT),
+            attempts = self.job.attempts,
+            "job raised an exception"
+        );
+        if let Some(Action::Fail(e)) = action {
+            return self.fail(&e, Some(resolved)).await;
+        }
+        if error.is_permanent() || self.will_exceed().await {
+            return self.fail(&error, Some(resolved)).await;
+        }
+        let delay = match action {
+            Some(Action::Release(d)) => d,
+            _ => self
+                .payload
+                .backoff_for(self.job.attempts)
+                .unwrap_or_else(|| pick_backoff(&self.inner.options.backoff, self.job.attempts)),
+        };
+        if matches!(action, Some(Action::Delete)) {
+            self.delete().await;
+            self.outcome(Outcome::Processed);
+        } else {
+            self.release(delay).await;
+        }
+    }
+
+    /// The timeout path of §4.7: fail if tries/maxExceptions/failOnTimeout say so; otherwise leave
+    /// the job reserved so it returns after `retry_after`, as PHP's killed worker does.
+    async fn on_timeout(&self, resolved: &Resolved) {
+        let error = if self.inner.options.laravel_version >= 10 {
+            JobError::with_class(exceptions::TIMEOUT, format!("{} has timed out.", self.name))
+        } else {
+            JobError::with_class(
+                exceptions::MAX_ATTEMPTS,
+                max_attempts_message(&self.name, 8),
+            )
+        };
+        let exceed = self.will_exceed().await;
+        if exceed || self.payload.fail_on_timeout == Some(true) {
+            return self.fail(&error, Some(resolved)).await;
+        }
+        tracing::warn!(job_id = %self.id, "job timed out; it stays reserved until retry_after");
+        self.outcome(Outcome::TimedOut);
+        if self.inner.options.output == Output::Laravel {
+            eprintln!(
+                "[{}][{}] Timed out: {} (left reserved until retry_after)",
+                timestamp(),
+                self.id,
+                self.name
+            );
+        }
+    }
+}
+
+pub(super) fn max_attempts_message(name: &str, version: u8) -> String {
+    if version >= 10 {
+        format!("{name} has been attempted too many times.")
+    } else {
+        format!(
+            "{name} has been attempted too many times or run too long. The job may have previously timed out."
+        )
+    }
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(p) => p
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic payload".to_owned()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Aborts a spawned handler when the job's own task is dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Laravel's `Worker::process` for one reserved job.
+pub(super) async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
+    let limit = inner.options.max_payload_bytes;
+    let too_big = limit > 0 && job.original.len() as u64 > limit;
+    let (payload, undecodable) = if too_big {
+        let message = format!(
+            "the payload is {} bytes, more than --max-payload-bytes {limit}; it was not decoded or run",
+            job.original.len()
+        );
+        (Arc::new(Payload::default()), Some(message))
+    } else {
+        match Payload::from_slice(&job.original) {
+            Ok(payload) => (Arc::new(payload), None),
+            Err(e) => (Arc::new(Payload::default()), Some(e.to_string())),
+        }
+    };
+    // Both are only ever shown (output lines, logs, metrics labels, exception messages), and
+    // both come from whoever pushed the payload: escaped and cut once, here.
+    let name = match payload.resolve_name() {
+        "" => "(unknown job)".to_owned(),
+        n => printable(n, FIELD_LIMIT).into_owned(),
+    };
+    // The database driver's job id is the row id (its payload has no `id`).
+    let id = match job.row_id {
+        Some(row) => row.to_string(),
+        None => printable(payload.id.as_deref().unwrap_or_default(), FIELD_LIMIT).into_owned(),
+    };
+    let tracker = inner
+        .metrics
+        .as_ref()
+        .map(|m| m.job_started(&name, &job.queue));
+    let run = Run {
+        tracker,
+        raw: Arc::from(job.original.as_slice()),
+        inner,
+        slot,
+        job: Arc::new(job),
+        payload,
+        name,
+        id,
+    };
+    run.say("Processing");
+    if let Some(e) = undecodable {
+        let err = JobError::with_class(exceptions::UNDECODABLE, e);
+        return run.fail(&err, None).await;
+    }
+    if run.job.reservation == Reservation::Invalid {
+        let err = JobError::with_class(
+            exceptions::UNDECODABLE,
+            "the payload has no numeric top-level \"attempts\" (Laravel's pop script would have dropped it)",
+        );
+        return run.fail(&err, None).await;
+    }
+    // The crash-loop check: a job back from a crash or timeout past its tries fails unrun.
+    let now = now() as i64;
+    let may_run = match run.payload.retry_until() {
+        Some(until) => now <= until,
+        None => {
+            let max = run.max_tries();
+            max == 0 || run.job.attempts <= max
+        }
+    };
+    let resolved = match run.inner.registry.resolve(&run.payload) {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(bus) = &run.inner.bus {
+                match bus
+                    .hand_back(&run.inner.queue, &run.job, &run.payload)
+                    .await
+                {
+                    HandedBack::Yes => {
+                        run.outcome(Outcome::HandedBack);
+                        return run.say("Handed back");
+                    }
+                    HandedBack::Exhausted(e) => return run.fail(&e, None).await,
+                    HandedBack::No => {}
+                }
+            }
+            return run.fail(&e, None).await;
+        }
+    };
+    if !may_run {
+        let err = JobError::with_class(
+            exceptions::MAX_ATTEMPTS,
+            max_attempts_message(&run.name, run.inner.options.laravel_version),
+        );
+        return run.fail(&err, Some(&resolved)).await;
+    }
+    let timeout = run
+        .payload
+        .timeout
+        .map(|t| u64::try_from(t).unwrap_or(0))
+        .unwrap_or(run.inner.options.timeout);
+    if let Some(bus) = &run.inner.bus {
+        if bus.before_run(&run.payload, &resolved).await == Before::Skip {
+            return run.succeed(&resolved).await;
+        }
+    }
+    let mut ctx = run.context();
+    let task_resolved = resolved.clone();
+    let armed = match &run.inner.watchdog {
+        Some(dog) if timeout > 0 => Some(dog.arm(Duration::from_secs(timeout), &run.name, &run.id)),
+        _ => None,
+    };
+    let mut task = tokio::spawn(async move {
+        // Dropped with this future: when the handler returns, or when an abort reaches it.
+        let _armed = armed;
+        let result = task_resolved.run(&mut ctx).await;
+        (result, ctx.action.take())
+    });
+    // If this job's task is aborted (a forced stop), the handler must stop with it.
+    let _abort_handler = AbortOnDrop(task.abort_handle());
+    let outcome = if timeout > 0 {
+        match tokio::time::timeout(Duration::from_secs(timeout), &mut task).await {
+            Ok(joined) => Some(joined),
+            Err(_) => {
+                task.abort();
+                None
+            }
+        }
+    } else {
+        Some((&mut task).await)
+    };
+    match outcome {
+        None => run.on_timeout(&resolved).await,
+        Some(Err(join_error)) => {
+            let err = JobError::with_class(
+                exceptions::PANIC,
+                format!("the handler panicked: {}", panic_message(join_error)),
+            );
+            run.on_exception(err, None, &resolved).await;
+        }
+        Some(Ok((Err(err), action))) => run.on_exception(err, action, &resolved).await,
+        Some(Ok((Ok(()), action))) => match action {
+            Some(Action::Fail(e)) => run.fail(&e, Some(&resolved)).await,
+            Some(Action::Release(delay)) => {
+                run.release(delay).await;
+                run.say("Processed");
+            }
+            Some(Action::Delete) | None => run.succeed(&resolved).await,
+        },
+    }
+}
