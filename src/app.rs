@@ -24,12 +24,16 @@ use crate::bus::BusFeatures;
 use crate::cache::CacheStore;
 use crate::config::{ConfigError, Env, Settings};
 use crate::crypt::Encrypter;
+use crate::db::{Database, DbError, Target};
 use crate::failed::{FailedError, FailedJobStore};
 use crate::job::Registry;
 use crate::metrics::Metrics;
 use crate::queue::{
     DatabaseQueue, DatabaseQueueOptions, Queue, QueueError, RedisQueue, RedisQueueOptions,
 };
+
+/// How long a query waits for a free connection of the app's pool.
+const DB_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 use crate::unique::UniqueLocks;
 use crate::worker::{Worker, WorkerOptions};
 use crate::wrappers::WrapperPolicies;
@@ -55,6 +59,9 @@ pub enum AppError {
     /// The app's cache store could not be opened.
     #[error("cannot open the app's cache store: {0}")]
     Cache(String),
+    /// The app's database could not be opened.
+    #[error(transparent)]
+    Database(#[from] DbError),
     /// `failed_jobs` could not be opened.
     #[error(
         "cannot open the failed_jobs table (set QUEUE_FAILED_DRIVER=null to run without one): {0}"
@@ -62,11 +69,15 @@ pub enum AppError {
     Failed(#[from] FailedError),
 }
 
-/// A PHP app's settings, and the parts built from them.
+/// A PHP app's settings, and the parts built from them. Cheap to clone; clones share the app's
+/// database pool.
 #[derive(Debug, Clone)]
 pub struct App {
     settings: Settings,
     laravel_version: u8,
+    /// The app's database, opened on first use and shared by `failed_jobs`, `job_batches` and
+    /// the `jobs` table.
+    database: Arc<tokio::sync::OnceCell<Database>>,
 }
 
 /// What a run refines of a connection's configured settings (`queue:work`'s flags).
@@ -159,6 +170,7 @@ impl App {
         Ok(App {
             settings: Settings::from_env(env, app_dir, laravel_version)?,
             laravel_version,
+            database: Arc::default(),
         })
     }
 
@@ -205,6 +217,20 @@ impl App {
         }
     }
 
+    /// The app's database (`DB_*`, `DB_URL`), opened on the first call with room for
+    /// `max_connections` (later calls share that pool whatever they ask for: the first caller
+    /// should be the one that needs the most, the worker of the `database` connection).
+    pub async fn database(&self, max_connections: u32) -> Result<Database, AppError> {
+        let db = self
+            .database
+            .get_or_try_init(|| async {
+                let target = Target::from_settings(&self.settings.database)?;
+                Database::open(target, max_connections.max(4), DB_ACQUIRE_TIMEOUT).await
+            })
+            .await?;
+        Ok(db.clone())
+    }
+
     /// The queue of `connection`: the `redis` driver on the app's Redis (`REDIS_*`), or the
     /// `database` driver on its database (`DB_*`).
     pub async fn queue(
@@ -227,10 +253,8 @@ impl App {
                     connection_name: connection.to_owned(),
                     max_connections: overrides.max_connections.unwrap_or(4).max(1),
                 };
-                Ok(DatabaseQueue::connect(&s.database, options)
-                    .await
-                    .map_err(err)?
-                    .into())
+                let db = self.database(options.max_connections + 2).await?;
+                Ok(DatabaseQueue::on(&db, options).await.map_err(err)?.into())
             }
             "redis" => Ok(self.redis_queue(connection, overrides).await?.into()),
             other => Err(AppError::UnsupportedConnection(other.to_owned())),
@@ -307,8 +331,8 @@ impl App {
         if self.settings.failed_driver == "null" {
             return None;
         }
-        match BatchRepository::connect(&self.settings.database).await {
-            Ok(repo) => Some(repo),
+        match self.database(4).await {
+            Ok(db) => Some(BatchRepository::on(&db)),
             Err(e) => {
                 tracing::warn!(error = %e, "job_batches is not reachable; batches are not updated");
                 None

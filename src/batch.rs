@@ -28,7 +28,7 @@ use serde_json::Value as Json;
 use sqlx::{AnyPool, Row};
 
 use crate::config::DatabaseSettings;
-use crate::db::{redact, Backend, DbError, Target};
+use crate::db::{redact, Backend, Database, DbError, Target};
 use crate::php::{Key, Value};
 
 /// A `job_batches` error.
@@ -158,16 +158,19 @@ impl BatchRepository {
         BatchRepository::open(Target::sqlite_file(path)).await
     }
 
-    /// Connect to `target`.
+    /// Connect to `target` with a pool of its own.
     pub async fn open(target: Target) -> Result<BatchRepository, BatchError> {
-        let pool = target
-            .open_pool(4, std::time::Duration::from_secs(10))
-            .await?;
-        Ok(BatchRepository {
-            pool,
-            backend: target.backend(),
+        let db = Database::open(target, 4, std::time::Duration::from_secs(10)).await?;
+        Ok(BatchRepository::on(&db))
+    }
+
+    /// The table in an open database, sharing its pool (the app's one pool).
+    pub fn on(db: &Database) -> BatchRepository {
+        BatchRepository {
+            pool: db.pool().clone(),
+            backend: db.backend(),
             table: "job_batches".to_owned(),
-        })
+        }
     }
 
     fn db_err(&self) -> impl FnOnce(sqlx::Error) -> BatchError {

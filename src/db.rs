@@ -221,6 +221,46 @@ impl Target {
     }
 }
 
+/// An open database: where it is and a pool of connections to it. Cheap to clone; clones share
+/// the pool, so `failed_jobs`, `job_batches` and the `jobs` table of one app use one pool (one
+/// set of connections, one place for the limits) instead of one each.
+#[derive(Debug, Clone)]
+pub struct Database {
+    target: std::sync::Arc<Target>,
+    pool: AnyPool,
+}
+
+impl Database {
+    /// Open `target` with at most `max_connections`, each query waiting at most
+    /// `acquire_timeout` for a free one.
+    pub async fn open(
+        target: Target,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Database, DbError> {
+        let pool = target.open_pool(max_connections, acquire_timeout).await?;
+        Ok(Database {
+            target: std::sync::Arc::new(target),
+            pool,
+        })
+    }
+
+    /// Where it is.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The SQL dialect.
+    pub fn backend(&self) -> Backend {
+        self.target.backend
+    }
+
+    /// The pool (a cheap handle).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
 /// `backend at host:port` (the user and password left out) or `sqlite file path`.
 fn describe(backend: Backend, url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);

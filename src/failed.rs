@@ -16,7 +16,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use crate::config::DatabaseSettings;
-use crate::db::{redact, Backend, DbError, Target};
+use crate::db::{redact, Backend, Database, DbError, Target};
 
 /// A failed-jobs database error.
 #[derive(Debug, thiserror::Error)]
@@ -93,16 +93,22 @@ impl FailedJobStore {
         FailedJobStore::open(Target::sqlite_file(path)).await
     }
 
-    /// Connect to `target`.
+    /// Connect to `target` with a pool of its own.
     pub async fn open(target: Target) -> Result<FailedJobStore, FailedError> {
-        let pool = target.open_pool(4, POOL_ACQUIRE_TIMEOUT).await?;
-        Ok(FailedJobStore {
-            backend: target.backend(),
-            target: Arc::new(target),
-            pool: Arc::new(RwLock::new(pool)),
+        Ok(FailedJobStore::on(
+            &Database::open(target, 4, POOL_ACQUIRE_TIMEOUT).await?,
+        ))
+    }
+
+    /// The table in an open database, sharing its pool (the app's one pool).
+    pub fn on(db: &Database) -> FailedJobStore {
+        FailedJobStore {
+            backend: db.backend(),
+            target: Arc::new(db.target().clone()),
+            pool: Arc::new(RwLock::new(db.pool().clone())),
             reopened: Arc::new(Mutex::new(None)),
             table: "failed_jobs".to_owned(),
-        })
+        }
     }
 
     /// The current pool (a cheap handle; never held across a reopen).

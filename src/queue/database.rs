@@ -32,7 +32,7 @@ use sqlx::{AnyPool, Row};
 use super::redis::QueueSizes;
 use super::{now, QueueError, Reservation, ReservedJob};
 use crate::config::DatabaseSettings;
-use crate::db::{redact, Backend, Target};
+use crate::db::{redact, Backend, Database, Target};
 
 /// How one database queue connection behaves (`config/queue.php` → `connections.database`).
 #[derive(Debug, Clone)]
@@ -217,12 +217,27 @@ impl DatabaseQueue {
         DatabaseQueue::open(Target::from_url(url)?, options).await
     }
 
-    /// Connect to `target`.
+    /// Connect to `target` with a pool of its own (`options.max_connections`).
     pub async fn open(
         target: Target,
         options: DatabaseQueueOptions,
     ) -> Result<DatabaseQueue, QueueError> {
-        let backend = target.backend();
+        let db = Database::open(
+            target,
+            options.max_connections,
+            std::time::Duration::from_secs(30),
+        )
+        .await?;
+        DatabaseQueue::on(&db, options).await
+    }
+
+    /// The queue in an open database, sharing its pool (the app's one pool; it should allow a
+    /// connection per job in flight).
+    pub async fn on(
+        db: &Database,
+        options: DatabaseQueueOptions,
+    ) -> Result<DatabaseQueue, QueueError> {
+        let backend = db.backend();
         if !valid_identifier(&options.table) {
             return Err(QueueError::Config(format!(
                 "invalid jobs table name {:?} (letters, digits and _ only)",
@@ -237,9 +252,7 @@ impl DatabaseQueue {
                 source: redact(source),
             }
         };
-        let pool = target
-            .open_pool(options.max_connections, std::time::Duration::from_secs(30))
-            .await?;
+        let pool = db.pool().clone();
         let server_version = match backend {
             Backend::Sqlite => String::new(),
             Backend::Mysql => sqlx::query("SELECT VERSION()")
