@@ -29,8 +29,8 @@ use crate::cache::CacheStore;
 use crate::chain;
 use crate::dispatch::Dispatcher;
 use crate::job::{exceptions, JobError, Registry, Resolved};
+use crate::payload::queueable::Queueable;
 use crate::payload::Payload;
-use crate::php::Value;
 use crate::queue::{Queue, ReservedJob};
 use crate::unique::{Unique, UniqueLocks};
 use crate::wrappers::{self, WrapperPolicies, WrapperPolicy};
@@ -66,30 +66,12 @@ pub(crate) enum HandedBack {
     Exhausted(JobError),
 }
 
-fn command_value(bytes: &[u8]) -> Option<Value<'_>> {
-    Value::parse(bytes).ok()
-}
-
-fn batch_id(command: Option<&Value<'_>>, payload: &Payload) -> Option<String> {
-    let from_command = command
-        .and_then(Value::as_object)
-        .and_then(|o| o.get("batchId"))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
-    from_command.or_else(|| payload.data.batch_id.clone().filter(|s| !s.is_empty()))
-}
-
-fn unique_id_property(command: &[u8]) -> String {
-    match command_value(command)
-        .as_ref()
-        .and_then(Value::as_object)
-        .and_then(|o| o.get("uniqueId"))
-    {
-        Some(Value::String(s)) => String::from_utf8_lossy(s).into_owned(),
-        Some(Value::Int(i)) => i.to_string(),
-        _ => String::new(),
-    }
+/// The job's batch: its `batchId` property, else the payload's (Laravel 10+ writes it there too).
+fn batch_id(queueable: &Queueable, payload: &Payload) -> Option<String> {
+    queueable
+        .batch_id
+        .clone()
+        .or_else(|| payload.data.batch_id.clone().filter(|s| !s.is_empty()))
 }
 
 impl BusFeatures {
@@ -165,7 +147,7 @@ impl BusFeatures {
         let class = payload.data.command_name.as_deref().unwrap_or_default();
         let id = resolved
             .unique_id()
-            .unwrap_or_else(|| unique_id_property(resolved.command()));
+            .unwrap_or_else(|| resolved.queueable().unique_id.clone().unwrap_or_default());
         if let Err(e) = locks.release(class, &id).await {
             tracing::warn!(error = %e, class, unique_id = %id, "cannot release the unique lock");
         }
@@ -178,8 +160,7 @@ impl BusFeatures {
             self.release_lock(payload, resolved).await;
         }
         if let (true, Some(repo)) = (self.skip_cancelled, &self.batches) {
-            let command = command_value(resolved.command());
-            if let Some(id) = batch_id(command.as_ref(), payload) {
+            if let Some(id) = batch_id(resolved.queueable(), payload) {
                 match repo.find(&id).await {
                     Ok(Some(row)) if row.cancelled_at.is_some() => {
                         tracing::info!(batch = %id, "the job's batch was cancelled; skipping it");
@@ -204,7 +185,7 @@ impl BusFeatures {
         if resolved.unique() == Some(Unique::UntilProcessed) {
             self.release_lock(payload, resolved).await;
         }
-        if let Some(next) = chain::next_link(resolved.command()).map_err(|e| {
+        if let Some(next) = chain::next_link(resolved.queueable()).map_err(|e| {
             JobError::with_class("Larq\\Queue\\ChainError", e.to_string()).permanent()
         })? {
             let Some(dispatcher) = &self.dispatcher else {
@@ -227,14 +208,13 @@ impl BusFeatures {
                 })?;
             tracing::info!(next = %next.class, uuid = %pushed.uuid, queue = %pushed.queue, "dispatched the next job in the chain");
         }
-        self.record_batch(payload, resolved.command(), None).await;
+        self.record_batch(payload, resolved.queueable(), None).await;
         Ok(())
     }
 
-    async fn record_batch(&self, payload: &Payload, command: &[u8], failed: Option<&str>) {
+    async fn record_batch(&self, payload: &Payload, queueable: &Queueable, failed: Option<&str>) {
         let Some(repo) = &self.batches else { return };
-        let value = command_value(command);
-        let Some(id) = batch_id(value.as_ref(), payload) else {
+        let Some(id) = batch_id(queueable, payload) else {
             return;
         };
         let uuid = payload.uuid.as_deref().unwrap_or_default();
@@ -255,12 +235,13 @@ impl BusFeatures {
         payload: &Payload,
     ) -> Option<String> {
         let command = registry.command_bytes(payload).ok()?;
+        let queueable = Queueable::from_command(&command).unwrap_or_default();
         let mut notes = Vec::new();
-        if let Some(n) = chain::catch_note(chain::catch_callbacks(&command)) {
+        if let Some(n) = chain::catch_note(queueable.catch_callbacks()) {
             notes.push(n);
         }
         if let Some(repo) = &self.batches {
-            if let Some(id) = batch_id(command_value(&command).as_ref(), payload) {
+            if let Some(id) = batch_id(&queueable, payload) {
                 if let Ok(Some(row)) = repo.find(&id).await {
                     notes.extend(batch::failure_note(&row));
                 }
@@ -281,14 +262,18 @@ impl BusFeatures {
                 self.release_lock(payload, resolved).await;
             }
         }
-        let command = match resolved {
-            Some(r) => r.command().to_vec(),
+        let read;
+        let queueable = match resolved {
+            Some(r) => r.queueable(),
             None => match registry.command_bytes(payload) {
-                Ok(c) => c,
+                Ok(c) => {
+                    read = Queueable::from_command(&c).unwrap_or_default();
+                    &read
+                }
                 Err(_) => return,
             },
         };
-        self.record_batch(payload, &command, Some("failed")).await;
+        self.record_batch(payload, queueable, Some("failed")).await;
     }
 
     /// Apply the wrapper policy to a job larq cannot run because only PHP can.

@@ -13,10 +13,11 @@
 //! 0, the link's own `delay` honoured). Whichever worker owns the next class runs it.
 //!
 //! Catch callbacks are PHP closures: a failed link's callbacks cannot run in Rust.
-//! [`catch_callbacks`] counts them so the failure can say so (the worker appends a note to the
+//! [`Queueable::catch_callbacks`] counts them so the failure can say so (the worker appends a note to the
 //! failed_jobs exception text).
 
 use crate::dispatch::{options_from_command, set_prop, string_list, JobOptions};
+use crate::payload::queueable::Queueable;
 use crate::php::{self, Value};
 
 /// Why the chain could not be continued.
@@ -69,17 +70,10 @@ fn empty(v: Option<&Value<'_>>) -> bool {
     }
 }
 
-/// The next link of the chain in `command` (a serialized job object), rewritten as Laravel's
-/// `dispatchNextJobInChain` does; `None` when the chain is over (or the job has none).
-pub fn next_link(command: &[u8]) -> Result<Option<NextLink>, ChainError> {
-    let current = Value::parse(command)?;
-    let Some(current) = current.as_object() else {
-        return Ok(None);
-    };
-    let Some(Value::Array(chained)) = current.get("chained") else {
-        return Ok(None);
-    };
-    let Some(((_, first), rest)) = chained.split_first() else {
+/// The next link of the chain whose current job has the trait properties `current`, rewritten as
+/// Laravel's `dispatchNextJobInChain` does; `None` when the chain is over (or the job has none).
+pub fn next_link(current: &Queueable) -> Result<Option<NextLink>, ChainError> {
+    let Some((first, rest)) = current.chained.split_first() else {
         return Ok(None);
     };
     let Value::String(first) = first else {
@@ -90,22 +84,15 @@ pub fn next_link(command: &[u8]) -> Result<Option<NextLink>, ChainError> {
         return Err(ChainError::NotAnObject(next.type_name()));
     };
     let mut remaining = Vec::with_capacity(rest.len());
-    for (_, v) in rest {
+    for v in rest {
         match v {
             Value::String(s) => remaining.push(s.to_vec()),
             other => return Err(ChainError::NotAString(other.type_name())),
         }
     }
-    let take = |name: &str| -> Value<'static> {
-        current
-            .get(name)
-            .cloned()
-            .map(Value::into_owned)
-            .unwrap_or(Value::Null)
-    };
-    let chain_connection = take("chainConnection");
-    let chain_queue = take("chainQueue");
-    let catch = take("chainCatchCallbacks");
+    let chain_connection = current.chain_connection.clone();
+    let chain_queue = current.chain_queue.clone();
+    let catch = current.chain_catch_callbacks.clone();
     if has_refs(&catch) || next.props.iter().any(|p| has_refs(&p.value)) {
         // Slot numbers change when properties grow; only a reference-free tree is safe to edit.
         return Err(ChainError::References);
@@ -129,17 +116,6 @@ pub fn next_link(command: &[u8]) -> Result<Option<NextLink>, ChainError> {
         command: Value::Object(next).to_bytes(),
         options,
     }))
-}
-
-/// How many chain catch callbacks (PHP closures) a job carries.
-pub fn catch_callbacks(command: &[u8]) -> usize {
-    match Value::parse(command) {
-        Ok(Value::Object(o)) => match o.get("chainCatchCallbacks") {
-            Some(Value::Array(items)) => items.len(),
-            _ => 0,
-        },
-        _ => 0,
-    }
 }
 
 /// The note appended to a failed link's exception text when PHP catch callbacks were skipped.
@@ -169,7 +145,9 @@ mod tests {
     #[test]
     fn the_corpus_chain_continues_like_laravel() {
         let a = corpus_command("chain");
-        let next = next_link(&a).unwrap().unwrap();
+        let next = next_link(&Queueable::from_command(&a).unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!(next.class, "App\\Jobs\\ChainStep");
         assert_eq!(next.options.queue.as_deref(), Some("chains"));
         let b = Value::parse(&next.command).unwrap();
@@ -197,16 +175,29 @@ mod tests {
         let names: Vec<&[u8]> = b.props.iter().map(|p| p.name()).collect();
         assert_eq!(names[0], b"step");
         assert_eq!(names.last().copied(), Some(&b"chained"[..]));
-        assert_eq!(catch_callbacks(&a), 1);
+        assert_eq!(Queueable::from_command(&a).unwrap().catch_callbacks(), 1);
         // The last link ends the chain.
-        let c = next_link(&next.command).unwrap().unwrap();
-        assert!(next_link(&c.command).unwrap().is_none());
+        let c = next_link(&Queueable::from_command(&next.command).unwrap())
+            .unwrap()
+            .unwrap();
+        assert!(next_link(&Queueable::from_command(&c.command).unwrap())
+            .unwrap()
+            .is_none());
     }
 
     #[test]
     fn a_job_without_a_chain_has_no_next_link() {
-        assert!(next_link(&corpus_command("some_job")).unwrap().is_none());
-        assert_eq!(catch_callbacks(&corpus_command("some_job")), 0);
+        assert!(
+            next_link(&Queueable::from_command(&corpus_command("some_job")).unwrap())
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            Queueable::from_command(&corpus_command("some_job"))
+                .unwrap()
+                .catch_callbacks(),
+            0
+        );
         assert!(catch_note(0).is_none());
     }
 
@@ -217,7 +208,9 @@ mod tests {
         a.extend_from_slice(format!("s:{}:\"", inner.len()).as_bytes());
         a.extend_from_slice(inner);
         a.extend_from_slice(b"\";}}");
-        let next = next_link(&a).unwrap().unwrap();
+        let next = next_link(&Queueable::from_command(&a).unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!(next.options.queue.as_deref(), Some("own"));
     }
 }

@@ -36,6 +36,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::crypt::{CryptError, Encrypter};
+use crate::payload::queueable::QUEUEABLE_PROPERTIES;
 use crate::payload::Payload;
 use crate::php::{self, Key, Object, Property, Value};
 use crate::queue::{Queue, QueueError, RedisQueue};
@@ -109,20 +110,6 @@ pub struct PendingJob {
     object: Object<'static>,
     options: JobOptions,
 }
-
-/// The `Queueable` (and `InteractsWithQueue`) properties of a Laravel 8 job, in serialize order.
-const QUEUEABLE: [&str; 10] = [
-    "job",
-    "connection",
-    "queue",
-    "chainConnection",
-    "chainQueue",
-    "chainCatchCallbacks",
-    "delay",
-    "afterCommit",
-    "middleware",
-    "chained",
-];
 
 fn opt_string(v: &Option<String>) -> Value<'static> {
     match v {
@@ -258,7 +245,7 @@ impl PendingJob {
     fn command(&self, chain: Option<ChainFields>) -> Object<'static> {
         let mut obj = self.object.clone();
         // Missing Queueable properties are added with their defaults, in Laravel 8's order.
-        for name in QUEUEABLE {
+        for name in QUEUEABLE_PROPERTIES {
             if obj.get(name).is_none() {
                 let default = match name {
                     "middleware" | "chained" => Value::Array(Vec::new()),

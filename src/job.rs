@@ -41,6 +41,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::crypt::Encrypter;
+use crate::payload::queueable::Queueable;
 use crate::payload::Payload;
 
 mod listener;
@@ -379,6 +380,9 @@ impl<J: Job> Handler for Typed<J> {
 pub struct Resolved {
     handler: Arc<dyn Handler>,
     command: Arc<[u8]>,
+    /// The command's trait properties, read on first use (only chains, batches and unique locks
+    /// need them) and then shared by every step that does.
+    queueable: Arc<std::sync::OnceLock<Queueable>>,
 }
 
 impl fmt::Debug for Resolved {
@@ -403,6 +407,13 @@ impl Resolved {
     /// The serialized command object (decrypted when it was encrypted).
     pub fn command(&self) -> &[u8] {
         &self.command
+    }
+
+    /// The command's `Queueable`/`Batchable` properties, read once. A command that cannot be
+    /// read has none (its handler reports the decode error).
+    pub fn queueable(&self) -> &Queueable {
+        self.queueable
+            .get_or_init(|| Queueable::from_command(&self.command).unwrap_or_default())
     }
 
     /// The handler's `ShouldBeUnique` mode.
@@ -533,6 +544,7 @@ impl Registry {
         Ok(Resolved {
             handler: Arc::clone(handler),
             command,
+            queueable: Arc::default(),
         })
     }
 
@@ -541,6 +553,7 @@ impl Registry {
         Resolved {
             handler,
             command: command.into(),
+            queueable: Arc::default(),
         }
     }
 

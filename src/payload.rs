@@ -10,6 +10,7 @@
 //! it (Redis matches reserved jobs by value); see [`crate::queue::redis`].
 
 pub mod framework;
+pub mod queueable;
 
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};

@@ -267,6 +267,13 @@ pub struct Custom<'a> {
     pub data: Cow<'a, [u8]>,
 }
 
+/// `null`, PHP's value of an unset property.
+impl Default for Value<'_> {
+    fn default() -> Self {
+        Value::Null
+    }
+}
+
 impl<'a> Value<'a> {
     /// Write the value in PHP's `serialize()` format.
     pub fn to_bytes(&self) -> Vec<u8> {
