@@ -26,7 +26,7 @@ use larq::job::{Job, JobContext, JobError, Registry};
 use larq::payload::Payload;
 use larq::php::{Object, Property, Value};
 use larq::queue::{RedisQueue, RedisQueueOptions};
-use larq::worker::{Output, Worker, WorkerOptions};
+use larq::worker::{Worker, WorkerOptions};
 
 fn now_f() -> f64 {
     SystemTime::now()
@@ -152,7 +152,6 @@ async fn run_larq(args: &Args) -> Result<(), String> {
     let worker = Worker::builder(worker_queue, Registry::new().with::<EchoJob>())
         .options(WorkerOptions {
             sleep: Duration::from_secs(3),
-            output: Output::Tracing,
             memory_mb: 0,
             ..WorkerOptions::default()
         })

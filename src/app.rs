@@ -35,7 +35,7 @@ use crate::queue::{
 /// How long a query waits for a free connection of the app's pool.
 const DB_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 use crate::unique::UniqueLocks;
-use crate::worker::{Worker, WorkerOptions};
+use crate::worker::{Sink, Worker, WorkerOptions};
 use crate::wrappers::WrapperPolicies;
 
 /// Why a part of the app could not be had.
@@ -106,7 +106,7 @@ pub enum AppCache {
 /// How to build a worker beyond the app and the registry: which connection and `queue:work`'s
 /// options. The default works the app's default connection and queue with `queue:work`'s
 /// defaults, signals included (SIGTERM finishes the job in flight, as a supervisor expects).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerSetup {
     /// The connection to work (`None`: `QUEUE_CONNECTION`).
     pub connection: Option<String>,
@@ -122,6 +122,8 @@ pub struct WorkerSetup {
     pub force: bool,
     /// Count into these metrics (`/metrics`, `/health`, the progress line).
     pub metrics: Option<Arc<Metrics>>,
+    /// Where the worker's operator lines go (none: only `tracing` events).
+    pub sink: Option<Arc<dyn Sink>>,
 }
 
 impl Default for WorkerSetup {
@@ -137,6 +139,7 @@ impl Default for WorkerSetup {
             create_failed_table: false,
             force: false,
             metrics: None,
+            sink: None,
         }
     }
 }
@@ -431,6 +434,9 @@ impl App {
         }
         if let Some(metrics) = setup.metrics {
             builder = builder.metrics(metrics);
+        }
+        if let Some(sink) = setup.sink {
+            builder = builder.sink(sink);
         }
         Ok(builder.options(options).build())
     }

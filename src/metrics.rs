@@ -25,7 +25,6 @@
 //! Every metric name, type and label is listed in `docs/operations.md` (Metrics and health).
 
 pub mod http;
-pub mod status;
 pub mod text;
 
 use std::collections::HashMap;

@@ -33,7 +33,10 @@ use tokio::task::JoinSet;
 
 mod deletes;
 mod run;
+mod sink;
 mod watchdog;
+
+pub use self::sink::Sink;
 
 use self::deletes::{
     by_queue, retry_while_disconnected, settle, Deletes, PendingDelete, FAILED_STORE_LOG_INTERVAL,
@@ -60,15 +63,6 @@ pub enum WorkerError {
     /// The cache store could not be reached at start.
     #[error(transparent)]
     Queue(#[from] QueueError),
-}
-
-/// How the worker reports jobs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
-    /// Laravel 8's lines on stdout: `[2026-11-23 08:49:56][id] Processing: App\Jobs\SomeJob`.
-    Laravel,
-    /// Only `tracing` events (the binary renders them as JSON lines with `--log-format json`).
-    Tracing,
 }
 
 /// `queue:work`'s options.
@@ -100,8 +94,6 @@ pub struct WorkerOptions {
     pub concurrency: usize,
     /// Install SIGTERM/SIGINT/SIGUSR2/SIGCONT handlers (the binary does; embedders may not).
     pub handle_signals: bool,
-    /// Line output or tracing events.
-    pub output: Output,
     /// Laravel major version whose messages to mimic (8: MaxAttemptsExceededException on timeout).
     pub laravel_version: u8,
     /// How long past its timeout a handler may take to stop before the process exits with status
@@ -140,7 +132,6 @@ impl Default for WorkerOptions {
             once: false,
             concurrency: 1,
             handle_signals: false,
-            output: Output::Laravel,
             laravel_version: 8,
             stuck_handler_grace: Some(Duration::from_secs(5)),
             maintenance_file: None,
@@ -262,6 +253,8 @@ struct Inner {
     state: Arc<State>,
     /// "Cannot record the failed job", said once per interval while the store stays broken.
     failed_store_trouble: LogLimit,
+    /// Where operator lines go (none: only `tracing` events).
+    sink: Option<Arc<dyn Sink>>,
 }
 
 /// A job's place among `--concurrency`: taken when the loop reserves the job, given back once
@@ -307,9 +300,17 @@ pub struct WorkerBuilder {
     bus: Option<BusFeatures>,
     options: WorkerOptions,
     metrics: Option<Arc<Metrics>>,
+    sink: Option<Arc<dyn Sink>>,
 }
 
 impl WorkerBuilder {
+    /// Send the worker's operator lines (a line per job state, trouble to see at once) to
+    /// `sink`. Without one the worker prints nothing; its `tracing` events carry the same facts.
+    pub fn sink(mut self, sink: Arc<dyn Sink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
     /// Count jobs, durations and queue contact into `metrics` (for `/metrics`, `/health` and the
     /// progress line, see [`crate::metrics`]). Without it the worker keeps no counters at all.
     pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
@@ -354,7 +355,9 @@ impl WorkerBuilder {
             .bus
             .map(|b| Arc::new(b.with_default_dispatcher(&self.queue, &self.registry)));
         let deletes = self.queue.defers_deletes().then(Deletes::default);
-        let watchdog = options.stuck_handler_grace.map(watchdog::Watchdog::new);
+        let watchdog = options
+            .stuck_handler_grace
+            .map(|grace| watchdog::Watchdog::new(grace, self.sink.clone()));
         if let Some(metrics) = &self.metrics {
             metrics.bind(
                 Arc::clone(&self.queue),
@@ -377,6 +380,7 @@ impl WorkerBuilder {
                 watchdog,
                 state: Arc::new(State::default()),
                 failed_store_trouble: LogLimit::new(FAILED_STORE_LOG_INTERVAL),
+                sink: self.sink,
             }),
         }
     }
@@ -390,22 +394,6 @@ const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(2);
 /// for signals that only need to stop the worker promptly, so a busy larq reads them at most
 /// this often (and always when idle).
 const RESTART_CHECK_INTERVAL: Duration = Duration::from_millis(100);
-
-/// `Y-m-d H:i:s` for the output lines; formatted once per second per thread (formatting it for
-/// every line was a visible share of a busy worker's time).
-fn timestamp() -> String {
-    thread_local! {
-        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
-    }
-    let now = chrono::Utc::now();
-    LAST.with(|last| {
-        let mut last = last.borrow_mut();
-        if last.0 != now.timestamp() {
-            *last = (now.timestamp(), now.format("%Y-%m-%d %H:%M:%S").to_string());
-        }
-        last.1.clone()
-    })
-}
 
 /// Resident set size in MB from `/proc/self/statm` (0 where unavailable).
 pub fn rss_mb() -> u64 {
@@ -434,6 +422,7 @@ impl Worker {
             bus: None,
             options: WorkerOptions::default(),
             metrics: None,
+            sink: None,
         }
     }
 
@@ -639,8 +628,8 @@ impl Worker {
                             // jobs and reconnects, saying so once per outage.
                             if outage.is_none() {
                                 tracing::error!(error = %e, "lost the connection to Redis; retrying with backoff");
-                                if opts.output == Output::Laravel {
-                                    eprintln!("[{}] {e}; retrying with backoff", timestamp());
+                                if let Some(sink) = &self.inner.sink {
+                                    sink.problem(None, &format!("{e}; retrying with backoff"));
                                 }
                                 outage = Some((Instant::now(), Duration::from_millis(100)));
                             }
@@ -650,8 +639,8 @@ impl Worker {
                             }
                         } else {
                             tracing::error!(error = %e, "cannot pop a job");
-                            if opts.output == Output::Laravel {
-                                eprintln!("[{}] {e}", timestamp());
+                            if let Some(sink) = &self.inner.sink {
+                                sink.problem(None, &e.to_string());
                             }
                             self.sleep(Duration::from_secs(1)).await;
                         }

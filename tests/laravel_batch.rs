@@ -17,7 +17,7 @@ use larq::bus::BusFeatures;
 use larq::failed::FailedJobStore;
 use larq::job::{Job, JobContext, JobError, Registry};
 use larq::queue::{RedisQueue, RedisQueueOptions};
-use larq::worker::{Output, Worker, WorkerOptions};
+use larq::worker::{Worker, WorkerOptions};
 use serde_json::{json, Value as Json};
 
 static RAN: Mutex<Vec<i64>> = Mutex::new(Vec::new());
@@ -48,7 +48,6 @@ async fn larq_work(app: &App) {
         .options(WorkerOptions {
             stop_when_empty: true,
             sleep: std::time::Duration::ZERO,
-            output: Output::Tracing,
             ..WorkerOptions::default()
         })
         .build();

@@ -20,7 +20,7 @@ use larq::failed::FailedJobStore;
 use larq::job::{Job, JobContext, JobError, Registry};
 use larq::php::{tree, Value};
 use larq::queue::{RedisQueue, RedisQueueOptions};
-use larq::worker::{Output, Worker, WorkerOptions};
+use larq::worker::{Worker, WorkerOptions};
 use serde_json::Value as Json;
 
 static RAN: Mutex<Vec<i64>> = Mutex::new(Vec::new());
@@ -56,7 +56,6 @@ async fn larq_work(app: &App, once: bool) {
             once,
             stop_when_empty: true,
             sleep: std::time::Duration::ZERO,
-            output: Output::Tracing,
             ..WorkerOptions::default()
         })
         .build();

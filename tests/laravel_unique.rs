@@ -20,7 +20,7 @@ use larq::failed::FailedJobStore;
 use larq::job::{Job, JobContext, JobError, Registry};
 use larq::queue::{RedisQueue, RedisQueueOptions};
 use larq::unique::{Unique, UniqueLocks};
-use larq::worker::{Output, Worker, WorkerOptions};
+use larq::worker::{Worker, WorkerOptions};
 
 const LOCK: &str =
     "laravel_database_laravel_cache:laravel_unique_job:App\\Jobs\\UniqueJobproduct-77";
@@ -92,7 +92,6 @@ async fn larq_work(app: &App, registry: Registry) {
         .options(WorkerOptions {
             once: true,
             sleep: std::time::Duration::ZERO,
-            output: Output::Tracing,
             ..WorkerOptions::default()
         })
         .build();

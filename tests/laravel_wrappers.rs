@@ -18,7 +18,7 @@ use larq::cache::CacheStore;
 use larq::failed::FailedJobStore;
 use larq::job::{JobContext, JobError, Registry};
 use larq::queue::{RedisQueue, RedisQueueOptions};
-use larq::worker::{Output, Worker, WorkerOptions};
+use larq::worker::{Worker, WorkerOptions};
 use larq::wrappers::{HandBack, Listener, WrapperPolicies, WrapperPolicy};
 
 static EVENTS: Mutex<Vec<(i64, String)>> = Mutex::new(Vec::new());
@@ -58,7 +58,6 @@ async fn larq_work(app: &App, registry: Registry, policies: WrapperPolicies) {
         .options(WorkerOptions {
             once: true,
             sleep: std::time::Duration::ZERO,
-            output: Output::Tracing,
             ..WorkerOptions::default()
         })
         .build();

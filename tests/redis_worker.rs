@@ -540,6 +540,7 @@ fn child_worker() {
         store.ensure_table().await.unwrap();
         Worker::builder(queue, registry())
             .failed_store(store)
+            .sink(std::sync::Arc::new(StderrLines))
             .options(WorkerOptions {
                 sleep: Duration::from_millis(100),
                 handle_signals: true,
@@ -548,6 +549,20 @@ fn child_worker() {
             })
             .build()
     })
+}
+
+/// The child worker's operator lines on stderr, where the tests read them (the library prints
+/// nothing without a sink).
+struct StderrLines;
+
+impl larq::worker::Sink for StderrLines {
+    fn job(&self, status: &str, id: &str, name: &str) {
+        eprintln!("[{id}] {status}: {name}");
+    }
+
+    fn problem(&self, id: Option<&str>, text: &str) {
+        eprintln!("[{}] {text}", id.unwrap_or(""));
+    }
 }
 
 fn spawn_child(env: &Env, retry_after: u64) -> std::process::Child {

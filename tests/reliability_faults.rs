@@ -524,7 +524,6 @@ fn graceful_child() {
                 // 3 leaves it for a retry, which is what these tests look at.
                 tries: 3,
                 handle_signals: true,
-                output: larq::worker::Output::Tracing,
                 ..Default::default()
             })
             .build()

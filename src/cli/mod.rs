@@ -36,11 +36,13 @@ mod completions;
 mod dispatch;
 mod failed;
 mod inspect;
+mod lines;
 mod migrate;
 mod monitor;
 mod progress;
 mod restart;
 mod size;
+mod status;
 mod work;
 
 use std::process::ExitCode;

@@ -12,7 +12,7 @@
 //!
 //! The line is drawn at most 4 times a second, only when its text changed, cut to the terminal's
 //! width so it never wraps. The worker's job lines wipe it before they print (see
-//! `larq::metrics::status`), so they never run into it; the next redraw puts it back under them.
+//! `cli/status.rs`), so they never run into it; the next redraw puts it back under them.
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
-use crate::metrics::{status, Metrics, Totals};
+use super::status;
+use crate::metrics::{Metrics, Totals};
 use crate::queue::QueueSizes;
 
 /// `--progress`.

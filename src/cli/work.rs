@@ -19,7 +19,7 @@ use clap::{Args, ValueEnum};
 use crate::app::{App, QueueOverrides, WorkerSetup};
 use crate::job::Registry;
 use crate::metrics::Metrics;
-use crate::worker::{Output, StopReason, Worker, WorkerOptions};
+use crate::worker::{StopReason, Worker, WorkerOptions};
 use crate::wrappers::{HandBack, WrapperPolicies, WrapperPolicy};
 
 /// Log output formats.
@@ -274,10 +274,6 @@ async fn start(args: WorkArgs, registry: Registry) -> anyhow::Result<Started> {
         once: args.once,
         concurrency: args.concurrency,
         handle_signals: true,
-        output: match args.log_format {
-            LogFormat::Text => Output::Laravel,
-            LogFormat::Json => Output::Tracing,
-        },
         laravel_version: args.laravel_version,
         stuck_handler_grace: (args.stuck_grace > 0).then(|| Duration::from_secs(args.stuck_grace)),
         max_payload_bytes: args.max_payload_bytes,
@@ -300,6 +296,9 @@ async fn start(args: WorkArgs, registry: Registry) -> anyhow::Result<Started> {
         create_failed_table: args.create_failed_table,
         force: args.force,
         metrics: metrics.clone(),
+        // Laravel's lines with `--log-format text`; with `json` the tracing events are the output.
+        sink: (args.log_format == LogFormat::Text)
+            .then(|| Arc::new(crate::cli::lines::LaravelLines) as Arc<dyn crate::worker::Sink>),
     };
     let worker = app.worker(registry, setup).await?;
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -35,16 +35,8 @@ impl Run {
             status,
             "job {status}"
         );
-        if self.inner.options.output == Output::Laravel {
-            // `{status}:` left-aligned in 11 columns, as Laravel pads it.
-            let pad = 10usize.saturating_sub(status.len());
-            crate::metrics::status::print_line(format_args!(
-                "[{}][{}] {status}:{:pad$} {}",
-                timestamp(),
-                self.id,
-                "",
-                self.name
-            ));
+        if let Some(sink) = &self.inner.sink {
+            sink.job(status, &self.id, &self.name);
         }
     }
 
@@ -99,11 +91,10 @@ impl Run {
                     // would say the same, and each comes back after retry_after to say it again.
                     if let Some(left_out) = self.inner.failed_store_trouble.occurred() {
                         tracing::error!(error = %e, job_id = %self.id, left_out, "cannot record the failed job; it stays reserved and will come back after retry_after (said at most every 10 s; left_out: how many times since the last line)");
-                        if self.inner.options.output == Output::Laravel {
-                            eprintln!(
-                                "[{}][{}] cannot record the failed job: {e} (it stays reserved; {left_out} more since the last such line)",
-                                timestamp(),
-                                self.id
+                        if let Some(sink) = &self.inner.sink {
+                            sink.problem(
+                                Some(&self.id),
+                                &format!("cannot record the failed job: {e} (it stays reserved; {left_out} more since the last such line)"),
                             );
                         }
                     }
@@ -274,12 +265,10 @@ impl Run {
         }
         tracing::warn!(job_id = %self.id, "job timed out; it stays reserved until retry_after");
         self.outcome(Outcome::TimedOut);
-        if self.inner.options.output == Output::Laravel {
-            eprintln!(
-                "[{}][{}] Timed out: {} (left reserved until retry_after)",
-                timestamp(),
-                self.id,
-                self.name
+        if let Some(sink) = &self.inner.sink {
+            sink.problem(
+                Some(&self.id),
+                &format!("Timed out: {} (left reserved until retry_after)", self.name),
             );
         }
     }

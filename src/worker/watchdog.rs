@@ -15,12 +15,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use super::sink::Sink;
+
 /// Deadlines of the handlers that are running, shared with the watching thread.
-#[derive(Default)]
 struct Deadlines {
     running: Mutex<Running>,
     /// Woken when a deadline is added, so the thread never sleeps past the earliest one.
     changed: Condvar,
+    /// Told why the process ends.
+    sink: Option<Arc<dyn Sink>>,
 }
 
 #[derive(Default)]
@@ -56,9 +59,13 @@ pub(crate) struct Armed {
 
 impl Watchdog {
     /// `grace`: how long past its timeout a handler may take to stop before the process ends.
-    pub(crate) fn new(grace: Duration) -> Watchdog {
+    pub(crate) fn new(grace: Duration, sink: Option<Arc<dyn Sink>>) -> Watchdog {
         Watchdog {
-            deadlines: Arc::default(),
+            deadlines: Arc::new(Deadlines {
+                running: Mutex::default(),
+                changed: Condvar::new(),
+                sink,
+            }),
             grace,
         }
     }
@@ -128,7 +135,7 @@ fn watch(deadlines: Weak<Deadlines>) {
         let mut running = lock(&shared.running);
         let now = Instant::now();
         if let Some(stuck) = running.jobs.values().find(|d| d.kill_at <= now) {
-            end_process(stuck);
+            end_process(stuck, shared.sink.as_deref());
         }
         let wait = running
             .jobs
@@ -147,7 +154,7 @@ fn watch(deadlines: Weak<Deadlines>) {
 }
 
 /// What PHP does on every timeout: report it and exit with `EXIT_ERROR`.
-fn end_process(stuck: &Deadline) -> ! {
+fn end_process(stuck: &Deadline, sink: Option<&dyn Sink>) -> ! {
     let message = format!(
         "{} ran past its timeout of {} s and did not stop (blocking code without an .await cannot \
          be aborted); exiting with status 1 so the supervisor starts a fresh worker. The jobs in \
@@ -156,11 +163,9 @@ fn end_process(stuck: &Deadline) -> ! {
         stuck.timeout.as_secs()
     );
     tracing::error!(job_id = %stuck.id, job = %stuck.name, "{message}");
-    eprintln!(
-        "[{}][{}] Timed out: {message}",
-        chrono::Local::now().format("%Y-%m-%d %H:%M:%S"),
-        stuck.id
-    );
+    if let Some(sink) = sink {
+        sink.problem(Some(&stuck.id), &format!("Timed out: {message}"));
+    }
     std::process::exit(1);
 }
 
@@ -170,7 +175,7 @@ mod tests {
 
     #[test]
     fn deadlines_are_taken_back_when_the_handler_ends() {
-        let dog = Watchdog::new(Duration::from_secs(60));
+        let dog = Watchdog::new(Duration::from_secs(60), None);
         let a = dog.arm(Duration::from_secs(1), "A", "1");
         let b = dog.arm(Duration::from_secs(1), "B", "2");
         assert_eq!(lock(&dog.deadlines.running).jobs.len(), 2);
@@ -187,7 +192,7 @@ mod tests {
 
     #[test]
     fn the_thread_ends_with_its_worker() {
-        let dog = Watchdog::new(Duration::from_secs(60));
+        let dog = Watchdog::new(Duration::from_secs(60), None);
         drop(dog.arm(Duration::from_secs(1), "A", "1"));
         let weak = Arc::downgrade(&dog.deadlines);
         drop(dog);

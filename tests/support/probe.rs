@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use larq::job::{Job, JobContext, JobError, Registry};
 use larq::payload::Payload;
 use larq::php::{Object, Property, Value};
-use larq::worker::{Output, StopReason, Worker, WorkerOptions};
+use larq::worker::{StopReason, Worker, WorkerOptions};
 
 /// One run of a job as its handler saw it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -175,7 +175,6 @@ pub fn options() -> WorkerOptions {
     WorkerOptions {
         sleep: Duration::from_millis(100),
         stop_when_empty: true,
-        output: Output::Tracing,
         // All tests share this process; its RSS says nothing about one worker.
         memory_mb: 0,
         ..WorkerOptions::default()
