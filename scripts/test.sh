@@ -14,6 +14,9 @@ cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
 cargo test --doc
+# The library without its command line builds on its own, and the API docs have no broken link.
+cargo build --lib --no-default-features
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 # Then fuzz every target for a bounded time (docs/php-serialize-format.md, "Fuzzing"); a crash fails
 # the run. On a fresh machine most of it is installing cargo-fuzz and building the instrumented
 # targets (docs/reliability.md has the measured times). LARQ_FUZZ_SECONDS=0 leaves it out.

@@ -70,7 +70,7 @@ const REOPEN_INTERVAL: Duration = Duration::from_secs(2);
 /// The app's `failed_jobs` table.
 ///
 /// Cheap to clone; clones share the pool. A write that fails reopens the pool (at most every
-/// [`REOPEN_INTERVAL`]) and is tried once more: a connection opened while the database could not
+/// 2 s) and is tried once more: a connection opened while the database could not
 /// be written (a read-only SQLite file, a server in read-only mode, a dead TCP connection) would
 /// otherwise keep failing after the cause is gone, until the worker is restarted.
 #[derive(Debug, Clone)]

@@ -1,32 +1,56 @@
 //! # larq: Laravel's queue worker, in Rust
 //!
 //! A Laravel app dispatches `SomeJob::dispatch($userId, $param)`; larq picks the job up from the same
-//! Redis queue `php artisan queue:work` would, decodes the PHP-serialized job object straight into a
-//! Rust struct, and runs your handler with Laravel's semantics (attempts, tries, backoff, timeouts,
-//! failed_jobs), side by side with PHP workers.
+//! queue `php artisan queue:work` would (Redis or the database `jobs` table), decodes the
+//! PHP-serialized job object straight into a Rust struct, and runs your handler with Laravel's
+//! semantics (attempts, tries, backoff, timeouts, chains, batches, unique locks, failed_jobs), side
+//! by side with PHP workers. A deployment's whole backend binary:
 //!
-//! ```
-//! use serde::Deserialize;
+//! ```no_run
+//! use larq::{Job, JobContext, JobError, Registry};
 //!
-//! // The PHP class `App\Jobs\SomeJob { public int $userId; public string $someParam; }`
-//! #[derive(Deserialize, Debug)]
+//! #[derive(serde::Deserialize)]
 //! #[serde(rename_all = "camelCase")]
 //! struct SomeJob { user_id: i64, some_param: String }
 //!
+//! impl Job for SomeJob {
+//!     const CLASS: &'static str = "App\\Jobs\\SomeJob";
+//!     async fn handle(self, _ctx: &mut JobContext) -> Result<(), JobError> {
+//!         println!("Processing user ID: {} with param: {}", self.user_id, self.some_param);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     larq::cli::run(Registry::new().with::<SomeJob>())
+//! }
+//! ```
+//!
+//! `backend work --env /srv/app/.env` works the app's queues with `queue:work`'s flags; the same
+//! binary has `failed`, `size`, `restart` and the other operator commands ([`cli`], cargo feature
+//! `cli`, on by default). To build the worker yourself, [`App`] turns the app's settings into a
+//! wired [`Worker`]. And the format alone:
+//!
+//! ```
+//! # #[derive(serde::Deserialize)] #[serde(rename_all = "camelCase")]
+//! # struct SomeJob { user_id: i64, some_param: String }
 //! let command = br#"O:16:"App\Jobs\SomeJob":2:{s:6:"userId";i:42;s:9:"someParam";s:3:"abc";}"#;
 //! let job: SomeJob = larq::php::from_bytes(command)?;
 //! assert_eq!(job.user_id, 42);
 //! # Ok::<(), larq::php::Error>(())
 //! ```
 //!
-//! Map of the crate: [`php`] is the serde data format for PHP's `serialize()`; [`payload`] the
-//! JSON envelope Laravel pushes; [`queue`] the Redis and database drivers; [`job`] the trait your job structs
-//! implement and the registry that maps PHP classes to them; [`worker`] `queue:work`'s loop;
-//! [`failed`] the `failed_jobs` table; [`config`] the PHP app's `.env`; [`dispatch`] pushes Rust
-//! values as Laravel jobs; [`bus`] continues chains ([`chain`]), keeps `job_batches` ([`batch`]),
-//! releases unique locks ([`unique`]) and applies the policy for framework wrappers
-//! ([`wrappers`]); [`metrics`] counts what a worker does for Prometheus, health probes and the
-//! progress line; [`display`] makes payload text safe to print.
+//! Map of the crate, from the bottom up: [`php`] is the serde data format for PHP's
+//! `serialize()`; [`payload`] the JSON envelope Laravel pushes (and the `Queueable` properties
+//! inside the command), [`crypt`] Laravel's encrypter; [`queue`] the Redis and database drivers,
+//! [`cache`] the app's cache store, [`db`] its SQL database, [`failed`] the `failed_jobs` table;
+//! [`job`] the trait your job structs implement and the registry that maps PHP classes to them;
+//! [`bus`] continues chains ([`chain`]), keeps `job_batches` ([`batch`]), releases unique locks
+//! ([`unique`]) and applies the policy for framework wrappers ([`wrappers`]); [`dispatch`] pushes
+//! Rust values as Laravel jobs; [`worker`] is `queue:work`'s loop; [`metrics`] counts what a worker
+//! does for Prometheus, health probes and the progress line; [`config`] reads the PHP app's `.env`
+//! and [`app`] wires it all; [`cli`] is the command line; [`display`] makes payload text safe to
+//! print.
 #![deny(missing_docs)]
 
 pub mod app;
@@ -52,11 +76,13 @@ pub mod unique;
 pub mod worker;
 pub mod wrappers;
 
+pub use app::{App, WorkerSetup};
 pub use bus::BusFeatures;
+pub use cache::CacheStore;
 pub use config::{Env, Settings};
 pub use dispatch::{Chain, Dispatcher, PendingJob};
 pub use failed::FailedJobStore;
-pub use job::{Job, JobContext, JobError, Registry};
+pub use job::{Job, JobContext, JobError, Listener, Registry};
 pub use payload::Payload;
-pub use queue::{RedisQueue, ReservedJob};
-pub use worker::{Worker, WorkerOptions};
+pub use queue::{DatabaseQueue, Queue, RedisQueue, ReservedJob};
+pub use worker::{StopReason, Worker, WorkerHandle, WorkerOptions};

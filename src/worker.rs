@@ -396,7 +396,7 @@ const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(2);
 const RESTART_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Resident set size in MB from `/proc/self/statm` (0 where unavailable).
-pub fn rss_mb() -> u64 {
+pub(crate) fn rss_mb() -> u64 {
     let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
         return 0;
     };

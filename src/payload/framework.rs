@@ -25,7 +25,7 @@ fn php_only_reason(class: &str) -> Option<&'static str> {
 }
 
 /// Whether `class` is a framework wrapper only PHP can run (a listener without a Rust
-/// [`Listener`] counts too, see [`Registry::resolve`]).
+/// [`crate::job::Listener`] counts too, see [`crate::job::Registry::resolve`]).
 pub fn is_php_only(class: &str) -> bool {
     php_only_reason(class).is_some()
 }

@@ -2,7 +2,7 @@
 //!
 //! It is a pull parser: [`Tokenizer::next_token`] reads one value header (a whole scalar, or the
 //! opening of an array/object up to its `{`), [`Tokenizer::next_key`] one array key or member name,
-//! and [`Tokenizer::end_container`] the closing `}`. Both the [`Value`] builder (`build.rs`) and the serde
+//! and [`Tokenizer::end_container`] the closing `}`. Both the [`Value`](super::Value) builder (`build.rs`) and the serde
 //! [`Deserializer`](super::Deserializer) sit on it, so the grammar, the limits and the error
 //! messages exist once.
 //!

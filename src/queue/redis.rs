@@ -27,14 +27,13 @@
 //! * **One round trip per worker pass**: the finished jobs' deletes, the migration (at most once a
 //!   second) and the reserve of several jobs go in one script ([`RedisQueue::delete_migrate_reserve`]),
 //!   deletes first, so a finished job is never migrated back because its delete waited.
-//! * **The search for `attempts` is bounded** (see [`COUNT_ATTEMPT_LUA`]): no payload makes the
+//! * **The search for `attempts` is bounded** (see `COUNT_ATTEMPT_LUA`): no payload makes the
 //!   reserve cost more than a small factor of Laravel's own pop in Redis.
 
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script};
+use redis::Script;
 use tokio::sync::Mutex;
 
 use super::{now, QueueError, Reservation, ReservedJob};
@@ -417,28 +416,6 @@ impl std::fmt::Debug for RedisQueue {
     }
 }
 
-/// Open a Redis client for `redis://`, `rediss://` (TLS), `redis+unix://` URLs, with
-/// `user:password@` and `/db`.
-pub fn client(url: &str) -> Result<Client, QueueError> {
-    if url.starts_with("rediss://") {
-        // rustls needs a process-wide crypto provider; an earlier install is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-    Client::open(url).map_err(|e| {
-        // The error text may quote the URL, and so the password: keep only its kind.
-        QueueError::Config(format!("{:?}", e.kind()))
-    })
-}
-
-/// A connection that reconnects by itself, with timeouts fit for scripts over large sets.
-pub async fn connection_manager(client: &Client) -> Result<ConnectionManager, redis::RedisError> {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(5)))
-        .set_response_timeout(Some(Duration::from_secs(60)))
-        .set_number_of_retries(3);
-    client.get_connection_manager_with_config(config).await
-}
-
 impl RedisQueue {
     /// Connect to the Redis server at `url`.
     pub async fn connect(url: &str, options: RedisQueueOptions) -> Result<RedisQueue, QueueError> {
@@ -621,7 +598,7 @@ impl RedisQueue {
     /// delayed jobs and expired reservations as [`RedisQueue::migrate`] does, then reserve up to
     /// `n`, all in one atomic script. Deleting before migrating keeps a finished job whose
     /// reservation expired while its delete waited from being handed out again (see
-    /// [`RESERVE_MANY`]). Returns what [`RedisQueue::delete_and_reserve`] returns.
+    /// `RESERVE_MANY`). Returns what [`RedisQueue::delete_and_reserve`] returns.
     pub async fn delete_migrate_reserve(
         &self,
         queue: &str,
