@@ -4,7 +4,7 @@
 //!
 //! It lives here, not in the `larq` binary, so the product has no handler and no variable that
 //! only tests read. The tests build it with `cargo build --example recording_backend`
-//! (`tests/support/bins.rs`).
+//! (`tests/integration/support/bins.rs`).
 
 use std::io::Write;
 

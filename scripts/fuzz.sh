@@ -7,7 +7,7 @@
 # Installs cargo-fuzz from crates.io when it is missing. A crash, timeout or out-of-memory input
 # fails the run (after the other targets ran) and is printed with its path, its bytes in base64 and
 # the command that reproduces it; it is also copied into fuzz/regressions/<target>/, where
-# tests/fuzz_regressions.rs replays it in every `cargo test` once committed.
+# tests/integration/fuzz_regressions.rs replays it in every `cargo test` once committed.
 # Under CI=true a failure to install cargo-fuzz is a failure; elsewhere it is a loud skip. A target
 # that does not build always fails the run.
 #
@@ -75,7 +75,7 @@ say "built in ${t_build} s"
 # --- seeds ----------------------------------------------------------------------------------------
 # Generated at every run from the committed corpus, never committed themselves: each captured
 # payload's serialized command (an encrypted one decrypted with the fixture app's key, both the
-# PHP string Laravel encrypts and the command inside it). tests/fuzz_regressions.rs replays the
+# PHP string Laravel encrypts and the command inside it). tests/integration/fuzz_regressions.rs replays the
 # same inputs.
 seeds=$root/fuzz/seeds
 rm -rf "$seeds"
@@ -161,6 +161,6 @@ done
 say "install ${t_install} s, build ${t_build} s, ${#targets[@]} target(s) x ${seconds} s"
 for line in "${summary[@]}"; do say "$line"; done
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "fuzz: FAILED: ${failed[*]} (inputs copied into fuzz/regressions/; cargo test --test fuzz_regressions replays them)" >&2
+  echo "fuzz: FAILED: ${failed[*]} (inputs copied into fuzz/regressions/; cargo test --test integration fuzz_regressions:: replays them)" >&2
   exit 1
 fi

@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn paths_follow_laravels_sha1_layout() {
         // A known SHA-1 (FIPS 180-2's "abc"): two levels of two hex digits, then the whole hash.
-        // That PHP finds the same file is shown by tests/cli_ops.rs (artisan queue:restart).
+        // That PHP finds the same file is shown by tests/integration/cli_ops.rs (artisan queue:restart).
         assert_eq!(
             FileCache::new("/d").path("abc"),
             PathBuf::from("/d/a9/99/a9993e364706816aba3e25717850c26c9cd0d89d")

@@ -129,7 +129,7 @@ static MIGRATE: LazyLock<Script> = LazyLock::new(|| {
 /// either way). It is the *last* top-level `attempts` if a hostile payload repeats the key, which
 /// is the one PHP's `json_decode` reads. No search through the whole payload: a search for the
 /// key costs ~13 ns per quote byte in Redis, and a payload of quotes made that ~10x Laravel's
-/// pop (`tests/reliability_faults.rs`). Anything else takes the full scan.
+/// pop (`tests/integration/reliability_faults.rs`). Anything else takes the full scan.
 ///
 /// The full scan is bounded, because it runs inside Redis and blocks every other client of the
 /// server (the PHP app's too) while it runs: it may take at most 4,096 steps plus one per 256
@@ -137,7 +137,7 @@ static MIGRATE: LazyLock<Script> = LazyLock::new(|| {
 /// gives up at nesting depth 512. A payload that needs more (only hostile or non-Laravel ones
 /// do: Laravel writes `attempts` last, which the fast path takes) goes to the cjson round trip,
 /// which is exactly what Laravel's own pop script does, so its cost in Redis stays within a
-/// small factor of Laravel's on any payload (`tests/reliability_faults.rs` measures both).
+/// small factor of Laravel's on any payload (`tests/integration/reliability_faults.rs` measures both).
 const COUNT_ATTEMPT_LUA: &str = r#"local function fast_attempts(job)
   if string.byte(job, 1) ~= 123 then return nil end
   local s, de, digits = string.find(job, '"attempts":(%-?%d+)}$', math.max(1, #job - 32))

@@ -15,7 +15,7 @@ return [
             'serialize' => false,
         ],
         // The Laravel 8 skeleton's default store; CACHE_FILE_PATH lets a test give it a
-        // directory of its own (larq's tests/cli_ops.rs, queue:restart through the file cache).
+        // directory of its own (larq's tests/integration/cli_ops.rs, queue:restart through the file cache).
         'file' => [
             'driver' => 'file',
             'path' => env('CACHE_FILE_PATH', storage_path('framework/cache/data')),

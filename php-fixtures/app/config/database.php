@@ -2,7 +2,7 @@
 
 use Illuminate\Support\Str;
 
-// Redis Cluster (tests/redis_cluster.rs): LARQ_REDIS_CLUSTER=host:port,host:port (the seed list
+// Redis Cluster (tests/integration/redis_cluster.rs): LARQ_REDIS_CLUSTER=host:port,host:port (the seed list
 // larq reads too) moves both Redis connections under `clusters`, which is how an app on a cluster
 // configures them; phpredis then talks to it through RedisCluster. Unset: one server, as before.
 $larqClusterSeeds = array_values(array_filter(array_map('trim', explode(',', (string) env('LARQ_REDIS_CLUSTER', '')))));

@@ -7,12 +7,10 @@
 //!
 //! Needs `redis-server`: skipped with a notice without it, a failure under `CI=true`.
 
-#[path = "support/bins.rs"]
-mod bins;
-#[path = "support/redis_server.rs"]
-mod redis_server;
-#[path = "support/some_job.rs"]
-mod some_job;
+use crate::support::bins;
+use crate::support::redis_server;
+use crate::support::some_job;
+use crate::support::wait::wait_for_value;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -384,19 +382,6 @@ fn wait_scrape(
     }
 }
 
-fn wait_for<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = probe() {
-            return Some(v);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 struct Worker {
     child: Child,
     port: u16,
@@ -428,7 +413,7 @@ impl Worker {
             port,
             stderr,
         };
-        let up = wait_for(Duration::from_secs(30), || {
+        let up = wait_for_value(Duration::from_secs(30), || {
             if let Ok(Some(status)) = w.child.try_wait() {
                 panic!("larq exited early ({status}): {}", w.stderr_text());
             }
@@ -446,7 +431,7 @@ impl Worker {
     fn stop(&mut self) -> std::process::ExitStatus {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = wait_for(Duration::from_secs(30), || {
+        let status = wait_for_value(Duration::from_secs(30), || {
             self.child.try_wait().ok().flatten()
         });
         status.unwrap_or_else(|| {
@@ -716,7 +701,7 @@ fn redis_worker_counters_sizes_and_health() {
 
     // The queue backend goes away: health turns 503, metrics keep answering.
     redis.stop();
-    let (_, body) = wait_for(Duration::from_secs(60), || {
+    let (_, body) = wait_for_value(Duration::from_secs(60), || {
         get(port, "/health").filter(|(s, _)| *s == 503)
     })
     .unwrap_or_else(|| {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use larq::crypt::Encrypter;
 use serde_json::Value as Json;
 
-#[path = "../fuzz/replay.rs"]
+#[path = "../../fuzz/replay.rs"]
 mod replay;
 
 /// The fuzz targets whose crashes are kept; each has a directory under `fuzz/regressions/`.

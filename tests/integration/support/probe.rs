@@ -1,9 +1,10 @@
-//! The worker tests' harness, shared by `tests/redis_worker.rs` and `tests/database_queue.rs` so
+//! The worker tests' harness, shared by `tests/integration/redis_worker.rs` and `tests/integration/database_queue.rs` so
 //! both drivers are judged by the same probe job and the same records: a `Tests\Probe` job whose
 //! `mode` says what its handler does, the fixture app's `App\Jobs\SomeJob`, and a record of every
 //! run (in memory, or in a JSON-lines file when the worker is a child process).
 #![allow(dead_code)] // each test binary uses part of it
 
+pub use super::wait::wait_for;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
@@ -179,18 +180,6 @@ pub fn options() -> WorkerOptions {
         memory_mb: 0,
         ..WorkerOptions::default()
     }
-}
-
-/// Poll `cond` every 50 ms for up to `limit`; its last answer.
-pub fn wait_for(limit: Duration, cond: impl Fn() -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    cond()
 }
 
 /// Run a worker until `done()` holds (then stop it) or `limit` passes.

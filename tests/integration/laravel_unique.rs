@@ -4,12 +4,7 @@
 //! after larq's; a released job keeps it; a failed job drops it; `ShouldBeUniqueUntilProcessing`
 //! drops it before the handler runs.
 
-#[path = "support/laravel.rs"]
-mod laravel;
-#[path = "support/php.rs"]
-mod php_support;
-#[path = "support/redis_server.rs"]
-mod redis_support;
+use crate::support::laravel;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 

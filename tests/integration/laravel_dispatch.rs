@@ -2,12 +2,7 @@
 //! EchoJob, a FailingJob with tries, an encrypted EchoJob and a chain of EchoJobs; the real
 //! `php artisan queue:work` runs them, and the fixture jobs record the properties they received.
 
-#[path = "support/laravel.rs"]
-mod laravel;
-#[path = "support/php.rs"]
-mod php_support;
-#[path = "support/redis_server.rs"]
-mod redis_support;
+use crate::support::laravel;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

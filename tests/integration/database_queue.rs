@@ -7,12 +7,9 @@
 //! tests run in parallel with each other and with other suites. A missing server is skipped with a
 //! notice, except under `CI=true`, where it fails.
 
-#[path = "support/bins.rs"]
-mod bins;
-#[path = "support/php.rs"]
-mod php_support;
-#[path = "support/probe.rs"]
-mod probe_support;
+use crate::support::bins;
+use crate::support::php as php_support;
+use crate::support::probe as probe_support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -529,7 +526,12 @@ fn child_worker() {
 
 fn spawn_child(db: &TestDb, retry_after: u64) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["child_worker", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "database_queue::child_worker",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("LARQ_CHILD_DB_URL", &db.url)
         .env("LARQ_CHILD_TABLE", &db.table)
         .env("LARQ_CHILD_RETRY_AFTER", retry_after.to_string())

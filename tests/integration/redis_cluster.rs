@@ -5,14 +5,11 @@
 //! app dispatching through phpredis's `RedisCluster` while `larq work` drains the jobs and obeys
 //! `php artisan queue:restart` (the cache store on the cluster).
 
-#[path = "support/bins.rs"]
-mod bins;
-#[path = "support/php.rs"]
-mod php_support;
-#[path = "support/redis_cluster.rs"]
-mod redis_cluster;
-#[path = "support/tls.rs"]
-mod tls;
+use crate::support::bins;
+use crate::support::laravel;
+use crate::support::php as php_support;
+use crate::support::redis_cluster;
+use crate::support::tls;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -231,21 +228,11 @@ async fn a_queue_name_whose_keys_span_slots_is_refused_with_advice() {
 }
 
 fn artisan(cluster: &TestCluster, scratch: &Path, args: &[&str]) -> String {
-    let out = Command::new("php")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/app/artisan"))
-        .args(args)
-        .env("LARQ_REDIS_CLUSTER", cluster.seed_list())
+    let mut c = laravel::artisan_command(args);
+    c.env("LARQ_REDIS_CLUSTER", cluster.seed_list())
         .env("DB_DATABASE", scratch.join("db.sqlite"))
-        .env("LOG_PATH", scratch.join("laravel.log"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "artisan {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        .env("LOG_PATH", scratch.join("laravel.log"));
+    laravel::run(c, &format!("artisan {args:?}"))
 }
 
 /// `work` of the tests' backend (larq's command line with the SomeJob handler) on the cluster.

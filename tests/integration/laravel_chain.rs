@@ -4,12 +4,7 @@
 //! same job (same payload fields, same command properties; the catch closure larq carries over is
 //! byte-exact, PHP's is re-signed), and the rest of the chain then runs in PHP or in larq alike.
 
-#[path = "support/laravel.rs"]
-mod laravel;
-#[path = "support/php.rs"]
-mod php_support;
-#[path = "support/redis_server.rs"]
-mod redis_support;
+use crate::support::laravel;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;

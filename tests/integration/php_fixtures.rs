@@ -16,8 +16,7 @@ fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures")
 }
 
-#[path = "support/php.rs"]
-mod php_support;
+use crate::support::php as php_support;
 
 /// Every captured payload of the committed corpus, sorted by name. An empty corpus is a failure:
 /// it is committed.

@@ -2,11 +2,10 @@
 //! which needs a nightly toolchain): the worker's decode path (payload JSON → PHP command →
 //! handler struct) must never panic, and the reserve script's fast in-place `attempts` edit
 //! must give exactly what the full scan gives, on payloads of any key order and nesting.
-//! (Arbitrary bytes into `Value::parse`/`from_bytes` alone are covered by tests/php_roundtrip.rs
-//! and tests/php_de.rs.)
+//! (Arbitrary bytes into `Value::parse`/`from_bytes` alone are covered by tests/integration/php_roundtrip.rs
+//! and tests/integration/php_de.rs.)
 
-#[path = "support/redis_server.rs"]
-mod redis_server;
+use crate::support::redis_server;
 
 use larq::job::{Job, JobContext, JobError, Registry};
 use larq::payload::Payload;

@@ -6,12 +6,10 @@
 //! Jobs are `Tests\Probe` objects whose `mode` says what the handler does; every run is recorded
 //! (in memory, or in a JSON-lines file for child processes) with its attempt number and time.
 
-#[path = "support/php.rs"]
-mod php_support;
-#[path = "support/probe.rs"]
-mod probe_support;
-#[path = "support/redis_server.rs"]
-mod redis_server;
+use crate::support::laravel;
+use crate::support::php as php_support;
+use crate::support::probe as probe_support;
+use crate::support::redis_server;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -567,7 +565,12 @@ impl larq::worker::Sink for StderrLines {
 
 fn spawn_child(env: &Env, retry_after: u64) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["child_worker", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "redis_worker::child_worker",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("LARQ_CHILD_REDIS", env.server.url(0))
         .env("LARQ_CHILD_DB", env.db())
         .env("LARQ_CHILD_RETRY_AFTER", retry_after.to_string())
@@ -666,7 +669,12 @@ async fn a_blocked_handler_past_its_timeout_ends_the_process_and_the_job_is_not_
         .unwrap();
         let started = Instant::now();
         let child = Command::new(std::env::current_exe().unwrap())
-            .args(["child_worker", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "redis_worker::child_worker",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("LARQ_CHILD_REDIS", env.server.url(0))
             .env("LARQ_CHILD_DB", env.db())
             .env("LARQ_CHILD_RETRY_AFTER", "2")
@@ -819,11 +827,8 @@ async fn sigterm_finishes_the_running_job_first() {
 // ---- the real Laravel app -------------------------------------------------------------------
 
 fn artisan_command(env: &Env, args: &[&str]) -> Command {
-    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/app");
-    let mut cmd = Command::new("php");
-    cmd.arg(app.join("artisan"))
-        .args(args)
-        .env("REDIS_HOST", "127.0.0.1")
+    let mut cmd = laravel::artisan_command(args);
+    cmd.env("REDIS_HOST", "127.0.0.1")
         .env("REDIS_PORT", env.server.port.to_string())
         .env("DB_DATABASE", env.db())
         .env("QUEUE_CONNECTION", "redis");
@@ -831,14 +836,7 @@ fn artisan_command(env: &Env, args: &[&str]) -> Command {
 }
 
 fn artisan(env: &Env, args: &[&str]) -> String {
-    let out = artisan_command(env, args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "artisan {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    laravel::run(artisan_command(env, args), &format!("artisan {args:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

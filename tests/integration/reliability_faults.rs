@@ -5,14 +5,12 @@
 //! `App\Jobs\SomeJob` handler), which appends one JSON line per run to `LARQ_RECORD_FILE`; the tests read those lines to see which jobs
 //! ran and how often.
 
-#[path = "support/bins.rs"]
-mod bins;
-#[path = "support/php.rs"]
-mod php_support;
-#[path = "support/redis_server.rs"]
-mod redis_server;
-#[path = "support/some_job.rs"]
-mod some_job;
+use crate::support::bins;
+use crate::support::php as php_support;
+use crate::support::redis_server;
+use crate::support::rng::Rng;
+use crate::support::some_job;
+use crate::support::wait::{wait_exit, wait_for};
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -164,32 +162,9 @@ impl Env {
     }
 }
 
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    cond()
-}
-
 fn sigterm(child: &Child) {
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-}
-
-/// A tiny xorshift so the kill points differ per run without a dependency; the seed is printed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 #[test]
@@ -574,7 +549,7 @@ fn nap(secs: f64) -> String {
 fn graceful_child_process(env: &Env, timeout: u64) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args([
-            "graceful_child",
+            "reliability_faults::graceful_child",
             "--exact",
             "--nocapture",
             "--test-threads=1",
@@ -1095,20 +1070,6 @@ struct Unfreeze<'a>(&'a Path);
 impl Drop for Unfreeze<'_> {
     fn drop(&mut self) {
         chattr(self.0, "-i");
-    }
-}
-
-/// Wait up to `limit` for the child to exit.
-fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if started.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

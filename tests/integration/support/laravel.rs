@@ -59,8 +59,12 @@ impl App {
 
     /// Run `php artisan ...`, asserting success; returns stdout.
     pub fn artisan(&self, args: &[&str]) -> String {
-        let mut c = self.command(Path::new("php"));
-        c.arg(app_dir().join("artisan")).args(args);
+        let mut c = artisan_command(args);
+        c.envs(
+            self.command(Path::new("php"))
+                .get_envs()
+                .filter_map(|(k, v)| Some((k, v?))),
+        );
         run(c, &format!("artisan {args:?}"))
     }
 
@@ -118,7 +122,16 @@ impl App {
     }
 }
 
-fn run(mut c: Command, what: &str) -> String {
+/// `php artisan <args>` of the fixture app; the caller adds the environment that points it at
+/// its Redis and database.
+pub fn artisan_command(args: &[&str]) -> Command {
+    let mut c = Command::new("php");
+    c.arg(app_dir().join("artisan")).args(args);
+    c
+}
+
+/// Run `c`, asserting success (`what` names it in the failure); its stdout.
+pub fn run(mut c: Command, what: &str) -> String {
     let out = c.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
         out.status.success(),

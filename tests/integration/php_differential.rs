@@ -5,6 +5,7 @@
 //! Each test batches all its values through one `php` process (one base64 value per line). Without
 //! `php` the tests fail when `CI=true` and print a notice otherwise.
 
+use crate::support::rng::Rng;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
@@ -74,31 +75,13 @@ fn show(b: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------------
 // A seeded generator of Values PHP reads and writes back unchanged
 
-/// splitmix64: small, seeded, deterministic.
-struct Rng(u64);
+/// The PHP-flavoured draws of the generator: edge floats and integers PHP writes specially.
+trait PhpDraws {
+    fn f64(&mut self) -> f64;
+    fn i64(&mut self) -> i64;
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-
-    fn bytes(&mut self, max: u64) -> Vec<u8> {
-        let len = self.below(max + 1);
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
+impl PhpDraws for Rng {
     fn f64(&mut self) -> f64 {
         let edge = [
             0.1,

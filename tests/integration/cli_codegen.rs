@@ -13,23 +13,23 @@ use serde_json::Value as Json;
 
 #[allow(dead_code)]
 mod some_job {
-    include!("codegen/some_job.rs");
+    include!("../codegen/some_job.rs");
 }
 #[allow(dead_code)]
 mod data_job {
-    include!("codegen/data_job.rs");
+    include!("../codegen/data_job.rs");
 }
 #[allow(dead_code)]
 mod enums_job {
-    include!("codegen/enums_job.rs");
+    include!("../codegen/enums_job.rs");
 }
 #[allow(dead_code)]
 mod objects_job {
-    include!("codegen/objects_job.rs");
+    include!("../codegen/objects_job.rs");
 }
 #[allow(dead_code)]
 mod echo_job {
-    include!("codegen/echo_job.rs");
+    include!("../codegen/echo_job.rs");
 }
 
 const SNAPSHOTS: &[&str] = &[

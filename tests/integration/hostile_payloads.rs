@@ -3,16 +3,9 @@
 //! refused by larq too, payload text never reaches a terminal raw, and one big payload neither
 //! stops the worker on memory nor floods its output.
 
-#[path = "support/bins.rs"]
-mod bins;
-#[path = "support/laravel.rs"]
-mod laravel;
-#[path = "support/php.rs"]
-mod php_support;
-#[path = "support/redis_server.rs"]
-mod redis_support;
-#[path = "support/some_job.rs"]
-mod some_job;
+use crate::support::bins;
+use crate::support::laravel;
+use crate::support::some_job;
 
 use std::process::{Command, Output};
 

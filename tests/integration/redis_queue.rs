@@ -2,8 +2,7 @@
 //! release, migrate, delete by exact bytes, size/clear, blocking, and payloads Laravel's own script
 //! would lose or damage.
 
-#[path = "support/redis_server.rs"]
-mod redis_server;
+use crate::support::redis_server;
 
 use larq::payload::Payload;
 use larq::queue::now;

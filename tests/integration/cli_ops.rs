@@ -5,18 +5,16 @@
 //!
 //! Tests needing PHP or Redis skip with a notice when they are missing, and fail under `CI=true`.
 
-#[path = "support/bins.rs"]
-mod bins;
-#[path = "support/php.rs"]
-mod php_support;
-#[path = "support/redis_server.rs"]
-mod redis_support;
-#[path = "support/some_job.rs"]
-mod some_job;
+use crate::support::bins;
+use crate::support::laravel;
+use crate::support::php as php_support;
+use crate::support::redis_server as redis_support;
+use crate::support::some_job;
+use crate::support::wait::wait_exit;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis_support::TestRedis;
 use serde_json::Value as Json;
@@ -128,13 +126,18 @@ impl Setup {
 
     fn php_cmd(&self, program: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(program);
-        cmd.args(args)
-            .env("REDIS_HOST", "127.0.0.1")
+        cmd.args(args);
+        self.app_env(&mut cmd);
+        cmd
+    }
+
+    /// The fixture app's environment pointed at this setup's Redis and database.
+    fn app_env(&self, cmd: &mut Command) {
+        cmd.env("REDIS_HOST", "127.0.0.1")
             .env("REDIS_PORT", self.redis.port.to_string())
             .env("DB_DATABASE", &self.db)
             .env("LOG_PATH", self.dir.path().join("laravel.log"))
             .env("LARQ_RECORD_FILE", self.dir.path().join("records.jsonl"));
-        cmd
     }
 
     fn artisan(&self, args: &[&str]) -> String {
@@ -143,21 +146,12 @@ impl Setup {
 
     /// `php artisan <args>` with more environment variables for the app.
     fn artisan_env(&self, args: &[&str], env: &[(&str, &Path)]) -> String {
-        let mut full = vec![app_dir().join("artisan").to_string_lossy().into_owned()];
-        full.extend(args.iter().map(|s| s.to_string()));
-        let full: Vec<&str> = full.iter().map(String::as_str).collect();
-        let mut cmd = self.php_cmd(Path::new("php"), &full);
+        let mut cmd = laravel::artisan_command(args);
+        self.app_env(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run artisan");
-        assert!(
-            out.status.success(),
-            "artisan {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        laravel::run(cmd, &format!("artisan {args:?}"))
     }
 
     /// `php-fixtures/bin/dispatch`; returns the uuids of the queued jobs.
@@ -208,19 +202,6 @@ impl Setup {
             .lrange(format!("laravel_database_queues:{queue}"), 0, -1)
             .unwrap()
     }
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
 }
 
 /// What PHP's `queue:retry` would push for a stored payload (its resetAttempts, run by PHP).

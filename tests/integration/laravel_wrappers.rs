@@ -3,12 +3,7 @@
 //! untouched (same bytes, attempts not consumed) and is then sent by PHP's worker; a job handed
 //! back too often fails.
 
-#[path = "support/laravel.rs"]
-mod laravel;
-#[path = "support/php.rs"]
-mod php_support;
-#[path = "support/redis_server.rs"]
-mod redis_support;
+use crate::support::laravel;
 
 use std::sync::Mutex;
 

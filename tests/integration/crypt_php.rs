@@ -1,7 +1,6 @@
 //! Laravel's real Encrypter and ours read each other's envelopes (both ciphers, both directions).
 
-#[path = "support/php.rs"]
-mod php_support;
+use crate::support::php as php_support;
 
 use larq::crypt::{Cipher, Encrypter};
 

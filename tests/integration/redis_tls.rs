@@ -3,10 +3,8 @@
 //! with verification against that CA (`LARQ_REDIS_CA_CERT`) and an ACL user; a wrong or missing CA
 //! and a wrong password fail with a clear error; `#insecure` connects without verifying.
 
-#[path = "support/bins.rs"]
-mod bins;
-#[path = "support/tls.rs"]
-mod tls;
+use crate::support::bins;
+use crate::support::tls;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -2,12 +2,7 @@
 //! `queue:work` and once by larq, each on its own Redis and SQLite; the `job_batches` rows must end
 //! up the same (ids and timestamps aside), and `failed_job_ids` must name the job in failed_jobs.
 
-#[path = "support/laravel.rs"]
-mod laravel;
-#[path = "support/php.rs"]
-mod php_support;
-#[path = "support/redis_server.rs"]
-mod redis_support;
+use crate::support::laravel;
 
 use std::sync::Mutex;
 

@@ -6,12 +6,7 @@
 //! versions, already fetched for larq itself) into this repository's target directory, so only
 //! larq and the new crate are compiled.
 
-#[path = "support/laravel.rs"]
-mod laravel;
-#[path = "support/php.rs"]
-mod php_support;
-#[path = "support/redis_server.rs"]
-mod redis_support;
+use crate::support::laravel;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

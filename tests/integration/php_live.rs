@@ -3,10 +3,8 @@
 //! app in `php-fixtures/`. `App\Jobs\EchoJob` records the properties it received (a value tree
 //! written by PHP from the live, unserialized object), and every property must equal what Rust sent.
 
-#[path = "support/php.rs"]
-mod php_support;
-#[path = "support/redis_server.rs"]
-mod redis_support;
+use crate::support::php as php_support;
+use crate::support::redis_server as redis_support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
