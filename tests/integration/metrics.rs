@@ -325,10 +325,7 @@ fn the_checker_rejects_broken_expositions() {
 
 /// A port nobody listens on right now.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    crate::support::ports::fresh_port()
 }
 
 /// Send raw bytes, read the whole answer (the server closes); `None` if the connection failed.

@@ -6,7 +6,7 @@
 use crate::support::bins;
 use crate::support::tls;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,10 +37,7 @@ impl TlsRedis {
         let dir = tempfile::tempdir().expect("tempdir");
         tls::make_certs(dir.path());
         for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("free port")
-                .port();
+            let port = crate::support::ports::fresh_port();
             let mut child = Command::new("redis-server")
                 .current_dir(dir.path())
                 .args(["--port", "0", "--tls-port", &port.to_string()])

@@ -1280,10 +1280,7 @@ fn sigterm_during_start_up_exits_0() {
 
 #[test]
 fn db_url_scheme_decides_the_backend_and_errors_name_it_with_the_cause_once() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let port = crate::support::ports::fresh_port();
     let run = |args: &[&str], envs: &[(&str, String)]| {
         let started = Instant::now();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_larq"));

@@ -5,6 +5,7 @@
 pub mod bins;
 pub mod laravel;
 pub mod php;
+pub mod ports;
 pub mod probe;
 pub mod redis_cluster;
 pub mod redis_server;

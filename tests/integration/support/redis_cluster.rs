@@ -39,15 +39,9 @@ fn tool_missing(tool: &str) -> bool {
 
 /// A port that is free, whose cluster bus port (+10000) is free too.
 fn free_cluster_port() -> u16 {
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        if port < 55000 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
-            return port;
-        }
-    }
+    super::ports::fresh_port_where(|port| {
+        port < 55000 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok()
+    })
 }
 
 impl TestCluster {
