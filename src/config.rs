@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
 use crate::queue::redis::RedisEndpoint;
 
 /// Why settings could not be built.
@@ -843,6 +845,10 @@ impl Settings {
 
 /// The parts of a Redis URL: `scheme://user:pass@`, `host:port`, `/path`, and the `?query`
 /// and `#fragment` tail (`#insecure` for TLS without verification).
+///
+/// Split by hand rather than with the `url` crate: WHATWG parsing refuses URLs PHP's
+/// `parse_url` takes (a raw `/` in the password, `rediss://u:p/x@h:1`, reads as host `u`, port
+/// `p`), and re-serialising would rewrite the user's text; here every byte not touched is kept.
 struct UrlParts<'a> {
     head: &'a str,
     host_port: &'a str,
@@ -923,17 +929,17 @@ fn cluster_seeds(value: Option<&str>, url: &str) -> Result<Option<Vec<Secret>>, 
     Ok(Some(seeds))
 }
 
-/// Percent-encode a URL userinfo component.
+/// RFC 3986's unreserved characters, the only ones a userinfo component may carry unencoded
+/// whatever the password holds (`@`, `/`, `:` and `%` must not end or split it).
+const USERINFO_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encode a URL userinfo component (upper-case hex, every byte of non-ASCII text).
 pub(crate) fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, USERINFO_KEEP).to_string()
 }
 
 #[cfg(test)]
@@ -1022,6 +1028,12 @@ mod tests {
         );
         assert_eq!(format!("{:?}", s.redis.url), "***");
         assert!(!format!("{s:?}").contains("p@ss"));
+    }
+
+    #[test]
+    fn userinfo_encoding_keeps_only_unreserved_bytes() {
+        assert_eq!(percent_encode("aZ09-._~"), "aZ09-._~");
+        assert_eq!(percent_encode("p@ss/w:%é "), "p%40ss%2Fw%3A%25%C3%A9%20");
     }
 
     #[test]
