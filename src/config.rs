@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
 use crate::queue::redis::RedisEndpoint;
 
 /// Why settings could not be built.
@@ -79,7 +81,7 @@ impl Env {
     /// The process environment only.
     pub fn from_process() -> Env {
         Env {
-            vars: std::env::vars().collect(),
+            vars: process_vars().collect(),
         }
     }
 
@@ -89,13 +91,34 @@ impl Env {
             path: path.to_owned(),
             source,
         })?;
-        let mut vars = parse_dotenv(&text).map_err(|(line, message)| ConfigError::Syntax {
+        Env::from_dotenv_str(&text, process_vars()).map_err(|(line, message)| ConfigError::Syntax {
             path: path.to_owned(),
             line,
             message,
-        })?;
-        vars.extend(std::env::vars());
+        })
+    }
+
+    /// A `.env` text read against a given process environment, which wins over the file and is
+    /// what `${NAME}` sees first, as with Laravel's immutable phpdotenv repository
+    /// ([`parse_dotenv_with`]). Separate from [`Env::from_file_and_process`] so the phpdotenv
+    /// corpus can pin the process environment. Errors: 1-based line and message.
+    pub fn from_dotenv_str<I>(text: &str, process: I) -> Result<Env, (usize, String)>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let process: HashMap<String, String> = process.into_iter().collect();
+        let file = parse_dotenv_with(text, &|name: &str| process.get(name).cloned())?;
+        let mut vars: HashMap<String, String> = file
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| (name, v)))
+            .collect();
+        vars.extend(process);
         Ok(Env { vars })
+    }
+
+    /// A variable exactly as stored, before [`Env::get`]'s `null`/`empty` words apply.
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
     }
 
     /// An environment from explicit pairs (tests, embedding).
@@ -138,133 +161,369 @@ impl Env {
     }
 }
 
-/// Parse the `.env` format phpdotenv accepts in practice: `KEY=value`, optional `export `,
-/// `#` comments (whole line, or after whitespace in an unquoted value), single quotes (literal),
-/// double quotes (escapes `\n \t \" \\ \$`, may span lines) and `${VAR}` expansion in unquoted and
-/// double-quoted values. Errors carry the 1-based line number.
+/// The process environment, skipping variables whose name or value is not UTF-8 (no setting
+/// larq reads can be one, and `std::env::vars` would panic on them).
+fn process_vars() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+}
+
+/// Parse a `.env` text with the real process environment; see [`parse_dotenv_with`].
+///
+/// Returns the values the file sets (a name the file clears, or never gives a value, is absent).
+/// Errors carry the 1-based line number and phpdotenv's own wording.
 pub fn parse_dotenv(text: &str) -> Result<HashMap<String, String>, (usize, String)> {
-    let mut vars: HashMap<String, String> = HashMap::new();
-    let lines: Vec<&str> = text.lines().collect();
-    let mut i = 0;
-    while i < lines.len() {
-        let line_no = i + 1;
-        let line = lines[i].trim();
-        i += 1;
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((key, rest)) = line.split_once('=') else {
-            return Err((line_no, "expected KEY=VALUE".to_owned()));
-        };
-        let key = key.trim();
-        if key.is_empty()
-            || !key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-        {
-            return Err((line_no, format!("invalid variable name {key:?}")));
-        }
-        let rest = rest.trim_start();
-        let value = if let Some(body) = rest.strip_prefix('\'') {
-            match body.find('\'') {
-                Some(end) => body[..end].to_owned(),
-                None => return Err((line_no, "unterminated single quote".to_owned())),
-            }
-        } else if let Some(body) = rest.strip_prefix('"') {
-            let mut buf = body.to_owned();
-            let raw = loop {
-                if let Some(end) = closing_double_quote(&buf) {
-                    break buf[..end].to_owned();
-                }
-                match lines.get(i) {
-                    Some(next) => {
-                        buf.push('\n');
-                        buf.push_str(next);
-                        i += 1;
-                    }
-                    None => return Err((line_no, "unterminated double quote".to_owned())),
-                }
-            };
-            expand(&unescape(&raw), &vars)
-        } else {
-            let mut v = rest;
-            if let Some(pos) = v.find(" #").or_else(|| v.find("\t#")) {
-                v = &v[..pos];
-            }
-            expand(v.trim(), &vars)
-        };
-        vars.insert(key.to_owned(), value);
-    }
-    Ok(vars)
+    let entries = parse_dotenv_with(text, &|name: &str| std::env::var(name).ok())?;
+    Ok(entries
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, v)))
+        .collect())
 }
 
-fn closing_double_quote(s: &str) -> Option<usize> {
-    let bytes = s.as_bytes();
-    let mut j = 0;
-    while j < bytes.len() {
-        match bytes[j] {
-            b'\\' => j += 2,
-            b'"' => return Some(j),
-            _ => j += 1,
+/// What a `.env` file does to each name it mentions, in first-mention order: `Some(value)`, or
+/// `None` when a bare `NAME` line clears it.
+pub type DotenvEntries = Vec<(String, Option<String>)>;
+
+/// Read a `.env` text the way Laravel does: vlucas/phpdotenv 5 behind an *immutable* repository.
+///
+/// Matching phpdotenv rather than some common `.env` dialect matters because the PHP side and
+/// larq must derive the same Redis prefixes and credentials from one file; every rule below is
+/// pinned by the corpus in `php-fixtures/dotenv/`, whose expectations the real library wrote
+/// (`tests/dotenv_corpus.rs`). In short:
+///
+/// * lines end at `\r\n`, `\n` or `\r`; blank lines and lines starting with `#` are skipped;
+/// * a value opened with `="` and not closed on its line runs over the following lines (an
+///   unclosed one at the end of the file is dropped silently, as phpdotenv drops it);
+/// * `NAME=value`: name and value are trimmed; `export ` is dropped only from names of more than
+///   8 characters; a name may be quoted; names are `[A-Za-z0-9_.]+`; a bare `NAME` clears it;
+/// * unquoted values end at whitespace or `#` (after whitespace only a comment may follow);
+///   `'…'` is literal; `"…"` knows `\" \\ \$ \f \n \r \t \v` and nothing else;
+/// * `${NAME}` (not `$NAME`) in unquoted and double-quoted values is replaced by the process
+///   value of NAME if it has one (the process environment wins and is never overwritten), else by
+///   the value an earlier line gave it; an unknown name stays literally `${NAME}`.
+///
+/// `process` looks a name up in the process environment. The result lists every name the file
+/// gives a value or clears, in first-mention order, with the file's last word on it (`None` when
+/// cleared); whether the process value overrides it is the caller's business ([`Env`]).
+pub fn parse_dotenv_with(
+    text: &str,
+    process: &dyn Fn(&str) -> Option<String>,
+) -> Result<DotenvEntries, (usize, String)> {
+    // phpdotenv parses the whole file before it sets anything, so one bad line sets nothing.
+    let mut parsed = Vec::new();
+    for (line_no, raw) in dotenv_entries(text) {
+        let entry = parse_entry(&raw).map_err(|message| (line_no, message))?;
+        parsed.push(entry);
+    }
+    let mut out: Vec<(String, Option<String>)> = Vec::new();
+    for (name, value) in parsed {
+        let value = value.map(|v| {
+            v.resolve(|var| {
+                process(var).or_else(|| {
+                    out.iter()
+                        .find(|(n, _)| n == var)
+                        .and_then(|(_, v)| v.clone())
+                })
+            })
+        });
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => out.push((name, value)),
         }
     }
-    None
+    Ok(out)
 }
 
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
+/// The file's entries with the 1-based line each starts on: comment and blank lines dropped, a
+/// multi-line double-quoted value joined with `\n`. phpdotenv decides where such a value ends by
+/// counting quotes per line (not by parsing), and so does this, quirks included: a commented-out
+/// `# A="…` with one quote swallows lines up to the next line holding a quote.
+fn dotenv_entries(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut buffer: Vec<&str> = Vec::new();
+    let mut buffer_start = 0;
+    for (i, line) in split_lines(text).enumerate() {
+        let started = line.contains("=\"") && !closes_quote(line, true);
+        if started && buffer.is_empty() {
+            buffer_start = i + 1;
         }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('"') => out.push('"'),
-            Some('\\') => out.push('\\'),
-            Some('$') => out.push_str("\\$"),
-            Some(other) => {
-                out.push('\\');
-                out.push(other);
+        if started || !buffer.is_empty() {
+            buffer.push(line);
+            if closes_quote(line, started) {
+                let joined = buffer.join("\n");
+                buffer.clear();
+                if !is_comment_or_blank(&joined) {
+                    out.push((buffer_start, joined));
+                }
             }
-            None => out.push('\\'),
+        } else if !is_comment_or_blank(line) {
+            out.push((i + 1, line.to_owned()));
         }
     }
     out
 }
 
-/// `${VAR}` from earlier lines or the process environment; `\$` stays a literal `$`.
-fn expand(s: &str, vars: &HashMap<String, String>) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(pos) = rest.find('$') {
-        if rest[..pos].ends_with('\\') {
-            out.push_str(&rest[..pos - 1]);
-            out.push('$');
-            rest = &rest[pos + 1..];
-            continue;
+/// Lines split at `\r\n`, `\n` or a lone `\r`.
+fn split_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        match s.find(['\r', '\n']) {
+            Some(i) => {
+                let skip = if s[i..].starts_with("\r\n") { 2 } else { 1 };
+                rest = Some(&s[i + skip..]);
+                Some(&s[..i])
+            }
+            None => {
+                rest = None;
+                Some(s)
+            }
         }
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 1..];
-        if let Some(body) = after.strip_prefix('{') {
-            if let Some(end) = body.find('}') {
-                let name = &body[..end];
-                if let Some(v) = vars.get(name).cloned().or_else(|| std::env::var(name).ok()) {
-                    out.push_str(&v);
-                }
-                rest = &body[end + 1..];
+    })
+}
+
+/// Whether `line` ends a multi-line value: it is a lone `"`, or (after dropping `\\` pairs) holds
+/// a `"` not preceded by a backslash; twice when the same line also opened the value.
+fn closes_quote(line: &str, started: bool) -> bool {
+    if line == "\"" {
+        return true;
+    }
+    let bytes = line.replace("\\\\", "").into_bytes();
+    let quotes = bytes
+        .windows(2)
+        .filter(|w| w[0] != b'\\' && w[1] == b'"')
+        .count();
+    if started {
+        quotes > 1
+    } else {
+        quotes >= 1
+    }
+}
+
+/// PHP's `trim()` set: space, `\t`, `\n`, `\r`, NUL and vertical tab (not form feed).
+fn php_trim(s: &str) -> &str {
+    s.trim_matches([' ', '\t', '\n', '\r', '\0', '\x0B'])
+}
+
+fn is_comment_or_blank(line: &str) -> bool {
+    let t = php_trim(line);
+    t.is_empty() || t.starts_with('#')
+}
+
+/// phpdotenv's error text, which names the first line of what it could not read.
+fn encountered(cause: &str, subject: &str) -> String {
+    let first = subject.split('\n').find(|s| !s.is_empty()).unwrap_or("");
+    format!("Encountered {cause} at [{first}].")
+}
+
+/// One entry: its name and, unless it is a bare name, its value before `${…}` resolution.
+fn parse_entry(entry: &str) -> Result<(String, Option<RawValue>), String> {
+    let (name, value) = match entry.split_once('=') {
+        Some((n, v)) => (php_trim(n), Some(php_trim(v))),
+        None => (php_trim(entry), None),
+    };
+    if name.is_empty() {
+        return Err(encountered("an unexpected equals", entry));
+    }
+    let name = entry_name(name);
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    {
+        return Err(encountered("an invalid name", name));
+    }
+    let value = match value {
+        Some(v) => Some(parse_value(v).map_err(|cause| encountered(cause, v))?),
+        None => None,
+    };
+    Ok((name.to_owned(), value))
+}
+
+/// Drop `export` + whitespace (only from names longer than 8 characters, so `export A` stays an
+/// invalid name as in phpdotenv) and one pair of surrounding quotes.
+fn entry_name(name: &str) -> &str {
+    let mut name = name;
+    if name.chars().count() > 8 {
+        if let Some(rest) = name.strip_prefix("export") {
+            if rest.starts_with([' ', '\t', '\n', '\r', '\x0B', '\x0C']) {
+                name = rest.trim_start_matches([' ', '\t', '\n', '\r', '\0', '\x0B']);
+            }
+        }
+    }
+    if name.chars().count() >= 3
+        && ((name.starts_with('"') && name.ends_with('"'))
+            || (name.starts_with('\'') && name.ends_with('\'')))
+    {
+        name = &name[1..name.len() - 1];
+    }
+    name
+}
+
+/// A value's text and the byte offsets of the `$` signs that may start a `${NAME}` reference
+/// (a `$` from `\$` or inside single quotes is not one).
+struct RawValue {
+    text: String,
+    vars: Vec<usize>,
+}
+
+impl RawValue {
+    /// Replace the references right to left, so a replacement never shifts one still to do and
+    /// a value brought in is not scanned again.
+    fn resolve(self, lookup: impl Fn(&str) -> Option<String>) -> String {
+        let mut text = self.text;
+        for &at in self.vars.iter().rev() {
+            let Some(body) = text[at..].strip_prefix("${") else {
+                continue;
+            };
+            let len = body
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.')
+                .count();
+            if len == 0 || body.as_bytes().get(len) != Some(&b'}') {
                 continue;
             }
+            if let Some(value) = lookup(&body[..len]) {
+                text.replace_range(at..at + 2 + len + 1, &value);
+            }
         }
-        out.push('$');
-        rest = after;
+        text
     }
-    out.push_str(rest);
-    out
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum ValueState {
+    Initial,
+    Unquoted,
+    Single,
+    Double,
+    Escape,
+    /// After a closing quote or inside unquoted whitespace: only whitespace or a comment may follow.
+    Whitespace,
+    Comment,
+}
+
+/// The token kinds phpdotenv's lexer cuts a value into.
+#[derive(Clone, Copy, PartialEq)]
+enum Token<'a> {
+    /// A run of whitespace (line breaks included).
+    Space(&'a str),
+    Backslash,
+    Single,
+    Double,
+    Hash,
+    Dollar,
+    /// A run of any other characters.
+    Text(&'a str),
+}
+
+impl<'a> Token<'a> {
+    /// The token's text as written.
+    fn as_str(self) -> &'a str {
+        match self {
+            Token::Space(s) | Token::Text(s) => s,
+            Token::Backslash => "\\",
+            Token::Single => "'",
+            Token::Double => "\"",
+            Token::Hash => "#",
+            Token::Dollar => "$",
+        }
+    }
+}
+
+fn tokens(s: &str) -> impl Iterator<Item = Token<'_>> {
+    // phpdotenv keeps line breaks and other whitespace apart, but no state tells them apart.
+    let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0B' | '\x0C');
+    let mut rest = s;
+    std::iter::from_fn(move || {
+        let c = rest.chars().next()?;
+        let (token, len) = match c {
+            '\\' => (Token::Backslash, 1),
+            '\'' => (Token::Single, 1),
+            '"' => (Token::Double, 1),
+            '#' => (Token::Hash, 1),
+            '$' => (Token::Dollar, 1),
+            c if is_space(c) => {
+                let len = rest.find(|c| !is_space(c)).unwrap_or(rest.len());
+                (Token::Space(&rest[..len]), len)
+            }
+            _ => {
+                let len = rest
+                    .find(|c| is_space(c) || matches!(c, '\\' | '\'' | '"' | '#' | '$'))
+                    .unwrap_or(rest.len());
+                (Token::Text(&rest[..len]), len)
+            }
+        };
+        rest = &rest[len..];
+        Some(token)
+    })
+}
+
+/// phpdotenv's value state machine; the error is its cause wording.
+fn parse_value(value: &str) -> Result<RawValue, &'static str> {
+    use ValueState::*;
+    let mut out = RawValue {
+        text: String::new(),
+        vars: Vec::new(),
+    };
+    let mut state = Initial;
+    for token in tokens(value) {
+        state = match (state, token) {
+            (Initial, Token::Single) => Single,
+            (Initial, Token::Double) => Double,
+            (Initial | Unquoted, Token::Hash) => Comment,
+            (Unquoted, Token::Space(_)) => Whitespace,
+            (Initial | Unquoted | Double, Token::Dollar) => {
+                out.vars.push(out.text.len());
+                out.text.push('$');
+                if state == Double {
+                    Double
+                } else {
+                    Unquoted
+                }
+            }
+            (Initial | Unquoted, t) => {
+                out.text.push_str(t.as_str());
+                Unquoted
+            }
+            (Single, Token::Single) | (Double, Token::Double) => Whitespace,
+            (Single, t) => {
+                out.text.push_str(t.as_str());
+                Single
+            }
+            (Double, Token::Backslash) => Escape,
+            (Double, t) => {
+                out.text.push_str(t.as_str());
+                Double
+            }
+            (Escape, t @ (Token::Double | Token::Backslash | Token::Dollar)) => {
+                out.text.push_str(t.as_str());
+                Double
+            }
+            (Escape, Token::Text(s)) => {
+                let mut chars = s.chars();
+                let control = match chars.next() {
+                    Some('f') => '\x0C',
+                    Some('n') => '\n',
+                    Some('r') => '\r',
+                    Some('t') => '\t',
+                    Some('v') => '\x0B',
+                    _ => return Err("an unexpected escape sequence"),
+                };
+                out.text.push(control);
+                out.text.push_str(chars.as_str());
+                Double
+            }
+            (Escape, _) => return Err("an unexpected escape sequence"),
+            (Whitespace, Token::Hash) => Comment,
+            (Whitespace, Token::Space(_)) => Whitespace,
+            (Whitespace, _) => return Err("unexpected whitespace"),
+            (Comment, _) => Comment,
+        };
+    }
+    match state {
+        Single | Double | Escape => Err("a missing closing quote"),
+        _ => Ok(out),
+    }
 }
 
 /// Laravel's `Str::slug($title, $separator)` for the ASCII names apps use as `APP_NAME`
@@ -586,6 +845,10 @@ impl Settings {
 
 /// The parts of a Redis URL: `scheme://user:pass@`, `host:port`, `/path`, and the `?query`
 /// and `#fragment` tail (`#insecure` for TLS without verification).
+///
+/// Split by hand rather than with the `url` crate: WHATWG parsing refuses URLs PHP's
+/// `parse_url` takes (a raw `/` in the password, `rediss://u:p/x@h:1`, reads as host `u`, port
+/// `p`), and re-serialising would rewrite the user's text; here every byte not touched is kept.
 struct UrlParts<'a> {
     head: &'a str,
     host_port: &'a str,
@@ -666,17 +929,17 @@ fn cluster_seeds(value: Option<&str>, url: &str) -> Result<Option<Vec<Secret>>, 
     Ok(Some(seeds))
 }
 
-/// Percent-encode a URL userinfo component.
+/// RFC 3986's unreserved characters, the only ones a userinfo component may carry unencoded
+/// whatever the password holds (`@`, `/`, `:` and `%` must not end or split it).
+const USERINFO_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encode a URL userinfo component (upper-case hex, every byte of non-ASCII text).
 pub(crate) fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, USERINFO_KEEP).to_string()
 }
 
 #[cfg(test)]
@@ -685,21 +948,35 @@ mod tests {
 
     #[test]
     fn dotenv_quotes_comments_expansion() {
-        let text = "# comment\nAPP_NAME=\"My App\"\nexport A=plain # trailing\nB='lit ${A}'\nC=\"${A}-x\\n\"\nD=\nE=\"two\nlines\"\nF=a#b\n";
+        // `export` is dropped only from names of more than 8 characters (phpdotenv 5.4).
+        let text = "# comment\nAPP_NAME=\"My App\"\nexport AA=plain # trailing\nB='lit ${AA}'\nC=\"${AA}-x\\n\"\nD=\nE=\"two\nlines\"\nF=a#b\n";
         let vars = parse_dotenv(text).unwrap();
         assert_eq!(vars["APP_NAME"], "My App");
-        assert_eq!(vars["A"], "plain");
-        assert_eq!(vars["B"], "lit ${A}");
+        assert_eq!(vars["AA"], "plain");
+        assert_eq!(vars["B"], "lit ${AA}");
         assert_eq!(vars["C"], "plain-x\n");
         assert_eq!(vars["D"], "");
         assert_eq!(vars["E"], "two\nlines");
-        assert_eq!(vars["F"], "a#b");
+        // phpdotenv 5 starts a comment at any `#` of an unquoted value.
+        assert_eq!(vars["F"], "a");
     }
 
     #[test]
     fn dotenv_errors_name_the_line() {
-        assert_eq!(parse_dotenv("A=1\nnonsense\n").unwrap_err().0, 2);
+        let (line, message) = parse_dotenv("A=1\nnonsense here\n").unwrap_err();
+        assert_eq!(line, 2);
+        assert_eq!(message, "Encountered an invalid name at [nonsense here].");
         assert_eq!(parse_dotenv("A='x\n").unwrap_err().0, 1);
+        assert_eq!(parse_dotenv("A=1\nB=\"x\ny\" z\n").unwrap_err().0, 2);
+    }
+
+    #[test]
+    fn dotenv_process_environment_wins_and_is_seen_by_references() {
+        let process = [("P".to_owned(), "proc".to_owned())];
+        let env = Env::from_dotenv_str("P=file\nQ=${P}\nR\n", process).unwrap();
+        assert_eq!(env.raw("P"), Some("proc"));
+        assert_eq!(env.raw("Q"), Some("proc"));
+        assert_eq!(env.raw("R"), None);
     }
 
     #[test]
@@ -751,6 +1028,12 @@ mod tests {
         );
         assert_eq!(format!("{:?}", s.redis.url), "***");
         assert!(!format!("{s:?}").contains("p@ss"));
+    }
+
+    #[test]
+    fn userinfo_encoding_keeps_only_unreserved_bytes() {
+        assert_eq!(percent_encode("aZ09-._~"), "aZ09-._~");
+        assert_eq!(percent_encode("p@ss/w:%é "), "p%40ss%2Fw%3A%25%C3%A9%20");
     }
 
     #[test]

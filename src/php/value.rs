@@ -474,17 +474,11 @@ impl From<f64> for Value<'static> {
     }
 }
 
+/// Append `i` in decimal, as PHP writes integers in `serialize()` output. `itoa` formats into a
+/// stack buffer, so a length or key costs no allocation (every string, array and object writes
+/// at least one).
 pub(crate) fn push_int(out: &mut Vec<u8>, i: i64) {
-    let mut buf = itoa_buf(i);
-    out.append(&mut buf);
-}
-
-fn itoa_buf(i: i64) -> Vec<u8> {
-    use std::io::Write;
-    let mut v = Vec::with_capacity(20);
-    // Writing to a Vec cannot fail.
-    let _ = write!(v, "{i}");
-    v
+    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
 }
 
 pub(crate) fn write_string(out: &mut Vec<u8>, s: &[u8]) {
@@ -515,6 +509,19 @@ pub(crate) fn write_key(out: &mut Vec<u8>, k: &Key<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_are_written_in_decimal_at_both_ends() {
+        let mut out = b"i:".to_vec();
+        for i in [0, -1, 42, i64::MIN, i64::MAX] {
+            push_int(&mut out, i);
+            out.push(b';');
+        }
+        assert_eq!(
+            out,
+            b"i:0;-1;42;-9223372036854775808;9223372036854775807;".to_vec()
+        );
+    }
 
     #[test]
     fn demangles_names() {
