@@ -9,7 +9,7 @@
 // variables already in the process environment are never overwritten, and ${VAR} resolves
 // against that same repository. Here the process environment is simulated by an ArrayAdapter
 // filled from process-env.json, so the output does not depend on the machine's real environment.
-// The Rust test (tests/dotenv_corpus.rs) hands larq the same process-env.json.
+// The Rust test (tests/integration/dotenv_corpus.rs) hands larq the same process-env.json.
 
 declare(strict_types=1);
 

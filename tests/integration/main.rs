@@ -12,6 +12,7 @@ mod cli_codegen;
 mod cli_ops;
 mod crypt_php;
 mod database_queue;
+mod dotenv_corpus;
 mod failed_db;
 mod fuzz_regressions;
 mod hostile_payloads;

@@ -13,8 +13,7 @@ use std::process::Command;
 use larq::config::{parse_dotenv_with, Env};
 use serde_json::Value as Json;
 
-#[path = "support/php.rs"]
-mod php_support;
+use crate::support::php as php_support;
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/dotenv")
