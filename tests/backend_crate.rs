@@ -91,7 +91,12 @@ debug = false
 
     let dispatched = app.dispatch(
         "SomeJob",
-        &["3", "--user-id=7", "--increment", "--param=own-crate"],
+        &[
+            "--count=3",
+            "--user-id=7",
+            "--increment",
+            "--param=own-crate",
+        ],
     );
     assert_eq!(dispatched.len(), 3);
     let env_file = laravel::app_dir().join(".env");
