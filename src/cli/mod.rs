@@ -22,8 +22,8 @@
 //! ```
 //!
 //! That binary has every subcommand of `larq` (`work` with `queue:work`'s flags, `failed`, `size`,
-//! `monitor`, `clear`, `restart`, `inspect`, `dispatch`, `migrate`, `codegen`, ...); `work` runs
-//! the registry's handlers. The `larq` binary itself is this with an empty registry.
+//! `monitor`, `clear`, `restart`, `inspect`, `dispatch`, `migrate`, `codegen`, `new`, ...);
+//! `work` runs the registry's handlers. The `larq` binary itself is this with an empty registry.
 //!
 //! One module per subcommand, each with its clap arguments and a `run`. Errors here are `anyhow`
 //! (this is the command line's edge); the library layers below return typed errors that say what
@@ -39,6 +39,7 @@ mod inspect;
 mod lines;
 mod migrate;
 mod monitor;
+mod new;
 mod progress;
 mod restart;
 mod size;
@@ -86,6 +87,8 @@ pub(crate) enum Command {
     Restart(restart::RestartArgs),
     /// Print a Rust struct and a Job impl skeleton for the job class in a captured payload.
     Codegen(codegen::CodegenArgs),
+    /// Create a backend crate: a job module per captured payload's class, main.rs, tests, README.
+    New(new::NewArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Push a job (JSON properties) that a PHP worker runs, like `SomeJob::dispatch(...)`.
@@ -118,6 +121,7 @@ fn run_command(command: Command, registry: Registry) -> anyhow::Result<i32> {
         Command::Clear(args) => done(clear::run(args)),
         Command::Restart(args) => done(restart::run(args)),
         Command::Codegen(args) => done(codegen::run(args)),
+        Command::New(args) => done(new::run(args)),
         Command::Completions(args) => done(completions::run(args)),
         Command::Dispatch(args) => done(dispatch::run(args)),
     }
