@@ -19,24 +19,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
+use crate::payload::queueable::is_plumbing;
 use crate::php::{Key, Value, Visibility};
 
 use super::inspect;
-
-/// The properties `Queueable` (and `Batchable`) add to every job: plumbing, not job data.
-const QUEUEABLE: &[&str] = &[
-    "job",
-    "connection",
-    "queue",
-    "chainConnection",
-    "chainQueue",
-    "chainCatchCallbacks",
-    "delay",
-    "afterCommit",
-    "middleware",
-    "chained",
-    "batchId",
-];
 
 /// `larq codegen`.
 #[derive(Debug, Args)]
@@ -297,7 +283,7 @@ impl<'v> Gen<'v> {
                 let mut seen_here: Vec<String> = Vec::new();
                 for p in &o.props {
                     let name = String::from_utf8_lossy(p.name()).into_owned();
-                    if is_top && QUEUEABLE.contains(&name.as_str()) {
+                    if is_top && is_plumbing(name.as_str()) {
                         if !self.structs[idx].skipped.contains(&name) {
                             self.structs[idx].skipped.push(name);
                         }

@@ -9,6 +9,7 @@ mod support;
 
 mod backend_crate;
 mod cli_codegen;
+mod cli_new;
 mod cli_ops;
 mod crypt_php;
 mod database_queue;

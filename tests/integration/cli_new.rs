@@ -6,12 +6,7 @@
 //! repository's `Cargo.lock` into `<target>/external`, like tests/backend_crate.rs, so only larq
 //! and the new crate are compiled.
 
-#[path = "support/laravel.rs"]
-mod laravel;
-#[path = "support/php.rs"]
-mod php_support;
-#[path = "support/redis_server.rs"]
-mod redis_support;
+use crate::support::laravel;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
