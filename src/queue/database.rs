@@ -67,6 +67,7 @@ struct Statements {
     size: String,
     sizes: String,
     clear: String,
+    queue_names: String,
 }
 
 /// One Laravel database queue connection (a `jobs` table).
@@ -79,6 +80,9 @@ pub struct DatabaseQueue {
     sql: Statements,
     options: DatabaseQueueOptions,
 }
+
+/// Characters the `queue` column holds (`varchar(255)` in Laravel's migration).
+const QUEUE_COLUMN_CHARS: usize = 255;
 
 /// Whether a table name is safe to put into SQL unquoted.
 fn valid_identifier(name: &str) -> bool {
@@ -177,6 +181,7 @@ fn statements(backend: Backend, table: &str, lock: &str) -> Statements {
             "SELECT COUNT(CASE WHEN reserved_at IS NULL AND available_at <= ? THEN 1 END), COUNT(CASE WHEN reserved_at IS NULL AND available_at > ? THEN 1 END), COUNT(reserved_at) FROM {table} WHERE queue = ?"
         )),
         clear: s(format!("DELETE FROM {table} WHERE queue = ?")),
+        queue_names: format!("SELECT DISTINCT queue FROM {table}"),
     }
 }
 
@@ -508,7 +513,50 @@ impl DatabaseQueue {
         res.map_err(self.err(op, &job.queue))
     }
 
-    /// Laravel's `size`: every row of the queue, ready, delayed and reserved.
+    /// Refuse a queue name a `jobs` row cannot hold as given: empty (Laravel would have used the
+    /// connection's default queue instead, so the caller must name it), or longer than the
+    /// `queue varchar(255)` column (MySQL/MariaDB outside strict mode would cut it and so put
+    /// the job on another queue; PostgreSQL would refuse the insert). Laravel checks neither.
+    pub fn check_queue(&self, queue: &str) -> Result<(), QueueError> {
+        let reason = if queue.is_empty() {
+            "it is empty (name the queue: Laravel would use the connection's default queue)"
+        } else if queue.chars().count() > QUEUE_COLUMN_CHARS {
+            "it is longer than the 255 characters of the jobs table's queue column"
+        } else {
+            return Ok(());
+        };
+        Err(QueueError::QueueName {
+            queue: queue.chars().take(300).collect(),
+            reason,
+        })
+    }
+
+    /// Laravel's `pushRaw`: [`DatabaseQueue::push`] after [`DatabaseQueue::check_queue`], so a
+    /// name the column would cut never lands on another queue. Returns the row id (what
+    /// Laravel's `insertGetId` returns, the job id).
+    pub async fn push_raw(&self, queue: &str, payload: &[u8]) -> Result<i64, QueueError> {
+        self.check_queue(queue)?;
+        self.push(queue, payload).await
+    }
+
+    /// The queues that have rows in the table now, sorted (what `larq size` lists when no queue
+    /// is named; Laravel has no such call).
+    pub async fn queue_names(&self) -> Result<Vec<String>, QueueError> {
+        let rows = sqlx::query(&self.sql.queue_names)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err("list queues", ""))?;
+        let mut names = std::collections::BTreeSet::new();
+        for row in &rows {
+            let name = bytes_column(row, 0).map_err(self.err("list queues", ""))?;
+            names.insert(String::from_utf8_lossy(&name).into_owned());
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    /// Laravel's `size` (`count(*) where queue = ?`, the same in 8.x to 12.x): every row of the
+    /// queue, ready, delayed and reserved, including rows a worker is running. It is the figure
+    /// `queue:monitor` compares with `--max`.
     pub async fn size(&self, queue: &str) -> Result<u64, QueueError> {
         let row = sqlx::query(&self.sql.size)
             .bind(queue)
@@ -542,7 +590,10 @@ impl DatabaseQueue {
         })
     }
 
-    /// Laravel's `clear`: delete every row of the queue; returns how many there were.
+    /// Laravel's `clear` (`delete where queue = ?`, the same in 8.x to 12.x): delete every row of
+    /// the queue, reserved ones too, in one statement; returns how many rows it deleted, which
+    /// `queue:clear` prints. A worker still running a job whose row went finds nothing to delete
+    /// or release afterwards (our delete and release then report `false`).
     pub async fn clear(&self, queue: &str) -> Result<u64, QueueError> {
         let done = sqlx::query(&self.sql.clear)
             .bind(queue)

@@ -66,6 +66,22 @@ pub enum QueueError {
         /// The queue name.
         queue: String,
     },
+    /// A queue name the driver cannot store faithfully (empty, or longer than the `jobs.queue`
+    /// column holds). Refused before anything is written, so no job lands on another queue.
+    #[error("queue name {queue:?} cannot be used: {reason}")]
+    QueueName {
+        /// The name as given (cut to 300 characters in this value).
+        queue: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A failed job's stored payload that `queue:retry`'s rewrite cannot take (not a JSON
+    /// object); nothing was pushed.
+    #[error("the failed job's payload cannot be pushed back: {reason}")]
+    RetryPayload {
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// ` on queue "name"`, or nothing for an operation that is not about one queue.

@@ -7,6 +7,7 @@
 pub mod database;
 mod error;
 pub mod redis;
+pub mod retry;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,6 +16,7 @@ pub use self::database::{DatabaseQueue, DatabaseQueueOptions};
 pub use self::error::QueueError;
 pub use self::redis::connection::{RedisConnection, RedisEndpoint};
 pub use self::redis::{QueueSizes, RedisQueue, RedisQueueOptions};
+pub use self::retry::{retry_payload, RetryPayload};
 
 /// How the reserve step could count the attempt, which decides whether PHP could have read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,15 +196,6 @@ impl Queue {
         }
     }
 
-    /// Refuse a queue name this connection cannot hold (on a Redis Cluster, names without a hash
-    /// tag: [`QueueError::CrossSlot`]), so a worker fails at start instead of on its first call.
-    pub fn check_queue(&self, queue: &str) -> Result<(), QueueError> {
-        match self {
-            Queue::Redis(q) => q.check_queue(queue),
-            Queue::Database(_) => Ok(()),
-        }
-    }
-
     /// The Redis queue, when this is one (features only Redis has: `sizes`, notify lists).
     pub fn as_redis(&self) -> Option<&Arc<RedisQueue>> {
         match self {
@@ -236,7 +229,11 @@ impl Queue {
         }
     }
 
-    /// Jobs the queue holds, ready, delayed and reserved.
+    /// Laravel's `size($queue)`: the jobs the queue holds, ready, delayed and reserved (Redis:
+    /// `LLEN` + two `ZCARD`s in one script; database: `count(*) where queue = ?`). It is what
+    /// `queue:size` prints and what `queue:monitor` compares with `--max` (`size >= max` is
+    /// ALERT); up to 12.18 it is the only figure monitor reads (12.19+ also shows
+    /// [`Queue::sizes`]' parts).
     pub async fn size(&self, queue: &str) -> Result<u64, QueueError> {
         match self {
             Queue::Redis(q) => q.size(queue).await,
@@ -244,7 +241,11 @@ impl Queue {
         }
     }
 
-    /// Jobs the queue holds by state (ready, delayed, reserved), for operators and metrics.
+    /// [`Queue::size`] split by state, read at one instant (Redis: one atomic pipeline; database:
+    /// one statement), so the parts add up to `size`. The database split is 12.19+'s
+    /// `pendingSize`/`delayedSize`/`reservedSize` (which its `queue:monitor` also shows):
+    /// ready = not reserved and `available_at <= now`, delayed = not reserved and later,
+    /// reserved = `reserved_at` set (expired reservations included).
     pub async fn sizes(&self, queue: &str) -> Result<QueueSizes, QueueError> {
         match self {
             Queue::Redis(q) => q.sizes(queue).await,
@@ -252,12 +253,113 @@ impl Queue {
         }
     }
 
-    /// Delete every job of the queue; returns how many there were.
+    /// Laravel's `clear($queue)` (`queue:clear`): delete every job of the queue, reserved ones
+    /// included, and return how many were deleted (Redis: the ready list, `:delayed`,
+    /// `:reserved` and `:notify` in one script; database: `delete where queue = ?`). The name is
+    /// checked first ([`Queue::check_queue`]).
     pub async fn clear(&self, queue: &str) -> Result<u64, QueueError> {
+        self.check_queue(queue)?;
         match self {
             Queue::Redis(q) => q.clear(queue).await,
             Queue::Database(q) => q.clear(queue).await,
         }
+    }
+
+    /// Refuse, before any I/O, a queue name this connection cannot use as given:
+    /// [`QueueError::QueueName`] for an empty name on either driver (PHP's `getQueue` would
+    /// silently use the connection's default queue; callers resolve the default themselves) or,
+    /// on the database driver, one longer than the 255-character `queue` column;
+    /// [`QueueError::CrossSlot`] for a Redis Cluster queue without a hash tag.
+    pub fn check_queue(&self, queue: &str) -> Result<(), QueueError> {
+        match self {
+            Queue::Redis(_) if queue.is_empty() => Err(QueueError::QueueName {
+                queue: String::new(),
+                reason:
+                    "it is empty (name the queue: Laravel would use the connection's default queue)",
+            }),
+            Queue::Redis(q) => q.check_queue(queue),
+            Queue::Database(q) => q.check_queue(queue),
+        }
+    }
+
+    /// The queues that hold jobs now, sorted: Redis queues with keys under the prefix (found with
+    /// `SCAN`), database queues with rows in the table. For `larq size` without queue names;
+    /// Laravel has no such call.
+    pub async fn queue_names(&self) -> Result<Vec<String>, QueueError> {
+        match self {
+            Queue::Redis(q) => q.queue_names().await,
+            Queue::Database(q) => q.queue_names().await,
+        }
+    }
+
+    /// Laravel's `pushRaw($payload, $queue)`: push bytes exactly as given, ready now, after
+    /// [`Queue::check_queue`]. Redis: `RPUSH` onto the ready list plus a notify token, in one
+    /// script. Database: a row as `buildDatabaseRecord` makes it: `queue`, `payload`,
+    /// `attempts` 0, `reserved_at` NULL, `available_at` = `created_at` = now.
+    ///
+    /// Returns what Laravel's `pushRaw` returns, the job id: the new row's id on the database
+    /// driver (`insertGetId`), the payload's own `id` on Redis (`None` when it has none).
+    pub async fn push_raw(
+        &self,
+        queue: &str,
+        payload: &[u8],
+    ) -> Result<Option<String>, QueueError> {
+        self.check_queue(queue)?;
+        match self {
+            Queue::Redis(q) => {
+                q.push(queue, payload).await?;
+                Ok(payload_id(payload))
+            }
+            Queue::Database(q) => Ok(Some(q.push(queue, payload).await?.to_string())),
+        }
+    }
+
+    /// Push a failed job back onto `queue` as `queue:retry` does (`RetryCommand::retryJob`): the
+    /// stored `failed_jobs.payload` rewritten by [`retry_payload`] (`attempts` = 0 when set,
+    /// PHP's `json_encode`), then [`Queue::push_raw`]. On the database driver the attempt count
+    /// lives in the new row's `attempts` column, which starts at 0 whatever the payload says.
+    ///
+    /// Nothing is pushed when the name is refused or the payload is not a JSON object
+    /// ([`QueueError::RetryPayload`]). Deleting the failed_jobs row afterwards (`forget`) is the
+    /// caller's step, as in Laravel, and only after this returned `Ok`.
+    pub async fn retry_failed(&self, queue: &str, stored: &[u8]) -> Result<RetriedJob, QueueError> {
+        self.check_queue(queue)?;
+        let rewritten = retry_payload(stored)?;
+        let job_id = self.push_raw(queue, rewritten.payload.as_bytes()).await?;
+        Ok(RetriedJob {
+            job_id,
+            payload: rewritten.payload,
+            retry_until: rewritten.retry_until,
+        })
+    }
+}
+
+/// What [`Queue::retry_failed`] pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetriedJob {
+    /// The job id `pushRaw` returns: the row id (database) or the payload's `id` (Redis).
+    pub job_id: Option<String>,
+    /// The exact bytes pushed.
+    pub payload: String,
+    /// The pushed payload's `retryUntil` (unix seconds). PHP would recompute it when the job's
+    /// class has a `retryUntil()` method; larq cannot, so a value in the past means the job will
+    /// fail again at once, which a CLI should warn about.
+    pub retry_until: Option<i64>,
+}
+
+/// The top-level `id` of a JSON payload, as Laravel's Redis `pushRaw` returns it.
+fn payload_id(payload: &[u8]) -> Option<String> {
+    /// Only `id` is kept; the rest of a large payload is skipped without being built.
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        #[serde(default)]
+        id: Option<serde_json::Value>,
+    }
+    let json: IdOnly = serde_json::from_slice(payload).ok()?;
+    match json.id? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 

@@ -52,12 +52,15 @@ fn server_url(kind: Kind) -> String {
     }
 }
 
-/// One test's database: a URL and a table of its own, dropped on drop.
+/// One test's database: a URL and a table of its own, dropped on drop (with the whole database
+/// when the test made one of its own, [`TestDb::open_own`]).
 struct TestDb {
     kind: Kind,
     url: String,
     table: String,
     dir: tempfile::TempDir,
+    /// The server database this test created (and drops), if any.
+    own_database: Option<String>,
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -83,12 +86,67 @@ impl TestDb {
             url,
             table,
             dir,
+            own_database: None,
         };
+        db.probe_and_create().await.then_some(db)
+    }
+
+    /// Like [`TestDb::open`], but on a server in a database of the test's own
+    /// (`larq_ops_<pid>_<n>`, created here through the server's `test` database and dropped on
+    /// drop), as tests/failed_db.rs does, so nothing else on the server can meet its rows.
+    async fn open_own(kind: Kind) -> Option<TestDb> {
+        if kind == Kind::Sqlite {
+            return TestDb::open(kind).await;
+        }
+        let name = format!(
+            "larq_ops_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        sqlx::any::install_default_drivers();
+        let admin = async {
+            let admin = sqlx::AnyPool::connect(&server_url(kind)).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&admin)
+                .await?;
+            admin.close().await;
+            Ok::<_, sqlx::Error>(())
+        };
+        match tokio::time::timeout(Duration::from_secs(10), admin).await {
+            Ok(Ok(())) => {}
+            other => {
+                let why = match other {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "connect timed out".to_owned(),
+                };
+                if in_ci() {
+                    panic!("{kind:?} is not reachable and CI=true: {why}");
+                }
+                eprintln!("notice: {kind:?} not reachable ({why}); skipping (this would fail under CI=true)");
+                return None;
+            }
+        }
+        let base = server_url(kind);
+        let (server, _) = base.rsplit_once('/').expect("a database in the URL");
+        let db = TestDb {
+            kind,
+            url: format!("{server}/{name}"),
+            table: "jobs".to_owned(),
+            dir: tempfile::tempdir().unwrap(),
+            own_database: Some(name),
+        };
+        db.probe_and_create().await.then_some(db)
+    }
+
+    /// Connect and create the jobs table; false (after a notice) when the server is not
+    /// reachable outside CI, a panic under CI.
+    async fn probe_and_create(&self) -> bool {
+        let (db, kind) = (self, self.kind);
         let probe = tokio::time::timeout(Duration::from_secs(10), db.queue_opts(90, 1)).await;
         match probe {
             Ok(Ok(q)) => {
                 q.create_jobs_table().await.unwrap();
-                Some(db)
+                true
             }
             other => {
                 let why = match other {
@@ -99,7 +157,7 @@ impl TestDb {
                     panic!("{kind:?} is not reachable and CI=true: {why}");
                 }
                 eprintln!("notice: {kind:?} not reachable ({why}); skipping (this would fail under CI=true)");
-                None
+                false
             }
         }
     }
@@ -188,6 +246,8 @@ impl Drop for TestDb {
         }
         let url = self.url.clone();
         let table = self.table.clone();
+        let own = self.own_database.clone();
+        let kind = self.kind;
         // A thread of its own: drop may run inside a runtime, which cannot block.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -195,6 +255,17 @@ impl Drop for TestDb {
                 .build()
                 .unwrap();
             rt.block_on(async {
+                if let Some(name) = own {
+                    let drop = if kind == Kind::Postgres {
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                    } else {
+                        format!("DROP DATABASE IF EXISTS {name}")
+                    };
+                    if let Ok(admin) = sqlx::AnyPool::connect(&server_url(kind)).await {
+                        let _ = sqlx::query(&drop).execute(&admin).await;
+                    }
+                    return;
+                }
                 if let Ok(q) = DatabaseQueue::connect_url(
                     &url,
                     DatabaseQueueOptions {
@@ -1176,4 +1247,415 @@ async fn chains_continue_on_the_database_connection_in_larq_and_in_php() {
         .collect();
     assert_eq!(steps, [1, 2, 3], "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(q.size("php-chain").await.unwrap(), 0);
+}
+
+// ---- the operator commands' operations through `Queue` (size, monitor, clear, retry) ---------
+
+/// One `jobs` row as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct JobRow {
+    id: i64,
+    queue: String,
+    payload: String,
+    attempts: i64,
+    reserved_at: Option<i64>,
+    available_at: i64,
+    created_at: i64,
+}
+
+impl TestDb {
+    /// Every row of the test's jobs table, by id, read with SQL of the test's own.
+    async fn job_rows(&self) -> Vec<JobRow> {
+        use sqlx::Row;
+        let q = self.queue(90).await;
+        let int = |col: &str| match self.kind {
+            Kind::Mysql => format!("CAST({col} AS SIGNED)"),
+            Kind::Postgres => format!("CAST({col} AS BIGINT)"),
+            Kind::Sqlite => col.to_owned(),
+        };
+        let sql = format!(
+            "SELECT {}, queue, payload, {}, {}, {}, {} FROM {} ORDER BY id",
+            int("id"),
+            int("attempts"),
+            int("reserved_at"),
+            int("available_at"),
+            int("created_at"),
+            self.table
+        );
+        let text = |r: &sqlx::any::AnyRow, i: usize| -> String {
+            r.try_get::<String, _>(i)
+                .or_else(|_| {
+                    r.try_get::<Vec<u8>, _>(i)
+                        .map(|b| String::from_utf8(b).unwrap())
+                })
+                .unwrap()
+        };
+        sqlx::query(&sql)
+            .fetch_all(q.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| JobRow {
+                id: r.try_get(0).unwrap(),
+                queue: text(r, 1),
+                payload: text(r, 2),
+                attempts: r.try_get(3).unwrap(),
+                reserved_at: r.try_get(4).unwrap(),
+                available_at: r.try_get(5).unwrap(),
+                created_at: r.try_get(6).unwrap(),
+            })
+            .collect()
+    }
+
+    /// The test's table behind the `Queue` enum, as the CLI holds it.
+    async fn operator_queue(&self) -> larq::queue::Queue {
+        larq::queue::Queue::from(self.queue(90).await)
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `Queue::size` is Laravel's `count(*) where queue = ?`: ready, delayed and reserved rows of
+/// that queue and no other (what `queue:size` prints and `queue:monitor` compares with --max);
+/// `sizes` splits the same rows as 12.x's pending/delayed/reserved sizes; `queue_names` lists
+/// the queues with rows.
+async fn size_counts_every_row_of_the_queue(kind: Kind) {
+    let Some(db) = TestDb::open_own(kind).await else {
+        return;
+    };
+    let q = db.operator_queue().await;
+    assert_eq!(q.size("default").await.unwrap(), 0, "an empty table");
+    for n in 1..=3 {
+        q.push("default", probe("size", n, "ok", 0.0, |_| {}).as_bytes())
+            .await
+            .unwrap();
+    }
+    q.later("default", 300, b"{\"later\":true}").await.unwrap();
+    q.push("emails", b"{}").await.unwrap();
+    let held = q.reserve("default").await.unwrap().expect("a ready row");
+    // What the table holds: 4 rows of `default` (one reserved, one delayed), 1 of `emails`.
+    let rows = db.job_rows().await;
+    let of = |queue: &str| rows.iter().filter(|r| r.queue == queue).count() as u64;
+    assert_eq!((of("default"), of("emails")), (4, 1));
+    assert_eq!(rows.iter().filter(|r| r.reserved_at.is_some()).count(), 1);
+    assert_eq!(q.size("default").await.unwrap(), of("default"));
+    assert_eq!(q.size("emails").await.unwrap(), of("emails"));
+    assert_eq!(q.size("nothing-here").await.unwrap(), 0);
+    let sizes = q.sizes("default").await.unwrap();
+    assert_eq!((sizes.ready, sizes.delayed, sizes.reserved), (2, 1, 1));
+    assert_eq!(sizes.total(), 4);
+    assert_eq!(q.queue_names().await.unwrap(), ["default", "emails"]);
+    // The figure monitor reads follows the table: a finished job leaves it.
+    assert!(q.delete(&held).await.unwrap());
+    assert_eq!(q.size("default").await.unwrap(), 3);
+    assert_eq!(db.job_rows().await.len(), 4, "the table agrees");
+}
+
+#[tokio::test]
+async fn size_counts_every_row_of_the_queue_sqlite() {
+    size_counts_every_row_of_the_queue(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn size_counts_every_row_of_the_queue_postgres() {
+    size_counts_every_row_of_the_queue(Kind::Postgres).await;
+}
+
+#[tokio::test]
+async fn size_counts_every_row_of_the_queue_mariadb() {
+    size_counts_every_row_of_the_queue(Kind::Mysql).await;
+}
+
+/// `Queue::clear` is Laravel's `delete where queue = ?`: every row of that queue goes, reserved
+/// and delayed ones too, other queues' rows stay untouched, and it returns the number deleted.
+/// A refused name deletes nothing.
+async fn clear_deletes_the_queue_rows_and_counts_them(kind: Kind) {
+    let Some(db) = TestDb::open_own(kind).await else {
+        return;
+    };
+    let q = db.operator_queue().await;
+    for n in 1..=3 {
+        q.push("default", probe("clear", n, "ok", 0.0, |_| {}).as_bytes())
+            .await
+            .unwrap();
+    }
+    q.later("default", 300, b"{}").await.unwrap();
+    q.push("emails", b"{\"keep\":1}").await.unwrap();
+    q.push("emails", b"{\"keep\":2}").await.unwrap();
+    let held = q.reserve("default").await.unwrap().expect("a ready row");
+    let kept: Vec<JobRow> = db
+        .job_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.queue == "emails")
+        .collect();
+    for bad in ["", &"q".repeat(256)] {
+        let err = q.clear(bad).await.unwrap_err();
+        assert!(
+            matches!(err, larq::queue::QueueError::QueueName { .. }),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        db.job_rows().await.len(),
+        6,
+        "a refused name deletes nothing"
+    );
+    assert_eq!(q.clear("default").await.unwrap(), 4);
+    assert_eq!(
+        db.job_rows().await,
+        kept,
+        "only the other queue's rows, as they were"
+    );
+    assert_eq!(
+        q.clear("default").await.unwrap(),
+        0,
+        "nothing left to clear"
+    );
+    // The worker that held a cleared row finds nothing to delete.
+    assert!(!q.delete(&held).await.unwrap());
+    assert_eq!(q.size("emails").await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn clear_deletes_the_queue_rows_and_counts_them_sqlite() {
+    clear_deletes_the_queue_rows_and_counts_them(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn clear_deletes_the_queue_rows_and_counts_them_postgres() {
+    clear_deletes_the_queue_rows_and_counts_them(Kind::Postgres).await;
+}
+
+#[tokio::test]
+async fn clear_deletes_the_queue_rows_and_counts_them_mariadb() {
+    clear_deletes_the_queue_rows_and_counts_them(Kind::Mysql).await;
+}
+
+/// `Queue::retry_failed` is `queue:retry` on the database driver: the stored payload, with
+/// `attempts` reset when set and re-encoded as PHP's `json_encode`, becomes a new row as
+/// `buildDatabaseRecord` makes it (queue, payload, attempts 0, reserved_at NULL, available_at =
+/// created_at = now), whose id is the job id returned; the next reserve takes it as attempt 1.
+/// A payload that is not a JSON object, or a name the column would cut, adds no row.
+async fn retry_failed_inserts_a_fresh_row(kind: Kind) {
+    let Some(db) = TestDb::open_own(kind).await else {
+        return;
+    };
+    let q = db.operator_queue().await;
+    // A Redis-shaped payload (it has `attempts`), with what json_encode escapes.
+    let redis_shaped = r#"{"uuid":"r-1","displayName":"App\\Jobs\\SomeJob","job":"Illuminate\\Queue\\CallQueuedHandler@call","data":{"commandName":"App\\Jobs\\SomeJob","command":"s:2:\"é\";"},"backoff":null,"tags":{},"id":"abc","attempts":3}"#;
+    // A database payload (no attempts).
+    let db_shaped = probe("retry", 1, "ok", 0.0, |_| {});
+    let before = unix_now();
+    let first = q
+        .retry_failed("retried", redis_shaped.as_bytes())
+        .await
+        .unwrap();
+    let second = q
+        .retry_failed("retried", db_shaped.as_bytes())
+        .await
+        .unwrap();
+    let after = unix_now();
+    assert_eq!(
+        first.payload,
+        r#"{"uuid":"r-1","displayName":"App\\Jobs\\SomeJob","job":"Illuminate\\Queue\\CallQueuedHandler@call","data":{"commandName":"App\\Jobs\\SomeJob","command":"s:2:\"\u00e9\";"},"backoff":null,"tags":[],"id":"abc","attempts":0}"#
+    );
+    let rows = db.job_rows().await;
+    assert_eq!(rows.len(), 2);
+    for (row, pushed) in rows.iter().zip([&first, &second]) {
+        assert_eq!(
+            pushed.job_id,
+            Some(row.id.to_string()),
+            "the row id is the job id"
+        );
+        assert_eq!(row.queue, "retried");
+        assert_eq!(row.payload, pushed.payload);
+        assert_eq!(row.attempts, 0);
+        assert_eq!(row.reserved_at, None);
+        assert!(
+            (before..=after).contains(&row.available_at),
+            "{row:?} not in {before}..={after}"
+        );
+        assert_eq!(row.created_at, row.available_at, "ready now");
+    }
+    let db_json: serde_json::Value = serde_json::from_str(&rows[1].payload).unwrap();
+    assert_eq!(
+        db_json,
+        serde_json::from_str::<serde_json::Value>(&db_shaped).unwrap(),
+        "a database payload keeps every value"
+    );
+    assert!(db_json.get("attempts").is_none(), "and gains no attempts");
+    let job = q.reserve("retried").await.unwrap().expect("ready now");
+    assert_eq!((job.row_id, job.attempts), (Some(rows[0].id), 1));
+    assert_eq!(job.original, first.payload.as_bytes());
+    // Refused: nothing is written.
+    for bad in [&b"null"[..], b"[1]", b"{"] {
+        let err = q.retry_failed("retried", bad).await.unwrap_err();
+        assert!(
+            matches!(err, larq::queue::QueueError::RetryPayload { .. }),
+            "{err}"
+        );
+    }
+    let long = "q".repeat(256);
+    for name in ["", long.as_str()] {
+        let err = q.retry_failed(name, b"{}").await.unwrap_err();
+        assert!(
+            matches!(err, larq::queue::QueueError::QueueName { .. }),
+            "{err}"
+        );
+    }
+    assert_eq!(db.job_rows().await.len(), 2, "no row for a refused retry");
+    // 255 characters is what the column holds, and what is stored.
+    let longest = "é".repeat(255);
+    q.push_raw(&longest, b"{}").await.unwrap();
+    assert_eq!(db.job_rows().await[2].queue, longest);
+}
+
+#[tokio::test]
+async fn retry_failed_inserts_a_fresh_row_sqlite() {
+    retry_failed_inserts_a_fresh_row(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn retry_failed_inserts_a_fresh_row_postgres() {
+    retry_failed_inserts_a_fresh_row(Kind::Postgres).await;
+}
+
+#[tokio::test]
+async fn retry_failed_inserts_a_fresh_row_mariadb() {
+    retry_failed_inserts_a_fresh_row(Kind::Mysql).await;
+}
+
+/// The whole `queue:retry` path against the real Laravel app: Laravel dispatches a SomeJob onto
+/// the database connection, larq reserves it and fails it (failed_jobs row, job row deleted),
+/// then retries it from failed_jobs as `larq failed retry` will (find, `Queue::retry_failed`,
+/// forget), and PHP's own `queue:work database` runs the pushed-back row as attempt 1.
+async fn php_runs_a_job_larq_retried(kind: Kind) {
+    if !php_available() {
+        return;
+    }
+    let Some(db) = TestDb::open_own(kind).await else {
+        return;
+    };
+    let q = db.operator_queue().await;
+    let tag = format!("retried-{kind:?}");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/bin/dispatch");
+    let out = laravel(
+        &db,
+        script.to_str().unwrap(),
+        &[
+            "SomeJob",
+            "1",
+            "--connection=database",
+            "--user-id=7",
+            &format!("--param={tag}"),
+        ],
+    )
+    .env("DB_QUEUE_TABLE", &db.table)
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "dispatch: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dispatched: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    let uuid = dispatched["uuid"].as_str().unwrap().to_owned();
+
+    // larq's worker path for a failure: the job row goes, the raw body lands in failed_jobs.
+    let job = q.reserve("default").await.unwrap().expect("Laravel's row");
+    let store = FailedJobStore::sqlite(&db.dir.path().join("failed.sqlite"))
+        .await
+        .unwrap();
+    store.ensure_table().await.unwrap();
+    assert!(q.delete(&job).await.unwrap());
+    store
+        .log(&larq::failed::FailedJob {
+            uuid: &uuid,
+            connection: "database",
+            queue: &job.queue,
+            payload: &job.original,
+            exception: "RuntimeException: boom in x.php:1\nStack trace:\n#0 {main}",
+        })
+        .await
+        .unwrap();
+    assert!(db.job_rows().await.is_empty());
+
+    // What `larq failed retry <uuid>` will do.
+    let row = store.find(&uuid).await.unwrap().expect("the failed row");
+    let retried = q
+        .retry_failed(&row.queue, row.payload.as_bytes())
+        .await
+        .unwrap();
+    assert!(store.forget(&uuid).await.unwrap());
+    let rows = db.job_rows().await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (
+            rows[0].queue.as_str(),
+            rows[0].attempts,
+            rows[0].reserved_at
+        ),
+        ("default", 0, None)
+    );
+    assert_eq!(retried.job_id, Some(rows[0].id.to_string()));
+
+    let records = db.dir.path().join("php.jsonl");
+    let artisan = app_dir().join("artisan");
+    let out = laravel(
+        &db,
+        "php",
+        &[
+            artisan.to_str().unwrap(),
+            "queue:work",
+            "database",
+            "--once",
+            "--tries=1",
+        ],
+    )
+    .env("LARQ_RECORD_FILE", &records)
+    .env("DB_QUEUE_TABLE", &db.table)
+    .env("LOG_PATH", db.dir.path().join("laravel.log"))
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("Processing user ID: 7 with param: {tag}")),
+        "{stdout}"
+    );
+    let ran: Vec<serde_json::Value> = std::fs::read_to_string(&records)
+        .unwrap_or_else(|e| panic!("no record ({e}): {stdout}"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    assert_eq!(ran[0]["uuid"], uuid.as_str(), "the same job");
+    assert_eq!(ran[0]["attempts"], 1, "attempts start again");
+    assert!(db.job_rows().await.is_empty(), "PHP deleted the row");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn php_runs_a_job_larq_retried_sqlite() {
+    php_runs_a_job_larq_retried(Kind::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn php_runs_a_job_larq_retried_postgres() {
+    php_runs_a_job_larq_retried(Kind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn php_runs_a_job_larq_retried_mariadb() {
+    php_runs_a_job_larq_retried(Kind::Mysql).await;
 }

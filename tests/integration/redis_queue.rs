@@ -395,3 +395,72 @@ async fn a_reserve_reply_that_comes_back_after_retry_after_renews_its_reservatio
         .unwrap();
     assert!(score as u64 > now(), "expiry {score} is not renewed");
 }
+
+/// The operator operations through the `Queue` enum on Redis: `retry_failed` (what `queue:retry`
+/// pushes: attempts 0, PHP's json_encode, list + notify token, the payload's id returned),
+/// `push_raw`, `size`, `clear` and the name check the database driver shares.
+#[tokio::test]
+async fn queue_enum_retry_size_and_clear_on_redis() {
+    let Some(server) = TestRedis::start() else {
+        return;
+    };
+    let q = larq::queue::Queue::from(queue(&server, 90).await);
+    let stored = php_payload(2);
+    let retried = q.retry_failed("default", stored.as_bytes()).await.unwrap();
+    let id: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(retried.job_id.as_deref(), id["id"].as_str());
+    assert_eq!(
+        retried.payload,
+        larq::queue::retry_payload(stored.as_bytes())
+            .unwrap()
+            .payload
+    );
+    assert!(retried.payload.ends_with(r#""attempts":0}"#));
+    assert!(
+        retried.payload.contains(r#"h\u00e9\\\/llo"#),
+        "{}",
+        retried.payload
+    );
+    let mut c = server.conn(0);
+    let list: Vec<String> = c.lrange(Q, 0, -1).unwrap();
+    assert_eq!(list, std::slice::from_ref(&retried.payload));
+    assert_eq!(c.llen::<_, i64>(format!("{Q}:notify")).unwrap(), 1);
+    let job = q.reserve("default").await.unwrap().expect("pushed back");
+    assert_eq!(job.attempts, 1, "attempts start again");
+    assert_eq!(
+        q.push_raw("default", b"{\"id\":7,\"attempts\":0}")
+            .await
+            .unwrap(),
+        Some("7".into())
+    );
+    assert_eq!(
+        q.push_raw("default", b"{\"attempts\":0}").await.unwrap(),
+        None
+    );
+    q.later("default", 300, b"{\"attempts\":0}").await.unwrap();
+    assert_eq!(
+        q.size("default").await.unwrap(),
+        4,
+        "ready, delayed and reserved"
+    );
+    // An empty name is refused (Laravel would have used the default queue); on one server any
+    // other name is fine.
+    assert!(matches!(
+        q.clear("").await.unwrap_err(),
+        larq::queue::QueueError::QueueName { .. }
+    ));
+    assert!(q.check_queue(&"q".repeat(300)).is_ok());
+    assert!(matches!(
+        q.retry_failed("default", b"null").await.unwrap_err(),
+        larq::queue::QueueError::RetryPayload { .. }
+    ));
+    assert_eq!(
+        q.size("default").await.unwrap(),
+        4,
+        "nothing pushed or cleared"
+    );
+    assert_eq!(q.clear("default").await.unwrap(), 4);
+    assert_eq!(q.size("default").await.unwrap(), 0);
+    let keys: Vec<String> = c.keys("*").unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
+}
