@@ -8,9 +8,10 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::app::AppCache;
+use crate::app::QueueOverrides;
 use crate::config::Settings;
 use crate::failed::FailedJobStore;
-use crate::queue::RedisQueue;
+use crate::queue::Queue;
 
 /// Where the PHP app's settings come from; the same flags as `larq work`.
 #[derive(Debug, Clone, Args)]
@@ -69,22 +70,34 @@ impl App {
 
     /// Refuse a connection larq cannot reach, naming the flag that would allow it.
     pub fn check_connection(&self, connection: &str) -> Result<()> {
-        if self.redis_connections.iter().any(|c| c == connection) {
+        if connection == "database" || self.redis_connections.iter().any(|c| c == connection) {
             return Ok(());
         }
         bail!(
-            "queue connection {connection:?} is not a Redis connection larq knows (known: {}; add it with --redis-connections if it uses the REDIS_* server)",
+            "queue connection {connection:?} is not one larq knows (known: database, {}; add a connection that uses the REDIS_* server with --redis-connections)",
             self.redis_connections.join(", ")
         )
     }
 
-    /// Open the queue of a (checked) connection: the app's Redis under that connection's name.
-    pub async fn queue(&self, connection: &str) -> Result<RedisQueue> {
+    /// Open the queue of a (checked) connection: `database` on the app's database (`DB_*`), the
+    /// others on the app's Redis under their own name.
+    pub async fn queue(&self, connection: &str) -> Result<Queue> {
         self.check_connection(connection)?;
-        Ok(self
-            .app
-            .redis_queue(connection, &crate::app::QueueOverrides::default())
-            .await?)
+        let overrides = QueueOverrides::default();
+        if connection == "database" {
+            return Ok(self.app.queue(connection, &overrides).await?);
+        }
+        Ok(self.app.redis_queue(connection, &overrides).await?.into())
+    }
+
+    /// The queue a connection works when none is named (`DB_QUEUE` for `database`, else
+    /// `REDIS_QUEUE`).
+    pub fn default_queue(&self, connection: &str) -> &str {
+        if connection == "database" {
+            self.app.default_queue("database")
+        } else {
+            &self.settings.default_queue
+        }
     }
 
     /// Open the app's cache store (restart signal).

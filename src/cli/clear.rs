@@ -33,7 +33,7 @@ pub fn run(args: ClearArgs) -> Result<()> {
     let queue_name = args
         .queue
         .clone()
-        .unwrap_or_else(|| app.settings.default_queue.clone());
+        .unwrap_or_else(|| app.default_queue(&connection).to_owned());
     let count = block_on(async {
         let queue = app.queue(&connection).await?;
         queue.check_queue(&queue_name)?;

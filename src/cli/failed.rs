@@ -11,14 +11,14 @@
 
 use std::collections::HashMap;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::Value as Json;
 
 use crate::display::{printable, printable_lines, FIELD_LIMIT};
 use crate::failed::FailedRow;
 use crate::php::Value;
-use crate::queue::RedisQueue;
+use crate::queue::Queue;
 
 use super::app::{block_on, table, App, AppArgs};
 use super::inspect;
@@ -228,7 +228,7 @@ async fn retry(app: &App, args: &RetryArgs) -> Result<i32> {
         }
         seen
     };
-    let mut queues: HashMap<String, RedisQueue> = HashMap::new();
+    let mut queues: HashMap<String, Queue> = HashMap::new();
     let mut code = 0;
     for id in ids {
         let Some(row) = store.find(&id).await? else {
@@ -250,24 +250,8 @@ async fn retry(app: &App, args: &RetryArgs) -> Result<i32> {
     Ok(code)
 }
 
-async fn retry_one(
-    app: &App,
-    queues: &mut HashMap<String, RedisQueue>,
-    row: &FailedRow,
-) -> Result<()> {
+async fn retry_one(app: &App, queues: &mut HashMap<String, Queue>, row: &FailedRow) -> Result<()> {
     app.check_connection(&row.connection)?;
-    let payload = reset_attempts(&row.payload)?;
-    if let Some(until) = serde_json::from_str::<Json>(&row.payload)
-        .ok()
-        .and_then(|j| j.get("retryUntil").and_then(Json::as_i64))
-    {
-        if until <= crate::queue::now() as i64 {
-            eprintln!(
-                "warning: job [{}] has retryUntil {until}, already past: it will fail again at once unless its PHP class recomputes it (larq cannot run retryUntil() methods)",
-                row.uuid
-            );
-        }
-    }
     if !queues.contains_key(&row.connection) {
         let queue = app.queue(&row.connection).await?;
         queues.insert(row.connection.clone(), queue);
@@ -275,106 +259,19 @@ async fn retry_one(
     let queue = queues
         .get(&row.connection)
         .ok_or_else(|| anyhow!("connection {:?} not open", row.connection))?;
-    queue.push(&row.queue, payload.as_bytes()).await?;
+    // queue:retry's rewrite (attempts reset when set, PHP's json_encode), then pushRaw.
+    let retried = queue
+        .retry_failed(&row.queue, row.payload.as_bytes())
+        .await?;
+    if let Some(until) = retried.retry_until {
+        if until <= crate::queue::now() as i64 {
+            eprintln!(
+                "warning: job [{}] has retryUntil {until}, already past: it will fail again at once unless its PHP class recomputes it (larq cannot run retryUntil() methods)",
+                row.uuid
+            );
+        }
+    }
     Ok(())
-}
-
-/// `queue:retry`'s payload rewrite: decode as a PHP array, `attempts` = 0 when set (isset: present
-/// and not null), encode with PHP's plain `json_encode`.
-pub fn reset_attempts(stored: &str) -> Result<String> {
-    let mut json: Json =
-        serde_json::from_str(stored).context("the stored payload is not valid JSON")?;
-    let Json::Object(map) = &mut json else {
-        bail!("the stored payload is not a JSON object");
-    };
-    if let Some(attempts) = map.get_mut("attempts") {
-        if !attempts.is_null() {
-            *attempts = Json::from(0);
-        }
-    }
-    let mut out = String::with_capacity(stored.len() + 16);
-    php_json_encode(&json, &mut out);
-    Ok(out)
-}
-
-/// PHP's `json_encode($value)` with no flags, for a value that went through
-/// `json_decode($text, true)`: objects became arrays, so `{}` and objects keyed `"0".."n-1"` in
-/// order come out as JSON lists.
-fn php_json_encode(v: &Json, out: &mut String) {
-    match v {
-        Json::Null => out.push_str("null"),
-        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Json::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                out.push_str(&i.to_string());
-            } else if let Some(f) = n.as_f64() {
-                // Integers beyond i64 are floats in PHP, as every other non-integer number.
-                out.push_str(&crate::php::float::php_repr(f).replace('E', "e"));
-            }
-        }
-        Json::String(s) => php_json_string(s, out),
-        Json::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                php_json_encode(item, out);
-            }
-            out.push(']');
-        }
-        Json::Object(map) => {
-            let is_list = map
-                .keys()
-                .enumerate()
-                .all(|(i, k)| k.parse::<usize>().ok() == Some(i) && *k == i.to_string());
-            if is_list {
-                out.push('[');
-                for (i, item) in map.values().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    php_json_encode(item, out);
-                }
-                out.push(']');
-                return;
-            }
-            out.push('{');
-            for (i, (k, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                php_json_string(k, out);
-                out.push(':');
-                php_json_encode(item, out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn php_json_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '/' => out.push_str("\\/"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7f => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 async fn forget(app: &App, uuid: &str) -> Result<i32> {
@@ -398,37 +295,6 @@ async fn flush(app: &App) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reset_attempts_only_when_set() {
-        assert_eq!(
-            reset_attempts(r#"{"uuid":"u","attempts":3,"x":null}"#).unwrap(),
-            r#"{"uuid":"u","attempts":0,"x":null}"#
-        );
-        assert_eq!(
-            reset_attempts(r#"{"uuid":"u","attempts":null}"#).unwrap(),
-            r#"{"uuid":"u","attempts":null}"#
-        );
-        assert_eq!(
-            reset_attempts(r#"{"uuid":"u"}"#).unwrap(),
-            r#"{"uuid":"u"}"#
-        );
-        assert!(reset_attempts("null").is_err());
-        assert!(reset_attempts("{").is_err());
-    }
-
-    #[test]
-    fn php_json_encode_quirks() {
-        // Values checked against PHP 8.2's json_encode(json_decode($x, true)).
-        let input = "{\"a\":[1.0,1e100,0.1,1e16,-0.0,1.5e-7,12345678901234567890],\"b\":{},\"c\":{\"0\":1,\"1\":2},\"d\":{\"1\":1},\"e\":\"é/\u{2028}😀\u{7f}\"}";
-        let json: Json = serde_json::from_str(input).unwrap();
-        let mut out = String::new();
-        php_json_encode(&json, &mut out);
-        assert_eq!(
-            out,
-            "{\"a\":[1,1.0e+100,0.1,10000000000000000,-0,1.5e-7,1.2345678901234567e+19],\"b\":[],\"c\":[1,2],\"d\":{\"1\":1},\"e\":\"\\u00e9\\/\\u2028\\ud83d\\ude00\u{7f}\"}"
-        );
-    }
 
     #[test]
     fn class_column_like_queue_failed() {

@@ -45,7 +45,7 @@ pub fn run(args: MonitorArgs) -> Result<()> {
     let (rows, busy) = block_on(async {
         let mut rows = Vec::new();
         let mut busy = false;
-        let mut open: Vec<(String, crate::queue::RedisQueue)> = Vec::new();
+        let mut open: Vec<(String, crate::queue::Queue)> = Vec::new();
         for (connection, queue) in &targets {
             if !open.iter().any(|(c, _)| c == connection) {
                 let q = app.queue(connection).await?;

@@ -1,4 +1,4 @@
-//! `larq size [queues]`: how many jobs each Redis queue holds, split into ready, delayed and
+//! `larq size [queues]`: how many jobs each queue (Redis or the database `jobs` table) holds, split into ready, delayed and
 //! reserved; `Total` is what Laravel's `Queue::size()` returns (the three together).
 
 use anyhow::Result;
@@ -32,8 +32,9 @@ pub fn run(args: SizeArgs) -> Result<()> {
         let mut names = args.queues.clone();
         if names.is_empty() {
             names = queue.queue_names().await?;
-            if !names.contains(&app.settings.default_queue) {
-                names.insert(0, app.settings.default_queue.clone());
+            let default = app.default_queue(&connection).to_owned();
+            if !names.contains(&default) {
+                names.insert(0, default);
             }
         }
         let mut rows = Vec::new();

@@ -301,7 +301,9 @@ async fn operations(kind: Kind) {
     let Some(db) = TestDb::open(kind).await else {
         return;
     };
-    let q = db.queue(1).await;
+    // retry_after 3 s: long enough that no reservation expires between the steps below on a
+    // loaded machine (1 s did, once), short enough to wait out at the end.
+    let q = db.queue(3).await;
     let a = probe("ops", 1, "ok", 0.0, |_| {});
     let b = probe("ops", 2, "ok", 0.0, |_| {});
     let c = probe("ops", 3, "ok", 0.0, |_| {});
@@ -353,9 +355,9 @@ async fn operations(kind: Kind) {
     assert!(q.delete(&jc).await.unwrap());
     assert!(!q.delete(&jc).await.unwrap());
 
-    // b's reservation expires after retry_after (1 s): it is taken again with attempts 2, and
+    // b's reservation expires after retry_after (3 s): it is taken again with attempts 2, and
     // the first holder's late delete no longer removes it.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     let mut again = Vec::new();
     while let Some(j) = q.reserve("default").await.unwrap() {
         again.push(j);
@@ -1658,4 +1660,107 @@ async fn php_runs_a_job_larq_retried_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn php_runs_a_job_larq_retried_mariadb() {
     php_runs_a_job_larq_retried(Kind::Mysql).await;
+}
+
+/// The `Total` column of `larq size`'s row for the `database` connection's `default` queue.
+fn size_total(out: &str) -> Option<u64> {
+    out.lines()
+        .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>())
+        .find(|cells| cells.get(1) == Some(&"database") && cells.get(2) == Some(&"default"))
+        .and_then(|cells| cells.get(6)?.parse().ok())
+}
+
+/// `size`, `monitor`, `failed retry` and `clear` through the `larq` binary on the `database`
+/// connection, the way `queue:size`, `queue:monitor`, `queue:retry` and `queue:clear` work on it.
+async fn operator_commands_work_the_database_connection(kind: Kind) {
+    if !php_available() {
+        return;
+    }
+    // A database of its own: failed_jobs must hold this test's rows only.
+    let Some(db) = TestDb::open_own(kind).await else {
+        return;
+    };
+    let larq = env!("CARGO_BIN_EXE_larq");
+    if kind == Kind::Sqlite {
+        std::fs::remove_file(db.sqlite_path()).unwrap();
+    }
+    let run = |args: &[&str]| {
+        let out = laravel(&db, larq, args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let ok = |args: &[&str]| {
+        let (code, out, err) = run(args);
+        assert_eq!(code, Some(0), "larq {args:?}: {out}{err}");
+        out
+    };
+    ok(&["migrate"]);
+    assert_eq!(dispatch(&db, 3, "ops").len(), 3);
+    assert_eq!(
+        size_total(&ok(&["size", "--connection", "database"])),
+        Some(3)
+    );
+    // queue:monitor: ALERT (exit 3) at or above --max.
+    let (code, out, _) = run(&["monitor", "database:default", "--max", "3"]);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("ALERT"), "{out}");
+    let (code, out, _) = run(&["monitor", "database:default", "--max", "10"]);
+    assert_eq!(code, Some(0), "{out}");
+    // The larq binary has no handlers: the three jobs fail into failed_jobs.
+    ok(&["work", "database", "--stop-when-empty", "--sleep=0"]);
+    assert_eq!(
+        size_total(&ok(&["size", "--connection", "database"])),
+        Some(0)
+    );
+    let retried = ok(&["failed", "retry", "all"]);
+    assert_eq!(
+        retried.matches("has been pushed back").count(),
+        3,
+        "{retried}"
+    );
+    assert_eq!(
+        size_total(&ok(&["size", "--connection", "database"])),
+        Some(3)
+    );
+    let failed_list = ok(&["failed", "list"]);
+    assert!(
+        !failed_list.contains("SomeJob"),
+        "rows are forgotten: {failed_list}"
+    );
+    // Pushed back with attempts 0, as queue:retry does: the next reserve counts the first.
+    let table = if kind == Kind::Sqlite {
+        "jobs".to_owned()
+    } else {
+        db.table.clone()
+    };
+    let q = DatabaseQueue::connect_url(
+        &db.url,
+        DatabaseQueueOptions {
+            table,
+            ..DatabaseQueueOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let job = q.reserve("default").await.unwrap().expect("a retried job");
+    assert_eq!(job.attempts, 1);
+    let cleared = ok(&["clear", "database", "--force"]);
+    assert!(cleared.contains("Cleared 3 jobs"), "{cleared}");
+    assert_eq!(
+        size_total(&ok(&["size", "--connection", "database"])),
+        Some(0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_work_the_database_connection_sqlite() {
+    operator_commands_work_the_database_connection(Kind::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_work_the_database_connection_postgres() {
+    operator_commands_work_the_database_connection(Kind::Postgres).await;
 }
