@@ -1,4 +1,4 @@
-//! Job batches (`Bus::batch([...])`, wire spec §7.2): the `job_batches` bookkeeping a worker does.
+//! Job batches (`Bus::batch([...])`; Laravel's `Illuminate\Bus\DatabaseBatchRepository`): the `job_batches` bookkeeping a worker does.
 //!
 //! A batched job carries its batch's id in the `batchId` property (12.51+: also `data.batchId`).
 //! When such a job finishes, Laravel's `CallQueuedHandler` updates its row in `job_batches`, in

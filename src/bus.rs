@@ -2,8 +2,8 @@
 //! releasing unique locks, and the policy for framework wrappers only PHP can run.
 //!
 //! [`BusFeatures`] gathers the pieces ([`crate::chain`], [`crate::batch`], [`crate::unique`],
-//! [`crate::wrappers`]) and the worker calls it at the points `CallQueuedHandler` does (wire spec
-//! §2.7): before the handler (`ShouldBeUniqueUntilProcessing` lock, cancelled batch), after a
+//! [`crate::wrappers`]) and the worker calls it at the points `CallQueuedHandler` does
+//! (`CallQueuedHandler::call`, `ensureNextJobInChainIsDispatched`, `ensureSuccessfulBatchJobIsRecorded`): before the handler (`ShouldBeUniqueUntilProcessing` lock, cancelled batch), after a
 //! handler that did not release the job (unique lock, next chain link **before** the job is
 //! deleted, batch success), and when a job fails for good (unique lock, batch failure, a note in
 //! failed_jobs about PHP callbacks that could not run).

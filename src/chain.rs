@@ -1,4 +1,4 @@
-//! Job chains (`Bus::chain([...])`, wire spec §7.1): continuing a chain after a link larq ran.
+//! Job chains (`Bus::chain([...])`; Laravel's `Queueable::dispatchNextJobInChain`): continuing a chain after a link larq ran.
 //!
 //! A chained job carries the rest of the chain in its `chained` property: a list of complete
 //! `serialize($nextJob)` **strings**. When the job succeeds (it was neither released nor failed),

@@ -1,7 +1,7 @@
 //! Dispatching from Rust: [`Dispatcher`] pushes a Rust value as a Laravel job that a real
 //! `php artisan queue:work` (or larq) runs.
 //!
-//! What PHP's `dispatch(new SomeJob(...))` writes, larq writes (wire spec §2.1, §2.4): the command
+//! What PHP's `dispatch(new SomeJob(...))` writes, larq writes (`Illuminate\Queue\Queue::createObjectPayload`): the command
 //! is the job object serialized with the `Queueable` properties PHP expects after the job's own
 //! (`job`, `connection`, `queue`, `chainConnection`, `chainQueue`, `chainCatchCallbacks`, `delay`,
 //! `afterCommit`, `middleware`, `chained`, Laravel 8's order), and the envelope carries a fresh

@@ -1,4 +1,4 @@
-//! Laravel's `failed_jobs` table (the `database-uuids` provider, wire spec §5).
+//! Laravel's `failed_jobs` table (the `database-uuids` provider, `Illuminate\Queue\Failed\DatabaseUuidFailedJobProvider`).
 //!
 //! Rows written here are the ones `php artisan queue:failed` lists and `queue:retry` re-queues:
 //! `uuid` (the payload's), `connection`, `queue`, `payload` (the raw body as popped), `exception`

@@ -1,4 +1,4 @@
-//! The JSON envelope Laravel pushes for every queued job (wire spec §2).
+//! The JSON envelope Laravel pushes for every queued job (`Illuminate\Queue\Queue::createPayloadArray`).
 //!
 //! The worker reads the envelope for its scheduling facts (tries, backoff, timeout, retryUntil...)
 //! and hands `data.command` to [`crate::php`]. Several writers touch a payload on its way (PHP's
@@ -98,7 +98,7 @@ pub struct Payload {
         skip_serializing_if = "Option::is_none"
     )]
     pub attempts: Option<i64>,
-    /// 12.11+: the dispatch delay in seconds (and, in 12.x, a fallback backoff; spec §2.8).
+    /// 12.11+: the dispatch delay in seconds (and, in 12.x, a fallback backoff).
     #[serde(
         default,
         deserialize_with = "lenient_int",

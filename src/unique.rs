@@ -1,4 +1,4 @@
-//! Unique jobs (`ShouldBeUnique`, `ShouldBeUniqueUntilProcessing`; wire spec §7.3).
+//! Unique jobs (`ShouldBeUnique`, `ShouldBeUniqueUntilProcessing`; Laravel's `Illuminate\Bus\UniqueLock`).
 //!
 //! When PHP dispatches a unique job it takes a cache lock (`SET key owner EX uniqueFor NX`) and
 //! silently drops the dispatch if the lock is held. The worker that runs the job must release it:

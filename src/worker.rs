@@ -1,4 +1,4 @@
-//! `queue:work`: the worker loop with Laravel 8's semantics (wire spec §4).
+//! `queue:work`: the worker loop with Laravel 8's semantics (`Illuminate\Queue\Worker`).
 //!
 //! The loop is here; one job's run is `worker/run.rs`, the batching and retrying of finished
 //! jobs' deletes `worker/deletes.rs`, the stuck-handler watchdog `worker/watchdog.rs`.

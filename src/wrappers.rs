@@ -1,4 +1,4 @@
-//! Laravel's framework job wrappers (wire spec §2.6) and what larq does with each.
+//! Laravel's framework job wrappers (`CallQueuedListener`, `SendQueuedMailable`, ...) and what larq does with each.
 //!
 //! Several things an app queues are not its own job classes but framework wrappers around them:
 //!

@@ -1,6 +1,6 @@
 //! `larq failed list|show|retry|forget|flush`: artisan's `queue:failed`, `queue:retry`,
 //! `queue:forget` and `queue:flush` on the app's `failed_jobs` table (`database-uuids` provider,
-//! wire spec §5).
+//! `DatabaseUuidFailedJobProvider`).
 //!
 //! `retry` rewrites the stored payload the way `queue:retry` does: JSON-decode it as a PHP array,
 //! set `attempts` to 0 when it is set, JSON-encode it with PHP's plain `json_encode` (non-ASCII as

@@ -1,5 +1,5 @@
 //! Laravel's framework job wrappers as they appear in a payload's `data.commandName`, and which
-//! of them only PHP can run (wire spec §2.6). Facts about payloads, shared by the registry (which
+//! of them only PHP can run (the `data.commandName` each wrapper writes). Facts about payloads, shared by the registry (which
 //! refuses them with a clear message) and the bus's wrapper policies (which may hand them back).
 
 /// `data.commandName` of a queued event listener.

@@ -1,4 +1,4 @@
-//! Laravel's `database` queue driver: the `jobs` table (wire spec §6), with SQL of our own.
+//! Laravel's `database` queue driver: the `jobs` table (`Illuminate\Queue\DatabaseQueue`), with SQL of our own.
 //!
 //! A row is one job: `queue` (plain name), `payload` (JSON without `id`/`attempts`), `attempts`,
 //! `reserved_at`, `available_at`, `created_at` (unix seconds). PHP workers and larq can share a
@@ -638,7 +638,7 @@ impl DatabaseQueue {
     }
 }
 
-/// Laravel's `jobs` and `job_batches` migrations as each grammar writes them (spec §6.1, §7.2),
+/// Laravel's `jobs` and `job_batches` migrations as each grammar writes them (`queue:table`, `queue:batches-table`),
 /// made idempotent. `failed_job_ids` is `longtext` as in 9.x+ (8.x's `text` holds less).
 fn create_statements(backend: Backend, table: &str) -> Vec<String> {
     match backend {

@@ -1,4 +1,4 @@
-//! Laravel's Redis queue driver (wire spec §3), with our own Lua scripts.
+//! Laravel's Redis queue driver (`Illuminate\Queue\RedisQueue` and its `LuaScripts`), with our own Lua scripts.
 //!
 //! Keys for queue `Q` under the connection prefix `{P}`: `{P}queues:Q` (ready list),
 //! `{P}queues:Q:delayed` and `{P}queues:Q:reserved` (sorted sets scored by unix seconds) and

@@ -1,5 +1,5 @@
 //! What `php artisan queue:retry` does to a failed job's stored payload before it pushes it back
-//! (wire spec §5.4), so every driver's retry pushes the same bytes PHP would.
+//! (`Illuminate\Queue\Console\RetryCommand::retryJob`), so every driver's retry pushes the same bytes PHP would.
 //!
 //! Laravel's `RetryCommand::retryJob` calls `pushRaw(refreshRetryUntil(resetAttempts(payload)),
 //! record.queue)` on the row's connection. `resetAttempts` decodes the JSON as a PHP array, sets

@@ -248,7 +248,7 @@ impl Run {
         }
     }
 
-    /// The timeout path of §4.7: fail if tries/maxExceptions/failOnTimeout say so; otherwise leave
+    /// The timeout path of `Worker::markJobAsFailedIfWillExceedMaxAttempts` after a timeout: fail if tries/maxExceptions/failOnTimeout say so; otherwise leave
     /// the job reserved so it returns after `retry_after`, as PHP's killed worker does.
     async fn on_timeout(&self, resolved: &Resolved) {
         let error = if self.inner.options.laravel_version >= 10 {
