@@ -167,11 +167,13 @@ fn process_vars() -> impl Iterator<Item = (String, String)> {
     std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
 }
 
-/// Parse a `.env` text with the real process environment; see [`parse_dotenv_with`].
+/// Parse a `.env` text with the real process environment (the unit tests' shorthand); see
+/// [`parse_dotenv_with`].
 ///
 /// Returns the values the file sets (a name the file clears, or never gives a value, is absent).
 /// Errors carry the 1-based line number and phpdotenv's own wording.
-pub fn parse_dotenv(text: &str) -> Result<HashMap<String, String>, (usize, String)> {
+#[cfg(test)]
+fn parse_dotenv(text: &str) -> Result<HashMap<String, String>, (usize, String)> {
     let entries = parse_dotenv_with(text, &|name: &str| std::env::var(name).ok())?;
     Ok(entries
         .into_iter()
@@ -528,7 +530,7 @@ fn parse_value(value: &str) -> Result<RawValue, &'static str> {
 
 /// Laravel's `Str::slug($title, $separator)` for the ASCII names apps use as `APP_NAME`
 /// (non-ASCII letters are kept lower-cased rather than transliterated).
-pub fn slug(title: &str, separator: char) -> String {
+pub(crate) fn slug(title: &str, separator: char) -> String {
     let other = if separator == '-' { '_' } else { '-' };
     let replaced = title
         .replace(other, &separator.to_string())

@@ -24,7 +24,7 @@ use crate::cache::CacheStore;
 pub use crate::job::Unique;
 
 /// The cache name of a unique job's lock (without the store prefix).
-pub fn lock_name(class: &str, unique_id: &str, laravel_version: u8) -> String {
+pub(crate) fn lock_name(class: &str, unique_id: &str, laravel_version: u8) -> String {
     if laravel_version >= 11 {
         format!("laravel_unique_job:{class}:{unique_id}")
     } else {

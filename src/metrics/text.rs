@@ -33,7 +33,7 @@ impl Kind {
 }
 
 /// Append `text` to `out` as a label value: `\` → `\\`, `"` → `\"`, newline → `\n`.
-pub fn escape_label_value(out: &mut String, text: &str) {
+pub(crate) fn escape_label_value(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -45,7 +45,7 @@ pub fn escape_label_value(out: &mut String, text: &str) {
 }
 
 /// Append `text` to `out` as HELP text: `\` → `\\`, newline → `\n` (quotes stay as they are).
-pub fn escape_help(out: &mut String, text: &str) {
+pub(crate) fn escape_help(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -56,7 +56,7 @@ pub fn escape_help(out: &mut String, text: &str) {
 }
 
 /// Append a sample value the way Prometheus (Go's `strconv.ParseFloat`) reads it back.
-pub fn push_float(out: &mut String, v: f64) {
+pub(crate) fn push_float(out: &mut String, v: f64) {
     if v.is_nan() {
         out.push_str("NaN");
     } else if v == f64::INFINITY {

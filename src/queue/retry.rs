@@ -60,7 +60,7 @@ pub fn retry_payload(stored: &[u8]) -> Result<RetryPayload, QueueError> {
 /// PHP's `json_encode($value)` without flags, for a value that went through
 /// `json_decode($text, true)`: objects became PHP arrays, so `{}` and objects keyed `"0".."n-1"`
 /// in order come out as JSON lists.
-pub fn php_json_encode(v: &Json, out: &mut String) {
+pub(crate) fn php_json_encode(v: &Json, out: &mut String) {
     match v {
         Json::Null => out.push_str("null"),
         Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
