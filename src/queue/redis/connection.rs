@@ -113,6 +113,10 @@ impl RedisEndpoint {
         let tls = self.nodes.iter().any(|n| n.starts_with("rediss://"));
         if tls {
             // rustls needs a process-wide crypto provider; an earlier install is fine.
+            // rustls 0.23.48 deprecates the ring provider (no post-quantum key exchange); redis-rs's
+            // rustls support is built on ring here, and a scaffold built without this lockfile
+            // gets the newer rustls, so the call must not warn there.
+            #[allow(deprecated)]
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
         if self.ca_cert.is_some() && !self.nodes.iter().all(|n| n.starts_with("rediss://")) {
