@@ -190,7 +190,7 @@ pub type DotenvEntries = Vec<(String, Option<String>)>;
 /// Matching phpdotenv rather than some common `.env` dialect matters because the PHP side and
 /// larq must derive the same Redis prefixes and credentials from one file; every rule below is
 /// pinned by the corpus in `php-fixtures/dotenv/`, whose expectations the real library wrote
-/// (`tests/dotenv_corpus.rs`). In short:
+/// (`tests/integration/dotenv_corpus.rs`). In short:
 ///
 /// * lines end at `\r\n`, `\n` or `\r`; blank lines and lines starting with `#` are skipped;
 /// * a value opened with `="` and not closed on its line runs over the following lines (an
