@@ -11,7 +11,7 @@
 //!
 //! The re-encoding matters: PHP's plain `json_encode` escapes `/` and every non-ASCII character
 //! (`\u00e9`), writes an empty object as `[]` (a decoded `{}` is an empty PHP array) and numbers
-//! the way PHP prints them. [`php_json_encode`] writes exactly that.
+//! the way PHP prints them. `php_json_encode` writes exactly that.
 //!
 //! Where ours differs: PHP turns a payload that is not JSON into the text `null` and pushes that
 //! (a job no worker can run), and pushes a JSON list or scalar as it is; we refuse anything but a
