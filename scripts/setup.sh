@@ -58,5 +58,8 @@ if [ "$(id -u)" -eq 0 ]; then
     mariadb -e "CREATE DATABASE IF NOT EXISTS test; ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('')" || true
   fi
 fi
+# The newer real Laravels (10 and 13) live in Debian roots beside the machine's own 8
+# (php-fixtures/bin/php-for enters them); under CI=true a root that cannot be made fails the run.
+bash "$(dirname "$0")/laravel-roots.sh"
 php -r 'exit(class_exists("Redis") ? 0 : 1);' || { echo "setup: phpredis is not loaded" >&2; exit 1; }
 echo "setup: ok ($(php -r 'echo PHP_VERSION;'), $(redis-server --version | cut -d' ' -f3), $(cargo --version))"
