@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # larq's PHP-serialize reader against PHP's native unserialize(), on the same bytes, in one run:
-# the captured Laravel corpus (data.command of every php-fixtures/corpus/*.json, when present),
+# the captured Laravel corpus (data.command of every php-fixtures/corpus/laravel-8/*.json, when present),
 # realistic Laravel 8 job commands written by PHP itself with Laravel's real traits
 # (bench/gen_jobs.php, one group per job) and a large synthetic job. Prints MB/s for larq's
 # `Value::parse`, for a typed `from_bytes::<SomeJob>` (2 of the job's fields, the rest skipped)
@@ -14,10 +14,10 @@ $bin --write-synthetic "$tmp" >/dev/null
 php bench/gen_jobs.php "$tmp" >/dev/null
 shopt -s nullglob
 corpus=()
-for f in php-fixtures/corpus/*.json; do
+for f in php-fixtures/corpus/laravel-8/*.json; do
   case "$f" in *.expect.json|*/malformed*) ;; *) corpus+=("$f") ;; esac
 done
-[ ${#corpus[@]} -eq 0 ] && echo "(no php-fixtures/corpus/*.json: synthetic and generated jobs only)"
+[ ${#corpus[@]} -eq 0 ] && echo "(no php-fixtures/corpus/laravel-8/*.json: synthetic and generated jobs only)"
 files=( "${corpus[@]}" "$tmp"/*.ser )
 larq_out=$($bin "${files[@]}")
 php_out=$(php bench/unserialize.php "${files[@]}")

@@ -1,5 +1,5 @@
 //! Criterion bench for larq's own work per job, without Redis: read the payload JSON Laravel
-//! stored (`php-fixtures/corpus/some_job.json`), resolve the handler, decode the PHP command into
+//! stored (`php-fixtures/corpus/laravel-8/some_job.json`), resolve the handler, decode the PHP command into
 //! the job struct and run a no-op `handle`. `bench/e2e.sh` measures the whole worker against
 //! Redis and PHP; this isolates the CPU part of it.
 
@@ -29,7 +29,7 @@ impl Job for SomeJob {
 fn job_path(c: &mut Criterion) {
     let raw = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/php-fixtures/corpus/some_job.json"
+        "/php-fixtures/corpus/laravel-8/some_job.json"
     ))
     .expect("the captured some_job payload");
     let registry = Registry::new().with::<SomeJob>();

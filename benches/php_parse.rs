@@ -11,7 +11,7 @@ use larq::php::{self, Key, Object, Property, Value};
 
 /// The `data.command` of every captured payload that is not encrypted.
 fn corpus() -> Vec<Vec<u8>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/php-fixtures/corpus");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/php-fixtures/corpus/laravel-8");
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes every cargo-fuzz target in fuzz/ for a bounded time, seeded from the captured Laravel
-# corpus (php-fixtures/corpus/) and the saved crashes (fuzz/regressions/).
+# corpora (php-fixtures/corpus/laravel-*/) and the saved crashes (fuzz/regressions/).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     SECONDS per target (default 30); all targets by default
 #
@@ -90,12 +90,12 @@ n_seeds=$(php -d display_errors=stderr -r '
   if ($key === null) { fwrite(STDERR, "no APP_KEY in $envfile\n"); exit(1); }
   if (str_starts_with($key, "base64:")) { $key = base64_decode(substr($key, 7)); }
   $n = 0;
-  foreach (glob("$corpus/*.json") as $file) {
+  foreach (glob("$corpus/laravel-*/*.json") as $file) {
     if (str_ends_with($file, ".expect.json")) { continue; }
     $payload = json_decode(file_get_contents($file), true, 512, JSON_THROW_ON_ERROR);
     $command = $payload["data"]["command"] ?? null;
     if (!is_string($command)) { continue; }
-    $name = basename($file, ".json");
+    $name = basename(dirname($file))."-".basename($file, ".json");
     $out_files = [];
     if (str_starts_with($command, "O:")) {
       $out_files[$name] = $command;

@@ -135,7 +135,7 @@ mod tests {
 
     fn corpus_command(name: &str) -> Vec<u8> {
         let path = format!(
-            "{}/php-fixtures/corpus/{name}.json",
+            "{}/php-fixtures/corpus/laravel-8/{name}.json",
             env!("CARGO_MANIFEST_DIR")
         );
         let p = crate::payload::Payload::from_slice(&std::fs::read(path).unwrap()).unwrap();

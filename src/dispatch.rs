@@ -613,7 +613,7 @@ mod tests {
             some_param: "hello".into(),
         })
         .unwrap();
-        let corpus = include_str!("../php-fixtures/corpus/some_job.json");
+        let corpus = include_str!("../php-fixtures/corpus/laravel-8/some_job.json");
         let payload = Payload::from_slice(corpus.as_bytes()).unwrap();
         assert_eq!(
             String::from_utf8(job.command_bytes()).unwrap(),
@@ -655,7 +655,7 @@ mod tests {
     fn delays_from_ints_carbon_and_intervals() {
         let corpus = |name: &str| {
             let path = format!(
-                "{}/php-fixtures/corpus/{name}.json",
+                "{}/php-fixtures/corpus/laravel-8/{name}.json",
                 env!("CARGO_MANIFEST_DIR")
             );
             let p = Payload::from_slice(&std::fs::read(path).unwrap()).unwrap();

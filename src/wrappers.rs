@@ -129,7 +129,7 @@ mod tests {
 
     fn corpus(name: &str) -> Payload {
         let path = format!(
-            "{}/php-fixtures/corpus/{name}.json",
+            "{}/php-fixtures/corpus/laravel-8/{name}.json",
             env!("CARGO_MANIFEST_DIR")
         );
         Payload::from_slice(&std::fs::read(path).unwrap()).unwrap()

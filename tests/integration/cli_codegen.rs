@@ -1,6 +1,6 @@
 //! `larq codegen` against the captured corpus.
 //!
-//! Each `tests/codegen/<fixture>.rs` is what `larq codegen php-fixtures/corpus/<fixture>.json`
+//! Each `tests/codegen/<fixture>.rs` is what `larq codegen php-fixtures/corpus/laravel-8/<fixture>.json`
 //! prints (the snapshot test checks that byte for byte; `LARQ_BLESS=1` rewrites them). The same
 //! files are `include!`d below, so this test binary only builds if the generated code compiles
 //! against the larq crate, and the tests then decode each fixture's real `data.command` into the
@@ -45,7 +45,7 @@ fn root() -> PathBuf {
 }
 
 fn corpus(name: &str) -> PathBuf {
-    root().join("php-fixtures/corpus").join(name)
+    root().join("php-fixtures/corpus/laravel-8").join(name)
 }
 
 fn codegen(fixture: &Path) -> std::process::Output {
@@ -261,7 +261,7 @@ fn encrypted_payload_needs_the_key_and_decrypts_with_it() {
 #[test]
 fn every_corpus_command_generates_something() {
     let mut checked = 0;
-    for entry in std::fs::read_dir(root().join("php-fixtures/corpus")).unwrap() {
+    for entry in std::fs::read_dir(root().join("php-fixtures/corpus/laravel-8")).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if !name.ends_with(".json") || name.ends_with(".expect.json") {

@@ -17,7 +17,7 @@ fn root() -> &'static Path {
 }
 
 fn corpus(name: &str) -> PathBuf {
-    root().join("php-fixtures/corpus").join(name)
+    root().join("php-fixtures/corpus/laravel-8").join(name)
 }
 
 fn target_dir() -> PathBuf {

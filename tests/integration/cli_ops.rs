@@ -338,7 +338,7 @@ fn php_failed_rows_are_retried_by_larq_retry_all() {
 #[test]
 fn retry_forget_flush_without_php() {
     let Some(s) = Setup::new() else { return };
-    let stored = std::fs::read_to_string(root().join("php-fixtures/corpus/some_job.json"))
+    let stored = std::fs::read_to_string(root().join("php-fixtures/corpus/laravel-8/some_job.json"))
         .unwrap()
         .trim()
         .replace("\"attempts\":0", "\"attempts\":3");

@@ -86,10 +86,10 @@ fn app_key() -> String {
 }
 
 /// What `scripts/fuzz.sh` seeds the fuzzers with, plus the raw payloads: for each captured
-/// `php-fixtures/corpus/<name>.json`, the whole payload and its serialized command (for an
+/// `php-fixtures/corpus/laravel-8/<name>.json`, the whole payload and its serialized command (for an
 /// encrypted command, the decrypted string and the command inside it).
 fn corpus_inputs() -> Vec<(String, Vec<u8>)> {
-    let dir = root().join("php-fixtures/corpus");
+    let dir = root().join("php-fixtures/corpus/laravel-8");
     let enc = Encrypter::new(&app_key(), "", None).expect("the fixture APP_KEY is valid");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))

@@ -1,5 +1,5 @@
-//! The captured corpus (`php-fixtures/corpus/`): payloads a real Laravel 8 app stored, byte for
-//! byte, each beside an expectation PHP wrote from the live job object before dispatch.
+//! The captured corpora (`php-fixtures/corpus/laravel-<major>/`): payloads a real Laravel 8, 10 and
+//! 13 app stored, byte for byte, each beside an expectation PHP wrote from the live job object.
 //!
 //! For every `<name>.json`: the payload is valid JSON, its `data.command` (decrypted with the
 //! fixture app's key when encrypted) parses, the value tree equals `<name>.expect.json`'s `command`,
@@ -18,10 +18,24 @@ fn fixtures_dir() -> PathBuf {
 
 use crate::support::php as php_support;
 
-/// Every captured payload of the committed corpus, sorted by name. An empty corpus is a failure:
-/// it is committed.
+/// The Laravel majors whose corpus is committed (and that `php-fixtures/bin/php-for` runs).
+const VERSIONS: [u8; 3] = [8, 10, 13];
+
+fn corpus_dir(major: u8) -> PathBuf {
+    fixtures_dir().join(format!("corpus/laravel-{major}"))
+}
+
+/// Every captured payload of every committed corpus, sorted by name (`laravel-N/name`). An empty
+/// corpus is a failure: they are committed.
 fn corpus() -> Vec<(String, Vec<u8>)> {
-    corpus_in(&fixtures_dir().join("corpus"))
+    VERSIONS
+        .iter()
+        .flat_map(|&v| {
+            corpus_in(&corpus_dir(v))
+                .into_iter()
+                .map(move |(name, raw)| (format!("laravel-{v}/{name}"), raw))
+        })
+        .collect()
 }
 
 fn corpus_in(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -82,28 +96,49 @@ fn command_of(payload: &Json, enc: &Encrypter) -> Option<(Vec<u8>, bool)> {
 }
 
 #[test]
-fn every_fixture_decodes_matches_php_and_writes_back_identically() {
-    check_corpus(&fixtures_dir().join("corpus"));
+fn every_fixture_of_every_version_decodes_matches_php_and_writes_back_identically() {
+    for v in VERSIONS {
+        check_corpus(&corpus_dir(v));
+    }
 }
 
-/// Live direction PHP → larq: the real Laravel app dispatches every shape again, now, into a
-/// private Redis; larq decodes each fresh payload and it equals what PHP put in. Also proves the
-/// capture still reproduces the committed corpus up to uuids, ids, ciphertexts and signatures.
+/// Live direction PHP → larq, per version: the real Laravel app dispatches every shape again,
+/// now, into a private Redis; larq decodes each fresh payload and it equals what PHP put in. Also
+/// proves the capture still reproduces the committed corpus up to uuids, ids, ciphertexts and
+/// signatures.
 #[test]
-fn fresh_capture_from_laravel_decodes_and_matches_the_committed_corpus() {
-    if !php_support::php_available() || !redis_server_available() {
+fn fresh_capture_from_laravel_8_decodes_and_matches_the_committed_corpus() {
+    fresh_capture(8);
+}
+
+#[test]
+fn fresh_capture_from_laravel_10_decodes_and_matches_the_committed_corpus() {
+    fresh_capture(10);
+}
+
+#[test]
+fn fresh_capture_from_laravel_13_decodes_and_matches_the_committed_corpus() {
+    fresh_capture(13);
+}
+
+fn fresh_capture(major: u8) {
+    if !php_support::php_available()
+        || !redis_server_available()
+        || !crate::support::laravel::version_available(major)
+    {
         return;
     }
     let out = tempfile::tempdir().expect("tempdir");
     let status = std::process::Command::new(fixtures_dir().join("capture"))
         .arg(out.path())
+        .env("LARQ_LARAVEL", major.to_string())
         .stdout(std::process::Stdio::null())
         .status()
         .expect("run php-fixtures/capture");
-    assert!(status.success(), "php-fixtures/capture failed");
+    assert!(status.success(), "php-fixtures/capture (Laravel {major}) failed");
     check_corpus(out.path());
     let cmp = std::process::Command::new(fixtures_dir().join("bin/compare-corpus"))
-        .arg(fixtures_dir().join("corpus"))
+        .arg(corpus_dir(major))
         .arg(out.path())
         .output()
         .expect("run compare-corpus");
@@ -143,6 +178,14 @@ fn check_corpus(dir: &Path) {
             );
             continue;
         };
+        // The envelope reads with larq's payload model, whatever fields this version adds.
+        let model = larq::payload::Payload::from_slice(&raw)
+            .unwrap_or_else(|e| panic!("{}/{name}: payload: {e}", dir.display()));
+        assert_eq!(
+            model.display_name.as_deref(),
+            payload.get("displayName").and_then(Json::as_str),
+            "{name}: displayName"
+        );
         let value = Value::parse(&command).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(value.to_bytes(), command, "{name}: write-back differs");
         let tree = tree::to_tree(&value);

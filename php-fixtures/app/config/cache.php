@@ -1,14 +1,24 @@
 <?php
 
 return [
-    // Redis, so unique-job locks and the queue:restart signal live in Redis.
-    'default' => env('CACHE_DRIVER', 'redis'),
+    // The store the running version's skeleton picks (CACHE_DRIVER up to 10, CACHE_STORE from 11;
+    // file up to 10, database from 11). The fixture's .env names redis, so unique-job locks and
+    // the queue:restart signal live in Redis unless a test says otherwise.
+    'default' => App\Support\Skeleton::cacheStore(),
 
     'stores' => [
         'redis' => [
             'driver' => 'redis',
             'connection' => 'cache',
             'lock_connection' => 'default',
+        ],
+        // Laravel 11+'s default store (tables `cache` and `cache_locks`, made by larq:setup-db).
+        'database' => [
+            'driver' => 'database',
+            'connection' => env('DB_CACHE_CONNECTION'),
+            'table' => env('DB_CACHE_TABLE', 'cache'),
+            'lock_connection' => env('DB_CACHE_LOCK_CONNECTION'),
+            'lock_table' => env('DB_CACHE_LOCK_TABLE'),
         ],
         'array' => [
             'driver' => 'array',
@@ -22,5 +32,5 @@ return [
         ],
     ],
 
-    'prefix' => env('CACHE_PREFIX', 'laravel_cache'),
+    'prefix' => env('CACHE_PREFIX', App\Support\Skeleton::cachePrefix()),
 ];

@@ -77,8 +77,9 @@ return [
         'client' => env('REDIS_CLIENT', 'phpredis'),
         'options' => [
             'cluster' => 'redis',
-            // "Laravel" -> "laravel_database_", the prefix every queue key carries.
-            'prefix' => env('REDIS_PREFIX', Str::slug(env('APP_NAME', 'laravel'), '_').'_database_'),
+            // The prefix every queue key carries: "Laravel" -> "laravel_database_" up to 11,
+            // "laravel-database-" from 12 (the running version's default).
+            'prefix' => env('REDIS_PREFIX', App\Support\Skeleton::redisPrefix()),
         ],
     ], $larqRedisServers),
 ];

@@ -1,5 +1,7 @@
 //! The fixture Laravel app pointed at a private Redis and a scratch SQLite file, for the
-//! `tests/laravel_*.rs` differential tests (PHP's worker vs larq's on the same dispatch).
+//! `tests/laravel_*.rs` differential tests (PHP's worker vs larq's on the same dispatch), on any of
+//! the real Laravels the machine has: 8 (Debian bookworm, the host's PHP), 10 and 13 (trixie and sid
+//! roots made by `scripts/laravel-roots.sh`, entered through `php-fixtures/bin/php-for`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -9,11 +11,54 @@ use serde_json::Value as Json;
 
 use super::redis_support::TestRedis;
 
-/// One app instance: its own Redis server, database and record file.
+/// One app instance: its own Redis server, database and record file, on one Laravel version.
 pub struct App {
     /// The private Redis.
     pub redis: TestRedis,
+    /// The Laravel major version running the app's PHP side.
+    pub major: u8,
     scratch: tempfile::TempDir,
+}
+
+/// The Laravel majors the live suite runs against.
+pub const VERSIONS: [u8; 3] = [8, 10, 13];
+
+/// Whether PHP with Laravel `major` can run here. A missing version is a failure under CI=true
+/// (`.ci/run` makes the roots), a notice elsewhere.
+pub fn version_available(major: u8) -> bool {
+    if !super::php_support::php_available() {
+        return false;
+    }
+    if major == 8 {
+        return true;
+    }
+    let ok = std::process::Command::new(php_for())
+        .args([&major.to_string(), "-r", "exit(class_exists('Redis') ? 0 : 1);"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("Laravel {major} does not run here, and CI=true: scripts/laravel-roots.sh makes its root");
+        }
+        eprintln!("notice: no Laravel {major} root (scripts/laravel-roots.sh); skipping a Laravel {major} test");
+    }
+    ok
+}
+
+/// `php-fixtures/bin/php-for`: PHP with a given Laravel version.
+pub fn php_for() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/bin/php-for")
+}
+
+/// The Redis key prefix the fixture app has on Laravel `major` (its skeleton's default for
+/// `APP_NAME=Laravel`): `laravel_database_` up to 11, `laravel-database-` from 12.
+pub fn redis_prefix(major: u8) -> &'static str {
+    if major >= 12 {
+        "laravel-database-"
+    } else {
+        "laravel_database_"
+    }
 }
 
 /// The fixture app directory.
@@ -22,14 +67,21 @@ pub fn app_dir() -> PathBuf {
 }
 
 impl App {
-    /// Start Redis and create the tables; `None` when PHP or Redis is missing outside CI.
+    /// Start Redis and create the tables on Laravel 8; `None` when PHP or Redis is missing
+    /// outside CI.
     pub fn start() -> Option<App> {
-        if !super::php_support::php_available() {
+        App::start_version(8)
+    }
+
+    /// [`App::start`] on Laravel `major`; `None` when that version is missing outside CI.
+    pub fn start_version(major: u8) -> Option<App> {
+        if !version_available(major) {
             return None;
         }
         let redis = TestRedis::start()?;
         let app = App {
             redis,
+            major,
             scratch: tempfile::tempdir().expect("tempdir"),
         };
         app.artisan(&["larq:setup-db"]);
@@ -53,13 +105,32 @@ impl App {
             .env("REDIS_PORT", self.redis.port.to_string())
             .env("DB_DATABASE", self.db())
             .env("LARQ_RECORD_FILE", self.record_file())
-            .env("LOG_PATH", self.scratch.path().join("laravel.log"));
+            .env("LOG_PATH", self.scratch.path().join("laravel.log"))
+            .env("LARQ_LARAVEL_VERSION", self.major.to_string());
         c
+    }
+
+    /// The app's Redis key prefix (`laravel_database_` or, from Laravel 12, `laravel-database-`).
+    pub fn prefix(&self) -> &'static str {
+        redis_prefix(self.major)
+    }
+
+    /// The Redis key of a queue's list (`{prefix}queues:{queue}`).
+    pub fn queue_key(&self, queue: &str) -> String {
+        format!("{}queues:{queue}", self.prefix())
+    }
+
+    /// Options for a library `RedisQueue` on this app's Redis, with its prefix.
+    pub fn queue_options(&self) -> larq::queue::RedisQueueOptions {
+        larq::queue::RedisQueueOptions {
+            prefix: self.prefix().to_owned(),
+            ..Default::default()
+        }
     }
 
     /// Run `php artisan ...`, asserting success; returns stdout.
     pub fn artisan(&self, args: &[&str]) -> String {
-        let mut c = artisan_command(args);
+        let mut c = artisan_command_for(self.major, args);
         c.envs(
             self.command(Path::new("php"))
                 .get_envs()
@@ -97,8 +168,8 @@ impl App {
             dir = app_dir().display()
         );
         std::fs::write(&script, text).expect("write script");
-        let mut c = self.command(Path::new("php"));
-        c.arg(&script);
+        let mut c = self.command(&php_for());
+        c.arg(self.major.to_string()).arg(&script);
         run(c, "php script")
     }
 
@@ -122,11 +193,18 @@ impl App {
     }
 }
 
-/// `php artisan <args>` of the fixture app; the caller adds the environment that points it at
-/// its Redis and database.
+/// `php artisan <args>` of the fixture app on Laravel 8; the caller adds the environment that
+/// points it at its Redis and database.
 pub fn artisan_command(args: &[&str]) -> Command {
-    let mut c = Command::new("php");
-    c.arg(app_dir().join("artisan")).args(args);
+    artisan_command_for(8, args)
+}
+
+/// `php artisan <args>` of the fixture app on Laravel `major`.
+pub fn artisan_command_for(major: u8, args: &[&str]) -> Command {
+    let mut c = Command::new(php_for());
+    c.arg(major.to_string())
+        .arg(app_dir().join("artisan"))
+        .args(args);
     c
 }
 

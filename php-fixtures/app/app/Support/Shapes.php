@@ -61,7 +61,16 @@ final class Shapes
             'delayed_seconds_job' => $plain('->delay(60): member of queues:default:delayed', fn () => (new Jobs\SomeJob(8, 'later'))->delay(60)),
             'delayed_carbon_job' => $plain('->delay(Carbon 2030-01-02 03:04:05 UTC): Carbon in the delay prop, member of :delayed', fn () => (new Jobs\SomeJob(9, 'later'))->delay(Carbon::create(2030, 1, 2, 3, 4, 5, 'UTC'))),
             'delayed_interval_job' => $plain('->delay(new DateInterval("PT90S")): DateInterval in the delay prop', fn () => (new Jobs\SomeJob(10, 'later'))->delay(new \DateInterval('PT90S'))),
-            'unique_job' => $plain('ShouldBeUnique with uniqueId() and $uniqueFor (lock taken in Redis)', fn () => new Jobs\UniqueJob()),
+            // No expectation before dispatch: from Laravel 12 the framework writes the lock's
+            // owner into the job (uniqueLockOwner) while dispatching it, so the tree is the one
+            // seen at JobQueued.
+            'unique_job' => [
+                'about' => 'ShouldBeUnique with uniqueId() and $uniqueFor (lock taken in the cache store)',
+                'how' => 'dispatch($job) on the default redis connection (expectation at JobQueued: 12+ adds uniqueLockOwner)',
+                'run' => function (callable $expect) {
+                    dispatch(new Jobs\UniqueJob());
+                },
+            ],
             'middleware_job' => $plain('->through([Tagged, WithoutOverlapping]): middleware objects inside the payload', fn () => (new Jobs\MiddlewareJob())->through([new Tagged('fixture', 3), (new WithoutOverlapping('order-5'))->releaseAfter(10)])),
             'serializable_job' => $plain('a legacy Serializable object (C: token)', fn () => new Jobs\SerializableJob()),
             'failing_job' => $plain('FailingJob(3): $tries 2, $backoff [1,2]', fn () => new Jobs\FailingJob(3)),

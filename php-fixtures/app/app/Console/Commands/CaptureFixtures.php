@@ -184,7 +184,7 @@ class CaptureFixtures extends Command
     private function writeManifest(string $out, array $rows): void
     {
         $md = "# Corpus manifest\n\nWritten by `php artisan fixtures:capture` (run through `php-fixtures/capture`). "
-            ."Each `<name>.json` is a payload exactly as Laravel 8.83.26 stored it; `<name>.expect.json` was computed "
+            ."Each `<name>.json` is a payload exactly as Laravel ".\Illuminate\Foundation\Application::VERSION." stored it; `<name>.expect.json` was computed "
             ."by PHP from the live job object (see php-fixtures/README.md).\n\n"
             ."| fixture | shape | read from | what it is | how produced | expectation |\n|---|---|---|---|---|---|\n";
         foreach ($rows as $r) {
