@@ -3,7 +3,8 @@
 //! against its CA), SCAN over all primaries, scripts reloaded after `SCRIPT FLUSH`, the refusal of
 //! a queue name whose keys span slots, and the real Laravel
 //! app dispatching through phpredis's `RedisCluster` while `larq work` drains the jobs and obeys
-//! `php artisan queue:restart` (the cache store on the cluster).
+//! `php artisan queue:restart` (the cache store on the cluster), on Laravel 8 and on Laravel 13
+//! (whose prefixes, `laravel-database-` and `laravel-cache-`, differ from 8's).
 
 use crate::support::bins;
 use crate::support::laravel;
@@ -51,10 +52,15 @@ fn queue_on_another_primary(cluster: &TestCluster) -> String {
 
 /// Keys of larq's queues left anywhere in the cluster.
 fn queue_keys(cluster: &TestCluster) -> Vec<String> {
+    queue_keys_with(cluster, PREFIX)
+}
+
+/// Keys under `prefix` (a version's `{prefix}queues:`) left anywhere in the cluster.
+fn queue_keys_with(cluster: &TestCluster, prefix: &str) -> Vec<String> {
     cluster
         .all_keys()
         .into_iter()
-        .filter(|k| k.starts_with(PREFIX))
+        .filter(|k| k.starts_with(prefix))
         .collect()
 }
 
@@ -227,36 +233,52 @@ async fn a_queue_name_whose_keys_span_slots_is_refused_with_advice() {
     );
 }
 
-fn artisan(cluster: &TestCluster, scratch: &Path, args: &[&str]) -> String {
-    let mut c = laravel::artisan_command(args);
+fn artisan(major: u8, cluster: &TestCluster, scratch: &Path, args: &[&str]) -> String {
+    let mut c = laravel::artisan_command_for(major, args);
     c.env("LARQ_REDIS_CLUSTER", cluster.seed_list())
         .env("DB_DATABASE", scratch.join("db.sqlite"))
         .env("LOG_PATH", scratch.join("laravel.log"));
     laravel::run(c, &format!("artisan {args:?}"))
 }
 
-/// `work` of the tests' backend (larq's command line with the SomeJob handler) on the cluster.
-fn larq_work(cluster: &TestCluster, scratch: &Path, args: &[&str]) -> Command {
+/// `work` of the tests' backend (larq's command line with the SomeJob handler) on the cluster,
+/// for an app on Laravel `major` whose cache store is Redis (as the fixture's .env says).
+fn larq_work(major: u8, cluster: &TestCluster, scratch: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(bins::recording_backend());
     c.arg("work")
+        .args(["--laravel-version", &major.to_string()])
         .args(args)
         .env("LARQ_REDIS_CLUSTER", cluster.seed_list())
+        .env("CACHE_DRIVER", "redis")
+        .env("CACHE_STORE", "redis")
         .env("DB_DATABASE", scratch.join("db.sqlite"));
     c
 }
 
 #[test]
 fn laravel_dispatches_to_the_cluster_and_larq_work_drains_it() {
+    cluster_round_trip(8);
+}
+
+/// Laravel 13's own cluster layout: its prefixes, its phpredis (6.x) `RedisCluster` client.
+#[test]
+fn laravel_13_dispatches_to_the_cluster_and_larq_work_drains_it() {
+    cluster_round_trip(13);
+}
+
+fn cluster_round_trip(major: u8) {
+    if !laravel::version_available(major) {
+        return;
+    }
     let Some(cluster) = TestCluster::start() else {
         return;
     };
-    if !php_support::php_available() {
-        return;
-    }
+    let queues = format!("{}queues:", laravel::redis_prefix(major));
     let scratch = tempfile::tempdir().unwrap();
     let other = queue_on_another_primary(&cluster);
     let dispatched = |queue: &str, count: u32, first_id: u32| {
         let out = artisan(
+            major,
             &cluster,
             scratch.path(),
             &[
@@ -275,15 +297,15 @@ fn laravel_dispatches_to_the_cluster_and_larq_work_drains_it() {
     assert_eq!(
         cluster
             .cli(
-                cluster.node_of(&format!("{PREFIX}{other}")),
-                &["LLEN", &format!("{PREFIX}{other}")]
+                cluster.node_of(&format!("{queues}{other}")),
+                &["LLEN", &format!("{queues}{other}")]
             )
             .trim(),
         "100",
         "phpredis put the second queue on its own primary"
     );
 
-    let out = larq_work(&cluster, scratch.path(), &[])
+    let out = larq_work(major, &cluster, scratch.path(), &[])
         .args(["--queue", &format!("{{default}},{other}")])
         .args(["--stop-when-empty", "--concurrency", "4"])
         .output()
@@ -304,14 +326,14 @@ fn laravel_dispatches_to_the_cluster_and_larq_work_drains_it() {
     let expected: BTreeMap<u32, usize> = (1..=300).chain(1001..=1100).map(|i| (i, 1)).collect();
     assert_eq!(runs, expected, "every job exactly once");
     assert_eq!(
-        queue_keys(&cluster),
+        queue_keys_with(&cluster, &queues),
         Vec::<String>::new(),
         "nothing left in ready, delayed, reserved or notify"
     );
 
     // `php artisan queue:restart` writes the signal through phpredis's cluster client; the
     // worker's cache store reads it from the cluster and stops.
-    let mut worker = larq_work(&cluster, scratch.path(), &[])
+    let mut worker = larq_work(major, &cluster, scratch.path(), &[])
         .args(["--queue", "{default}", "--sleep", "0.2"])
         .stdout(Stdio::null())
         .spawn()
@@ -319,7 +341,7 @@ fn laravel_dispatches_to_the_cluster_and_larq_work_drains_it() {
     // The signal is a unix second: let the worker's start value be an older one.
     std::thread::sleep(Duration::from_millis(1500));
     assert!(worker.try_wait().unwrap().is_none(), "still working");
-    artisan(&cluster, scratch.path(), &["queue:restart"]);
+    artisan(major, &cluster, scratch.path(), &["queue:restart"]);
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(status) = worker.try_wait().unwrap() {
