@@ -8,7 +8,6 @@
 
 use crate::support::bins;
 use crate::support::laravel;
-use crate::support::php as php_support;
 use crate::support::redis_cluster;
 use crate::support::tls;
 
