@@ -19,6 +19,7 @@ mod fuzz_regressions;
 mod hostile_payloads;
 mod laravel_batch;
 mod laravel_chain;
+mod laravel_defaults;
 mod laravel_dispatch;
 mod laravel_unique;
 mod laravel_wrappers;

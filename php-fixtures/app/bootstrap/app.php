@@ -1,5 +1,15 @@
 <?php
 // Builds the application container and binds the two kernels a console app needs.
+
+// The same app directory runs on Laravel 8, 10 and 13 (php-fixtures/bin/php-for). Each version
+// caches its own provider manifest: one version must never boot from another's list of deferred
+// services.
+$larqMajor = (int) Illuminate\Foundation\Application::VERSION;
+foreach (['APP_SERVICES_CACHE' => 'services', 'APP_PACKAGES_CACHE' => 'packages'] as $larqVar => $larqFile) {
+    if (! isset($_SERVER[$larqVar]) && getenv($larqVar) === false) {
+        $_SERVER[$larqVar] = $_ENV[$larqVar] = __DIR__."/cache/{$larqFile}-laravel-{$larqMajor}.php";
+    }
+}
 $app = new Illuminate\Foundation\Application(
     $_ENV['APP_BASE_PATH'] ?? dirname(__DIR__)
 );
