@@ -890,7 +890,7 @@ impl Worker {
                 continue;
             };
             if *now {
-                tracing::warn!(queue = %name, "queue paused: taking no jobs from it");
+                tracing::info!(queue = %name, "queue paused: taking no jobs from it");
             } else {
                 tracing::info!(queue = %name, "queue resumed");
             }
