@@ -97,7 +97,8 @@ pub struct WorkerOptions {
     pub concurrency: usize,
     /// Install SIGTERM/SIGINT/SIGUSR2/SIGCONT handlers (the binary does; embedders may not).
     pub handle_signals: bool,
-    /// Laravel major version whose messages to mimic (8: MaxAttemptsExceededException on timeout).
+    /// Laravel major version whose messages to mimic (8: MaxAttemptsExceededException on timeout),
+    /// and whether paused queues are skipped (12+; the pause-all switch from 13).
     pub laravel_version: u8,
     /// How long past its timeout a handler may take to stop before the process exits with status
     /// 1 (default 5 s; `None`: never). Only a handler blocked without an `.await` takes longer than
@@ -359,8 +360,8 @@ impl WorkerBuilder {
         self
     }
 
-    /// The app's cache store: the restart signal, and (where the store has counters)
-    /// `maxExceptions` counters.
+    /// The app's cache store: the restart signal, paused queues (Laravel 12+, see
+    /// [`crate::pause`]), and (where the store has counters) `maxExceptions` counters.
     pub fn cache(mut self, cache: impl Into<CacheStore>) -> Self {
         self.cache = Some(cache.into());
         self

@@ -1,17 +1,18 @@
-//! Laravel's `file` cache store, for the `queue:restart` signal.
+//! Laravel's `file` cache store, for the `queue:restart` signal and paused queues.
 //!
 //! `CACHE_DRIVER=file` is the Laravel 8–10 skeleton's default, and many apps that queue on Redis
 //! keep it. `php artisan queue:restart` then writes the restart time into a file under
 //! `storage/framework/cache/data`, not into Redis, and a worker that only looks in Redis would
-//! never restart on a deploy. This module reads and writes that one kind of entry the way
-//! Laravel's `FileStore` does (8 through 12 keep the same layout):
+//! never restart on a deploy (nor see `queue:pause`). This module reads and writes plain entries
+//! the way Laravel's `FileStore` does (8 through 13 keep the same layout):
 //!
 //! * the path of key `k` is `<dir>/<h[0..2]>/<h[2..4]>/<h>`, `h` the hex SHA-1 of `k` (the file
 //!   store has no key prefix);
-//! * the contents are ten digits of expiry time (`9999999999` for `Cache::forever`) followed by
-//!   the PHP-serialized value (`i:1764000000;` for the restart time).
+//! * the contents are ten digits of expiry time (`9999999999` for `Cache::forever`, else the unix
+//!   time it expires) followed by the PHP-serialized value (`i:1764000000;` for the restart time,
+//!   `b:1;` for a pause).
 //!
-//! The restart signal and unique-lock releases use it; `maxExceptions` counters on a file cache
+//! The restart signal, queue pauses and unique-lock releases use it; `maxExceptions` counters on a file cache
 //! stay unsupported (docs/compatibility.md).
 
 use std::path::{Path, PathBuf};

@@ -47,18 +47,27 @@ fn laravel13_available() -> bool {
 struct Setup {
     redis: TestRedis,
     dir: tempfile::TempDir,
+    /// The `file` cache store's directory instead of the Redis cache.
+    file_cache: Option<PathBuf>,
 }
 
 impl Setup {
     fn start() -> Option<Setup> {
+        Self::start_with(false)
+    }
+
+    /// With `file_cache`, the app's cache is the `file` store in a directory of the test's.
+    fn start_with(file_cache: bool) -> Option<Setup> {
         if !laravel13_available() {
             return None;
         }
         // Built (once per test process) before any test times a worker.
         bins::recording_backend();
+        let dir = tempfile::tempdir().expect("tempdir");
         let s = Setup {
             redis: TestRedis::start()?,
-            dir: tempfile::tempdir().expect("tempdir"),
+            file_cache: file_cache.then(|| dir.path().join("cache")),
+            dir,
         };
         s.artisan(&["larq:setup-db"]);
         Some(s)
@@ -94,10 +103,19 @@ impl Setup {
             .env("QUEUE_CONNECTION", "redis")
             .env("CACHE_STORE", "redis")
             .env("CACHE_DRIVER", "redis")
+            .env_remove("CACHE_FILE_PATH")
+            .env_remove("LARQ_CACHE_FILE_PATH")
             .env("LARQ_LARAVEL_VERSION", "13")
             .env("LARQ_RECORD_FILE", self.record_file())
             .env("LOG_PATH", self.dir.path().join("laravel.log"))
             .stdin(Stdio::null());
+        if let Some(dir) = &self.file_cache {
+            // PHP's config/cache.php reads CACHE_FILE_PATH; larq LARQ_CACHE_FILE_PATH.
+            cmd.env("CACHE_STORE", "file")
+                .env("CACHE_DRIVER", "file")
+                .env("CACHE_FILE_PATH", dir)
+                .env("LARQ_CACHE_FILE_PATH", dir);
+        }
     }
 
     /// `php artisan <args>` on Laravel 13, with the skeleton's key prefixes.
@@ -416,4 +434,113 @@ fn a_paused_database_queue_is_skipped() {
     s.larq(&["resume", "database:default"]);
     s.larq_work_until_empty("database", "default");
     assert_eq!(s.runs(), 3);
+}
+
+#[test]
+fn the_file_cache_store_pauses_both_ways() {
+    let Some(s) = Setup::start_with(true) else {
+        return;
+    };
+    let dir = s.file_cache.clone().expect("file cache");
+    // sha1("illuminate:queue:paused:redis:default"), in FileStore's two-level layout.
+    let entry = |key: &str| {
+        use sha1::{Digest, Sha1};
+        let hash: String = Sha1::digest(key.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        dir.join(&hash[0..2]).join(&hash[2..4]).join(&hash)
+    };
+    let default = entry("illuminate:queue:paused:redis:default");
+    let other = entry("illuminate:queue:paused:redis:other");
+
+    s.artisan(&["queue:pause", "redis:default"]);
+    assert_eq!(
+        std::fs::read(&default).expect("PHP's entry"),
+        b"9999999999b:1;"
+    );
+    s.larq(&["pause", "redis:other"]);
+    assert_eq!(
+        std::fs::read(&other).expect("larq's entry"),
+        b"9999999999b:1;"
+    );
+
+    s.dispatch(1, &[]);
+    s.dispatch(1, &["--queue=other"]);
+    s.larq_work_until_empty("redis", "default,other");
+    s.php_work_until_empty("default,other");
+    assert_eq!(s.runs(), 0);
+
+    s.larq(&["resume", "redis:default"]);
+    assert!(!default.exists());
+    s.php_work_until_empty("default,other");
+    assert_eq!(s.runs(), 1);
+    s.artisan(&["queue:resume", "redis:other"]);
+    s.larq_work_until_empty("redis", "default,other");
+    assert_eq!(s.runs(), 2);
+    assert_eq!((s.ready("default"), s.ready("other")), (0, 0));
+}
+
+/// Laravel's `getNextJob` pops nothing when reading the pause state throws; larq takes no job
+/// while the cache cannot be read, rather than run a queue whose pause it cannot see. (No PHP:
+/// the worker as a library, with a file cache whose directory is a plain file.)
+#[tokio::test]
+async fn an_unreadable_pause_state_takes_no_jobs() {
+    use crate::support::probe::{options, registry};
+    use crate::support::some_job::some_job_payload;
+    use larq::cache::CacheStore;
+    use larq::queue::{RedisQueue, RedisQueueOptions};
+    use larq::worker::{StopReason, Worker, WorkerOptions};
+
+    let Some(redis) = TestRedis::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, b"").expect("write");
+    let queue = || async {
+        RedisQueue::connect(&redis.url(0), RedisQueueOptions::default())
+            .await
+            .expect("connect")
+    };
+    queue()
+        .await
+        .push(
+            "default",
+            some_job_payload(1, "pause-unreadable").to_json().as_bytes(),
+        )
+        .await
+        .expect("push");
+    let opts = WorkerOptions {
+        laravel_version: 13,
+        ..options()
+    };
+    let ready = || {
+        redis
+            .cli(&["LLEN", "laravel_database_queues:default"])
+            .trim()
+            .to_owned()
+    };
+
+    let broken = Worker::builder(queue().await, registry())
+        .cache(CacheStore::file(&not_a_dir))
+        .options(opts.clone())
+        .build();
+    assert_eq!(broken.run().await.expect("run"), StopReason::Empty);
+    assert_eq!(
+        ready(),
+        "1",
+        "a job ran while the pause state was unreadable"
+    );
+
+    // Laravel 11 has no pauses: the same broken cache is never read for them.
+    let eleven = Worker::builder(queue().await, registry())
+        .cache(CacheStore::file(&not_a_dir))
+        .options(WorkerOptions {
+            laravel_version: 11,
+            ..opts
+        })
+        .build();
+    assert_eq!(eleven.run().await.expect("run"), StopReason::Empty);
+    assert_eq!(ready(), "0");
 }
