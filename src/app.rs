@@ -408,7 +408,7 @@ impl App {
             AppCache::Store(cache) => {
                 tracing::info!(
                     store = cache.driver(),
-                    "queue:restart is read from the app's cache store"
+                    "queue:restart and queue:pause are read from the app's cache store"
                 );
                 tracing::warn!(
                     store = cache.driver(),
@@ -418,7 +418,7 @@ impl App {
             }
             AppCache::Unavailable(reason) => {
                 tracing::warn!(
-                    "{reason}: queue:restart, maxExceptions and unique locks are not seen by larq"
+                    "{reason}: queue:restart, queue:pause, maxExceptions and unique locks are not seen by larq"
                 );
             }
         }

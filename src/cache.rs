@@ -131,6 +131,40 @@ impl CacheStore {
         }
     }
 
+    /// The raw values of several entries in one read (Redis: one `MGET`), in the order of `names`.
+    pub async fn many(&self, names: &[String]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+        match self {
+            CacheStore::Redis(s) => s.many(names).await,
+            CacheStore::File(s) => {
+                let now = crate::queue::now();
+                let mut values = Vec::with_capacity(names.len());
+                for name in names {
+                    values.push(s.get(name, now).await?);
+                }
+                Ok(values)
+            }
+        }
+    }
+
+    /// Store a value given as PHP's `serialize()` of it, the way the store's `put` (`ttl` in
+    /// seconds) or `forever` (`None`) writes it: Redis keeps numbers as plain digits and the rest
+    /// serialized, with `SETEX` or `SET`; the file store writes the ten-digit expiry, then the
+    /// serialized value. This is the store's own `put`: a `ttl` of 0 is one second on Redis and
+    /// forever on the file store, so a caller wanting `Cache::put`'s "0 forgets" checks first.
+    pub async fn put_serialized(
+        &self,
+        name: &str,
+        serialized: &[u8],
+        ttl: Option<u64>,
+    ) -> Result<(), CacheError> {
+        match self {
+            CacheStore::Redis(s) => s.put_serialized(name, serialized, ttl).await,
+            CacheStore::File(s) => Ok(s
+                .put_serialized(name, serialized, ttl, crate::queue::now())
+                .await?),
+        }
+    }
+
     /// Count one exception of a job, as `markJobAsFailedIfWillExceedMaxExceptions` does.
     pub async fn count_exception(&self, uuid: &str) -> Result<i64, CacheError> {
         match self {

@@ -47,7 +47,8 @@
 //! [`job`] the trait your job structs implement and the registry that maps PHP classes to them;
 //! [`bus`] continues chains ([`chain`]), keeps `job_batches` ([`batch`]), releases unique locks
 //! ([`unique`]) and applies the policy for framework wrappers ([`wrappers`]); [`dispatch`] pushes
-//! Rust values as Laravel jobs; [`worker`] is `queue:work`'s loop; [`metrics`] counts what a worker
+//! Rust values as Laravel jobs; [`worker`] is `queue:work`'s loop, which skips the queues
+//! [`pause`] says are paused; [`metrics`] counts what a worker
 //! does for Prometheus, health probes and the progress line; [`config`] reads the PHP app's `.env`
 //! and [`app`] wires it all; [`cli`] is the command line; [`display`] makes payload text safe to
 //! print.
@@ -69,6 +70,7 @@ pub mod failed;
 pub mod job;
 mod log_limit;
 pub mod metrics;
+pub mod pause;
 pub mod payload;
 pub mod php;
 pub mod queue;

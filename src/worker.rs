@@ -3,10 +3,12 @@
 //! The loop is here; one job's run is `worker/run.rs`, the batching and retrying of finished
 //! jobs' deletes `worker/deletes.rs`, the stuck-handler watchdog `worker/watchdog.rs`.
 //!
-//! Per iteration: delete the jobs that finished, migrate due delayed and expired reserved jobs
+//! Per iteration: delete the jobs that finished, read which queues are paused (Laravel 12+, one
+//! cache read per round, see [`crate::pause`]), migrate due delayed and expired reserved jobs
 //! (at most once a second per queue), reserve jobs in
-//! strict queue priority (up to `--concurrency` in flight), run each with its timeout, then the stop
-//! checks in Laravel's order (signal, memory, restart, empty, max time, max jobs).
+//! strict queue priority (up to `--concurrency` in flight) from the queues not paused, run each
+//! with its timeout, then the stop checks in Laravel's order (signal, memory, restart, empty, max
+//! time, max jobs).
 //!
 //! Per job (`Worker::process` in PHP): the crash-loop check (attempts already past tries, or past
 //! `retryUntil`, fails without running), the handler, then delete / release with backoff / fail.
@@ -50,6 +52,7 @@ use crate::failed::{FailedJob, FailedJobStore, Recorded};
 use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
 use crate::log_limit::LogLimit;
 use crate::metrics::{JobTracker, Metrics, Outcome};
+use crate::pause::PauseKeys;
 use crate::payload::{pick_backoff, Payload};
 use crate::queue::{now, Queue, QueueError, Reservation, ReservedJob};
 
@@ -94,7 +97,8 @@ pub struct WorkerOptions {
     pub concurrency: usize,
     /// Install SIGTERM/SIGINT/SIGUSR2/SIGCONT handlers (the binary does; embedders may not).
     pub handle_signals: bool,
-    /// Laravel major version whose messages to mimic (8: MaxAttemptsExceededException on timeout).
+    /// Laravel major version whose messages to mimic (8: MaxAttemptsExceededException on timeout),
+    /// and whether paused queues are skipped (12+; the pause-all switch from 13).
     pub laravel_version: u8,
     /// How long past its timeout a handler may take to stop before the process exits with status
     /// 1 (default 5 s; `None`: never). Only a handler blocked without an `.await` takes longer than
@@ -255,6 +259,25 @@ struct Inner {
     failed_store_trouble: LogLimit,
     /// Where operator lines go (none: only `tracing` events).
     sink: Option<Arc<dyn Sink>>,
+    /// The pause keys of the worker's queues (`None`: the version has no pauses, or no cache).
+    pause_keys: Option<PauseKeys>,
+    /// "Cannot read which queues are paused", said once per interval while the cache is broken.
+    pause_trouble: LogLimit,
+}
+
+/// Which of the worker's queues the last reserve round found paused (in `--queue` order).
+#[derive(Debug, Default)]
+struct Paused {
+    queues: Vec<bool>,
+    /// The state the last round reported, to say each change once (Laravel 13's
+    /// `WorkerQueuePaused` / `WorkerQueueResumed`).
+    reported: Vec<bool>,
+}
+
+impl Paused {
+    fn is_paused(&self, index: usize) -> bool {
+        self.queues.get(index).copied().unwrap_or(false)
+    }
 }
 
 /// A job's place among `--concurrency`: taken when the loop reserves the job, given back once
@@ -337,8 +360,8 @@ impl WorkerBuilder {
         self
     }
 
-    /// The app's cache store: the restart signal, and (where the store has counters)
-    /// `maxExceptions` counters.
+    /// The app's cache store: the restart signal, paused queues (Laravel 12+, see
+    /// [`crate::pause`]), and (where the store has counters) `maxExceptions` counters.
     pub fn cache(mut self, cache: impl Into<CacheStore>) -> Self {
         self.cache = Some(cache.into());
         self
@@ -355,6 +378,13 @@ impl WorkerBuilder {
             .bus
             .map(|b| Arc::new(b.with_default_dispatcher(&self.queue, &self.registry)));
         let deletes = self.queue.defers_deletes().then(Deletes::default);
+        let pause_keys = self.cache.as_ref().and_then(|_| {
+            PauseKeys::new(
+                self.queue.connection_name(),
+                &options.queues,
+                options.laravel_version,
+            )
+        });
         let watchdog = options
             .stuck_handler_grace
             .map(|grace| watchdog::Watchdog::new(grace, self.sink.clone()));
@@ -381,6 +411,8 @@ impl WorkerBuilder {
                 state: Arc::new(State::default()),
                 failed_store_trouble: LogLimit::new(FAILED_STORE_LOG_INTERVAL),
                 sink: self.sink,
+                pause_keys,
+                pause_trouble: LogLimit::new(FAILED_STORE_LOG_INTERVAL),
             }),
         }
     }
@@ -554,6 +586,7 @@ impl Worker {
         let mut outage: Option<(Instant, Duration)> = None;
         let mut short_pass = true;
         let mut down = MaintenanceCheck::default();
+        let mut paused = Paused::default();
         loop {
             while let Some(res) = inflight.try_join_next() {
                 if let Err(e) = res {
@@ -597,7 +630,10 @@ impl Worker {
             if polled {
                 let second = now();
                 let migrate = short_pass || migrated_at != second;
-                match self.next_jobs(free, inflight.is_empty(), migrate).await {
+                match self
+                    .next_jobs(free, inflight.is_empty(), migrate, &mut paused)
+                    .await
+                {
                     Ok(jobs) => {
                         if let Some(metrics) = &self.inner.metrics {
                             metrics.contact();
@@ -773,15 +809,17 @@ impl Worker {
         n: usize,
         may_block: bool,
         migrate: bool,
+        paused: &mut Paused,
     ) -> Result<Vec<ReservedJob>, QueueError> {
         let queue = &self.inner.queue;
+        self.read_pauses(paused).await;
         let mut finished = match &self.inner.deletes {
             Some(deletes) => by_queue(deletes.take()),
             None => Vec::new(),
         };
         let mut jobs = Vec::new();
         let result = self
-            .reserve_pass(n, migrate, &mut jobs, &mut finished)
+            .reserve_pass(n, migrate, paused, &mut jobs, &mut finished)
             .await;
         if let Some(deletes) = &self.inner.deletes {
             // What a failed call did not delete waits for the next one.
@@ -791,7 +829,8 @@ impl Worker {
         if jobs.len() >= n {
             return Ok(jobs);
         }
-        if jobs.is_empty() && may_block {
+        // Only the first queue's pop blocks, as in Laravel; a paused first queue is not popped.
+        if jobs.is_empty() && may_block && !paused.is_paused(0) {
             if let (Some(secs), Some(first)) =
                 (queue.block_for(), self.inner.options.queues.first())
             {
@@ -805,6 +844,63 @@ impl Worker {
         Ok(jobs)
     }
 
+    /// Which queues are paused now, read once for the round (Laravel's `getPausedQueues` before
+    /// each pop); each change is logged once. When the cache cannot be read every queue counts
+    /// as paused for the round, as Laravel's `getNextJob` pops nothing when the read throws: a
+    /// paused queue must not run because its pause could not be seen.
+    async fn read_pauses(&self, paused: &mut Paused) {
+        let (Some(keys), Some(cache)) = (&self.inner.pause_keys, &self.inner.cache) else {
+            return;
+        };
+        match keys.read(cache, &mut paused.queues).await {
+            Ok(()) => {
+                if self.inner.pause_trouble.cleared() {
+                    tracing::warn!("the pause state is readable again");
+                }
+            }
+            Err(e) => {
+                paused.queues.clear();
+                paused.queues.resize(self.inner.options.queues.len(), true);
+                if let Some(left_out) = self.inner.pause_trouble.occurred() {
+                    tracing::error!(error = %e, left_out, "cannot read which queues are paused; taking no jobs until it can be read");
+                    if let Some(sink) = &self.inner.sink {
+                        sink.problem(
+                            None,
+                            &format!("cannot read which queues are paused ({e}); taking no jobs until it can be read"),
+                        );
+                    }
+                }
+                // The state is unknown, not changed: say nothing about the queues.
+                return;
+            }
+        }
+        if paused.reported.len() != paused.queues.len() {
+            paused.reported.resize(paused.queues.len(), false);
+        }
+        for (index, (now, before)) in paused
+            .queues
+            .iter()
+            .zip(paused.reported.iter_mut())
+            .enumerate()
+        {
+            if now == before {
+                continue;
+            }
+            *before = *now;
+            let Some(name) = self.inner.options.queues.get(index) else {
+                continue;
+            };
+            if *now {
+                tracing::info!(queue = %name, "queue paused: taking no jobs from it");
+            } else {
+                tracing::info!(queue = %name, "queue resumed");
+            }
+            if let Some(sink) = &self.inner.sink {
+                sink.queue_paused(name, *now);
+            }
+        }
+    }
+
     /// One pass over the queues in priority order: for each, delete its finished jobs, migrate
     /// (when asked) and reserve what is still wanted. On Redis that is one script call per queue,
     /// with the deletes first, so a finished job whose reservation expired while its delete
@@ -815,14 +911,20 @@ impl Worker {
         &self,
         n: usize,
         migrate: bool,
+        paused: &Paused,
         jobs: &mut Vec<ReservedJob>,
         finished: &mut Vec<(String, Vec<PendingDelete>)>,
     ) -> Result<(), QueueError> {
         let queue = &self.inner.queue;
-        for name in &self.inner.options.queues {
+        for (index, name) in self.inner.options.queues.iter().enumerate() {
             let want = n - jobs.len();
             if want == 0 {
                 break;
+            }
+            if paused.is_paused(index) {
+                // Neither migrated nor popped, as Laravel's pop is never called for it; its
+                // finished jobs' deletes go out below.
+                continue;
             }
             let group = finished
                 .iter()

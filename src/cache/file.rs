@@ -1,17 +1,18 @@
-//! Laravel's `file` cache store, for the `queue:restart` signal.
+//! Laravel's `file` cache store, for the `queue:restart` signal and paused queues.
 //!
 //! `CACHE_DRIVER=file` is the Laravel 8–10 skeleton's default, and many apps that queue on Redis
 //! keep it. `php artisan queue:restart` then writes the restart time into a file under
 //! `storage/framework/cache/data`, not into Redis, and a worker that only looks in Redis would
-//! never restart on a deploy. This module reads and writes that one kind of entry the way
-//! Laravel's `FileStore` does (8 through 12 keep the same layout):
+//! never restart on a deploy (nor see `queue:pause`). This module reads and writes plain entries
+//! the way Laravel's `FileStore` does (8 through 13 keep the same layout):
 //!
 //! * the path of key `k` is `<dir>/<h[0..2]>/<h[2..4]>/<h>`, `h` the hex SHA-1 of `k` (the file
 //!   store has no key prefix);
-//! * the contents are ten digits of expiry time (`9999999999` for `Cache::forever`) followed by
-//!   the PHP-serialized value (`i:1764000000;` for the restart time).
+//! * the contents are ten digits of expiry time (`9999999999` for `Cache::forever`, else the unix
+//!   time it expires) followed by the PHP-serialized value (`i:1764000000;` for the restart time,
+//!   `b:1;` for a pause).
 //!
-//! The restart signal and unique-lock releases use it; `maxExceptions` counters on a file cache
+//! The restart signal, queue pauses and unique-lock releases use it; `maxExceptions` counters on a file cache
 //! stay unsupported (docs/compatibility.md).
 
 use std::path::{Path, PathBuf};
@@ -27,9 +28,6 @@ pub struct FileCacheError {
     /// What the filesystem said.
     pub source: std::io::Error,
 }
-
-/// The expiry Laravel writes for entries stored forever.
-const FOREVER: &[u8; 10] = b"9999999999";
 
 /// The app's file cache directory (`config('cache.stores.file.path')`).
 #[derive(Debug, Clone)]
@@ -71,10 +69,24 @@ impl FileCache {
     }
 
     /// Store an integer forever, as `Cache::forever($key, $int)` does (`larq restart`).
+    pub async fn forever_int(&self, key: &str, value: i64) -> Result<(), FileCacheError> {
+        self.put_serialized(key, format!("i:{value};").as_bytes(), None, 0)
+            .await
+    }
+
+    /// Store a value given as PHP's `serialize()` of it, as `FileStore::put` does: the expiry
+    /// `now + ttl` as ten digits (`9999999999` for `None`, for 0 and for anything past it, as
+    /// Laravel writes for `forever`), then the serialized value.
     ///
     /// The file is written beside its final name and renamed into place, so a worker reading it
     /// meanwhile sees the old entry or the new one, never half of one.
-    pub async fn forever_int(&self, key: &str, value: i64) -> Result<(), FileCacheError> {
+    pub async fn put_serialized(
+        &self,
+        key: &str,
+        serialized: &[u8],
+        ttl: Option<u64>,
+        now: u64,
+    ) -> Result<(), FileCacheError> {
         let path = self.path(key);
         let err = |source| FileCacheError {
             path: path.clone(),
@@ -83,12 +95,22 @@ impl FileCache {
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(err)?;
         }
-        let mut contents = FOREVER.to_vec();
-        contents.extend_from_slice(format!("i:{value};").as_bytes());
+        let mut contents = expiry(ttl, now).into_bytes();
+        contents.extend_from_slice(serialized);
         let tmp = path.with_extension(format!("larq-{}", std::process::id()));
         tokio::fs::write(&tmp, &contents).await.map_err(err)?;
         tokio::fs::rename(&tmp, &path).await.map_err(err)
     }
+}
+
+/// The ten expiry digits `FileStore::expiration` writes for a lifetime of `ttl` seconds.
+fn expiry(ttl: Option<u64>, now: u64) -> String {
+    const LAST: u64 = 9_999_999_999;
+    let at = match ttl {
+        None | Some(0) => LAST,
+        Some(secs) => now.saturating_add(secs).min(LAST),
+    };
+    format!("{at:010}")
 }
 
 impl FileCache {
@@ -142,6 +164,31 @@ mod tests {
             Some(b"i:5;".to_vec())
         );
         assert_eq!(value_at(b"garbage".to_vec(), 1), Some(b"garbage".to_vec()));
+    }
+
+    #[test]
+    fn expiry_digits() {
+        assert_eq!(expiry(None, 1_764_000_000), "9999999999");
+        assert_eq!(expiry(Some(0), 1_764_000_000), "9999999999");
+        assert_eq!(expiry(Some(60), 1_764_000_000), "1764000060");
+        assert_eq!(expiry(Some(u64::MAX), 1_764_000_000), "9999999999");
+        assert_eq!(expiry(Some(5), 7), "0000000012");
+    }
+
+    #[tokio::test]
+    async fn put_serialized_with_a_lifetime() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FileCache::new(dir.path());
+        cache
+            .put_serialized("p", b"b:1;", Some(30), 1_764_000_000)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(cache.path("p")).unwrap(), b"1764000030b:1;");
+        assert_eq!(
+            cache.get("p", 1_764_000_029).await.unwrap(),
+            Some(b"b:1;".to_vec())
+        );
+        assert_eq!(cache.get("p", 1_764_000_030).await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -58,6 +58,49 @@ impl RedisStore {
             .map_err(Self::err("cache get"))
     }
 
+    /// The raw values of several entries in one `MGET` (split by slot on a cluster).
+    pub async fn many(&self, names: &[String]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        for name in names {
+            cmd.arg(self.key(name));
+        }
+        cmd.query_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("cache many"))
+    }
+
+    /// Store a value given as PHP's `serialize()` of it the way `RedisStore::put` (`SETEX`, at
+    /// least one second) or `RedisStore::forever` (`SET`) does: a finite number is written as its
+    /// plain text (`i:5;` becomes `5`, which PHP reads back as the string `"5"`), anything else
+    /// serialized, so `b:1;` for `true`.
+    pub async fn put_serialized(
+        &self,
+        name: &str,
+        serialized: &[u8],
+        ttl: Option<u64>,
+    ) -> Result<(), CacheError> {
+        let value = stored_form(serialized);
+        let mut cmd = match ttl {
+            Some(secs) => {
+                let mut c = redis::cmd("SETEX");
+                c.arg(self.key(name)).arg(secs.max(1));
+                c
+            }
+            None => {
+                let mut c = redis::cmd("SET");
+                c.arg(self.key(name));
+                c
+            }
+        };
+        cmd.arg(value)
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("cache put"))
+    }
+
     /// Count one exception for a job the way `markJobAsFailedIfWillExceedMaxExceptions` does: a
     /// falsy counter is reset to 0 for a day, then incremented; returns the new count.
     pub async fn count_exception(&self, uuid: &str) -> Result<i64, CacheError> {
@@ -122,5 +165,120 @@ impl RedisStore {
             .exec_async(&mut self.conn.clone())
             .await
             .map_err(Self::err("cache forget"))
+    }
+}
+
+/// What Laravel's Redis store writes for a serialized value: the number itself for an integer, a
+/// finite float or a numeric string (`is_numeric($value) && is_finite($value)`), else the
+/// serialized bytes.
+fn stored_form(serialized: &[u8]) -> &[u8] {
+    let number = if let Some(body) = serialized
+        .strip_prefix(b"i:")
+        .and_then(|r| r.strip_suffix(b";"))
+    {
+        Some(body)
+    } else if let Some(body) = serialized
+        .strip_prefix(b"d:")
+        .and_then(|r| r.strip_suffix(b";"))
+    {
+        // INF, -INF and NAN are serialized as words; they are not finite and stay serialized.
+        Some(body).filter(|b| b.iter().all(|c| c.is_ascii_digit() || b".-+eE".contains(c)))
+    } else {
+        string_body(serialized).filter(|b| is_numeric(b))
+    };
+    number.unwrap_or(serialized)
+}
+
+/// The contents of a serialized string `s:N:"...";` whose length matches.
+pub(crate) fn string_body(serialized: &[u8]) -> Option<&[u8]> {
+    let rest = serialized.strip_prefix(b"s:")?;
+    let colon = rest.iter().position(|&c| c == b':')?;
+    let len: usize = std::str::from_utf8(&rest[..colon]).ok()?.parse().ok()?;
+    let body = rest[colon + 1..]
+        .strip_prefix(b"\"")?
+        .strip_suffix(b"\";")?;
+    (body.len() == len).then_some(body)
+}
+
+/// PHP 8's `is_numeric` for a string: optional leading whitespace, a sign, digits with an
+/// optional fraction and exponent, optional trailing whitespace.
+pub(crate) fn is_numeric(s: &[u8]) -> bool {
+    let ws = |c: &u8| b" \t\n\r\x0b\x0c".contains(c);
+    let start = s.iter().position(|c| !ws(c)).unwrap_or(s.len());
+    let end = s.iter().rposition(|c| !ws(c)).map_or(start, |i| i + 1);
+    let t = s.get(start..end).unwrap_or_default();
+    let t = t
+        .strip_prefix(b"+")
+        .or_else(|| t.strip_prefix(b"-"))
+        .unwrap_or(t);
+    let (mantissa, exponent) = match t.iter().position(|&c| c == b'e' || c == b'E') {
+        Some(at) => (&t[..at], Some(&t[at + 1..])),
+        None => (t, None),
+    };
+    let (int, frac) = match mantissa.iter().position(|&c| c == b'.') {
+        Some(at) => (&mantissa[..at], Some(&mantissa[at + 1..])),
+        None => (mantissa, None),
+    };
+    let digits = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
+    let mantissa_ok = digits(int)
+        && frac.is_none_or(digits)
+        && !(int.is_empty() && frac.is_none_or(|f| f.is_empty()));
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e
+            .strip_prefix(b"+")
+            .or_else(|| e.strip_prefix(b"-"))
+            .unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    mantissa_ok && exponent_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_stored_plain_and_the_rest_serialized() {
+        assert_eq!(stored_form(b"i:1;"), b"1");
+        assert_eq!(stored_form(b"i:-42;"), b"-42");
+        assert_eq!(stored_form(b"d:1.5;"), b"1.5");
+        assert_eq!(stored_form(b"d:INF;"), b"d:INF;");
+        assert_eq!(stored_form(b"d:NAN;"), b"d:NAN;");
+        assert_eq!(stored_form(b"b:1;"), b"b:1;");
+        assert_eq!(stored_form(b"s:2:\"12\";"), b"12");
+        assert_eq!(stored_form(b"s:3:\"1e3\";"), b"1e3");
+        assert_eq!(stored_form(b"s:3:\"abc\";"), b"s:3:\"abc\";");
+        assert_eq!(stored_form(b"s:1:\".\";"), b"s:1:\".\";");
+        assert_eq!(stored_form(b"s:0:\"\";"), b"s:0:\"\";");
+        assert_eq!(stored_form(b"N;"), b"N;");
+    }
+
+    #[test]
+    fn is_numeric_follows_php8() {
+        for yes in [
+            &b"1"[..],
+            b" 1",
+            b"1 ",
+            b"-1.5",
+            b".5",
+            b"5.",
+            b"1e5",
+            b"+1E-3",
+        ] {
+            assert!(is_numeric(yes), "{:?}", String::from_utf8_lossy(yes));
+        }
+        for no in [
+            &b""[..],
+            b" ",
+            b".",
+            b"e5",
+            b"1e",
+            b"0x1A",
+            b"1 1",
+            b"abc",
+            b"--1",
+        ] {
+            assert!(!is_numeric(no), "{:?}", String::from_utf8_lossy(no));
+        }
     }
 }

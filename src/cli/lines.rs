@@ -26,6 +26,15 @@ impl Sink for LaravelLines {
         ));
     }
 
+    fn queue_paused(&self, queue: &str, paused: bool) {
+        let state = if paused { "PAUSED" } else { "RESUMED" };
+        super::status::print_line(format_args!(
+            "[{}] Queue {} {state}",
+            timestamp(),
+            crate::display::printable(queue, crate::display::FIELD_LIMIT)
+        ));
+    }
+
     fn problem(&self, id: Option<&str>, text: &str) {
         match id {
             Some(id) => eprintln!("[{}][{id}] {text}", timestamp()),

@@ -22,7 +22,7 @@
 //! ```
 //!
 //! That binary has every subcommand of `larq` (`work` with `queue:work`'s flags, `failed`, `size`,
-//! `monitor`, `clear`, `restart`, `inspect`, `dispatch`, `migrate`, `codegen`, `new`, ...);
+//! `monitor`, `clear`, `restart`, `pause`, `resume`, `inspect`, `dispatch`, `migrate`, `codegen`, `new`, ...);
 //! `work` runs the registry's handlers. The `larq` binary itself is this with an empty registry.
 //!
 //! One module per subcommand, each with its clap arguments and a `run`. Errors here are `anyhow`
@@ -40,6 +40,7 @@ mod lines;
 mod migrate;
 mod monitor;
 mod new;
+mod pause;
 mod progress;
 mod restart;
 mod size;
@@ -85,6 +86,11 @@ pub(crate) enum Command {
     Clear(clear::ClearArgs),
     /// Restart queue worker daemons after their current job, PHP and larq (like `queue:restart`).
     Restart(restart::RestartArgs),
+    /// Pause job processing for a queue, PHP and larq workers (like `queue:pause`; Laravel 12.40+).
+    Pause(pause::PauseArgs),
+    /// Resume job processing for a paused queue (like `queue:resume`).
+    #[command(alias = "continue")]
+    Resume(pause::ResumeArgs),
     /// Print a Rust struct and a Job impl skeleton for the job class in a captured payload.
     Codegen(codegen::CodegenArgs),
     /// Create a backend crate: a job module per captured payload's class, main.rs, tests, README.
@@ -120,6 +126,8 @@ fn run_command(command: Command, registry: Registry) -> anyhow::Result<i32> {
         Command::Monitor(args) => done(monitor::run(args)),
         Command::Clear(args) => done(clear::run(args)),
         Command::Restart(args) => done(restart::run(args)),
+        Command::Pause(args) => done(pause::run_pause(args)),
+        Command::Resume(args) => done(pause::run_resume(args)),
         Command::Codegen(args) => done(codegen::run(args)),
         Command::New(args) => done(new::run(args)),
         Command::Completions(args) => done(completions::run(args)),

@@ -17,4 +17,11 @@ pub trait Sink: Send + Sync + 'static {
 
     /// Trouble an operator should see now; `id` names the job when it is about one.
     fn problem(&self, id: Option<&str>, text: &str);
+
+    /// One of the worker's queues was found paused (`paused`) or resumed (`queue:pause`,
+    /// `queue:resume`), said once per change. Laravel 13's worker prints a line for it; the
+    /// default says nothing.
+    fn queue_paused(&self, queue: &str, paused: bool) {
+        let _ = (queue, paused);
+    }
 }

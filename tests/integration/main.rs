@@ -29,6 +29,7 @@ mod php_differential;
 mod php_fixtures;
 mod php_live;
 mod php_roundtrip;
+mod queue_pause;
 mod redis_cluster;
 mod redis_queue;
 mod redis_tls;
