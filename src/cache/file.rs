@@ -11,8 +11,8 @@
 //! * the contents are ten digits of expiry time (`9999999999` for `Cache::forever`) followed by
 //!   the PHP-serialized value (`i:1764000000;` for the restart time).
 //!
-//! The restart signal and unique-lock releases use it; `maxExceptions` counters on a file cache
-//! stay unsupported (docs/compatibility.md).
+//! The restart signal, pause flags and unique-lock releases use it; `maxExceptions` counters on a
+//! file cache stay unsupported (docs/compatibility.md).
 
 use std::path::{Path, PathBuf};
 
@@ -71,10 +71,24 @@ impl FileCache {
     }
 
     /// Store an integer forever, as `Cache::forever($key, $int)` does (`larq restart`).
+    pub async fn forever_int(&self, key: &str, value: i64) -> Result<(), FileCacheError> {
+        self.put_serialized(key, format!("i:{value};").as_bytes(), None, 0)
+            .await
+    }
+
+    /// Store a serialized value for `ttl` seconds from `now` (`None`: forever), as
+    /// `FileStore::put` writes it: the expiry as ten digits (`9999999999` for forever, and the
+    /// cap of any later time), then the value.
     ///
     /// The file is written beside its final name and renamed into place, so a worker reading it
     /// meanwhile sees the old entry or the new one, never half of one.
-    pub async fn forever_int(&self, key: &str, value: i64) -> Result<(), FileCacheError> {
+    pub async fn put_serialized(
+        &self,
+        key: &str,
+        serialized: &[u8],
+        ttl: Option<u64>,
+        now: u64,
+    ) -> Result<(), FileCacheError> {
         let path = self.path(key);
         let err = |source| FileCacheError {
             path: path.clone(),
@@ -83,8 +97,13 @@ impl FileCache {
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(err)?;
         }
-        let mut contents = FOREVER.to_vec();
-        contents.extend_from_slice(format!("i:{value};").as_bytes());
+        let mut contents = match ttl {
+            Some(seconds) if seconds > 0 => {
+                format!("{:010}", now.saturating_add(seconds).min(9_999_999_999)).into_bytes()
+            }
+            _ => FOREVER.to_vec(),
+        };
+        contents.extend_from_slice(serialized);
         let tmp = path.with_extension(format!("larq-{}", std::process::id()));
         tokio::fs::write(&tmp, &contents).await.map_err(err)?;
         tokio::fs::rename(&tmp, &path).await.map_err(err)
@@ -158,5 +177,21 @@ mod tests {
             cache.get("k", 1_764_000_200).await.unwrap(),
             Some(b"i:1764000123;".to_vec())
         );
+    }
+
+    #[tokio::test]
+    async fn put_with_a_ttl_writes_its_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FileCache::new(dir.path());
+        cache
+            .put_serialized("p", b"b:1;", Some(60), 1_764_000_000)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(cache.path("p")).unwrap(), b"1764000060b:1;");
+        assert_eq!(
+            cache.get("p", 1_764_000_059).await.unwrap(),
+            Some(b"b:1;".to_vec())
+        );
+        assert_eq!(cache.get("p", 1_764_000_060).await.unwrap(), None);
     }
 }

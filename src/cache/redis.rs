@@ -86,9 +86,33 @@ impl RedisStore {
     /// (`Cache::forever`: a plain `SET` of its decimal text). `larq restart` writes the restart
     /// signal with it, so PHP and larq workers both see the change.
     pub async fn forever_int(&self, name: &str, value: i64) -> Result<(), CacheError> {
-        redis::cmd("SET")
-            .arg(self.key(name))
-            .arg(value)
+        self.put_serialized(name, format!("i:{value};").as_bytes(), None)
+            .await
+    }
+
+    /// Store a serialized value as `RedisStore::put` (`SETEX`, at least one second) or
+    /// `forever` (`SET`) does: a number (an integer, a finite float, a numeric string) as its
+    /// bare text, anything else serialized.
+    pub async fn put_serialized(
+        &self,
+        name: &str,
+        serialized: &[u8],
+        ttl: Option<u64>,
+    ) -> Result<(), CacheError> {
+        let value = stored_form(serialized);
+        let mut cmd = match ttl {
+            Some(seconds) => {
+                let mut c = redis::cmd("SETEX");
+                c.arg(self.key(name)).arg(seconds.max(1));
+                c
+            }
+            None => {
+                let mut c = redis::cmd("SET");
+                c.arg(self.key(name));
+                c
+            }
+        };
+        cmd.arg(value)
             .exec_async(&mut self.conn.clone())
             .await
             .map_err(Self::err("cache put"))
@@ -122,5 +146,41 @@ impl RedisStore {
             .exec_async(&mut self.conn.clone())
             .await
             .map_err(Self::err("cache forget"))
+    }
+}
+
+/// What Laravel's Redis store writes for a serialized value: PHP's `is_numeric` values (`i:5;`,
+/// `d:1.5;`, `s:2:"12";`) as their text, everything else as is. A float is written as
+/// `serialize` spells it, which can have more digits than phpredis's own conversion.
+fn stored_form(serialized: &[u8]) -> &[u8] {
+    let Some(text) = std::str::from_utf8(serialized).ok() else {
+        return serialized;
+    };
+    let number = if let Some(n) = text.strip_prefix("i:").and_then(|t| t.strip_suffix(';')) {
+        Some(n)
+    } else if let Some(d) = text.strip_prefix("d:").and_then(|t| t.strip_suffix(';')) {
+        d.parse::<f64>().ok().filter(|f| f.is_finite()).map(|_| d)
+    } else {
+        text.strip_prefix("s:")
+            .and_then(|t| t.strip_suffix("\";"))
+            .and_then(|t| t.split_once(":\""))
+            .map(|(_, s)| s)
+            .filter(|s| super::database::is_numeric(s))
+    };
+    number.map_or(serialized, str::as_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stored_form;
+
+    #[test]
+    fn numbers_are_stored_bare() {
+        assert_eq!(stored_form(b"i:1764000000;"), b"1764000000");
+        assert_eq!(stored_form(b"d:1.5;"), b"1.5");
+        assert_eq!(stored_form(b"s:2:\"12\";"), b"12");
+        assert_eq!(stored_form(b"d:INF;"), b"d:INF;");
+        assert_eq!(stored_form(b"b:1;"), b"b:1;");
+        assert_eq!(stored_form(b"s:1:\"a\";"), b"s:1:\"a\";");
     }
 }

@@ -22,6 +22,11 @@ pub struct MigrateArgs {
     /// The jobs table (default: DB_QUEUE_TABLE or `jobs`).
     #[arg(long)]
     pub table: Option<String>,
+    /// The app's Laravel major version (8–13), for the default database connection when
+    /// DB_CONNECTION is unset (mysql up to 10, sqlite from 11) [default: detected from the app
+    /// of --env (its composer.lock or vendor/laravel/framework), else 13]
+    #[arg(long, value_name = "N", env = "LARQ_LARAVEL_VERSION", value_parser = clap::value_parser!(u8).range(8..=13))]
+    pub laravel_version: Option<u8>,
 }
 
 /// Create the tables.
@@ -34,7 +39,8 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<()> {
 }
 
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
-    let app = App::load(args.env.as_deref(), 8)?;
+    let laravel = crate::laravel::resolve(args.laravel_version, args.env.as_deref());
+    let app = App::load(args.env.as_deref(), laravel)?;
     let settings = app.settings();
     let db = &settings.database;
     if db.connection == "sqlite" && db.url.is_none() && db.database != ":memory:" {
