@@ -515,3 +515,73 @@ impl App {
         Ok(builder.options(options).build())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Laravel 13 app on a fresh SQLite file with the `cache:table` tables.
+    async fn app_13(extra: &[(&str, &str)]) -> (tempfile::TempDir, App) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("database/database.sqlite");
+        std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+        let target = crate::db::Target::sqlite_file(&db);
+        let pool = target
+            .open_pool(1, std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
+        for sql in [
+            "CREATE TABLE cache (\"key\" varchar primary key, value text not null, expiration integer not null)",
+            "CREATE TABLE cache_locks (\"key\" varchar primary key, owner varchar not null, expiration integer not null)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        let mut pairs = vec![("APP_NAME", "Shop")];
+        pairs.extend_from_slice(extra);
+        let env = Env::from_pairs(pairs);
+        let app = App::from_env(&env, Some(dir.path()), 13).unwrap();
+        (dir, app)
+    }
+
+    #[tokio::test]
+    async fn laravel_13_defaults_to_the_database_store_in_database_sqlite() {
+        let (_dir, app) = app_13(&[]).await;
+        let AppCache::Store(cache) = app.cache(false).await.unwrap() else {
+            panic!("no store")
+        };
+        assert_eq!(cache.driver(), "database");
+        assert_eq!(
+            cache.key("illuminate:queue:restart"),
+            "shop-cache-illuminate:queue:restart"
+        );
+        cache
+            .forever_int(crate::cache::RESTART_KEY, 42)
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.get(crate::cache::RESTART_KEY).await.unwrap(),
+            Some(b"i:42;".to_vec())
+        );
+        let locks = app.unique_locks().await.unwrap().expect("locks");
+        assert_eq!(
+            locks.key("App\\Jobs\\U", "7"),
+            "shop-cache-laravel_unique_job:App\\Jobs\\U:7"
+        );
+        locks.release("App\\Jobs\\U", "7").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn another_cache_connection_is_unavailable_not_guessed() {
+        let (_dir, app) = app_13(&[("DB_CACHE_CONNECTION", "pgsql")]).await;
+        match app.cache(false).await.unwrap() {
+            AppCache::Unavailable(reason) => assert!(reason.contains("\"pgsql\""), "{reason}"),
+            AppCache::Store(s) => panic!("{s:?}"),
+        }
+        assert!(app.unique_locks().await.unwrap().is_none());
+        let (_dir, app) = app_13(&[("DB_CACHE_CONNECTION", "sqlite")]).await;
+        assert!(matches!(
+            app.cache(false).await.unwrap(),
+            AppCache::Store(_)
+        ));
+    }
+}

@@ -1055,6 +1055,56 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_store_and_connections_default_per_version() {
+        let app = Some(Path::new("/srv/app"));
+        let empty = Env::from_pairs([("APP_NAME", "Laravel")]);
+        let s10 = Settings::from_env(&empty, app, 10).unwrap();
+        assert_eq!(s10.cache_store(), "file");
+        assert_eq!(s10.database.connection, "mysql");
+        assert_eq!(s10.queue_connection, "redis");
+        let s13 = Settings::from_env(&empty, app, 13).unwrap();
+        assert_eq!(s13.cache_store(), "database");
+        assert_eq!(s13.database.connection, "sqlite");
+        assert_eq!(s13.database.database, "/srv/app/database/database.sqlite");
+        assert_eq!(s13.queue_connection, "database");
+        assert_eq!(s13.cache_prefix, "laravel-cache-");
+        assert_eq!(s13.database_cache.table, "cache");
+        assert_eq!(s13.database_cache.lock_table, "cache_locks");
+        assert_eq!(s13.database_cache.connection, None);
+
+        // Each version's own variable first, the other family's when it alone is set.
+        let both = Env::from_pairs([("CACHE_DRIVER", "redis"), ("CACHE_STORE", "array")]);
+        assert_eq!(
+            Settings::from_env(&both, None, 10).unwrap().cache_store(),
+            "redis"
+        );
+        assert_eq!(
+            Settings::from_env(&both, None, 11).unwrap().cache_store(),
+            "array"
+        );
+        let old = Env::from_pairs([("CACHE_DRIVER", "redis")]);
+        assert_eq!(
+            Settings::from_env(&old, None, 13).unwrap().cache_store(),
+            "redis"
+        );
+
+        let env = Env::from_pairs([
+            ("DB_CACHE_TABLE", "kv"),
+            ("DB_CACHE_LOCK_TABLE", "kv_locks"),
+            ("DB_CACHE_CONNECTION", "pgsql"),
+        ]);
+        let s = Settings::from_env(&env, None, 13).unwrap();
+        assert_eq!(
+            (
+                s.database_cache.table.as_str(),
+                s.database_cache.lock_table.as_str()
+            ),
+            ("kv", "kv_locks")
+        );
+        assert_eq!(s.database_cache.connection.as_deref(), Some("pgsql"));
+    }
+
+    #[test]
     fn redis_credentials_and_explicit_prefix() {
         let env = Env::from_pairs([
             ("REDIS_PREFIX", ""),
