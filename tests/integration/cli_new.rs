@@ -6,6 +6,7 @@
 //! repository's `Cargo.lock` into `<target>/external`, like tests/backend_crate.rs, so only larq
 //! and the new crate are compiled.
 
+use crate::support::bins;
 use crate::support::laravel;
 
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ fn target_dir() -> PathBuf {
 }
 
 fn larq_new(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_larq"))
+    bins::larq()
         .arg("new")
         .args(args)
         .output()

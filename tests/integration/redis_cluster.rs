@@ -213,7 +213,7 @@ async fn a_queue_name_whose_keys_span_slots_is_refused_with_advice() {
     assert_eq!(queue_keys(&cluster), Vec::<String>::new());
 
     // The binary refuses at start.
-    let out = Command::new(env!("CARGO_BIN_EXE_larq"))
+    let out = bins::larq()
         .args(["work", "--queue", "{default},default", "--once"])
         .env("LARQ_REDIS_CLUSTER", cluster.seed_list())
         .env("QUEUE_FAILED_DRIVER", "null")
@@ -237,7 +237,7 @@ fn artisan(cluster: &TestCluster, scratch: &Path, args: &[&str]) -> String {
 
 /// `work` of the tests' backend (larq's command line with the SomeJob handler) on the cluster.
 fn larq_work(cluster: &TestCluster, scratch: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(bins::recording_backend());
+    let mut c = bins::command(bins::recording_backend());
     c.arg("work")
         .args(args)
         .env("LARQ_REDIS_CLUSTER", cluster.seed_list())
