@@ -1,8 +1,9 @@
 <?php
 
 return [
-    // Redis, so unique-job locks and the queue:restart signal live in Redis.
-    'default' => env('CACHE_DRIVER', 'redis'),
+    // Redis, so unique-job locks and the queue:restart signal live in Redis. CACHE_STORE (the
+    // 11+ name) wins over CACHE_DRIVER (8-10), so a test can give each version its own variable.
+    'default' => env('CACHE_STORE', env('CACHE_DRIVER', 'redis')),
 
     'stores' => [
         'redis' => [
@@ -19,6 +20,16 @@ return [
         'file' => [
             'driver' => 'file',
             'path' => env('CACHE_FILE_PATH', storage_path('framework/cache/data')),
+        ],
+
+        // The 11+ skeleton's default store, as 13's base config/cache.php declares it (larq's
+        // tests/integration/cache_stores.rs); the tables are made by larq:setup-db.
+        'database' => [
+            'driver' => 'database',
+            'connection' => env('DB_CACHE_CONNECTION'),
+            'table' => env('DB_CACHE_TABLE', 'cache'),
+            'lock_connection' => env('DB_CACHE_LOCK_CONNECTION'),
+            'lock_table' => env('DB_CACHE_LOCK_TABLE'),
         ],
     ],
 
