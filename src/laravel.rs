@@ -156,10 +156,11 @@ impl Laravel {
     }
 
     /// Whether `php artisan queue:pause` exists: it writes `illuminate:queue:paused:<conn>:<queue>`
-    /// into the cache and workers skip such queues (`QueueManager::pause`, in 13.31, not in
-    /// 10.48; it came during 11.x, so an early 11 release lacks it).
+    /// (`true`, forever) into the cache and workers skip such queues (`QueueManager::pause`: in
+    /// 13.31, not in 10.48; it came with 12.40, laravel/framework#57800, so a 12 release before
+    /// that lacks it; 13.25 added the all-queues switch `illuminate:queues:paused`).
     pub fn has_queue_pause(self) -> bool {
-        self.major >= 11
+        self.major >= 12
     }
 
     /// Whether a timed-out job fails with `TimeoutExceededException` ("… has timed out.") and
@@ -324,7 +325,7 @@ mod tests {
         assert_eq!(v(10).default_db_connection(), "mysql");
         assert_eq!(v(13).default_db_connection(), "sqlite");
         assert_eq!(v(13).default_queue_connection(), "database");
-        assert!(!v(10).has_queue_pause() && v(13).has_queue_pause());
+        assert!(!v(11).has_queue_pause() && v(12).has_queue_pause());
         assert!(v(13).database_cache_base64(Backend::Sqlite));
         assert!(!v(10).database_cache_base64(Backend::Sqlite));
         assert!(v(8).database_cache_base64(Backend::Postgres));
