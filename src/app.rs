@@ -336,6 +336,10 @@ impl App {
                 Err(Refused::Failed(e)) if optional => Ok(AppCache::Unavailable(format!(
                     "no database cache ({e}); set {var} to say which store the app uses"
                 ))),
+                Err(Refused::Failed(e)) if s.cache_driver.is_none() => Err(AppError::Cache(format!(
+                    "{e} (the database store is {}'s default when {var} is unset: set {var}, or give --laravel-version)",
+                    self.laravel
+                ))),
                 Err(Refused::Failed(e)) => Err(AppError::Cache(e)),
             },
             driver => Ok(AppCache::Unavailable(format!(
