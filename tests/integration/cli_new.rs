@@ -209,6 +209,7 @@ fn a_scaffold_from_captured_payloads_builds_passes_its_tests_and_works_laravels_
     let bin = target_dir().join("external/debug/my-backend");
     let out = app
         .command(&bin)
+        .envs(bins::LARQ_ENV)
         .arg("work")
         .arg("--env")
         .arg(laravel::app_dir().join(".env"))
