@@ -69,6 +69,9 @@ impl DatabaseCacheError {
 /// The SQL of one store, built once for its backend and tables.
 #[derive(Debug)]
 struct Statements {
+    backend: Backend,
+    table: String,
+    lock_table: String,
     select: String,
     select_for_update: String,
     delete_expired: String,
@@ -108,6 +111,9 @@ impl Statements {
         };
         let s = |sql: String| dialect(backend, &sql);
         Statements {
+            backend,
+            table: table.to_owned(),
+            lock_table: lock_table.to_owned(),
             select: s(format!("SELECT value, {expiration} FROM {t} WHERE {k} = ?")),
             select_for_update: s(format!(
                 "SELECT value, {expiration} FROM {t} WHERE {k} = ?{for_update}"
@@ -120,6 +126,52 @@ impl Statements {
             forget: s(format!("DELETE FROM {t} WHERE {k} IN (?, ?)")),
             release_lock: s(format!("DELETE FROM {l} WHERE {k} = ?")),
         }
+    }
+
+    /// `cache:table`'s two tables as each grammar writes them, made idempotent: `expiration` an
+    /// integer up to 12, an indexed bigint from 13.
+    fn create(&self, laravel: Laravel) -> Vec<String> {
+        let big = laravel.cache_expiration_is_bigint();
+        let mut out = Vec::new();
+        for (table, second) in [(&self.table, "value"), (&self.lock_table, "owner")] {
+            let index = format!("{table}_expiration_index");
+            match self.backend {
+                Backend::Mysql => {
+                    let (second_type, expiration) = (
+                        if second == "value" {
+                            "mediumtext"
+                        } else {
+                            "varchar(255)"
+                        },
+                        if big { "bigint" } else { "int" },
+                    );
+                    let index = if big {
+                        format!(", INDEX `{index}` (`expiration`)")
+                    } else {
+                        String::new()
+                    };
+                    out.push(format!("CREATE TABLE IF NOT EXISTS `{table}` (`key` varchar(255) not null, `{second}` {second_type} not null, `expiration` {expiration} not null, primary key (`key`){index}) default character set utf8mb4 collate 'utf8mb4_unicode_ci'"));
+                }
+                backend => {
+                    let (key_type, second_type) = match (backend, second) {
+                        (Backend::Postgres, "value") => ("varchar(255)", "text"),
+                        (Backend::Postgres, _) => ("varchar(255)", "varchar(255)"),
+                        (_, "value") => ("varchar", "text"),
+                        _ => ("varchar", "varchar"),
+                    };
+                    let expiration = if big && backend == Backend::Postgres {
+                        "bigint"
+                    } else {
+                        "integer"
+                    };
+                    out.push(format!("CREATE TABLE IF NOT EXISTS \"{table}\" (\"key\" {key_type} not null, \"{second}\" {second_type} not null, \"expiration\" {expiration} not null, primary key (\"key\"))"));
+                    if big {
+                        out.push(format!("CREATE INDEX IF NOT EXISTS \"{index}\" on \"{table}\" (\"expiration\")"));
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
@@ -164,6 +216,18 @@ impl DatabaseCache {
             )),
             prefix: options.prefix,
         })
+    }
+
+    /// Create the `cache` and `cache_locks` tables (their configured names) as `php artisan
+    /// cache:table` and `migrate` would for `laravel`, unless they exist (`larq migrate`).
+    pub async fn create_tables(&self, laravel: Laravel) -> Result<(), DatabaseCacheError> {
+        for stmt in self.sql.create(laravel) {
+            sqlx::query(&stmt)
+                .execute(self.db.pool())
+                .await
+                .map_err(self.err("create table"))?;
+        }
+        Ok(())
     }
 
     /// The `key` column of an entry (or of a lock, in the locks' table).
@@ -443,13 +507,6 @@ mod tests {
         let db = Database::open(target, 2, std::time::Duration::from_secs(5))
             .await
             .unwrap();
-        // The schema `cache:table` creates on SQLite.
-        for sql in [
-            "CREATE TABLE cache (\"key\" varchar not null, value text not null, expiration integer not null, primary key (\"key\"))",
-            "CREATE TABLE cache_locks (\"key\" varchar not null, owner varchar not null, expiration integer not null, primary key (\"key\"))",
-        ] {
-            sqlx::query(sql).execute(db.pool()).await.unwrap();
-        }
         let cache = DatabaseCache::new(
             &db,
             DatabaseCacheOptions {
@@ -460,6 +517,13 @@ mod tests {
             },
         )
         .unwrap();
+        // Twice: it is idempotent.
+        for _ in 0..2 {
+            cache
+                .create_tables(Laravel::nearest(laravel))
+                .await
+                .unwrap();
+        }
         (dir, cache)
     }
 
@@ -625,6 +689,30 @@ mod tests {
         assert_eq!(php_int(b"s:2:\"0x\";"), None);
         assert_eq!(php_int(b"b:1;"), None);
         assert!(is_numeric("-1.5e+3 ") && is_numeric(".5") && !is_numeric(".") && !is_numeric(""));
+    }
+
+    #[test]
+    fn tables_follow_cache_table_per_version() {
+        let sqlite = Statements::new(Backend::Sqlite, "cache", "cache_locks");
+        // What Laravel 13's SQLite grammar writes (checked with `larq:setup-db` under php-for 13).
+        assert_eq!(
+            sqlite.create(Laravel::NEWEST)[..2],
+            [
+                "CREATE TABLE IF NOT EXISTS \"cache\" (\"key\" varchar not null, \"value\" text not null, \"expiration\" integer not null, primary key (\"key\"))",
+                "CREATE INDEX IF NOT EXISTS \"cache_expiration_index\" on \"cache\" (\"expiration\")",
+            ]
+        );
+        assert_eq!(
+            sqlite.create(Laravel::nearest(10)).len(),
+            2,
+            "no indexes up to 12"
+        );
+        let mysql = Statements::new(Backend::Mysql, "cache", "cache_locks").create(Laravel::NEWEST);
+        assert!(mysql[1].contains("`owner` varchar(255) not null, `expiration` bigint not null"));
+        assert!(mysql[1].contains("INDEX `cache_locks_expiration_index`"));
+        let pg =
+            Statements::new(Backend::Postgres, "cache", "cache_locks").create(Laravel::nearest(8));
+        assert!(pg[0].contains("\"expiration\" integer not null"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `larq migrate`: create Laravel's queue tables (`jobs`, `job_batches`, `failed_jobs`) in the app's
-//! database, for deployments that use the `database` queue without PHP's migrations.
+//! `larq migrate`: create Laravel's queue tables (`jobs`, `job_batches`, `failed_jobs`, and
+//! `cache`/`cache_locks` when the app's cache store is `database`) in the app's database, for
+//! deployments that use the `database` queue without PHP's migrations.
 //!
 //! The SQL is larq's own, matching what Laravel's migrations create on each server; tables that
 //! already exist are left alone, so running it twice (or after `php artisan migrate`) is harmless.
@@ -9,7 +10,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use crate::app::App;
+use crate::app::{App, AppCache};
+use crate::cache::CacheStore;
 use crate::failed::FailedJobStore;
 use crate::queue::{DatabaseQueue, DatabaseQueueOptions};
 
@@ -70,8 +72,25 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
         .await
         .context("cannot open the database for failed_jobs")?;
     failed.ensure_table().await?;
+    // The database cache store (Laravel 11+'s default) needs `cache:table`'s tables.
+    let mut cache_tables = String::new();
+    if settings.cache_store() == "database" {
+        match app.cache(false).await? {
+            AppCache::Store(CacheStore::Database(cache)) => {
+                cache.create_tables(laravel).await?;
+                cache_tables = format!(
+                    ", {}, {}",
+                    settings.database_cache.table, settings.database_cache.lock_table
+                );
+            }
+            AppCache::Unavailable(reason) => {
+                eprintln!("The cache tables were not created: {reason}.")
+            }
+            AppCache::Store(_) => {}
+        }
+    }
     println!(
-        "Migrated ({}): {table}, job_batches, failed_jobs",
+        "Migrated ({}): {table}, job_batches, failed_jobs{cache_tables}",
         queue.backend_name()
     );
     Ok(())

@@ -107,6 +107,23 @@ impl LiveApp {
         Some(app)
     }
 
+    /// The app directory alone, its tables not made (for `larq migrate` to make them).
+    fn bare(version: u8) -> Option<LiveApp> {
+        if !laravel_available(version) {
+            return None;
+        }
+        let laravel = Laravel::new(version).expect("a known version");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("database")).unwrap();
+        std::fs::write(
+            dir.path().join("composer.lock"),
+            r#"{"packages":[{"name":"laravel/framework","version":"v13.31.0"}]}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(".env"), "APP_NAME=Laravel\n").unwrap();
+        Some(LiveApp { laravel, dir })
+    }
+
     fn env_file(&self) -> PathBuf {
         self.dir.path().join(".env")
     }
@@ -457,12 +474,58 @@ async fn max_exceptions_count_in_the_cache_table_as_php_counts() {
     }
 }
 
-/// The store's SQL on the servers (the live tests above run SQLite): PostgreSQL and MariaDB with
-/// the columns `cache:table` makes there, under table names of this test's own.
+/// `larq migrate` in a Laravel 13 app directory makes `cache:table`'s tables too (the store is
+/// the default there), and PHP's database store works on them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn larq_migrate_makes_the_cache_tables_laravel_13_uses() {
+    let Some(app) = LiveApp::bare(13) else {
+        return;
+    };
+    let out = bins::larq()
+        .args(["migrate", "--env"])
+        .arg(app.env_file())
+        .env_remove("LARQ_LARAVEL_VERSION")
+        .env_remove("CACHE_DRIVER")
+        .env_remove("CACHE_STORE")
+        .env_remove("DB_CONNECTION")
+        .env_remove("DB_DATABASE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("failed_jobs, cache, cache_locks"),
+        "{stdout}"
+    );
+    let indexes: Vec<String> = sqlx::query(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'cache%' ORDER BY name",
+    )
+    .fetch_all(&app.pool().await)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    assert_eq!(
+        indexes,
+        ["cache_expiration_index", "cache_locks_expiration_index"]
+    );
+    app.artisan(&["queue:restart"]);
+    app.php_in_app("App\\Jobs\\UniqueJob::dispatch(5);");
+    assert_eq!(app.rows("cache").await.len(), 1);
+    assert_eq!(app.rows("cache_locks").await.len(), 1);
+}
+
+/// The store's SQL on the servers (the live tests above run SQLite): PostgreSQL and MariaDB, in
+/// tables `larq migrate` makes there as `cache:table` would, under names of this test's own.
 #[tokio::test]
 async fn the_database_store_on_postgres_and_mariadb() {
     use larq::cache::{CacheStore, DatabaseCache, DatabaseCacheOptions};
-    use larq::db::{Backend, Database, Target};
+    use larq::db::{Database, Target};
 
     let servers = [
         std::env::var("LARQ_TEST_PG_URL")
@@ -484,31 +547,13 @@ async fn the_database_store_on_postgres_and_mariadb() {
         };
         let n = std::process::id();
         let (table, locks) = (format!("larq_cache_{n}"), format!("larq_cache_locks_{n}"));
-        let columns = |value: &str| {
-            match db.backend() {
-            Backend::Mysql => format!("(`key` varchar(255) not null primary key, {value} not null, expiration int not null) default character set utf8mb4 collate 'utf8mb4_unicode_ci'"),
-            _ => format!("(\"key\" varchar(255) not null primary key, {value} not null, expiration integer not null)"),
-        }
-        };
-        let value = if db.backend() == Backend::Mysql {
-            "value mediumtext"
-        } else {
-            "value text"
-        };
-        for (name, cols) in [
-            (&table, columns(value)),
-            (&locks, columns("owner varchar(255)")),
-        ] {
+        for name in [&table, &locks] {
             sqlx::query(&format!("DROP TABLE IF EXISTS {name}"))
                 .execute(db.pool())
                 .await
                 .unwrap();
-            sqlx::query(&format!("CREATE TABLE {name} {cols}"))
-                .execute(db.pool())
-                .await
-                .unwrap();
         }
-        let store: CacheStore = DatabaseCache::new(
+        let cache = DatabaseCache::new(
             &db,
             DatabaseCacheOptions {
                 prefix: "laravel-cache-".to_owned(),
@@ -517,8 +562,12 @@ async fn the_database_store_on_postgres_and_mariadb() {
                 laravel: Laravel::NEWEST,
             },
         )
-        .unwrap()
-        .into();
+        .unwrap();
+        // `larq migrate`'s tables, 13's schema (twice: it is idempotent).
+        for _ in 0..2 {
+            cache.create_tables(Laravel::NEWEST).await.unwrap();
+        }
+        let store = CacheStore::from(cache);
         let backend = db.backend().name();
         store.forever_int(RESTART_KEY, 1_764_000_000).await.unwrap();
         store.forever_int(RESTART_KEY, 1_764_000_001).await.unwrap();
