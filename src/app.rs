@@ -203,7 +203,7 @@ impl App {
         self.laravel
     }
 
-    /// `QUEUE_CONNECTION` (`redis` when unset).
+    /// `QUEUE_CONNECTION` (when unset: `database` from Laravel 11, else `redis`).
     pub fn default_connection(&self) -> &str {
         &self.settings.queue_connection
     }

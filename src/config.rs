@@ -653,7 +653,7 @@ pub struct Settings {
     pub app_key: Option<Secret>,
     /// `APP_PREVIOUS_KEYS` (11.x+ key rotation).
     pub app_previous_keys: Option<Secret>,
-    /// `QUEUE_CONNECTION`: the default connection name (`redis` when unset).
+    /// `QUEUE_CONNECTION`: the default connection name (unset: [`Laravel::default_queue_connection`]).
     pub queue_connection: String,
     /// `REDIS_QUEUE`: the connection's default queue.
     pub default_queue: String,

@@ -68,7 +68,8 @@ impl AppArgs {
 }
 
 impl App {
-    /// The connection to use when none is named (`QUEUE_CONNECTION`, `redis` when unset).
+    /// The connection to use when none is named (`QUEUE_CONNECTION`; unset: `database` from
+    /// Laravel 11, else `redis`).
     pub fn default_connection(&self) -> &str {
         self.app.default_connection()
     }
