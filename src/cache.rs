@@ -230,6 +230,23 @@ impl CacheStore {
         }
     }
 
+    /// Release a lock only while `owner` holds it, as Laravel's `Lock::release` does: a Redis
+    /// compare-and-delete, a `cache_locks` row deleted by key and owner, a file whose value is
+    /// the serialized owner.
+    pub async fn release_lock(&self, name: &str, owner: &str) -> Result<(), CacheError> {
+        match self {
+            CacheStore::Redis(s) => s.release_lock(name, owner).await,
+            CacheStore::Database(s) => Ok(s.release_lock(name, owner).await?),
+            CacheStore::File(s) => {
+                let serialized = format!("s:{}:\"{owner}\";", owner.len());
+                match s.get(name, crate::queue::now()).await? {
+                    Some(value) if value == serialized.as_bytes() => Ok(s.forget(name).await?),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
     /// The physical key (Redis), file path (file) or `key` column (database) of an entry, for
     /// messages and tests.
     pub fn key(&self, name: &str) -> String {

@@ -18,7 +18,8 @@
 //! the job class defines is not implemented), under the cache prefix of the store's lock side:
 //! the Redis store's lock connection (`default`, DB 0 in the skeleton), a `cache_locks` row for
 //! the database store, a file for the file store. Release is Laravel's `forceRelease`: the lock
-//! goes whoever owns it.
+//! goes whoever owns it, unless the job carries the lock's owner (Laravel 13's `uniqueLockOwner`):
+//! then it goes only while that owner still holds it, as `restoreLock($key, $owner)->release()`.
 
 use crate::cache::CacheError;
 use crate::cache::CacheStore;
@@ -52,9 +53,22 @@ impl UniqueLocks {
 
     /// `forceRelease()` the lock of a job.
     pub async fn release(&self, class: &str, unique_id: &str) -> Result<(), CacheError> {
-        self.store
-            .force_release(&self.laravel.unique_lock_name(class, unique_id))
-            .await
+        self.release_owned(class, unique_id, None).await
+    }
+
+    /// Release the lock of a job the way its Laravel does: with `owner` (the job's non-empty
+    /// `uniqueLockOwner`) only while that owner holds it, else `forceRelease()`.
+    pub async fn release_owned(
+        &self,
+        class: &str,
+        unique_id: &str,
+        owner: Option<&str>,
+    ) -> Result<(), CacheError> {
+        let name = self.laravel.unique_lock_name(class, unique_id);
+        match owner.filter(|o| !o.is_empty()) {
+            Some(owner) => self.store.release_lock(&name, owner).await,
+            None => self.store.force_release(&name).await,
+        }
     }
 }
 

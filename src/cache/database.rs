@@ -79,6 +79,7 @@ struct Statements {
     update_value: String,
     forget: String,
     release_lock: String,
+    release_owned_lock: String,
 }
 
 impl Statements {
@@ -125,6 +126,7 @@ impl Statements {
             update_value: s(format!("UPDATE {t} SET value = ? WHERE {k} = ?")),
             forget: s(format!("DELETE FROM {t} WHERE {k} IN (?, ?)")),
             release_lock: s(format!("DELETE FROM {l} WHERE {k} = ?")),
+            release_owned_lock: s(format!("DELETE FROM {l} WHERE {k} = ? AND owner = ?")),
         }
     }
 
@@ -308,6 +310,17 @@ impl DatabaseCache {
     pub async fn force_release(&self, name: &str) -> Result<(), DatabaseCacheError> {
         sqlx::query(&self.sql.release_lock)
             .bind(self.key(name))
+            .execute(self.db.pool())
+            .await
+            .map_err(self.err("release lock"))?;
+        Ok(())
+    }
+
+    /// `DatabaseLock::release`: delete the lock's row only while `owner` holds it.
+    pub async fn release_lock(&self, name: &str, owner: &str) -> Result<(), DatabaseCacheError> {
+        sqlx::query(&self.sql.release_owned_lock)
+            .bind(self.key(name))
+            .bind(owner)
             .execute(self.db.pool())
             .await
             .map_err(self.err("release lock"))?;
@@ -637,8 +650,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn force_release_deletes_the_lock_row() {
+    async fn locks_go_by_key_or_by_key_and_owner() {
         let (_dir, cache) = store(13).await;
+        sqlx::query("INSERT INTO cache_locks (\"key\", owner, expiration) VALUES (?, 'o', 9)")
+            .bind("laravel-cache-laravel_unique_job:App\\Jobs\\U:7")
+            .execute(cache.db.pool())
+            .await
+            .unwrap();
+        // Another owner's lock stays; its owner's goes.
+        cache
+            .release_lock("laravel_unique_job:App\\Jobs\\U:7", "other")
+            .await
+            .unwrap();
+        assert_eq!(locks(&cache).await, 1);
+        cache
+            .release_lock("laravel_unique_job:App\\Jobs\\U:7", "o")
+            .await
+            .unwrap();
+        assert_eq!(locks(&cache).await, 0);
         sqlx::query("INSERT INTO cache_locks (\"key\", owner, expiration) VALUES (?, 'o', 9)")
             .bind("laravel-cache-laravel_unique_job:App\\Jobs\\U:7")
             .execute(cache.db.pool())
@@ -648,13 +677,16 @@ mod tests {
             .force_release("laravel_unique_job:App\\Jobs\\U:7")
             .await
             .unwrap();
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM cache_locks")
+        assert_eq!(locks(&cache).await, 0);
+    }
+
+    async fn locks(cache: &DatabaseCache) -> i64 {
+        sqlx::query("SELECT COUNT(*) FROM cache_locks")
             .fetch_one(cache.db.pool())
             .await
             .unwrap()
             .try_get(0)
-            .unwrap();
-        assert_eq!(n, 0);
+            .unwrap()
     }
 
     #[test]

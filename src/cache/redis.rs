@@ -139,6 +139,21 @@ impl RedisStore {
         Ok(n)
     }
 
+    /// Delete the lock `name` only while its value is `owner` (`RedisLock::release`: one script,
+    /// so no other owner's lock taken in between is deleted).
+    pub async fn release_lock(&self, name: &str, owner: &str) -> Result<(), CacheError> {
+        let script = redis::Script::new(
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
+        );
+        script
+            .key(self.key(name))
+            .arg(owner)
+            .invoke_async::<i64>(&mut self.conn.clone())
+            .await
+            .map(drop)
+            .map_err(Self::err("cache release lock"))
+    }
+
     /// Delete an entry.
     pub async fn forget(&self, name: &str) -> Result<(), CacheError> {
         redis::cmd("DEL")

@@ -5,11 +5,13 @@
 //! * `queue:restart` writes the row larq's store reads, and `larq restart` the row PHP's
 //!   `Cache::get` reads (the binary finds the version in the app's `composer.lock` and, for 13,
 //!   the store and the database by default);
-//! * the lock row PHP takes when it dispatches a unique job is deleted by larq after the job;
+//! * the lock row PHP takes when it dispatches a unique job is deleted by larq after the job (by
+//!   its owner, as 13 does, when the job carries it);
 //! * `maxExceptions` counts in the `cache` table the same way on both sides, PHP then larq and
 //!   larq then PHP.
 //!
-//! The helpers are this module's own. Without the version's root (scripts/laravel-roots.sh) a
+//! Beside them: `larq migrate` makes the tables 13 uses, the store's SQL on PostgreSQL and
+//! MariaDB, and the owner-checked release on Redis. The helpers are this module's own. Without the version's root (scripts/laravel-roots.sh) a
 //! test skips with a notice, and fails under `CI=true`.
 
 use crate::support::bins;
@@ -417,6 +419,16 @@ async fn a_unique_lock_php_takes_is_released_by_larq() {
         // And PHP may dispatch it again.
         app.php_in_app("App\\Jobs\\UniqueJob::dispatch(77);");
         assert_eq!(app.rows("cache_locks").await.len(), 1, "{version}");
+
+        // A lock that changed hands since this dispatch (it ran out, another dispatch took it):
+        // 13's job carries its lock's owner and releases only that; 10 force-releases.
+        sqlx::query("UPDATE cache_locks SET owner = 'another-dispatch'")
+            .execute(&app.pool().await)
+            .await
+            .unwrap();
+        app.larq_work_once().await;
+        let left = app.rows("cache_locks").await.len();
+        assert_eq!(left, usize::from(version >= 13), "{version}");
     }
 }
 
@@ -661,4 +673,30 @@ fn larq_dialect(backend: larq::db::Backend, sql: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Laravel 13's release of a unique lock by its owner, on the Redis store: a compare-and-delete.
+#[tokio::test]
+async fn a_redis_lock_is_released_only_by_its_owner() {
+    let Some(redis) = crate::support::redis_server::TestRedis::start() else {
+        return;
+    };
+    let store = larq::cache::CacheStore::connect(&redis.url(0), "laravel-database-laravel-cache-")
+        .await
+        .unwrap();
+    let key = "laravel-database-laravel-cache-laravel_unique_job:App\\Jobs\\U:7";
+    let exists = |conn: &mut redis::Connection| -> bool {
+        redis::cmd("EXISTS").arg(key).query::<u8>(conn).unwrap() == 1
+    };
+    let mut conn = redis.conn(0);
+    redis::cmd("SET")
+        .arg(key)
+        .arg("owner-1")
+        .exec(&mut conn)
+        .unwrap();
+    let name = "laravel_unique_job:App\\Jobs\\U:7";
+    store.release_lock(name, "owner-2").await.unwrap();
+    assert!(exists(&mut conn), "another owner's lock stays");
+    store.release_lock(name, "owner-1").await.unwrap();
+    assert!(!exists(&mut conn));
 }
