@@ -1,4 +1,4 @@
-//! The `database` cache store, larq against real Laravel 13 (whose default store it is) and 10:
+//! The `database` cache store, larq against real Laravel 13 (whose default store it is), 10 and 8:
 //! the fixture app run by that version's PHP (`php-fixtures/bin/php-for`) and larq share one
 //! SQLite file, `<app>/database/database.sqlite`, and its `cache` and `cache_locks` tables.
 //!
@@ -83,10 +83,10 @@ impl LiveApp {
         let laravel = Laravel::new(version).expect("a known version");
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("database")).unwrap();
-        let release = if version == 13 {
-            "v13.31.0"
-        } else {
-            "v10.48.29"
+        let release = match version {
+            13 => "v13.31.0",
+            10 => "v10.48.29",
+            _ => "v8.83.26",
         };
         std::fs::write(
             dir.path().join("composer.lock"),
@@ -309,7 +309,7 @@ impl Job for ExceptionsJob {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_signal_crosses_php_and_larq_on_the_database_store() {
-    for version in [13, 10] {
+    for version in [13, 10, 8] {
         let Some(app) = LiveApp::start(version) else {
             continue;
         };
@@ -380,7 +380,7 @@ async fn restart_signal_crosses_php_and_larq_on_the_database_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unique_lock_php_takes_is_released_by_larq() {
-    for version in [13, 10] {
+    for version in [13, 10, 8] {
         let Some(app) = LiveApp::start(version) else {
             continue;
         };
@@ -434,7 +434,7 @@ async fn a_unique_lock_php_takes_is_released_by_larq() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_exceptions_count_in_the_cache_table_as_php_counts() {
-    for version in [13, 10] {
+    for version in [13, 10, 8] {
         let Some(app) = LiveApp::start(version) else {
             continue;
         };
