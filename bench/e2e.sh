@@ -45,6 +45,9 @@ larq=$target/release/examples/backend
 source "$root/php-fixtures/bin/private-redis.sh"
 app=$root/php-fixtures/app
 export DB_DATABASE=$LARQ_TMP/app.sqlite DB_CONNECTION=sqlite QUEUE_CONNECTION=redis
+# The fixture app runs Debian's Laravel 8 and caches in Redis (its config/cache.php default), and
+# neither shows in an app directory larq could detect.
+export LARQ_LARAVEL_VERSION=8 CACHE_DRIVER=redis
 rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
 Q=laravel_database_queues:default
 

@@ -71,6 +71,7 @@ source "$root/bench/lib.sh"
 
 # Both workers and the dispatcher read the same settings from the environment.
 export QUEUE_CONNECTION=database CACHE_DRIVER=array REDIS_PORT=1 DB_QUEUE_TABLE=jobs
+export LARQ_LARAVEL_VERSION=8 # the fixture app's Laravel (Debian's 8), which larq cannot detect
 unset DB_URL DATABASE_URL DB_QUEUE_RETRY_AFTER
 
 sql() { # the current backend's client, one statement list, unaligned output

@@ -11,6 +11,7 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 export REDIS_HOST=127.0.0.1 REDIS_PORT=6379
 export DB_CONNECTION=sqlite DB_DATABASE="$scratch/demo.sqlite"   # failed_jobs for this run
+export LARQ_LARAVEL_VERSION=8 CACHE_DRIVER=redis # the fixture app: Debian's Laravel 8, Redis cache
 
 echo "== building the larq backend"
 cargo build -q --release --example backend

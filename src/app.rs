@@ -21,12 +21,13 @@ use std::sync::Arc;
 
 use crate::batch::BatchRepository;
 use crate::bus::BusFeatures;
-use crate::cache::CacheStore;
+use crate::cache::{CacheStore, DatabaseCache, DatabaseCacheOptions};
 use crate::config::{ConfigError, Env, Settings};
 use crate::crypt::Encrypter;
 use crate::db::{Database, DbError, Target};
 use crate::failed::{FailedError, FailedJobStore};
 use crate::job::Registry;
+use crate::laravel::Laravel;
 use crate::metrics::Metrics;
 use crate::queue::{
     DatabaseQueue, DatabaseQueueOptions, Queue, QueueError, RedisQueue, RedisQueueOptions,
@@ -74,7 +75,7 @@ pub enum AppError {
 #[derive(Debug, Clone)]
 pub struct App {
     settings: Settings,
-    laravel_version: u8,
+    laravel: Laravel,
     /// The app's database, opened on first use and shared by `failed_jobs`, `job_batches` and
     /// the `jobs` table.
     database: Arc<tokio::sync::OnceCell<Database>>,
@@ -91,16 +92,24 @@ pub struct QueueOverrides {
     pub max_connections: Option<u32>,
 }
 
-/// The app's cache store as larq can reach it: where `queue:restart` is written, and (Redis only,
-/// for now) the `maxExceptions` counters and unique locks.
+/// The app's cache store as larq can reach it: where `queue:restart` is written, and (Redis and
+/// database stores) the `maxExceptions` counters and unique locks.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum AppCache {
-    /// `CACHE_DRIVER=redis` (or unset): the cache connection of the app's Redis;
-    /// `CACHE_DRIVER=file`: the app's `storage/framework/cache/data`.
+    /// `redis`: the cache connection of the app's Redis; `file`: the app's
+    /// `storage/framework/cache/data`; `database`: the `cache` table of the app's database.
     Store(CacheStore),
     /// A store larq does not read; the reason says what is not seen.
     Unavailable(String),
+}
+
+/// Why the database cache store could not be had.
+enum Refused {
+    /// Settings larq does not follow (another connection): the store is unavailable.
+    Unsupported(String),
+    /// The database or the tables' names failed.
+    Failed(String),
 }
 
 /// How to build a worker beyond the app and the registry: which connection and `queue:work`'s
@@ -146,8 +155,9 @@ impl Default for WorkerSetup {
 
 impl App {
     /// Read `env_file` (when given) and the process environment, whose variables win as they do
-    /// for Laravel; `laravel_version` decides key prefixes and messages.
-    pub fn load(env_file: Option<&Path>, laravel_version: u8) -> Result<App, AppError> {
+    /// for Laravel; `laravel` (a [`Laravel`] or a major version number) decides defaults, key
+    /// prefixes and messages ([`crate::laravel::resolve`] finds it in the app).
+    pub fn load(env_file: Option<&Path>, laravel: impl Into<Laravel>) -> Result<App, AppError> {
         let env = match env_file {
             Some(path) => Env::from_file_and_process(path)?,
             None => Env::from_process(),
@@ -161,18 +171,19 @@ impl App {
                 p
             }
         });
-        App::from_env(&env, app_dir, laravel_version)
+        App::from_env(&env, app_dir, laravel)
     }
 
     /// The app of already-read variables.
     pub fn from_env(
         env: &Env,
         app_dir: Option<&Path>,
-        laravel_version: u8,
+        laravel: impl Into<Laravel>,
     ) -> Result<App, AppError> {
+        let laravel = laravel.into();
         Ok(App {
-            settings: Settings::from_env(env, app_dir, laravel_version)?,
-            laravel_version,
+            settings: Settings::from_env(env, app_dir, laravel)?,
+            laravel,
             database: Arc::default(),
         })
     }
@@ -184,10 +195,15 @@ impl App {
 
     /// The Laravel major version the app runs.
     pub fn laravel_version(&self) -> u8 {
-        self.laravel_version
+        self.laravel.major()
     }
 
-    /// `QUEUE_CONNECTION` (`redis` when unset).
+    /// The Laravel version whose conventions apply.
+    pub fn laravel(&self) -> Laravel {
+        self.laravel
+    }
+
+    /// `QUEUE_CONNECTION` (when unset: `database` from Laravel 11, else `redis`).
     pub fn default_connection(&self) -> &str {
         &self.settings.queue_connection
     }
@@ -290,32 +306,74 @@ impl App {
         })
     }
 
-    /// The app's cache store. A Redis store that cannot be reached is an error, except when
-    /// `optional` (a database-queue worker can run without it, as the warning says).
+    /// The app's cache store ([`Settings::cache_store`]: the one the app names, else the
+    /// version's default). A Redis or database store that cannot be reached is an error, except
+    /// when `optional` (a database-queue worker can run without it, as the warning says).
     pub async fn cache(&self, optional: bool) -> Result<AppCache, AppError> {
         let s = &self.settings;
-        match s.cache_driver.as_deref() {
-            Some("file") => Ok(match &s.cache_file_path {
+        let var = self.laravel.cache_store_var();
+        match s.cache_store() {
+            "file" => Ok(match &s.cache_file_path {
                 Some(dir) => AppCache::Store(CacheStore::file(dir)),
                 None => AppCache::Unavailable(
                     "the app's cache is file but its directory is unknown (give --env or LARQ_CACHE_FILE_PATH)".to_owned(),
                 ),
             }),
-            Some(driver) if driver != "redis" => Ok(AppCache::Unavailable(format!(
-                "the app's cache store is {driver}, which larq does not read"
-            ))),
-            _ => {
+            "redis" => {
                 let endpoint = s.redis.cache_endpoint()?;
                 let opened = CacheStore::connect_to(&endpoint, s.cache_key("")).await;
                 match opened {
                     Ok(cache) => Ok(AppCache::Store(cache)),
                     Err(e) if optional => Ok(AppCache::Unavailable(format!(
-                        "no Redis cache ({e}); set CACHE_DRIVER to say which store the app uses"
+                        "no Redis cache ({e}); set {var} to say which store the app uses"
                     ))),
                     Err(e) => Err(AppError::Cache(e.to_string())),
                 }
             }
+            "database" => match self.database_cache(s.database_cache.connection.as_deref()).await {
+                Ok(cache) => Ok(AppCache::Store(cache)),
+                Err(Refused::Unsupported(reason)) => Ok(AppCache::Unavailable(reason)),
+                Err(Refused::Failed(e)) if optional => Ok(AppCache::Unavailable(format!(
+                    "no database cache ({e}); set {var} to say which store the app uses"
+                ))),
+                Err(Refused::Failed(e)) if s.cache_driver.is_none() => Err(AppError::Cache(format!(
+                    "{e} (the database store is {}'s default when {var} is unset: set {var}, or give --laravel-version)",
+                    self.laravel
+                ))),
+                Err(Refused::Failed(e)) => Err(AppError::Cache(e)),
+            },
+            driver => Ok(AppCache::Unavailable(format!(
+                "the app's cache store is {driver}, which larq does not read"
+            ))),
         }
+    }
+
+    /// The `database` cache store on the app's database, when `connection` (the store's
+    /// `DB_CACHE_CONNECTION` or lock connection) is unset or names the default connection: larq
+    /// reaches only the one database the `DB_*` settings describe.
+    async fn database_cache(&self, connection: Option<&str>) -> Result<CacheStore, Refused> {
+        let s = &self.settings;
+        if let Some(other) = connection.filter(|c| *c != s.database.connection) {
+            return Err(Refused::Unsupported(format!(
+                "the app's database cache is on connection {other:?}, and larq reaches only the default connection {:?}",
+                s.database.connection
+            )));
+        }
+        let db = self
+            .database(4)
+            .await
+            .map_err(|e| Refused::Failed(e.to_string()))?;
+        let store = DatabaseCache::new(
+            &db,
+            DatabaseCacheOptions {
+                prefix: s.cache_prefix.clone(),
+                table: s.database_cache.table.clone(),
+                lock_table: s.database_cache.lock_table.clone(),
+                laravel: self.laravel,
+            },
+        )
+        .map_err(|e| Refused::Failed(e.to_string()))?;
+        Ok(store.into())
     }
 
     /// `failed_jobs` in the app's database; `None` when `QUEUE_FAILED_DRIVER=null`.
@@ -343,18 +401,38 @@ impl App {
         }
     }
 
-    /// Unique locks (`ShouldBeUnique`) on the cache store's lock connection, Laravel's `default`
-    /// Redis connection; `None` when the app's cache is not Redis.
+    /// Unique locks (`ShouldBeUnique`) on the cache store's lock side: Laravel's `default` Redis
+    /// connection for the `redis` store, the `cache_locks` table for `database`; `None` for the
+    /// other stores.
     pub async fn unique_locks(&self) -> Result<Option<UniqueLocks>, AppError> {
-        if !matches!(self.settings.cache_driver.as_deref(), None | Some("redis")) {
-            return Ok(None);
-        }
         let s = &self.settings;
-        let endpoint = s.redis.queue_endpoint()?;
-        let locks = CacheStore::connect_to(&endpoint, s.cache_key(""))
-            .await
-            .map_err(|e| AppError::Cache(format!("the lock connection: {e}")))?;
-        Ok(Some(UniqueLocks::new(locks, self.laravel_version)))
+        let locks = match s.cache_store() {
+            "redis" => {
+                let endpoint = s.redis.queue_endpoint()?;
+                CacheStore::connect_to(&endpoint, s.cache_key(""))
+                    .await
+                    .map_err(|e| AppError::Cache(format!("the lock connection: {e}")))?
+            }
+            "database" => {
+                let connection = s
+                    .database_cache
+                    .lock_connection
+                    .as_deref()
+                    .or(s.database_cache.connection.as_deref());
+                match self.database_cache(connection).await {
+                    Ok(store) => store,
+                    Err(Refused::Unsupported(reason)) => {
+                        tracing::warn!("{reason}: unique locks are not released by larq");
+                        return Ok(None);
+                    }
+                    Err(Refused::Failed(e)) => {
+                        return Err(AppError::Cache(format!("the lock table: {e}")))
+                    }
+                }
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(UniqueLocks::new(locks, self.laravel)))
     }
 
     /// A worker for `registry`, wired as `php artisan queue:work` is: the connection's queue, the
@@ -380,7 +458,7 @@ impl App {
         if options.queues.is_empty() {
             options.queues = vec![self.default_queue(&connection).to_owned()];
         }
-        options.laravel_version = self.laravel_version;
+        options.laravel_version = self.laravel.major();
         options.maintenance_file = if setup.force {
             None
         } else {
@@ -439,5 +517,75 @@ impl App {
             builder = builder.sink(sink);
         }
         Ok(builder.options(options).build())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Laravel 13 app on a fresh SQLite file with the `cache:table` tables.
+    async fn app_13(extra: &[(&str, &str)]) -> (tempfile::TempDir, App) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("database/database.sqlite");
+        std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+        let target = crate::db::Target::sqlite_file(&db);
+        let pool = target
+            .open_pool(1, std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
+        for sql in [
+            "CREATE TABLE cache (\"key\" varchar primary key, value text not null, expiration integer not null)",
+            "CREATE TABLE cache_locks (\"key\" varchar primary key, owner varchar not null, expiration integer not null)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        let mut pairs = vec![("APP_NAME", "Shop")];
+        pairs.extend_from_slice(extra);
+        let env = Env::from_pairs(pairs);
+        let app = App::from_env(&env, Some(dir.path()), 13).unwrap();
+        (dir, app)
+    }
+
+    #[tokio::test]
+    async fn laravel_13_defaults_to_the_database_store_in_database_sqlite() {
+        let (_dir, app) = app_13(&[]).await;
+        let AppCache::Store(cache) = app.cache(false).await.unwrap() else {
+            panic!("no store")
+        };
+        assert_eq!(cache.driver(), "database");
+        assert_eq!(
+            cache.key("illuminate:queue:restart"),
+            "shop-cache-illuminate:queue:restart"
+        );
+        cache
+            .forever_int(crate::cache::RESTART_KEY, 42)
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.get(crate::cache::RESTART_KEY).await.unwrap(),
+            Some(b"i:42;".to_vec())
+        );
+        let locks = app.unique_locks().await.unwrap().expect("locks");
+        assert_eq!(
+            locks.key("App\\Jobs\\U", "7"),
+            "shop-cache-laravel_unique_job:App\\Jobs\\U:7"
+        );
+        locks.release("App\\Jobs\\U", "7").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn another_cache_connection_is_unavailable_not_guessed() {
+        let (_dir, app) = app_13(&[("DB_CACHE_CONNECTION", "pgsql")]).await;
+        match app.cache(false).await.unwrap() {
+            AppCache::Unavailable(reason) => assert!(reason.contains("\"pgsql\""), "{reason}"),
+            AppCache::Store(s) => panic!("{s:?}"),
+        }
+        assert!(app.unique_locks().await.unwrap().is_none());
+        let (_dir, app) = app_13(&[("DB_CACHE_CONNECTION", "sqlite")]).await;
+        assert!(matches!(
+            app.cache(false).await.unwrap(),
+            AppCache::Store(_)
+        ));
     }
 }

@@ -148,7 +148,8 @@ impl BusFeatures {
         let id = resolved
             .unique_id()
             .unwrap_or_else(|| resolved.queueable().unique_id.clone().unwrap_or_default());
-        if let Err(e) = locks.release(class, &id).await {
+        let owner = resolved.queueable().unique_lock_owner.as_deref();
+        if let Err(e) = locks.release_owned(class, &id, owner).await {
             tracing::warn!(error = %e, class, unique_id = %id, "cannot release the unique lock");
         }
     }

@@ -3,13 +3,19 @@
 //!
 //! Laravel picks one store per app (`CACHE_DRIVER`, `CACHE_STORE` from 11). A worker that reads
 //! the signal from another store than the one PHP writes never restarts on a deploy, so larq
-//! reaches the app's own store: [`CacheStore::Redis`] (`redis`) or [`CacheStore::File`]
-//! (`file`, the Laravel 8–10 skeleton's default), with room for the `database` store Laravel 11+
-//! uses by default. [`crate::app::App::cache`] chooses it from the settings.
+//! reaches the app's own store: [`CacheStore::Redis`] (`redis`), [`CacheStore::File`] (`file`,
+//! the Laravel 8–10 skeleton's default) or [`CacheStore::Database`] (`database`, the default
+//! from 11). [`crate::app::App::cache`] chooses it from the settings.
+//!
+//! Values cross the API PHP-serialized (`i:5;`, `b:1;`), the form every store but Redis keeps;
+//! Laravel's Redis store keeps numbers as their bare digits, and [`CacheStore::get`] returns what
+//! the store holds.
 
+pub mod database;
 pub mod file;
 pub mod redis;
 
+pub use self::database::{DatabaseCache, DatabaseCacheError, DatabaseCacheOptions};
 pub use self::file::{FileCache, FileCacheError};
 pub use self::redis::RedisStore;
 
@@ -36,6 +42,9 @@ pub enum CacheError {
     /// The file store could not be read or written.
     #[error(transparent)]
     File(#[from] FileCacheError),
+    /// The database store's query failed or found an entry it cannot use.
+    #[error(transparent)]
+    Database(#[from] DatabaseCacheError),
     /// The store cannot do this (yet); the message says what.
     #[error("the {store} cache store does not support {what} in larq")]
     Unsupported {
@@ -54,6 +63,7 @@ impl CacheError {
             CacheError::Redis { source, .. } => {
                 source.is_connection_dropped() || source.is_io_error()
             }
+            CacheError::Database(e) => e.is_connection_lost(),
             _ => false,
         }
     }
@@ -67,6 +77,8 @@ pub enum CacheStore {
     Redis(RedisStore),
     /// Laravel's `file` store.
     File(FileCache),
+    /// Laravel's `database` store.
+    Database(DatabaseCache),
 }
 
 impl From<RedisStore> for CacheStore {
@@ -78,6 +90,12 @@ impl From<RedisStore> for CacheStore {
 impl From<FileCache> for CacheStore {
     fn from(store: FileCache) -> CacheStore {
         CacheStore::File(store)
+    }
+}
+
+impl From<DatabaseCache> for CacheStore {
+    fn from(store: DatabaseCache) -> CacheStore {
+        CacheStore::Database(store)
     }
 }
 
@@ -106,29 +124,64 @@ impl CacheStore {
         match self {
             CacheStore::Redis(_) => "redis",
             CacheStore::File(_) => "file",
+            CacheStore::Database(_) => "database",
         }
     }
 
     /// Whether counters ([`CacheStore::count`], [`CacheStore::count_exception`]) work on this
     /// store in larq: `maxExceptions` and hand-back limits are only kept where they do.
     pub fn has_counters(&self) -> bool {
-        matches!(self, CacheStore::Redis(_))
+        matches!(self, CacheStore::Redis(_) | CacheStore::Database(_))
     }
 
-    /// The raw value of an entry (`None`: missing or expired).
+    /// The value of an entry as the store keeps it (`None`: missing or expired): serialized
+    /// (`i:5;`, `b:1;`), except that the Redis store keeps numbers as their digits (`5`).
     pub async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        let now = crate::queue::now();
         match self {
             CacheStore::Redis(s) => s.get(name).await,
-            CacheStore::File(s) => Ok(s.get(name, crate::queue::now()).await?),
+            CacheStore::File(s) => Ok(s.get(name, now).await?),
+            CacheStore::Database(s) => Ok(s.get(name, now).await?),
         }
+    }
+
+    /// Store an already PHP-serialized value the way the store's `put` (`ttl` seconds) or
+    /// `forever` (`None`) does: Redis `SETEX`/`SET` with numbers as their bare digits (Laravel's
+    /// `RedisStore::serialize`), a file of ten digits of expiry and the value, a `cache` row.
+    /// A `ttl` of 0 deletes the entry, as `Repository::put` does for a non-positive one.
+    pub async fn put_serialized(
+        &self,
+        name: &str,
+        serialized: &[u8],
+        ttl: Option<u64>,
+    ) -> Result<(), CacheError> {
+        if ttl == Some(0) {
+            return self.forget(name).await;
+        }
+        let now = crate::queue::now();
+        match self {
+            CacheStore::Redis(s) => s.put_serialized(name, serialized, ttl).await,
+            CacheStore::File(s) => Ok(s.put_serialized(name, serialized, ttl, now).await?),
+            CacheStore::Database(s) => Ok(s.put_serialized(name, serialized, ttl, now).await?),
+        }
+    }
+
+    /// Store a boolean (`b:1;`/`b:0;`), as `Cache::put($key, true, $ttl)` or `forever` does
+    /// (`queue:pause` writes `true`).
+    pub async fn put_bool(
+        &self,
+        name: &str,
+        value: bool,
+        ttl: Option<u64>,
+    ) -> Result<(), CacheError> {
+        let serialized: &[u8] = if value { b"b:1;" } else { b"b:0;" };
+        self.put_serialized(name, serialized, ttl).await
     }
 
     /// Store an integer with no expiry, as `Cache::forever($key, $int)` does (`queue:restart`).
     pub async fn forever_int(&self, name: &str, value: i64) -> Result<(), CacheError> {
-        match self {
-            CacheStore::Redis(s) => s.forever_int(name, value).await,
-            CacheStore::File(s) => Ok(s.forever_int(name, value).await?),
-        }
+        self.put_serialized(name, format!("i:{value};").as_bytes(), None)
+            .await
     }
 
     /// The raw values of several entries in one read (Redis: one `MGET`), in the order of `names`.
@@ -143,33 +196,31 @@ impl CacheStore {
                 }
                 Ok(values)
             }
+            CacheStore::Database(s) => {
+                let now = crate::queue::now();
+                let mut values = Vec::with_capacity(names.len());
+                for name in names {
+                    values.push(s.get(name, now).await?);
+                }
+                Ok(values)
+            }
         }
     }
 
-    /// Store a value given as PHP's `serialize()` of it, the way the store's `put` (`ttl` in
-    /// seconds) or `forever` (`None`) writes it: Redis keeps numbers as plain digits and the rest
-    /// serialized, with `SETEX` or `SET`; the file store writes the ten-digit expiry, then the
-    /// serialized value. This is the store's own `put`: a `ttl` of 0 is one second on Redis and
-    /// forever on the file store, so a caller wanting `Cache::put`'s "0 forgets" checks first.
-    pub async fn put_serialized(
-        &self,
-        name: &str,
-        serialized: &[u8],
-        ttl: Option<u64>,
-    ) -> Result<(), CacheError> {
-        match self {
-            CacheStore::Redis(s) => s.put_serialized(name, serialized, ttl).await,
-            CacheStore::File(s) => Ok(s
-                .put_serialized(name, serialized, ttl, crate::queue::now())
-                .await?),
-        }
-    }
-
-    /// Count one exception of a job, as `markJobAsFailedIfWillExceedMaxExceptions` does.
+    /// Count one exception of a job, as `markJobAsFailedIfWillExceedMaxExceptions` does: a
+    /// falsy or missing counter starts again at 0 for a day, then goes up by one; returns it.
     pub async fn count_exception(&self, uuid: &str) -> Result<i64, CacheError> {
         match self {
             CacheStore::Redis(s) => s.count_exception(uuid).await,
             CacheStore::File(_) => Err(self.unsupported("counters")),
+            CacheStore::Database(s) => Ok(s
+                .increment(
+                    &format!("job-exceptions:{uuid}"),
+                    86_400,
+                    true,
+                    crate::queue::now(),
+                )
+                .await?),
         }
     }
 
@@ -178,6 +229,9 @@ impl CacheStore {
         match self {
             CacheStore::Redis(s) => s.count(name, ttl).await,
             CacheStore::File(_) => Err(self.unsupported("counters")),
+            CacheStore::Database(s) => {
+                Ok(s.increment(name, ttl, false, crate::queue::now()).await?)
+            }
         }
     }
 
@@ -186,15 +240,50 @@ impl CacheStore {
         match self {
             CacheStore::Redis(s) => s.forget(name).await,
             CacheStore::File(s) => Ok(s.forget(name).await?),
+            CacheStore::Database(s) => Ok(s.forget(name).await?),
         }
     }
 
-    /// The physical key (Redis) or file path (file) of an entry, for messages and tests.
+    /// `forceRelease` a lock of the store (unique jobs): the Redis key or file goes, the
+    /// database store's `cache_locks` row goes, whoever owns it.
+    pub async fn force_release(&self, name: &str) -> Result<(), CacheError> {
+        match self {
+            CacheStore::Database(s) => Ok(s.force_release(name).await?),
+            _ => self.forget(name).await,
+        }
+    }
+
+    /// Release a lock only while `owner` holds it, as Laravel's `Lock::release` does: a Redis
+    /// compare-and-delete, a `cache_locks` row deleted by key and owner, a file whose value is
+    /// the serialized owner.
+    pub async fn release_lock(&self, name: &str, owner: &str) -> Result<(), CacheError> {
+        match self {
+            CacheStore::Redis(s) => s.release_lock(name, owner).await,
+            CacheStore::Database(s) => Ok(s.release_lock(name, owner).await?),
+            CacheStore::File(s) => {
+                let serialized = format!("s:{}:\"{owner}\";", owner.len());
+                match s.get(name, crate::queue::now()).await? {
+                    Some(value) if value == serialized.as_bytes() => Ok(s.forget(name).await?),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// The physical key (Redis), file path (file) or `key` column (database) of an entry, for
+    /// messages and tests.
     pub fn key(&self, name: &str) -> String {
         match self {
             CacheStore::Redis(s) => s.key(name),
             CacheStore::File(s) => s.path(name).display().to_string(),
+            CacheStore::Database(s) => s.key(name),
         }
+    }
+
+    /// Where a lock named `name` lives: as [`CacheStore::key`], the `cache_locks` row's `key`
+    /// for the database store.
+    pub fn lock_key(&self, name: &str) -> String {
+        self.key(name)
     }
 
     fn unsupported(&self, what: &'static str) -> CacheError {
@@ -203,4 +292,38 @@ impl CacheStore {
             what,
         }
     }
+}
+
+/// PHP 8's `is_numeric` for a string (the Redis store keeps such values bare, the database store
+/// casts them): optional leading whitespace, a sign, digits with an
+/// optional fraction and exponent, optional trailing whitespace.
+pub(crate) fn is_numeric(s: &[u8]) -> bool {
+    let ws = |c: &u8| b" \t\n\r\x0b\x0c".contains(c);
+    let start = s.iter().position(|c| !ws(c)).unwrap_or(s.len());
+    let end = s.iter().rposition(|c| !ws(c)).map_or(start, |i| i + 1);
+    let t = s.get(start..end).unwrap_or_default();
+    let t = t
+        .strip_prefix(b"+")
+        .or_else(|| t.strip_prefix(b"-"))
+        .unwrap_or(t);
+    let (mantissa, exponent) = match t.iter().position(|&c| c == b'e' || c == b'E') {
+        Some(at) => (&t[..at], Some(&t[at + 1..])),
+        None => (t, None),
+    };
+    let (int, frac) = match mantissa.iter().position(|&c| c == b'.') {
+        Some(at) => (&mantissa[..at], Some(&mantissa[at + 1..])),
+        None => (mantissa, None),
+    };
+    let digits = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
+    let mantissa_ok = digits(int)
+        && frac.is_none_or(digits)
+        && !(int.is_empty() && frac.is_none_or(|f| f.is_empty()));
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e
+            .strip_prefix(b"+")
+            .or_else(|| e.strip_prefix(b"-"))
+            .unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    mantissa_ok && exponent_ok
 }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use crate::laravel::Laravel;
 use crate::queue::redis::RedisEndpoint;
 
 /// Why settings could not be built.
@@ -630,6 +631,19 @@ pub struct DatabaseQueueSettings {
     pub retry_after: u64,
 }
 
+/// The `database` cache store (`config/cache.php` → `stores.database`).
+#[derive(Debug, Clone)]
+pub struct DatabaseCacheSettings {
+    /// `DB_CACHE_TABLE` (default `cache`; 8–10's skeleton hard-codes `cache`).
+    pub table: String,
+    /// `DB_CACHE_LOCK_TABLE` (default `cache_locks`), where unique locks live.
+    pub lock_table: String,
+    /// `DB_CACHE_CONNECTION`: the store's connection when it is not the default one.
+    pub connection: Option<String>,
+    /// `DB_CACHE_LOCK_CONNECTION`: the locks' connection when it is not the store's.
+    pub lock_connection: Option<String>,
+}
+
 /// Everything `larq work` needs from the app's environment.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -639,7 +653,7 @@ pub struct Settings {
     pub app_key: Option<Secret>,
     /// `APP_PREVIOUS_KEYS` (11.x+ key rotation).
     pub app_previous_keys: Option<Secret>,
-    /// `QUEUE_CONNECTION`: the default connection name (`redis` when unset).
+    /// `QUEUE_CONNECTION`: the default connection name (unset: [`Laravel::default_queue_connection`]).
     pub queue_connection: String,
     /// `REDIS_QUEUE`: the connection's default queue.
     pub default_queue: String,
@@ -659,18 +673,20 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// The `database` queue connection.
     pub database_queue: DatabaseQueueSettings,
-    /// `CACHE_STORE`/`CACHE_DRIVER` when set: the restart signal and exception counters are read
-    /// from Redis only when the app's cache is `redis` (or unset); with `file`, the restart signal
-    /// is read from [`Settings::cache_file_path`].
+    /// The cache store the app names (the version's variable, `CACHE_DRIVER` up to 10 and
+    /// `CACHE_STORE` from 11, else the other one), `None` when unset: see
+    /// [`Settings::cache_store`] for the store that means.
     pub cache_driver: Option<String>,
+    /// The `database` cache store's tables and connections.
+    pub database_cache: DatabaseCacheSettings,
     /// The `file` cache store's directory, where `queue:restart` writes with `CACHE_DRIVER=file`:
     /// `LARQ_CACHE_FILE_PATH` (relative to the app), else Laravel's default
     /// `<app>/storage/framework/cache/data`; `None` without either (no `--env`).
     pub cache_file_path: Option<PathBuf>,
     /// `<app>/storage/framework/down`, which `php artisan down` creates (`None` without `--env`).
     pub maintenance_file: Option<PathBuf>,
-    /// The Laravel major version whose conventions apply (messages, cache prefix shapes).
-    pub laravel_version: u8,
+    /// The Laravel version whose conventions apply (defaults, key shapes, messages).
+    pub laravel: Laravel,
 }
 
 impl Settings {
@@ -679,19 +695,17 @@ impl Settings {
     pub fn from_env(
         env: &Env,
         app_dir: Option<&Path>,
-        laravel_version: u8,
+        laravel: impl Into<Laravel>,
     ) -> Result<Settings, ConfigError> {
+        let laravel = laravel.into();
         let app_name = env.get_or("APP_NAME", "Laravel").to_owned();
         let prefix = match env.get("REDIS_PREFIX") {
             Some(p) => p.to_owned(),
-            None if laravel_version >= 12 => format!("{}-database-", slug(&app_name, '-')),
-            None => format!("{}_database_", slug(&app_name, '_')),
+            None => laravel.redis_prefix(&app_name),
         };
         let cache_prefix = match env.get("CACHE_PREFIX") {
             Some(p) => p.to_owned(),
-            None if laravel_version >= 12 => format!("{}-cache-", slug(&app_name, '-')),
-            None if laravel_version >= 9 => format!("{}_cache_", slug(&app_name, '_')),
-            None => format!("{}_cache", slug(&app_name, '_')),
+            None => laravel.cache_prefix(&app_name),
         };
         let redis_db: u32 = env.parse_num("REDIS_DB", 0)?;
         let cache_db: u32 = env.parse_num("REDIS_CACHE_DB", 1)?;
@@ -725,11 +739,13 @@ impl Settings {
                     Some(dir) if Path::new(p).is_relative() => dir.join(p),
                     _ => PathBuf::from(p),
                 });
-        // Unset DB_CONNECTION: the skeleton's `mysql`, unless the app evidently uses SQLite (its
-        // DB_DATABASE names a .sqlite file, or database/database.sqlite exists), since apps that
-        // hard-code `sqlite` in config/database.php leave the variable out.
+        // Unset DB_CONNECTION: the version's default (`sqlite` from 11). Up to 10 that is
+        // `mysql`, unless the app evidently uses SQLite (its DB_DATABASE names a .sqlite file, or
+        // database/database.sqlite exists), since apps that hard-code `sqlite` in
+        // config/database.php leave the variable out.
         let connection = match env.get("DB_CONNECTION").filter(|c| !c.is_empty()) {
             Some(c) => c.to_owned(),
+            None if laravel.default_db_connection() == "sqlite" => "sqlite".to_owned(),
             None => {
                 let named_sqlite = env
                     .get("DB_DATABASE")
@@ -772,8 +788,11 @@ impl Settings {
                 .get("APP_PREVIOUS_KEYS")
                 .filter(|k| !k.is_empty())
                 .map(Secret::new),
-            // Unset means the connection larq works: `redis`.
-            queue_connection: env.get_or("QUEUE_CONNECTION", "redis").to_owned(),
+            // Unset: the version's default (`database` from 11; up to 10 the skeleton's `sync` is
+            // nothing to work, so the connection larq works: `redis`).
+            queue_connection: env
+                .get_or("QUEUE_CONNECTION", laravel.default_queue_connection())
+                .to_owned(),
             default_queue: env.get_or("REDIS_QUEUE", "default").to_owned(),
             retry_after: env.parse_num("REDIS_QUEUE_RETRY_AFTER", 90)?,
             block_for: match env.get("REDIS_QUEUE_BLOCK_FOR") {
@@ -788,7 +807,7 @@ impl Settings {
                 ca_cert,
             },
             cache_prefix,
-            cache_prefix_colon: laravel_version <= 10,
+            cache_prefix_colon: laravel.redis_cache_colon(),
             // `QUEUE_FAILED_DRIVER=null` is how an app turns failed-job logging off: PHP's `env()`
             // returns null for the word, and a null driver selects the null provider. `Env::get`
             // reads the word as "unset" (which would pick the default), so look at it first.
@@ -803,11 +822,25 @@ impl Settings {
                 queue: env.get_or("DB_QUEUE", "default").to_owned(),
                 retry_after: env.parse_num("DB_QUEUE_RETRY_AFTER", 90)?,
             },
-            cache_driver: env
-                .get("CACHE_STORE")
-                .or_else(|| env.get("CACHE_DRIVER"))
-                .filter(|d| !d.is_empty())
-                .map(str::to_owned),
+            cache_driver: [
+                laravel.cache_store_var(),
+                laravel.cache_store_fallback_var(),
+            ]
+            .into_iter()
+            .find_map(|var| env.get(var).filter(|d| !d.is_empty()))
+            .map(str::to_owned),
+            database_cache: DatabaseCacheSettings {
+                table: env.get_or("DB_CACHE_TABLE", "cache").to_owned(),
+                lock_table: env.get_or("DB_CACHE_LOCK_TABLE", "cache_locks").to_owned(),
+                connection: env
+                    .get("DB_CACHE_CONNECTION")
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned),
+                lock_connection: env
+                    .get("DB_CACHE_LOCK_CONNECTION")
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned),
+            },
             database: DatabaseSettings {
                 url: env
                     .get("DB_URL")
@@ -830,8 +863,16 @@ impl Settings {
             },
             maintenance_file: app_dir.map(|dir| dir.join("storage/framework/down")),
             app_name,
-            laravel_version,
+            laravel,
         })
+    }
+
+    /// The app's cache store: the one it names, else the version's default (`file` up to 10,
+    /// `database` from 11); never Redis by assumption.
+    pub fn cache_store(&self) -> &str {
+        self.cache_driver
+            .as_deref()
+            .unwrap_or(self.laravel.default_cache_store())
     }
 
     /// The physical Redis key of a cache entry: `{P}{C}:name` (≤ 10.x) or `{P}{C}name` (11.x+).
@@ -1011,6 +1052,56 @@ mod tests {
         assert_eq!(s11.cache_key("x"), "laravel_database_laravel_cache_x");
         let s9 = Settings::from_env(&env, None, 9).unwrap();
         assert_eq!(s9.cache_key("x"), "laravel_database_laravel_cache_:x");
+    }
+
+    #[test]
+    fn the_cache_store_and_connections_default_per_version() {
+        let app = Some(Path::new("/srv/app"));
+        let empty = Env::from_pairs([("APP_NAME", "Laravel")]);
+        let s10 = Settings::from_env(&empty, app, 10).unwrap();
+        assert_eq!(s10.cache_store(), "file");
+        assert_eq!(s10.database.connection, "mysql");
+        assert_eq!(s10.queue_connection, "redis");
+        let s13 = Settings::from_env(&empty, app, 13).unwrap();
+        assert_eq!(s13.cache_store(), "database");
+        assert_eq!(s13.database.connection, "sqlite");
+        assert_eq!(s13.database.database, "/srv/app/database/database.sqlite");
+        assert_eq!(s13.queue_connection, "database");
+        assert_eq!(s13.cache_prefix, "laravel-cache-");
+        assert_eq!(s13.database_cache.table, "cache");
+        assert_eq!(s13.database_cache.lock_table, "cache_locks");
+        assert_eq!(s13.database_cache.connection, None);
+
+        // Each version's own variable first, the other family's when it alone is set.
+        let both = Env::from_pairs([("CACHE_DRIVER", "redis"), ("CACHE_STORE", "array")]);
+        assert_eq!(
+            Settings::from_env(&both, None, 10).unwrap().cache_store(),
+            "redis"
+        );
+        assert_eq!(
+            Settings::from_env(&both, None, 11).unwrap().cache_store(),
+            "array"
+        );
+        let old = Env::from_pairs([("CACHE_DRIVER", "redis")]);
+        assert_eq!(
+            Settings::from_env(&old, None, 13).unwrap().cache_store(),
+            "redis"
+        );
+
+        let env = Env::from_pairs([
+            ("DB_CACHE_TABLE", "kv"),
+            ("DB_CACHE_LOCK_TABLE", "kv_locks"),
+            ("DB_CACHE_CONNECTION", "pgsql"),
+        ]);
+        let s = Settings::from_env(&env, None, 13).unwrap();
+        assert_eq!(
+            (
+                s.database_cache.table.as_str(),
+                s.database_cache.lock_table.as_str()
+            ),
+            ("kv", "kv_locks")
+        );
+        assert_eq!(s.database_cache.connection.as_deref(), Some("pgsql"));
     }
 
     #[test]

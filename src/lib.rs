@@ -49,8 +49,9 @@
 //! ([`unique`]) and applies the policy for framework wrappers ([`wrappers`]); [`dispatch`] pushes
 //! Rust values as Laravel jobs; [`worker`] is `queue:work`'s loop, which skips the queues
 //! [`pause`] says are paused; [`metrics`] counts what a worker
-//! does for Prometheus, health probes and the progress line; [`config`] reads the PHP app's `.env`
-//! and [`app`] wires it all; [`cli`] is the command line; [`display`] makes payload text safe to
+//! does for Prometheus, health probes and the progress line; [`config`] reads the PHP app's `.env`,
+//! [`laravel`] says what differs between Laravel releases (prefixes, defaults, key shapes) and
+//! [`app`] wires it all; [`cli`] is the command line; [`display`] makes payload text safe to
 //! print.
 #![deny(missing_docs)]
 
@@ -68,6 +69,7 @@ pub mod dispatch;
 pub mod display;
 pub mod failed;
 pub mod job;
+pub mod laravel;
 mod log_limit;
 pub mod metrics;
 pub mod pause;
@@ -85,6 +87,7 @@ pub use config::{Env, Settings};
 pub use dispatch::{Chain, Dispatcher, PendingJob};
 pub use failed::FailedJobStore;
 pub use job::{Job, JobContext, JobError, Listener, Registry};
+pub use laravel::Laravel;
 pub use payload::Payload;
 pub use queue::{DatabaseQueue, Queue, RedisQueue, ReservedJob};
 pub use worker::{StopReason, Worker, WorkerHandle, WorkerOptions};

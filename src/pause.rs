@@ -21,7 +21,8 @@
 //! store writes `b:1;` (PHP's `serialize(true)`) on Redis and on the file store; Redis keeps a
 //! number plain (`1`, read back as the string `"1"`), so `1` there is paused, `0` is not.
 
-use crate::cache::redis::{is_numeric, string_body};
+use crate::cache::is_numeric;
+use crate::cache::redis::string_body;
 use crate::cache::{CacheError, CacheStore};
 
 /// The cache key that pauses every queue on every connection (Laravel 13's `pauseAll`).
@@ -38,12 +39,12 @@ pub fn queue_key(connection: &str, queue: &str) -> String {
 /// Whether workers of this Laravel major version skip paused queues (12.40 and later; larq treats
 /// all of 12 so, since an older 12 app has no `queue:pause` to write the key).
 pub fn version_pauses(laravel_version: u8) -> bool {
-    laravel_version >= 12
+    crate::laravel::Laravel::nearest(laravel_version).has_queue_pause()
 }
 
 /// Whether this Laravel major version has the pause-all switch (`queue:pause --all`).
 pub fn version_pauses_all(laravel_version: u8) -> bool {
-    laravel_version >= 13
+    crate::laravel::Laravel::nearest(laravel_version).has_queue_pause_all()
 }
 
 /// `queue:pause`'s `connection:queue` argument as `ParsesQueue` reads it: split at the first

@@ -13,53 +13,62 @@
 //! handler declares it: [`crate::Job::UNIQUE`] and [`crate::Job::unique_id`] (else the command's
 //! `uniqueId` property, else `''`).
 //!
-//! Lock key on the cache store's lock connection (Redis `default`, DB 0 in the skeleton):
-//! `{P}{C}:laravel_unique_job:<Class><uniqueId>` for Laravel 8–10, `{P}{C}laravel_unique_job:<Class>:<uniqueId>`
-//! for 11.x (12.54+'s xxh128 of `displayName()` is not implemented). Release is Laravel's
-//! `forceRelease`: a plain `DEL`, whoever the owner.
+//! Lock name: [`Laravel::unique_lock_name`] (`laravel_unique_job:<Class><uniqueId>` for Laravel
+//! 8–10, `laravel_unique_job:<Class>:<uniqueId>` from 11; 12.54+'s xxh128 of a `displayName()`
+//! the job class defines is not implemented), under the cache prefix of the store's lock side:
+//! the Redis store's lock connection (`default`, DB 0 in the skeleton), a `cache_locks` row for
+//! the database store, a file for the file store. Release is Laravel's `forceRelease`: the lock
+//! goes whoever owns it, unless the job carries the lock's owner (Laravel 13's `uniqueLockOwner`):
+//! then it goes only while that owner still holds it, as `restoreLock($key, $owner)->release()`.
 
 use crate::cache::CacheError;
 use crate::cache::CacheStore;
+use crate::laravel::Laravel;
 
 pub use crate::job::Unique;
-
-/// The cache name of a unique job's lock (without the store prefix).
-pub(crate) fn lock_name(class: &str, unique_id: &str, laravel_version: u8) -> String {
-    if laravel_version >= 11 {
-        format!("laravel_unique_job:{class}:{unique_id}")
-    } else {
-        format!("laravel_unique_job:{class}{unique_id}")
-    }
-}
 
 /// The app's lock store: releases unique-job locks.
 #[derive(Debug, Clone)]
 pub struct UniqueLocks {
     store: CacheStore,
-    laravel_version: u8,
+    laravel: Laravel,
 }
 
 impl UniqueLocks {
-    /// Locks in `store`, which must point at the cache store's **lock** connection (Redis DB 0 in
-    /// the skeleton, not the cache DB) with the cache prefix (`Settings::cache_key("")`).
-    pub fn new(store: CacheStore, laravel_version: u8) -> UniqueLocks {
+    /// Locks in `store`, which must point at the cache store's **lock** side (Redis: the lock
+    /// connection, DB 0 in the skeleton, not the cache DB) with the cache prefix
+    /// (`Settings::cache_key("")` for Redis).
+    pub fn new(store: CacheStore, laravel: impl Into<Laravel>) -> UniqueLocks {
         UniqueLocks {
             store,
-            laravel_version,
+            laravel: laravel.into(),
         }
     }
 
     /// The physical key of a job's lock.
     pub fn key(&self, class: &str, unique_id: &str) -> String {
         self.store
-            .key(&lock_name(class, unique_id, self.laravel_version))
+            .lock_key(&self.laravel.unique_lock_name(class, unique_id))
     }
 
     /// `forceRelease()` the lock of a job.
     pub async fn release(&self, class: &str, unique_id: &str) -> Result<(), CacheError> {
-        self.store
-            .forget(&lock_name(class, unique_id, self.laravel_version))
-            .await
+        self.release_owned(class, unique_id, None).await
+    }
+
+    /// Release the lock of a job the way its Laravel does: with `owner` (the job's non-empty
+    /// `uniqueLockOwner`) only while that owner holds it, else `forceRelease()`.
+    pub async fn release_owned(
+        &self,
+        class: &str,
+        unique_id: &str,
+        owner: Option<&str>,
+    ) -> Result<(), CacheError> {
+        let name = self.laravel.unique_lock_name(class, unique_id);
+        match owner.filter(|o| !o.is_empty()) {
+            Some(owner) => self.store.release_lock(&name, owner).await,
+            None => self.store.force_release(&name).await,
+        }
     }
 }
 
@@ -68,13 +77,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lock_names_follow_the_version() {
+    fn lock_keys_follow_the_version() {
+        let locks = |v: u8| UniqueLocks::new(CacheStore::file("/c"), v);
         assert_eq!(
-            lock_name("App\\Jobs\\UniqueJob", "product-77", 8),
+            locks(8)
+                .laravel
+                .unique_lock_name("App\\Jobs\\UniqueJob", "product-77"),
             "laravel_unique_job:App\\Jobs\\UniqueJobproduct-77"
         );
         assert_eq!(
-            lock_name("App\\Jobs\\UniqueJob", "product-77", 11),
+            locks(11)
+                .laravel
+                .unique_lock_name("App\\Jobs\\UniqueJob", "product-77"),
             "laravel_unique_job:App\\Jobs\\UniqueJob:product-77"
         );
     }

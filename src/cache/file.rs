@@ -206,4 +206,20 @@ mod tests {
             Some(b"i:1764000123;".to_vec())
         );
     }
+
+    #[tokio::test]
+    async fn put_with_a_ttl_writes_its_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FileCache::new(dir.path());
+        cache
+            .put_serialized("p", b"b:1;", Some(60), 1_764_000_000)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(cache.path("p")).unwrap(), b"1764000060b:1;");
+        assert_eq!(
+            cache.get("p", 1_764_000_059).await.unwrap(),
+            Some(b"b:1;".to_vec())
+        );
+        assert_eq!(cache.get("p", 1_764_000_060).await.unwrap(), None);
+    }
 }

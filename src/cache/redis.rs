@@ -129,12 +129,8 @@ impl RedisStore {
     /// (`Cache::forever`: a plain `SET` of its decimal text). `larq restart` writes the restart
     /// signal with it, so PHP and larq workers both see the change.
     pub async fn forever_int(&self, name: &str, value: i64) -> Result<(), CacheError> {
-        redis::cmd("SET")
-            .arg(self.key(name))
-            .arg(value)
-            .exec_async(&mut self.conn.clone())
+        self.put_serialized(name, format!("i:{value};").as_bytes(), None)
             .await
-            .map_err(Self::err("cache put"))
     }
 
     /// Increment a counter that expires `ttl` seconds after it was created; returns the count.
@@ -156,6 +152,21 @@ impl RedisStore {
                 .map_err(Self::err("cache count"))?;
         }
         Ok(n)
+    }
+
+    /// Delete the lock `name` only while its value is `owner` (`RedisLock::release`: one script,
+    /// so no other owner's lock taken in between is deleted).
+    pub async fn release_lock(&self, name: &str, owner: &str) -> Result<(), CacheError> {
+        let script = redis::Script::new(
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
+        );
+        script
+            .key(self.key(name))
+            .arg(owner)
+            .invoke_async::<i64>(&mut self.conn.clone())
+            .await
+            .map(drop)
+            .map_err(Self::err("cache release lock"))
     }
 
     /// Delete an entry.
@@ -184,7 +195,7 @@ fn stored_form(serialized: &[u8]) -> &[u8] {
         // INF, -INF and NAN are serialized as words; they are not finite and stay serialized.
         Some(body).filter(|b| b.iter().all(|c| c.is_ascii_digit() || b".-+eE".contains(c)))
     } else {
-        string_body(serialized).filter(|b| is_numeric(b))
+        string_body(serialized).filter(|b| super::is_numeric(b))
     };
     number.unwrap_or(serialized)
 }
@@ -198,39 +209,6 @@ pub(crate) fn string_body(serialized: &[u8]) -> Option<&[u8]> {
         .strip_prefix(b"\"")?
         .strip_suffix(b"\";")?;
     (body.len() == len).then_some(body)
-}
-
-/// PHP 8's `is_numeric` for a string: optional leading whitespace, a sign, digits with an
-/// optional fraction and exponent, optional trailing whitespace.
-pub(crate) fn is_numeric(s: &[u8]) -> bool {
-    let ws = |c: &u8| b" \t\n\r\x0b\x0c".contains(c);
-    let start = s.iter().position(|c| !ws(c)).unwrap_or(s.len());
-    let end = s.iter().rposition(|c| !ws(c)).map_or(start, |i| i + 1);
-    let t = s.get(start..end).unwrap_or_default();
-    let t = t
-        .strip_prefix(b"+")
-        .or_else(|| t.strip_prefix(b"-"))
-        .unwrap_or(t);
-    let (mantissa, exponent) = match t.iter().position(|&c| c == b'e' || c == b'E') {
-        Some(at) => (&t[..at], Some(&t[at + 1..])),
-        None => (t, None),
-    };
-    let (int, frac) = match mantissa.iter().position(|&c| c == b'.') {
-        Some(at) => (&mantissa[..at], Some(&mantissa[at + 1..])),
-        None => (mantissa, None),
-    };
-    let digits = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
-    let mantissa_ok = digits(int)
-        && frac.is_none_or(digits)
-        && !(int.is_empty() && frac.is_none_or(|f| f.is_empty()));
-    let exponent_ok = exponent.is_none_or(|e| {
-        let e = e
-            .strip_prefix(b"+")
-            .or_else(|| e.strip_prefix(b"-"))
-            .unwrap_or(e);
-        !e.is_empty() && digits(e)
-    });
-    mantissa_ok && exponent_ok
 }
 
 #[cfg(test)]
@@ -265,7 +243,11 @@ mod tests {
             b"1e5",
             b"+1E-3",
         ] {
-            assert!(is_numeric(yes), "{:?}", String::from_utf8_lossy(yes));
+            assert!(
+                super::super::is_numeric(yes),
+                "{:?}",
+                String::from_utf8_lossy(yes)
+            );
         }
         for no in [
             &b""[..],
@@ -278,7 +260,11 @@ mod tests {
             b"abc",
             b"--1",
         ] {
-            assert!(!is_numeric(no), "{:?}", String::from_utf8_lossy(no));
+            assert!(
+                !super::super::is_numeric(no),
+                "{:?}",
+                String::from_utf8_lossy(no)
+            );
         }
     }
 }

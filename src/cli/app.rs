@@ -20,8 +20,10 @@ pub struct AppArgs {
     /// environment win over it [default: process environment only]
     #[arg(long, value_name = "PATH", global = true)]
     pub env: Option<PathBuf>,
-    /// The app's Laravel major version; decides key prefixes (8–13) [default: 8]
-    #[arg(long, value_name = "N", global = true, value_parser = clap::value_parser!(u8).range(8..=13))]
+    /// The app's Laravel major version (8–13): key prefixes, the default cache store and database
+    /// connection, messages [default: detected from the app of --env (its composer.lock or
+    /// vendor/laravel/framework), else 13]
+    #[arg(long, value_name = "N", global = true, env = "LARQ_LARAVEL_VERSION", value_parser = clap::value_parser!(u8).range(8..=13))]
     pub laravel_version: Option<u8>,
     /// Queue connections (config/queue.php names) that use the `redis` driver on the REDIS_*
     /// server, comma separated; rows and queues of other connections are refused
@@ -42,10 +44,13 @@ pub struct App {
 impl AppArgs {
     /// Read the settings as `larq work` does (`--env`, then the process environment).
     pub fn load(&self) -> Result<App> {
-        let app = crate::app::App::load(self.env.as_deref(), self.laravel_version.unwrap_or(8))
-            .with_context(|| match &self.env {
-                Some(path) => format!("--env {}", path.display()),
-                None => "the process environment".to_owned(),
+        let laravel = crate::laravel::resolve(self.laravel_version, self.env.as_deref());
+        let app =
+            crate::app::App::load(self.env.as_deref(), laravel).with_context(|| {
+                match &self.env {
+                    Some(path) => format!("--env {}", path.display()),
+                    None => "the process environment".to_owned(),
+                }
             })?;
         let settings = app.settings().clone();
         let mut redis_connections = if self.redis_connections.is_empty() {
@@ -63,7 +68,8 @@ impl AppArgs {
 }
 
 impl App {
-    /// The connection to use when none is named (`QUEUE_CONNECTION`, `redis` when unset).
+    /// The connection to use when none is named (`QUEUE_CONNECTION`; unset: `database` from
+    /// Laravel 11, else `redis`).
     pub fn default_connection(&self) -> &str {
         self.app.default_connection()
     }

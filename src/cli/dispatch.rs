@@ -69,9 +69,11 @@ pub struct DispatchArgs {
     /// `Bus::chain(...)->onConnection()`.
     #[arg(long)]
     pub chain_connection: Option<String>,
-    /// The app's Laravel major version (key prefixes).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(8..=13))]
-    pub laravel_version: u8,
+    /// The app's Laravel major version (8–13): key prefixes, the default cache store and database
+    /// connection, messages [default: detected from the app of --env (its composer.lock or
+    /// vendor/laravel/framework), else 13]
+    #[arg(long, value_name = "N", env = "LARQ_LARAVEL_VERSION", value_parser = clap::value_parser!(u8).range(8..=13))]
+    pub laravel_version: Option<u8>,
 }
 
 fn props(json: &str, what: &str) -> anyhow::Result<Map<String, Json>> {
@@ -91,7 +93,8 @@ pub fn run(args: DispatchArgs) -> anyhow::Result<()> {
 }
 
 async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
-    let app = App::load(args.env.as_deref(), args.laravel_version)?;
+    let laravel = crate::laravel::resolve(args.laravel_version, args.env.as_deref());
+    let app = App::load(args.env.as_deref(), laravel)?;
     let settings = app.settings();
     let queue = app
         .redis_queue("redis", &QueueOverrides::default())

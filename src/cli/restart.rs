@@ -2,8 +2,9 @@
 //! `illuminate:queue:restart` in the app's Redis cache store, exactly as `Cache::forever()` does for
 //! a number (a plain `SET` of the digits, no expiry). Every worker, PHP's `queue:work` and
 //! `larq work` alike, read that key when it started and stops (after its current job) once the value
-//! changes; the process supervisor then starts it again with the new code. With `CACHE_DRIVER=file`
-//! it writes the entry into the app's file cache instead ([`crate::cache::FileCache`]).
+//! changes; the process supervisor then starts it again with the new code. With the `file` store
+//! it writes the entry into the app's file cache instead ([`crate::cache::FileCache`]), with the
+//! `database` store (Laravel 11+'s default) the `cache` row ([`crate::cache::DatabaseCache`]).
 
 use anyhow::{bail, Result};
 use clap::Args;
@@ -26,7 +27,7 @@ pub fn run(args: RestartArgs) -> Result<()> {
     let now = crate::queue::now() as i64;
     block_on(async {
         match app.cache().await? {
-            // Redis: a plain SET; file: the entry Laravel's FileStore would write.
+            // Redis: a plain SET; file, database: the entry Laravel's store would write.
             AppCache::Store(cache) => cache.forever_int(RESTART_KEY, now).await?,
             AppCache::Unavailable(reason) => bail!("{reason}: cannot broadcast queue:restart"),
         }

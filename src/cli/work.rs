@@ -104,9 +104,11 @@ pub struct WorkArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// The app's Laravel major version (cache key shapes, exception messages).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(8..=13))]
-    pub laravel_version: u8,
+    /// The app's Laravel major version (8–13): key prefixes, the default cache store and database
+    /// connection, messages [default: detected from the app of --env (its composer.lock or
+    /// vendor/laravel/framework), else 13]
+    #[arg(long, value_name = "N", env = "LARQ_LARAVEL_VERSION", value_parser = clap::value_parser!(u8).range(8..=13))]
+    pub laravel_version: Option<u8>,
     /// Create the failed_jobs table if it does not exist (demos on a fresh SQLite file).
     #[arg(long)]
     pub create_failed_table: bool,
@@ -231,7 +233,8 @@ fn stopped_during_start_up(signal: &str) -> i32 {
 }
 
 async fn start(args: WorkArgs, registry: Registry) -> anyhow::Result<Started> {
-    let app = App::load(args.env.as_deref(), args.laravel_version)?;
+    let laravel = crate::laravel::resolve(args.laravel_version, args.env.as_deref());
+    let app = App::load(args.env.as_deref(), laravel)?;
     // Listen before connecting anywhere: a taken port is an operator error to report at once.
     let listener = match args.metrics.as_deref().filter(|a| !a.is_empty()) {
         Some(addr) => Some(
@@ -274,7 +277,7 @@ async fn start(args: WorkArgs, registry: Registry) -> anyhow::Result<Started> {
         once: args.once,
         concurrency: args.concurrency,
         handle_signals: true,
-        laravel_version: args.laravel_version,
+        laravel_version: laravel.major(),
         stuck_handler_grace: (args.stuck_grace > 0).then(|| Duration::from_secs(args.stuck_grace)),
         max_payload_bytes: args.max_payload_bytes,
         maintenance_file: None,

@@ -30,10 +30,21 @@ pub const QUEUEABLE_PROPERTIES: [&str; 10] = [
 /// What `Batchable` adds.
 pub const BATCHABLE_PROPERTIES: [&str; 1] = ["batchId"];
 
+/// What Laravel 13's `Queueable` adds to 8's (and 10's) list: SQS FIFO message groups and
+/// deduplication, the debounce and unique-lock owners.
+pub const LATER_QUEUEABLE_PROPERTIES: [&str; 4] = [
+    "messageGroup",
+    "deduplicator",
+    "debounceOwner",
+    "uniqueLockOwner",
+];
+
 /// Whether a property is trait plumbing rather than the job's own data (code generation leaves
 /// these out of a job's struct).
 pub fn is_plumbing(name: &str) -> bool {
-    QUEUEABLE_PROPERTIES.contains(&name) || BATCHABLE_PROPERTIES.contains(&name)
+    QUEUEABLE_PROPERTIES.contains(&name)
+        || BATCHABLE_PROPERTIES.contains(&name)
+        || LATER_QUEUEABLE_PROPERTIES.contains(&name)
 }
 
 /// A job's trait properties. Missing properties read as `Value::Null` / `None` / empty.
@@ -57,6 +68,9 @@ pub struct Queueable {
     pub batch_id: Option<String>,
     /// `$uniqueId`, a `ShouldBeUnique` job's lock id when the class declares it as a property.
     pub unique_id: Option<String>,
+    /// `$uniqueLockOwner` (Laravel 13's `Queueable`): the owner of the unique lock taken at
+    /// dispatch, which Laravel then releases only while it still owns it.
+    pub unique_lock_owner: Option<String>,
 }
 
 impl Queueable {
@@ -91,6 +105,7 @@ impl Queueable {
             chained,
             batch_id: text("batchId"),
             unique_id: text("uniqueId"),
+            unique_lock_owner: text("uniqueLockOwner"),
         }
     }
 
@@ -117,14 +132,16 @@ mod tests {
 
     #[test]
     fn reads_the_trait_properties_and_nothing_else() {
-        let command = br#"O:10:"App\Jobs\X":5:{s:6:"userId";i:7;s:5:"queue";s:4:"high";s:7:"batchId";s:3:"b-1";s:7:"chained";a:1:{i:0;s:6:"N;abcd";}s:8:"uniqueId";i:42;}"#;
+        let command = br#"O:10:"App\Jobs\X":6:{s:6:"userId";i:7;s:5:"queue";s:4:"high";s:7:"batchId";s:3:"b-1";s:7:"chained";a:1:{i:0;s:6:"N;abcd";}s:8:"uniqueId";i:42;s:15:"uniqueLockOwner";s:2:"o1";}"#;
         let q = Queueable::from_command(command).unwrap();
         assert_eq!(q.queue, Value::String(b"high".to_vec().into()));
         assert_eq!(q.connection, Value::Null);
         assert_eq!(q.batch_id.as_deref(), Some("b-1"));
         assert_eq!(q.unique_id.as_deref(), Some("42"));
+        assert_eq!(q.unique_lock_owner.as_deref(), Some("o1"));
         assert_eq!(q.chained.len(), 1);
         assert_eq!(q.catch_callbacks(), 0);
         assert!(is_plumbing("chainQueue") && is_plumbing("batchId") && !is_plumbing("userId"));
+        assert!(is_plumbing("uniqueLockOwner") && is_plumbing("messageGroup"));
     }
 }

@@ -85,7 +85,7 @@ pub struct DatabaseQueue {
 const QUEUE_COLUMN_CHARS: usize = 255;
 
 /// Whether a table name is safe to put into SQL unquoted.
-fn valid_identifier(name: &str) -> bool {
+pub(crate) fn valid_identifier(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -136,7 +136,7 @@ fn lock_clause(backend: Backend, version: &str) -> &'static str {
 }
 
 /// `?` placeholders, numbered `$n` for PostgreSQL.
-fn dialect(backend: Backend, sql: &str) -> String {
+pub(crate) fn dialect(backend: Backend, sql: &str) -> String {
     if backend != Backend::Postgres {
         return sql.to_owned();
     }
@@ -197,7 +197,7 @@ fn mark_reserved(backend: Backend, table: &str, k: usize) -> String {
 }
 
 /// A column that is text on one server and a blob on another (MySQL reports `longtext` as a blob).
-fn bytes_column(row: &AnyRow, index: usize) -> Result<Vec<u8>, sqlx::Error> {
+pub(crate) fn bytes_column(row: &AnyRow, index: usize) -> Result<Vec<u8>, sqlx::Error> {
     match row.try_get::<String, _>(index) {
         Ok(s) => Ok(s.into_bytes()),
         Err(_) => row.try_get::<Vec<u8>, _>(index),

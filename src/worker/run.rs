@@ -251,7 +251,8 @@ impl Run {
     /// The timeout path of `Worker::markJobAsFailedIfWillExceedMaxAttempts` after a timeout: fail if tries/maxExceptions/failOnTimeout say so; otherwise leave
     /// the job reserved so it returns after `retry_after`, as PHP's killed worker does.
     async fn on_timeout(&self, resolved: &Resolved) {
-        let error = if self.inner.options.laravel_version >= 10 {
+        let laravel = crate::laravel::Laravel::nearest(self.inner.options.laravel_version);
+        let error = if laravel.has_timeout_exception() {
             JobError::with_class(exceptions::TIMEOUT, format!("{} has timed out.", self.name))
         } else {
             JobError::with_class(
@@ -275,7 +276,7 @@ impl Run {
 }
 
 pub(super) fn max_attempts_message(name: &str, version: u8) -> String {
-    if version >= 10 {
+    if crate::laravel::Laravel::nearest(version).has_timeout_exception() {
         format!("{name} has been attempted too many times.")
     } else {
         format!(

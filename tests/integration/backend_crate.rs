@@ -6,6 +6,7 @@
 //! versions, already fetched for larq itself) into this repository's target directory, so only
 //! larq and the new crate are compiled.
 
+use crate::support::bins;
 use crate::support::laravel;
 
 use std::path::{Path, PathBuf};
@@ -97,6 +98,7 @@ debug = false
     let env_file = laravel::app_dir().join(".env");
     let out = app
         .command(&target.join("debug/some-backend"))
+        .envs(bins::LARQ_ENV)
         .arg("work")
         .arg("--env")
         .arg(&env_file)
@@ -121,6 +123,7 @@ debug = false
     // The same binary has the operator commands too.
     let size = app
         .command(&target.join("debug/some-backend"))
+        .envs(bins::LARQ_ENV)
         .args(["size", "--env"])
         .arg(&env_file)
         .output()

@@ -6,8 +6,9 @@
 //! against the larq crate, and the tests then decode each fixture's real `data.command` into the
 //! generated types and compare the fields with the PHP-side expectation (`<fixture>.expect.json`).
 
+use crate::support::bins;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value as Json;
 
@@ -49,7 +50,7 @@ fn corpus(name: &str) -> PathBuf {
 }
 
 fn codegen(fixture: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_larq"))
+    bins::larq()
         .arg("codegen")
         .arg(fixture)
         .env_remove("APP_KEY")
@@ -233,7 +234,7 @@ fn encrypted_payload_needs_the_key_and_decrypts_with_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_larq"))
+    let out = bins::larq()
         .arg("codegen")
         .arg(&fixture)
         .arg("--env")

@@ -6,6 +6,7 @@
 //! repository's `Cargo.lock` into `<target>/external`, like tests/backend_crate.rs, so only larq
 //! and the new crate are compiled.
 
+use crate::support::bins;
 use crate::support::laravel;
 
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ fn target_dir() -> PathBuf {
 }
 
 fn larq_new(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_larq"))
+    bins::larq()
         .arg("new")
         .args(args)
         .output()
@@ -208,6 +209,7 @@ fn a_scaffold_from_captured_payloads_builds_passes_its_tests_and_works_laravels_
     let bin = target_dir().join("external/debug/my-backend");
     let out = app
         .command(&bin)
+        .envs(bins::LARQ_ENV)
         .arg("work")
         .arg("--env")
         .arg(laravel::app_dir().join(".env"))

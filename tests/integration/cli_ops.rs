@@ -84,7 +84,7 @@ impl Setup {
     }
 
     fn cmd_of(&self, program: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new(program);
+        let mut cmd = bins::command(program);
         cmd.args(args).arg("--env").arg(&self.env_file);
         for var in [
             "REDIS_HOST",
@@ -752,24 +752,18 @@ fn maintenance_mode_pauses_larq_work_unless_forced() {
 #[test]
 fn completions_and_help() {
     for shell in ["bash", "zsh", "fish"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_larq"))
-            .args(["completions", shell])
-            .output()
-            .unwrap();
+        let out = bins::larq().args(["completions", shell]).output().unwrap();
         assert!(out.status.success());
         let text = String::from_utf8(out.stdout).unwrap();
         for word in ["failed", "monitor", "restart", "codegen", "stop-when-empty"] {
             assert!(text.contains(word), "{shell}: {word}");
         }
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_larq"))
-        .args(["monitor", "--help"])
-        .output()
-        .unwrap();
+    let out = bins::larq().args(["monitor", "--help"]).output().unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.contains("[default: 1000]"), "{help}");
     assert!(help.contains("--redis-connections"), "{help}");
-    let out = Command::new(env!("CARGO_BIN_EXE_larq"))
+    let out = bins::larq()
         .args(["monitor", "q", "--max", "lots"])
         .output()
         .unwrap();

@@ -691,7 +691,7 @@ fn app_dir() -> PathBuf {
 /// The fixture app on the test's database, with no Redis needed (array cache): its SQLite file,
 /// or the server's database with the test's own table as `DB_QUEUE_TABLE`.
 fn laravel(db: &TestDb, program: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(program);
+    let mut cmd = bins::command(program);
     cmd.args(args)
         .env("QUEUE_CONNECTION", "database")
         .env("CACHE_DRIVER", "array")
@@ -1041,7 +1041,7 @@ async fn migrate_creates_laravel_tables(kind: Kind) {
     };
     let mut outputs = Vec::new();
     for _ in 0..2 {
-        let out = Command::new(env!("CARGO_BIN_EXE_larq"))
+        let out = bins::larq()
             .arg("migrate")
             .env("DB_CONNECTION", connection)
             .env("DB_URL", &url)

@@ -42,6 +42,7 @@ fn larq_work(app: &App, args: &[&str]) -> (Output, u64) {
         .arg("-o")
         .arg(time.path())
         .arg(bins::recording_backend())
+        .envs(bins::LARQ_ENV)
         .args(["work", "redis", "--stop-when-empty"])
         .args(["--sleep", "0.1"])
         .args(args)
@@ -208,7 +209,7 @@ async fn control_characters_in_a_payload_never_reach_the_terminal_raw() {
         vec!["failed", "list"],
         vec!["failed", "show", uuid.as_str()],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_larq"))
+        let out = bins::larq()
             .args(&args)
             .env("DB_CONNECTION", "sqlite")
             .env("DB_DATABASE", app.db())

@@ -8,6 +8,7 @@
 mod support;
 
 mod backend_crate;
+mod cache_stores;
 mod cli_codegen;
 mod cli_new;
 mod cli_ops;

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use redis_server::TestRedis;
@@ -392,11 +392,12 @@ impl Worker {
     fn start(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Worker {
         let port = free_port();
         let stderr = dir.join("larq.stderr");
-        let mut cmd = Command::new(bins::recording_backend());
+        let mut cmd = bins::command(bins::recording_backend());
         cmd.arg("work")
             .args(args)
             .args(["--metrics", &format!("127.0.0.1:{port}")])
             .env_clear()
+            .envs(bins::LARQ_ENV)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("RUST_LOG", "warn")
             .stdout(std::fs::File::create(dir.join("larq.stdout")).unwrap())

@@ -218,7 +218,7 @@ async fn a_queue_name_whose_keys_span_slots_is_refused_with_advice() {
     assert_eq!(queue_keys(&cluster), Vec::<String>::new());
 
     // The binary refuses at start.
-    let out = Command::new(env!("CARGO_BIN_EXE_larq"))
+    let out = bins::larq()
         .args(["work", "--queue", "{default},default", "--once"])
         .env("LARQ_REDIS_CLUSTER", cluster.seed_list())
         .env("QUEUE_FAILED_DRIVER", "null")
@@ -243,7 +243,7 @@ fn artisan(major: u8, cluster: &TestCluster, scratch: &Path, args: &[&str]) -> S
 /// `work` of the tests' backend (larq's command line with the SomeJob handler) on the cluster,
 /// for an app on Laravel `major` whose cache store is Redis (as the fixture's .env says).
 fn larq_work(major: u8, cluster: &TestCluster, scratch: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(bins::recording_backend());
+    let mut c = bins::command(bins::recording_backend());
     c.arg("work")
         .args(["--laravel-version", &major.to_string()])
         .args(args)

@@ -200,7 +200,7 @@ async fn the_queue_works_over_tls_verified_against_a_private_ca_with_an_acl_user
 
     // The binary, configured from the same environment, runs a job over TLS.
     q.push("default", &payload(7)).await.unwrap();
-    let out = Command::new(bins::recording_backend())
+    let out = bins::command(bins::recording_backend())
         .args(["work", "--stop-when-empty"])
         .envs(server.env("ca.crt"))
         .env("QUEUE_FAILED_DRIVER", "null")
@@ -245,7 +245,7 @@ async fn a_wrong_or_missing_ca_and_a_wrong_password_are_refused_clearly() {
     );
     assert!(text.contains("UnknownIssuer"), "{text}");
     // The binary says the same, through the settings.
-    let out = Command::new(env!("CARGO_BIN_EXE_larq"))
+    let out = bins::larq()
         .args(["size", "default"])
         .envs(server.env("other.crt"))
         .output()

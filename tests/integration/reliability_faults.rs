@@ -86,11 +86,12 @@ impl Env {
 
     /// [`Env::larq`] reaching Redis on `port` (a proxy in front of it).
     fn larq_via(&self, port: u16, extra: &[&str]) -> Child {
-        Command::new(bins::recording_backend())
+        bins::command(bins::recording_backend())
             .args(["work", "redis", "--create-failed-table"])
             .args(["--sleep", "0.05", "--memory", "0"])
             .args(extra)
             .env_clear()
+            .envs(bins::LARQ_ENV)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("REDIS_HOST", "127.0.0.1")
             .env("REDIS_PORT", port.to_string())
@@ -1217,9 +1218,10 @@ fn silent_port() -> u16 {
 
 /// `larq work redis` against `REDIS_PORT=port`, no failed_jobs store, stderr piped.
 fn larq_at_redis_port(port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_larq"))
+    bins::larq()
         .args(["work", "redis"])
         .env_clear()
+        .envs(bins::LARQ_ENV)
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("REDIS_HOST", "127.0.0.1")
         .env("REDIS_PORT", port.to_string())
@@ -1283,9 +1285,10 @@ fn db_url_scheme_decides_the_backend_and_errors_name_it_with_the_cause_once() {
     let port = crate::support::ports::fresh_port();
     let run = |args: &[&str], envs: &[(&str, String)]| {
         let started = Instant::now();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_larq"));
+        let mut cmd = bins::larq();
         cmd.args(args)
             .env_clear()
+            .envs(bins::LARQ_ENV)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

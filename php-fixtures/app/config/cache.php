@@ -12,14 +12,6 @@ return [
             'connection' => 'cache',
             'lock_connection' => 'default',
         ],
-        // Laravel 11+'s default store (tables `cache` and `cache_locks`, made by larq:setup-db).
-        'database' => [
-            'driver' => 'database',
-            'connection' => env('DB_CACHE_CONNECTION'),
-            'table' => env('DB_CACHE_TABLE', 'cache'),
-            'lock_connection' => env('DB_CACHE_LOCK_CONNECTION'),
-            'lock_table' => env('DB_CACHE_LOCK_TABLE'),
-        ],
         'array' => [
             'driver' => 'array',
             'serialize' => false,
@@ -29,6 +21,16 @@ return [
         'file' => [
             'driver' => 'file',
             'path' => env('CACHE_FILE_PATH', storage_path('framework/cache/data')),
+        ],
+
+        // The 11+ skeleton's default store, as 13's base config/cache.php declares it (larq's
+        // tests/integration/cache_stores.rs); the tables are made by larq:setup-db.
+        'database' => [
+            'driver' => 'database',
+            'connection' => env('DB_CACHE_CONNECTION'),
+            'table' => env('DB_CACHE_TABLE', 'cache'),
+            'lock_connection' => env('DB_CACHE_LOCK_CONNECTION'),
+            'lock_table' => env('DB_CACHE_LOCK_TABLE'),
         ],
     ],
 

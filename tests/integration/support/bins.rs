@@ -2,8 +2,29 @@
 //! cargo builds for `cargo test` but not for `cargo test --test NAME`, so they are built here once
 //! per test process (a no-op when they are up to date).
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::process::Command;
 use std::sync::OnceLock;
+
+/// What every larq binary a test spawns gets unless the test sets it again: Laravel 8's
+/// conventions (the key shapes and defaults the tests were written against, larq's default before
+/// it detected versions; the fixture app reveals no version, so larq would take the newest) and
+/// the fixture app's cache store, `redis` (`php-fixtures/app/config/cache.php`'s default, which
+/// larq cannot read; 8's own default would be `file`). Set again *after* an `env_clear()`.
+pub const LARQ_ENV: [(&str, &str); 2] = [("LARQ_LARAVEL_VERSION", "8"), ("CACHE_DRIVER", "redis")];
+
+/// `program` (`larq` or an example backend) with [`LARQ_ENV`].
+pub fn command(program: impl AsRef<OsStr>) -> Command {
+    let mut c = Command::new(program);
+    c.envs(LARQ_ENV);
+    c
+}
+
+/// The `larq` binary with [`LARQ_ENV`].
+pub fn larq() -> Command {
+    command(env!("CARGO_BIN_EXE_larq"))
+}
 
 /// `examples/recording_backend.rs`: every `larq` subcommand, with the `App\Jobs\SomeJob` handler
 /// that appends a JSON line per run to `LARQ_RECORD_FILE`.

@@ -157,7 +157,7 @@ impl App {
     /// Run the `larq` binary with this app's environment.
     pub fn larq(&self, args: &[&str]) -> String {
         let mut c = self.command(Path::new(env!("CARGO_BIN_EXE_larq")));
-        c.args(args).env(
+        c.envs(super::bins::LARQ_ENV).args(args).env(
             "APP_KEY",
             "base64:bGFycSBmaXh0dXJlczogdGVzdCBrZXksIHB1YmxpYyE=",
         );

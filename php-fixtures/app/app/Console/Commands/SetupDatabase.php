@@ -13,7 +13,7 @@ class SetupDatabase extends Command
 {
     protected $signature = 'larq:setup-db';
 
-    protected $description = 'Create failed_jobs (uuid schema), jobs, job_batches and users in the default database';
+    protected $description = 'Create failed_jobs (uuid schema), jobs, job_batches, cache, cache_locks and users in the default database';
 
     public function handle()
     {
@@ -62,6 +62,26 @@ class SetupDatabase extends Command
                 $t->integer('cancelled_at')->nullable();
                 $t->integer('created_at');
                 $t->integer('finished_at')->nullable();
+            });
+        }
+        // The database cache store's tables, as `cache:table` makes them: `expiration` is an
+        // integer up to Laravel 10 (so 11 and 12 here) and an indexed bigInteger in 13.
+        $big = version_compare(app()->version(), '13.0.0', '>=');
+        $expiration = function (Blueprint $t) use ($big) {
+            $big ? $t->bigInteger('expiration')->index() : $t->integer('expiration');
+        };
+        if (! $schema->hasTable(config('cache.stores.database.table') ?? 'cache')) {
+            $schema->create(config('cache.stores.database.table') ?? 'cache', function (Blueprint $t) use ($expiration) {
+                $t->string('key')->primary();
+                $t->mediumText('value');
+                $expiration($t);
+            });
+        }
+        if (! $schema->hasTable(config('cache.stores.database.lock_table') ?? 'cache_locks')) {
+            $schema->create(config('cache.stores.database.lock_table') ?? 'cache_locks', function (Blueprint $t) use ($expiration) {
+                $t->string('key')->primary();
+                $t->string('owner');
+                $expiration($t);
             });
         }
         if (! $schema->hasTable('users')) {
