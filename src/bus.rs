@@ -126,14 +126,17 @@ impl BusFeatures {
         self
     }
 
-    /// Fill in the default dispatcher from the worker's queue (called by the worker builder).
+    /// Fill in the default dispatcher from the worker's queue (called by the worker builder); its
+    /// chain links have the payload shape of the worker's Laravel version.
     pub(crate) fn with_default_dispatcher(
         mut self,
         queue: &Arc<Queue>,
         registry: &Registry,
+        laravel_version: u8,
     ) -> BusFeatures {
         if self.dispatcher.is_none() {
-            let mut d = Dispatcher::for_queue(Arc::clone(queue), self.default_queue.clone());
+            let mut d = Dispatcher::for_queue(Arc::clone(queue), self.default_queue.clone())
+                .with_laravel_version(laravel_version);
             if let Some(enc) = registry.encrypter() {
                 d = d.with_encrypter(enc.clone());
             }
@@ -148,7 +151,8 @@ impl BusFeatures {
         let id = resolved
             .unique_id()
             .unwrap_or_else(|| resolved.queueable().unique_id.clone().unwrap_or_default());
-        if let Err(e) = locks.release(class, &id).await {
+        let owner = resolved.queueable().unique_lock_owner.as_deref();
+        if let Err(e) = locks.release_owned(class, &id, owner).await {
             tracing::warn!(error = %e, class, unique_id = %id, "cannot release the unique lock");
         }
     }

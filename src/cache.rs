@@ -147,6 +147,25 @@ impl CacheStore {
         }
     }
 
+    /// Release a lock only if `owner` still holds it, as Laravel's `Lock::release` does (a lock
+    /// that expired and was taken by another dispatch stays); whether it was deleted.
+    pub async fn release_lock(&self, name: &str, owner: &str) -> Result<bool, CacheError> {
+        match self {
+            CacheStore::Redis(s) => s.release_lock(name, owner).await,
+            CacheStore::File(s) => {
+                // The file store's lock is a cache entry holding the serialized owner string.
+                let held = s.get(name, crate::queue::now()).await?;
+                let mine =
+                    crate::php::to_vec(owner).map_err(|_| self.unsupported("lock owners"))?;
+                if held.as_deref() == Some(&mine[..]) {
+                    s.forget(name).await?;
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+        }
+    }
+
     /// Delete an entry.
     pub async fn forget(&self, name: &str) -> Result<(), CacheError> {
         match self {

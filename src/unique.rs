@@ -15,8 +15,11 @@
 //!
 //! Lock key on the cache store's lock connection (Redis `default`, DB 0 in the skeleton):
 //! `{P}{C}:laravel_unique_job:<Class><uniqueId>` for Laravel 8–10, `{P}{C}laravel_unique_job:<Class>:<uniqueId>`
-//! for 11.x (12.54+'s xxh128 of `displayName()` is not implemented). Release is Laravel's
-//! `forceRelease`: a plain `DEL`, whoever the owner.
+//! from 11 (13's xxh128 of `displayName()`, used when the class has a `displayName()` method, is
+//! not implemented: the class is not visible to larq, so the key is always the class name's).
+//! Release up to 12 is Laravel's `forceRelease`: a plain `DEL`, whoever the owner. 13 releases by
+//! owner: the job carries `uniqueLockOwner`, and only a lock that owner still holds is deleted
+//! ([`UniqueLocks::release_owned`]).
 
 use crate::cache::CacheError;
 use crate::cache::CacheStore;
@@ -60,6 +63,29 @@ impl UniqueLocks {
         self.store
             .forget(&lock_name(class, unique_id, self.laravel_version))
             .await
+    }
+
+    /// Release the lock of a job as its Laravel version does: from 13, a job that carries the
+    /// lock's owner (`uniqueLockOwner`, set when PHP took the lock) releases only a lock that
+    /// owner still holds, so a lock that expired and was taken by a later dispatch stays;
+    /// without an owner (or before 13), `forceRelease()`.
+    pub async fn release_owned(
+        &self,
+        class: &str,
+        unique_id: &str,
+        owner: Option<&str>,
+    ) -> Result<(), CacheError> {
+        // version: 13's UniqueLock::release restores the lock by owner; 8 to 11 force it.
+        match owner.filter(|o| !o.is_empty() && self.laravel_version >= 13) {
+            Some(owner) => {
+                let name = lock_name(class, unique_id, self.laravel_version);
+                if !self.store.release_lock(&name, owner).await? {
+                    tracing::info!(lock = %self.store.key(&name), "the unique lock has another owner now; left in place");
+                }
+                Ok(())
+            }
+            None => self.release(class, unique_id).await,
+        }
     }
 }
 

@@ -351,9 +351,13 @@ impl WorkerBuilder {
         if options.queues.is_empty() {
             options.queues.push("default".to_owned());
         }
-        let bus = self
-            .bus
-            .map(|b| Arc::new(b.with_default_dispatcher(&self.queue, &self.registry)));
+        let bus = self.bus.map(|b| {
+            Arc::new(b.with_default_dispatcher(
+                &self.queue,
+                &self.registry,
+                options.laravel_version,
+            ))
+        });
         let deletes = self.queue.defers_deletes().then(Deletes::default);
         let watchdog = options
             .stuck_handler_grace

@@ -115,6 +115,21 @@ impl RedisStore {
         Ok(n)
     }
 
+    /// Delete a lock if its value is still `owner` (`RedisLock::release`: the lock's value is the
+    /// bare owner token); whether it was deleted. One script, so no other owner can slip in
+    /// between the check and the delete.
+    pub async fn release_lock(&self, name: &str, owner: &str) -> Result<bool, CacheError> {
+        let deleted: i64 = redis::Script::new(
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
+        )
+        .key(self.key(name))
+        .arg(owner)
+        .invoke_async(&mut self.conn.clone())
+        .await
+        .map_err(Self::err("cache lock release"))?;
+        Ok(deleted == 1)
+    }
+
     /// Delete an entry.
     pub async fn forget(&self, name: &str) -> Result<(), CacheError> {
         redis::cmd("DEL")

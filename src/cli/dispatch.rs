@@ -69,7 +69,7 @@ pub struct DispatchArgs {
     /// `Bus::chain(...)->onConnection()`.
     #[arg(long)]
     pub chain_connection: Option<String>,
-    /// The app's Laravel major version (key prefixes).
+    /// The app's Laravel major version (key prefixes, the payload's fields).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(8..=13))]
     pub laravel_version: u8,
 }
@@ -97,7 +97,8 @@ async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
         .redis_queue("redis", &QueueOverrides::default())
         .await
         .context("cannot connect to the queue's Redis")?;
-    let mut dispatcher = Dispatcher::new(Arc::new(queue), settings.default_queue.clone());
+    let mut dispatcher = Dispatcher::new(Arc::new(queue), settings.default_queue.clone())
+        .with_laravel_version(args.laravel_version);
     if let Some(enc) = app.encrypter() {
         dispatcher = dispatcher.with_encrypter(enc);
     }

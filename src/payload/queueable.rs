@@ -57,6 +57,9 @@ pub struct Queueable {
     pub batch_id: Option<String>,
     /// `$uniqueId`, a `ShouldBeUnique` job's lock id when the class declares it as a property.
     pub unique_id: Option<String>,
+    /// `$uniqueLockOwner` (Laravel 13's `Queueable`): the owner token of the unique lock PHP took
+    /// at dispatch, which the lock is released by; `None` when empty.
+    pub unique_lock_owner: Option<String>,
 }
 
 impl Queueable {
@@ -91,6 +94,7 @@ impl Queueable {
             chained,
             batch_id: text("batchId"),
             unique_id: text("uniqueId"),
+            unique_lock_owner: text("uniqueLockOwner"),
         }
     }
 

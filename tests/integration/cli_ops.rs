@@ -338,10 +338,11 @@ fn php_failed_rows_are_retried_by_larq_retry_all() {
 #[test]
 fn retry_forget_flush_without_php() {
     let Some(s) = Setup::new() else { return };
-    let stored = std::fs::read_to_string(root().join("php-fixtures/corpus/laravel-8/some_job.json"))
-        .unwrap()
-        .trim()
-        .replace("\"attempts\":0", "\"attempts\":3");
+    let stored =
+        std::fs::read_to_string(root().join("php-fixtures/corpus/laravel-8/some_job.json"))
+            .unwrap()
+            .trim()
+            .replace("\"attempts\":0", "\"attempts\":3");
     let payload: Json = serde_json::from_str(&stored).unwrap();
     let uuid = payload["uuid"].as_str().unwrap().to_owned();
     let rt = tokio::runtime::Builder::new_current_thread()

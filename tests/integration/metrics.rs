@@ -446,8 +446,8 @@ impl Drop for Worker {
 }
 
 fn corpus(name: &str) -> String {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("php-fixtures/corpus/laravel-8/{name}.json"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("php-fixtures/corpus/laravel-8/{name}.json"));
     std::fs::read_to_string(path).unwrap().trim().to_owned()
 }
 

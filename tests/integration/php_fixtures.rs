@@ -135,7 +135,10 @@ fn fresh_capture(major: u8) {
         .stdout(std::process::Stdio::null())
         .status()
         .expect("run php-fixtures/capture");
-    assert!(status.success(), "php-fixtures/capture (Laravel {major}) failed");
+    assert!(
+        status.success(),
+        "php-fixtures/capture (Laravel {major}) failed"
+    );
     check_corpus(out.path());
     let cmp = std::process::Command::new(fixtures_dir().join("bin/compare-corpus"))
         .arg(corpus_dir(major))

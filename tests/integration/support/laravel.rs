@@ -33,7 +33,11 @@ pub fn version_available(major: u8) -> bool {
         return true;
     }
     let ok = std::process::Command::new(php_for())
-        .args([&major.to_string(), "-r", "exit(class_exists('Redis') ? 0 : 1);"])
+        .args([
+            &major.to_string(),
+            "-r",
+            "exit(class_exists('Redis') ? 0 : 1);",
+        ])
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
