@@ -283,6 +283,21 @@ impl App {
     }
 }
 
+/// Run a PHP script file with Laravel `major`'s PHP (its framework at
+/// `/usr/share/php/Illuminate` inside the root), asserting success; its stdout. `None` when that
+/// version is missing outside CI.
+pub fn run_php_for(major: u8, script: &str, args: &[&str]) -> Option<String> {
+    if !version_available(major) {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("script.php");
+    std::fs::write(&path, script).expect("write script");
+    let mut c = Command::new(php_for());
+    c.arg(major.to_string()).arg(&path).args(args);
+    Some(run(c, &format!("PHP of Laravel {major}")))
+}
+
 /// `php artisan <args>` of the fixture app on Laravel 8; the caller adds the environment that
 /// points it at its Redis and database.
 pub fn artisan_command(args: &[&str]) -> Command {
