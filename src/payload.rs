@@ -498,7 +498,11 @@ mod tests {
         p.add_laravel_13_fields(1, Some(5), Some("b-1".into()), true);
         let v: Value = serde_json::from_str(&p.to_json()).unwrap();
         assert_eq!(
-            v.as_object().unwrap().keys().next_back().map(String::as_str),
+            v.as_object()
+                .unwrap()
+                .keys()
+                .next_back()
+                .map(String::as_str),
             Some("delay")
         );
         assert_eq!(
