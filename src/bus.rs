@@ -159,9 +159,20 @@ impl BusFeatures {
 
     /// Before the handler: release a `ShouldBeUniqueUntilProcessing` lock; skip a job of a
     /// cancelled batch.
-    pub(crate) async fn before_run(&self, payload: &Payload, resolved: &Resolved) -> Before {
+    pub(crate) async fn before_run(
+        &self,
+        payload: &Payload,
+        resolved: &Resolved,
+        attempts: i64,
+    ) -> Before {
         if resolved.unique() == Some(Unique::UntilProcessing) {
-            self.release_lock(payload, resolved).await;
+            // version: 13 releases it only on the first attempt or by the lock's owner: a later
+            // attempt without an owner may meet the lock of a newer dispatch.
+            let by_13 = attempts <= 1 || resolved.queueable().unique_lock_owner.is_some();
+            let version = self.locks.as_ref().map_or(8, UniqueLocks::laravel_version);
+            if version < 13 || by_13 {
+                self.release_lock(payload, resolved).await;
+            }
         }
         if let (true, Some(repo)) = (self.skip_cancelled, &self.batches) {
             if let Some(id) = batch_id(resolved.queueable(), payload) {
