@@ -972,11 +972,11 @@ async fn php_worker_and_larq_share_one_table(major: u8, kind: Kind, n: usize) {
     let failed = store.all().await.unwrap();
     let log = std::fs::read_to_string(db.dir.path().join("laravel.log")).unwrap_or_default();
     // 8: "database is locked (SQL: delete ...", 10+: "database is locked (Connection: sqlite,
-    // SQL: delete ...".
-    let php_delete_refused = log
-        .lines()
-        .filter(|l| l.contains("database is locked (") && l.contains("SQL: delete"))
-        .count();
+    // SQL: delete ..." (each entry names it twice: message and exception).
+    let php_delete_refused = log.matches("database is locked (SQL: delete").count()
+        + log
+            .matches("database is locked (Connection: sqlite, SQL: delete")
+            .count();
     eprintln!(
         "{kind:?}, Laravel {major}, {n} jobs: dispatch {dispatch_time:?}, total {:?}; larq ran {}, php ran {}; failed_jobs {} (PHP deletes SQLite refused: {php_delete_refused})",
         started.elapsed(),
