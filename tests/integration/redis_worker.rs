@@ -96,11 +96,16 @@ impl Env {
         Worker::builder(self.queue(retry_after).await, registry())
             .failed_store(self.store().await)
             .cache(cache)
-            .options(WorkerOptions {
-                laravel_version: self.major,
-                ..options
-            })
+            .options(options)
             .build()
+    }
+
+    /// The tests' worker options with this env's Laravel version.
+    fn options(&self) -> WorkerOptions {
+        WorkerOptions {
+            laravel_version: self.major,
+            ..options()
+        }
     }
 
     fn assert_queue_empty(&self) {
@@ -876,7 +881,7 @@ async fn dispatches_1000_larq_runs(major: u8) {
         ],
     );
     assert_eq!(out.lines().count(), 1000);
-    let mut opts = options();
+    let mut opts = env.options();
     opts.concurrency = 4;
     let reason = env.worker(90, opts).await.run().await.unwrap();
     assert_eq!(reason, StopReason::Empty);
@@ -901,13 +906,13 @@ async fn retry_and_restart(major: u8) {
         )
         .await
         .unwrap();
-    let reason = env.worker(90, options()).await.run().await.unwrap();
+    let reason = env.worker(90, env.options()).await.run().await.unwrap();
     assert_eq!(reason, StopReason::Empty);
     assert_eq!(env.store().await.all().await.unwrap().len(), 1);
     assert!(artisan(&env, &["queue:failed"]).contains("Tests\\Probe"));
     artisan(&env, &["queue:retry", "all"]);
     assert!(env.store().await.all().await.unwrap().is_empty());
-    let mut opts = options();
+    let mut opts = env.options();
     opts.stop_when_empty = false;
     let worker = env.worker(90, opts).await;
     let task = tokio::spawn(worker.run());
@@ -977,7 +982,7 @@ async fn share_jobs(major: u8, n: usize) {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
-    let mut opts = options();
+    let mut opts = env.options();
     opts.concurrency = 2;
     let reason = env.worker(90, opts).await.run().await.unwrap();
     assert_eq!(reason, StopReason::Empty);
