@@ -86,9 +86,10 @@ pub fn run(args: FailedArgs) -> Result<()> {
 async fn list(app: &App) -> Result<i32> {
     let store = app.failed_store().await?;
     let mut rows = store.all().await?;
-    rows.reverse(); // queue:failed lists newest (highest id) first
-                    // version: 10 (and 9's later minors, not checked) print queue:failed with the console
-                    // components, a line per job; 8 prints a table.
+    // queue:failed lists newest (highest id) first.
+    rows.reverse();
+    // version: 10 (and 9's later minors, not checked) print queue:failed with the console
+    // components, a line per job; 8 prints a table.
     if app.laravel_version() >= 10 {
         let width = std::env::var("COLUMNS")
             .ok()
@@ -156,9 +157,11 @@ fn component_lines(rows: &[crate::failed::FailedRow], laravel_version: u8, width
     out
 }
 
-/// A payload's `displayName` when it is a non-empty string.
+/// A payload's `displayName` when it is a non-empty string and the payload has a command (13's
+/// `queue:failed` shows the job of a payload without one).
 fn display_name(payload: &str) -> Option<String> {
     let json = serde_json::from_str::<Json>(payload).ok()?;
+    json.pointer("/data/command").filter(|c| !c.is_null())?;
     json.get("displayName")
         .and_then(Json::as_str)
         .filter(|n| !n.is_empty())
