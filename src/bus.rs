@@ -126,14 +126,17 @@ impl BusFeatures {
         self
     }
 
-    /// Fill in the default dispatcher from the worker's queue (called by the worker builder).
+    /// Fill in the default dispatcher from the worker's queue (called by the worker builder); its
+    /// chain links have the payload shape of the worker's Laravel version.
     pub(crate) fn with_default_dispatcher(
         mut self,
         queue: &Arc<Queue>,
         registry: &Registry,
+        laravel_version: u8,
     ) -> BusFeatures {
         if self.dispatcher.is_none() {
-            let mut d = Dispatcher::for_queue(Arc::clone(queue), self.default_queue.clone());
+            let mut d = Dispatcher::for_queue(Arc::clone(queue), self.default_queue.clone())
+                .with_laravel_version(laravel_version);
             if let Some(enc) = registry.encrypter() {
                 d = d.with_encrypter(enc.clone());
             }
@@ -156,9 +159,19 @@ impl BusFeatures {
 
     /// Before the handler: release a `ShouldBeUniqueUntilProcessing` lock; skip a job of a
     /// cancelled batch.
-    pub(crate) async fn before_run(&self, payload: &Payload, resolved: &Resolved) -> Before {
+    pub(crate) async fn before_run(
+        &self,
+        payload: &Payload,
+        resolved: &Resolved,
+        attempts: i64,
+    ) -> Before {
         if resolved.unique() == Some(Unique::UntilProcessing) {
-            self.release_lock(payload, resolved).await;
+            let version = self.locks.as_ref().map_or(8, UniqueLocks::laravel_version);
+            let guarded =
+                crate::laravel::Laravel::nearest(version).guards_until_processing_release();
+            if !guarded || attempts <= 1 || resolved.queueable().unique_lock_owner.is_some() {
+                self.release_lock(payload, resolved).await;
+            }
         }
         if let (true, Some(repo)) = (self.skip_cancelled, &self.batches) {
             if let Some(id) = batch_id(resolved.queueable(), payload) {

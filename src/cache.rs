@@ -327,3 +327,23 @@ pub(crate) fn is_numeric(s: &[u8]) -> bool {
     });
     mantissa_ok && exponent_ok
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_lock_is_released_only_by_its_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CacheStore::file(dir.path());
+        let name = "laravel_unique_job:App\\Jobs\\UniqueJob:product-77";
+        // The entry Laravel's FileStore writes for a lock: no expiry, the owner serialized.
+        let path = std::path::PathBuf::from(store.key(name));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"9999999999s:5:\"owner\";").unwrap();
+        store.release_lock(name, "other").await.unwrap();
+        assert!(path.exists(), "another owner's lock stays");
+        store.release_lock(name, "owner").await.unwrap();
+        assert!(!path.exists());
+    }
+}

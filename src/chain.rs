@@ -17,7 +17,7 @@
 //! failed_jobs exception text).
 
 use crate::dispatch::{options_from_command, set_prop, string_list, JobOptions};
-use crate::payload::queueable::Queueable;
+use crate::payload::queueable::{Queueable, QUEUEABLE_PROPERTIES};
 use crate::php::{self, Value};
 
 /// Why the chain could not be continued.
@@ -98,16 +98,37 @@ pub fn next_link(current: &Queueable) -> Result<Option<NextLink>, ChainError> {
         return Err(ChainError::References);
     }
 
-    set_prop(&mut next, "chained", string_list(remaining));
-    if empty(next.get("connection")) {
-        set_prop(&mut next, "connection", chain_connection.clone());
+    // version: Laravel 10+'s `SerializesModels::__serialize` leaves out every property still at
+    // its declared default (8.x writes them all), so a link serialized that way lacks some of the
+    // Queueable properties (`job` at least: null until a worker sets it). PHP's next link then
+    // leaves out the chain properties it sets to a default too; so does larq, keeping the link
+    // the one PHP would push. Read from the link itself, since a class without SerializesModels
+    // is written whole by PHP on every version.
+    let (connection_empty, queue_empty) = (empty(next.get("connection")), empty(next.get("queue")));
+    let omits_defaults = QUEUEABLE_PROPERTIES
+        .iter()
+        .any(|name| next.get(name).is_none());
+    let mut put = |name: &str, value: Value<'static>| {
+        let is_default = match name {
+            "chained" | "middleware" => matches!(&value, Value::Array(a) if a.is_empty()),
+            _ => value == Value::Null,
+        };
+        if omits_defaults && is_default {
+            next.props.retain(|p| p.name() != name.as_bytes());
+        } else {
+            set_prop(&mut next, name, value);
+        }
+    };
+    put("chained", string_list(remaining));
+    if connection_empty {
+        put("connection", chain_connection.clone());
     }
-    if empty(next.get("queue")) {
-        set_prop(&mut next, "queue", chain_queue.clone());
+    if queue_empty {
+        put("queue", chain_queue.clone());
     }
-    set_prop(&mut next, "chainConnection", chain_connection);
-    set_prop(&mut next, "chainQueue", chain_queue);
-    set_prop(&mut next, "chainCatchCallbacks", catch);
+    put("chainConnection", chain_connection);
+    put("chainQueue", chain_queue);
+    put("chainCatchCallbacks", catch);
 
     let options = options_from_command(&next);
     let class = next.class.to_string();
@@ -134,8 +155,12 @@ mod tests {
     use super::*;
 
     fn corpus_command(name: &str) -> Vec<u8> {
+        corpus_command_of(8, name)
+    }
+
+    fn corpus_command_of(major: u8, name: &str) -> Vec<u8> {
         let path = format!(
-            "{}/php-fixtures/corpus/laravel-8/{name}.json",
+            "{}/php-fixtures/corpus/laravel-{major}/{name}.json",
             env!("CARGO_MANIFEST_DIR")
         );
         let p = crate::payload::Payload::from_slice(&std::fs::read(path).unwrap()).unwrap();
@@ -183,6 +208,47 @@ mod tests {
         assert!(next_link(&Queueable::from_command(&c.command).unwrap())
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn links_serialized_without_defaults_stay_without_defaults() {
+        // Laravel 10 and 13 leave out properties at their default: the next link PHP pushes has
+        // no null `connection` or `chainConnection`, and neither has larq's.
+        for major in [10, 13] {
+            let a = corpus_command_of(major, "chain");
+            let next = next_link(&Queueable::from_command(&a).unwrap())
+                .unwrap()
+                .unwrap();
+            let b = Value::parse(&next.command).unwrap();
+            let mut names: Vec<String> = b
+                .as_object()
+                .unwrap()
+                .props
+                .iter()
+                .map(|p| String::from_utf8_lossy(p.name()).into_owned())
+                .collect();
+            names.sort();
+            assert_eq!(
+                names,
+                [
+                    "chainCatchCallbacks",
+                    "chainQueue",
+                    "chained",
+                    "queue",
+                    "step"
+                ],
+                "Laravel {major}"
+            );
+            // The last link has an empty chain: left out too.
+            let c = next_link(&Queueable::from_command(&next.command).unwrap())
+                .unwrap()
+                .unwrap();
+            let c = Value::parse(&c.command).unwrap();
+            assert!(
+                c.as_object().unwrap().get("chained").is_none(),
+                "Laravel {major}"
+            );
+        }
     }
 
     #[test]

@@ -102,6 +102,10 @@ pub struct JobOptions {
     pub encrypt: bool,
     /// `displayName()`; the class name when unset.
     pub display_name: Option<String>,
+    /// `$deleteWhenMissingModels` → payload `deleteWhenMissingModels` (Laravel 13's payload).
+    pub delete_when_missing_models: bool,
+    /// `$batchId` (`Batchable`) → payload `data.batchId` (Laravel 13's payload).
+    pub batch_id: Option<String>,
 }
 
 /// One job to dispatch: its PHP class, its serialized properties and its options.
@@ -341,6 +345,7 @@ pub struct Dispatcher {
     default_queue: String,
     encrypter: Option<Encrypter>,
     aliases: Vec<(String, String)>,
+    laravel_version: u8,
 }
 
 impl Dispatcher {
@@ -358,7 +363,20 @@ impl Dispatcher {
             default_queue: default_queue.into(),
             encrypter: None,
             aliases: Vec::new(),
+            laravel_version: 8,
         }
+    }
+
+    /// Write the payload shape of this Laravel major version (default 8; 8 to 12 share one
+    /// shape, 13 adds fields: [`Payload::add_laravel_13_fields`]).
+    pub fn with_laravel_version(mut self, laravel_version: u8) -> Dispatcher {
+        self.laravel_version = laravel_version;
+        self
+    }
+
+    /// The Laravel major version whose payloads this dispatcher writes.
+    pub fn laravel_version(&self) -> u8 {
+        self.laravel_version
     }
 
     /// Encrypt `ShouldBeEncrypted` jobs with the app's key.
@@ -444,6 +462,14 @@ impl Dispatcher {
         payload.backoff = options.backoff.clone();
         payload.timeout = options.timeout;
         payload.retry_until = options.retry_until;
+        if crate::laravel::Laravel::nearest(self.laravel_version).writes_13_payload_fields() {
+            payload.add_laravel_13_fields(
+                crate::queue::now().min(i64::MAX as u64) as i64,
+                options.delay.map(|d| d.min(i64::MAX as u64) as i64),
+                options.batch_id.clone(),
+                options.delete_when_missing_models,
+            );
+        }
         Ok(payload)
     }
 
@@ -562,6 +588,11 @@ pub fn options_from_command(obj: &Object<'_>) -> JobOptions {
         retry_until: int("retryUntil"),
         encrypt: matches!(obj.get("shouldBeEncrypted"), Some(Value::Bool(true))),
         display_name: None,
+        delete_when_missing_models: matches!(
+            obj.get("deleteWhenMissingModels"),
+            Some(Value::Bool(true))
+        ),
+        batch_id: string("batchId").filter(|s| !s.is_empty()),
     }
 }
 

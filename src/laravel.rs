@@ -194,6 +194,31 @@ impl Laravel {
         self.major >= 13
     }
 
+    /// Whether a payload this version pushes carries `deleteWhenMissingModels`, `data.batchId`,
+    /// `createdAt` and, last, `delay` (13; they arrived over 12.x's minor releases, so larq
+    /// writes 12 in the older shape, which every 12 reads). See [`Laravel::extra_payload_fields`].
+    pub fn writes_13_payload_fields(self) -> bool {
+        self.major >= 13
+    }
+
+    /// Whether a `ShouldBeUniqueUntilProcessing` lock is released before the handler only on the
+    /// first attempt or by the lock's owner (13: a later attempt without an owner may meet the
+    /// lock of a newer dispatch), rather than on every attempt (8–12).
+    pub fn guards_until_processing_release(self) -> bool {
+        self.major >= 13
+    }
+
+    /// Whether `queue:failed` prints a line per job with the console components (10+; 9's later
+    /// minors too, not checked) rather than 8's table.
+    pub fn failed_list_as_lines(self) -> bool {
+        self.major >= 10
+    }
+
+    /// Whether `queue:failed` shows a job's non-empty `displayName` before its class (13).
+    pub fn failed_list_shows_display_name(self) -> bool {
+        self.major >= 13
+    }
+
     /// Top-level payload fields this version's `Queue::createPayloadArray` adds beyond 8's
     /// (`uuid`, `displayName`, `job`, `maxTries`, `maxExceptions`, `failOnTimeout`, `backoff`,
     /// `timeout`, `retryUntil`, `data`): 10 adds none; 13 adds `deleteWhenMissingModels`,

@@ -72,6 +72,15 @@ pub struct Payload {
         skip_serializing_if = "Option::is_none"
     )]
     pub timeout_at: Option<i64>,
+    /// 12.x+: whether a job whose models are gone is deleted instead of failed (the job's
+    /// `$deleteWhenMissingModels`); written before `data`, as 13 does.
+    #[serde(
+        rename = "deleteWhenMissingModels",
+        default,
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub delete_when_missing_models: Option<bool>,
     /// `commandName` and the serialized `command` (a string payload's non-object `data` is kept
     /// under `data.extra["value"]`).
     #[serde(default, deserialize_with = "lenient_data")]
@@ -177,6 +186,38 @@ impl Payload {
             id: Some(random_id()),
             attempts: Some(0),
             ..Payload::default()
+        }
+    }
+
+    /// Add what Laravel 13 writes into a fresh object payload besides Laravel 8's fields
+    /// (`Queue::createObjectPayload`, `Queue::createPayload`): `deleteWhenMissingModels` before
+    /// `data`, `data.batchId`, `createdAt` (the dispatch time, unix seconds) after `data`, and
+    /// `delay` (seconds, or null) at the very end. A PHP worker of 13 reads them, and a chain link
+    /// larq pushes then has the fields of the one PHP pushes.
+    ///
+    /// 13 writes an unset `delay` and `batchId` as `null`, which the typed fields (skipped when
+    /// `None`) cannot; those nulls go into [`Payload::extra`] / [`PayloadData::extra`], which are
+    /// written last in their object, exactly where 13 has them.
+    pub fn add_laravel_13_fields(
+        &mut self,
+        created_at: i64,
+        delay: Option<i64>,
+        batch_id: Option<String>,
+        delete_when_missing_models: bool,
+    ) {
+        self.delete_when_missing_models = Some(delete_when_missing_models);
+        self.created_at = Some(created_at);
+        match delay {
+            Some(d) => self.delay = Some(d),
+            None => {
+                self.extra.insert("delay".to_owned(), Value::Null);
+            }
+        }
+        match batch_id {
+            Some(id) => self.data.batch_id = Some(id),
+            None => {
+                self.data.extra.insert("batchId".to_owned(), Value::Null);
+            }
         }
     }
 
@@ -413,6 +454,62 @@ mod tests {
         );
         assert_eq!(v["id"].as_str().unwrap().len(), 32);
         assert_eq!(v["attempts"], 0);
+    }
+
+    #[test]
+    fn laravel_13_fields_are_where_13_writes_them() {
+        // The key order of php-fixtures/corpus/laravel-13/some_job.json.
+        let mut p = Payload::for_command("App\\Jobs\\X", "O:10:\"App\\Jobs\\X\":0:{}");
+        p.add_laravel_13_fields(1_796_457_444, None, None, false);
+        let v: Value = serde_json::from_str(&p.to_json()).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "uuid",
+                "displayName",
+                "job",
+                "maxTries",
+                "maxExceptions",
+                "failOnTimeout",
+                "backoff",
+                "timeout",
+                "retryUntil",
+                "deleteWhenMissingModels",
+                "data",
+                "createdAt",
+                "id",
+                "attempts",
+                "delay"
+            ]
+        );
+        let data: Vec<&str> = v["data"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(data, ["commandName", "command", "batchId"]);
+        assert_eq!(v["delay"], Value::Null);
+        assert_eq!(v["data"]["batchId"], Value::Null);
+        assert_eq!(v["deleteWhenMissingModels"], false);
+        // A delay and a batch are written in the same places.
+        let mut p = Payload::for_command("C", "x");
+        p.add_laravel_13_fields(1, Some(5), Some("b-1".into()), true);
+        let v: Value = serde_json::from_str(&p.to_json()).unwrap();
+        assert_eq!(
+            v.as_object()
+                .unwrap()
+                .keys()
+                .next_back()
+                .map(String::as_str),
+            Some("delay")
+        );
+        assert_eq!(
+            (v["delay"].as_i64(), v["data"]["batchId"].as_str()),
+            (Some(5), Some("b-1"))
+        );
+        assert_eq!(v["deleteWhenMissingModels"], true);
     }
 
     #[test]

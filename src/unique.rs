@@ -7,7 +7,8 @@
 //!   job (success, `delete()` or `fail()`), and when the job fails for good. A job released back to
 //!   the queue (an exception with tries left, or `release()`) keeps its lock.
 //! * `ShouldBeUniqueUntilProcessing` ([`Unique::UntilProcessing`]): just before the handler runs
-//!   (Laravel 8–10: right after unserializing; not on failure).
+//!   (Laravel 8–10: right after unserializing; not on failure). 13 releases it there only on
+//!   the job's first attempt or when the job carries the lock's owner.
 //!
 //! The payload does not say whether a class is unique, nor which `uniqueId()` it has, so the Rust
 //! handler declares it: [`crate::Job::UNIQUE`] and [`crate::Job::unique_id`] (else the command's
@@ -43,6 +44,11 @@ impl UniqueLocks {
             store,
             laravel: laravel.into(),
         }
+    }
+
+    /// The Laravel major version whose lock names and release rules these follow.
+    pub fn laravel_version(&self) -> u8 {
+        self.laravel.major()
     }
 
     /// The physical key of a job's lock.

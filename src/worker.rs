@@ -374,9 +374,13 @@ impl WorkerBuilder {
         if options.queues.is_empty() {
             options.queues.push("default".to_owned());
         }
-        let bus = self
-            .bus
-            .map(|b| Arc::new(b.with_default_dispatcher(&self.queue, &self.registry)));
+        let bus = self.bus.map(|b| {
+            Arc::new(b.with_default_dispatcher(
+                &self.queue,
+                &self.registry,
+                options.laravel_version,
+            ))
+        });
         let deletes = self.queue.defers_deletes().then(Deletes::default);
         let pause_keys = self.cache.as_ref().and_then(|_| {
             PauseKeys::new(

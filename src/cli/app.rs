@@ -68,6 +68,11 @@ impl AppArgs {
 }
 
 impl App {
+    /// The app's Laravel major version (`--laravel-version`): which version's output to print.
+    pub fn laravel_version(&self) -> u8 {
+        self.app.laravel_version()
+    }
+
     /// The connection to use when none is named (`QUEUE_CONNECTION`; unset: `database` from
     /// Laravel 11, else `redis`).
     pub fn default_connection(&self) -> &str {

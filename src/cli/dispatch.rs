@@ -100,7 +100,8 @@ async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
         .redis_queue("redis", &QueueOverrides::default())
         .await
         .context("cannot connect to the queue's Redis")?;
-    let mut dispatcher = Dispatcher::new(Arc::new(queue), settings.default_queue.clone());
+    let mut dispatcher = Dispatcher::new(Arc::new(queue), settings.default_queue.clone())
+        .with_laravel_version(laravel.major());
     if let Some(enc) = app.encrypter() {
         dispatcher = dispatcher.with_encrypter(enc);
     }

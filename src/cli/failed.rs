@@ -86,11 +86,20 @@ pub fn run(args: FailedArgs) -> Result<()> {
 async fn list(app: &App) -> Result<i32> {
     let store = app.failed_store().await?;
     let mut rows = store.all().await?;
+    // queue:failed lists newest (highest id) first.
+    rows.reverse();
+    if crate::laravel::Laravel::nearest(app.laravel_version()).failed_list_as_lines() {
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<usize>().ok())
+            .unwrap_or(80);
+        print!("{}", component_lines(&rows, app.laravel_version(), width));
+        return Ok(0);
+    }
     if rows.is_empty() {
         println!("No failed jobs!");
         return Ok(0);
     }
-    rows.reverse(); // queue:failed lists newest (highest id) first
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -111,6 +120,51 @@ async fn list(app: &App) -> Result<i32> {
         table(&["ID", "Connection", "Queue", "Class", "Failed At"], &cells)
     );
     Ok(0)
+}
+
+/// `queue:failed` of Laravel 10+: a line per job as the `twoColumnDetail` component renders it
+/// (`  {failed_at} {uuid} {dots} {connection}@{queue} {class}  `, dots filling the line to the
+/// terminal width, at most 150), between empty lines; or the `info` component's "No failed jobs
+/// found.". `width` is the terminal's: `list` takes `COLUMNS`, else 80 (PHP asks `stty` when it
+/// runs on a terminal).
+fn component_lines(rows: &[crate::failed::FailedRow], laravel_version: u8, width: usize) -> String {
+    if rows.is_empty() {
+        return "\n   INFO  No failed jobs found.  \n\n".to_owned();
+    }
+    let width = width.min(150);
+    let mut out = String::from("\n");
+    for r in rows {
+        let first = format!("{} {}", shown(&r.failed_at), shown(&r.uuid));
+        let class =
+            if crate::laravel::Laravel::nearest(laravel_version).failed_list_shows_display_name() {
+                display_name(&r.payload).unwrap_or_else(|| job_name(&r.payload))
+            } else {
+                job_name(&r.payload)
+            };
+        let second = format!(
+            "{}@{} {}",
+            shown(&r.connection),
+            shown(&r.queue),
+            shown(&class)
+        );
+        // Two margins of 2 and a space on each side of the dots.
+        let used = 6 + first.chars().count() + second.chars().count();
+        let dots = ".".repeat(width.saturating_sub(used));
+        out.push_str(&format!("  {first} {dots} {second}  \n"));
+    }
+    out.push('\n');
+    out
+}
+
+/// A payload's `displayName` when it is a non-empty string and the payload has a command (13's
+/// `queue:failed` shows the job of a payload without one).
+fn display_name(payload: &str) -> Option<String> {
+    let json = serde_json::from_str::<Json>(payload).ok()?;
+    json.pointer("/data/command").filter(|c| !c.is_null())?;
+    json.get("displayName")
+        .and_then(Json::as_str)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
 }
 
 /// The class `queue:failed` shows: the first double-quoted text of `data.command` (the class of a
@@ -315,5 +369,35 @@ mod tests {
             "App\\Jobs\\Legacy@handle"
         );
         assert_eq!(job_name("not json"), "");
+    }
+
+    fn row(uuid: &str, payload: &str) -> crate::failed::FailedRow {
+        crate::failed::FailedRow {
+            uuid: uuid.into(),
+            connection: "redis".into(),
+            queue: "default".into(),
+            payload: payload.into(),
+            exception: String::new(),
+            failed_at: "2026-12-05 08:16:12".into(),
+        }
+    }
+
+    #[test]
+    fn laravel_10_lists_a_line_per_job() {
+        // What Laravel 10's and 13's `queue:failed` print at COLUMNS=80 (dots fill the line;
+        // a line longer than the width has none).
+        let payload = r#"{"displayName":"Shown","data":{"command":"O:1:\"X\":0:{}"}}"#;
+        assert_eq!(
+            component_lines(&[row("u1", payload)], 10, 80),
+            "\n  2026-12-05 08:16:12 u1 ..................................... redis@default X  \n\n"
+        );
+        assert_eq!(
+            component_lines(&[row("c4ed30ea-7858-4186-b0d2-af0456a53c54", payload)], 13, 80),
+            "\n  2026-12-05 08:16:12 c4ed30ea-7858-4186-b0d2-af0456a53c54  redis@default Shown  \n\n"
+        );
+        assert_eq!(
+            component_lines(&[], 10, 80),
+            "\n   INFO  No failed jobs found.  \n\n"
+        );
     }
 }

@@ -399,7 +399,11 @@ pub(super) async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
         .map(|t| u64::try_from(t).unwrap_or(0))
         .unwrap_or(run.inner.options.timeout);
     if let Some(bus) = &run.inner.bus {
-        if bus.before_run(&run.payload, &resolved).await == Before::Skip {
+        if bus
+            .before_run(&run.payload, &resolved, run.job.attempts)
+            .await
+            == Before::Skip
+        {
             return run.succeed(&resolved).await;
         }
     }

@@ -8,6 +8,7 @@
 //! notice, except under `CI=true`, where it fails.
 
 use crate::support::bins;
+use crate::support::laravel::{self, laravel_tests};
 use crate::support::php as php_support;
 use crate::support::probe as probe_support;
 
@@ -688,13 +689,23 @@ fn app_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/app")
 }
 
-/// The fixture app on the test's database, with no Redis needed (array cache): its SQLite file,
-/// or the server's database with the test's own table as `DB_QUEUE_TABLE`.
-fn laravel(db: &TestDb, program: &str, args: &[&str]) -> Command {
-    let mut cmd = bins::command(program);
+/// The fixture app of Laravel `major` on the test's database, with no Redis needed (array
+/// cache): its SQLite file, or the server's database with the test's own table as
+/// `DB_QUEUE_TABLE`. `program` "php" is that version's PHP (`php-for`); a script such as
+/// `bin/dispatch` is told the version in `LARQ_LARAVEL`.
+fn laravel(major: u8, db: &TestDb, program: &str, args: &[&str]) -> Command {
+    let mut cmd = if program == "php" {
+        let mut c = bins::command(laravel::php_for());
+        c.arg(major.to_string());
+        c
+    } else {
+        bins::command(program)
+    };
     cmd.args(args)
+        .env("LARQ_LARAVEL", major.to_string())
         .env("QUEUE_CONNECTION", "database")
         .env("CACHE_DRIVER", "array")
+        .env("CACHE_STORE", "array")
         .env("REDIS_PORT", "1"); // nothing here may need Redis
     match db.kind {
         Kind::Sqlite => {
@@ -754,9 +765,10 @@ impl ServerSettings {
 
 /// `count` SomeJobs (userId 1..=count, someParam `tag`) through Laravel's `database` connection,
 /// in one transaction: the JSON line Laravel's dispatch reported for each.
-fn dispatch(db: &TestDb, count: usize, tag: &str) -> Vec<serde_json::Value> {
+fn dispatch(major: u8, db: &TestDb, count: usize, tag: &str) -> Vec<serde_json::Value> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/bin/dispatch");
     let out = laravel(
+        major,
         db,
         script.to_str().unwrap(),
         &[
@@ -782,9 +794,11 @@ fn dispatch(db: &TestDb, count: usize, tag: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn larq_migrate_then_laravel_dispatches_and_larq_work_database_runs_each_once() {
-    if !php_available() {
+laravel_tests!(async larq_migrate_then_laravel_dispatches_and_larq_work_database_runs_each_once => migrate_dispatch_work; 8 10 13);
+
+/// Laravel `major` dispatches into the tables `larq migrate` made, and larq works them.
+async fn migrate_dispatch_work(major: u8) {
+    if !laravel::version_available(major) {
         return;
     }
     let Some(db) = TestDb::open(Kind::Sqlite).await else {
@@ -794,18 +808,19 @@ async fn larq_migrate_then_laravel_dispatches_and_larq_work_database_runs_each_o
     std::fs::remove_file(db.sqlite_path()).unwrap();
     // Our migration creates the tables Laravel then uses (twice: it is idempotent).
     for _ in 0..2 {
-        let out = laravel(&db, larq, &["migrate"]).output().unwrap();
+        let out = laravel(8, &db, larq, &["migrate"]).output().unwrap();
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let dispatched = dispatch(&db, 100, "laravel100");
+    let dispatched = dispatch(major, &db, 100, "laravel100");
     assert_eq!(dispatched.len(), 100);
     assert!(dispatched.iter().all(|d| d["connection"] == "database"));
     let backend = bins::recording_backend();
     let out = laravel(
+        8,
         &db,
         backend.to_str().unwrap(),
         &["work", "database", "--stop-when-empty", "--sleep=0"],
@@ -853,17 +868,17 @@ async fn larq_migrate_then_laravel_dispatches_and_larq_work_database_runs_each_o
 /// Laravel leaves the row reserved, and after `retry_after` it comes back with attempts 2 and
 /// (with `--tries=1`) fails without running. So there: every job runs exactly once, and the jobs
 /// that hit that PHP error also end in failed_jobs as attempted too many times.
-async fn php_worker_and_larq_share_one_table(kind: Kind, n: usize) {
-    if !php_available() {
+async fn php_worker_and_larq_share_one_table(major: u8, kind: Kind, n: usize) {
+    if !laravel::version_available(major) {
         return;
     }
     let Some(db) = TestDb::open(kind).await else {
         return;
     };
     const RETRY_AFTER: u64 = 3;
-    let tag = format!("shared-{kind:?}");
+    let tag = format!("shared-{kind:?}-{major}");
     let started = Instant::now();
-    let dispatched: std::collections::HashSet<String> = dispatch(&db, n, &tag)
+    let dispatched: std::collections::HashSet<String> = dispatch(major, &db, n, &tag)
         .iter()
         .map(|d| d["uuid"].as_str().unwrap().to_owned())
         .collect();
@@ -872,6 +887,7 @@ async fn php_worker_and_larq_share_one_table(kind: Kind, n: usize) {
     let php_records = db.dir.path().join("php.jsonl");
     let artisan = app_dir().join("artisan");
     let mut php = laravel(
+        major,
         &db,
         "php",
         &[
@@ -955,54 +971,105 @@ async fn php_worker_and_larq_share_one_table(kind: Kind, n: usize) {
     let by_php = php_record_uuids(&php_records);
     let failed = store.all().await.unwrap();
     let log = std::fs::read_to_string(db.dir.path().join("laravel.log")).unwrap_or_default();
-    let php_delete_refused = log.matches("database is locked (SQL: delete").count();
+    // 8: "database is locked (SQL: delete ...)", 10+: "database is locked (Connection: sqlite,
+    // [Database: …, ]SQL: delete ...)" (each entry names it twice: message and exception).
+    let php_delete_refused = log
+        .match_indices("database is locked (")
+        .filter(|(at, m)| {
+            log[at + m.len()..]
+                .split(')')
+                .next()
+                .is_some_and(|inside| inside.contains("SQL: delete"))
+        })
+        .count();
     eprintln!(
-        "{kind:?}, {n} jobs: dispatch {dispatch_time:?}, total {:?}; larq ran {}, php ran {}; failed_jobs {} (PHP deletes SQLite refused: {php_delete_refused})",
+        "{kind:?}, Laravel {major}, {n} jobs: dispatch {dispatch_time:?}, total {:?}; larq ran {}, php ran {}; failed_jobs {} (PHP deletes SQLite refused: {php_delete_refused})",
         started.elapsed(),
         by_larq.len(),
         by_php.len(),
         failed.len()
     );
     assert_eq!(left, 0, "rows left after {limit:?}");
-    assert_shared_each_once(&by_larq, &by_php, n, &dispatched);
+    // From Laravel 13, `DatabaseQueue::pop` fails a job it selected but could not mark reserved;
+    // on SQLite that is "database is locked" while larq (or any other worker) writes. Such a job
+    // lands in failed_jobs: it ran once all the same when PHP's delete of its row failed too,
+    // or not at all (it waits in failed_jobs for `queue:retry`), never twice.
+    let locked_at_pop = |f: &larq::failed::FailedRow| {
+        major >= 13
+            && f.exception.contains("database is locked")
+            && f.exception.contains("markJobAsReserved")
+    };
+    let not_run: Vec<&String> = failed
+        .iter()
+        .filter(|f| locked_at_pop(f) && !by_larq.contains(&f.uuid) && !by_php.contains(&f.uuid))
+        .map(|f| &f.uuid)
+        .collect();
+    let ran_or_failed: std::collections::HashSet<&String> = by_larq
+        .iter()
+        .chain(&by_php)
+        .chain(not_run.iter().copied())
+        .collect();
+    assert_eq!(ran_or_failed.len(), n, "every job ran or is in failed_jobs");
+    assert_shared_each_once(&by_larq, &by_php, n - not_run.len(), &dispatched);
     if kind != Kind::Sqlite {
         assert!(failed.is_empty(), "{failed:?}");
         assert!(!log.contains(".ERROR:"), "PHP logged errors: {log}");
     }
-    // Every failed_jobs row is a job that ran once and whose reservation PHP could not clear.
+    // Every other failed_jobs row is a job that ran once and whose reservation PHP could not
+    // clear.
     for f in &failed {
         assert!(
-            by_php.contains(&f.uuid) || by_larq.contains(&f.uuid),
+            by_php.contains(&f.uuid) || by_larq.contains(&f.uuid) || locked_at_pop(f),
             "{f:?}"
         );
         assert!(
-            f.exception.contains("attempted too many times"),
+            f.exception.contains("attempted too many times") || locked_at_pop(f),
             "{}",
             f.exception
         );
     }
-    assert!(failed.len() <= php_delete_refused);
+    assert!(
+        failed.iter().filter(|f| !locked_at_pop(f)).count() <= php_delete_refused,
+        "{:?}\n{:?}",
+        failed
+            .iter()
+            .map(|f| f.exception.lines().take(12).collect::<Vec<_>>())
+            .collect::<Vec<_>>(),
+        log.lines()
+            .filter(|l| l.contains("locked"))
+            .map(|l| l.chars().take(300).collect::<String>())
+            .collect::<Vec<_>>()
+    );
 }
 
-/// 2,000 jobs by default (SQLite writes one transaction at a time, so PHP's deletes wait on
-/// larq's; about 30 s here); the issue's 10,000 with `LARQ_DB_SHARED_JOBS=10000`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn php_worker_and_larq_share_one_sqlite_table_none_lost_none_twice() {
+laravel_tests!(async php_worker_and_larq_share_one_sqlite_table_none_lost_none_twice => share_one_sqlite_table; 8 10 13);
+
+/// 2,000 jobs by default on Laravel 8 (SQLite writes one transaction at a time, so PHP's deletes
+/// wait on larq's; about 30 s here), 500 on 10 and 13 (the same race, a quarter of the time); the
+/// issue's 10,000 with `LARQ_DB_SHARED_JOBS=10000`.
+async fn share_one_sqlite_table(major: u8) {
     let n = std::env::var("LARQ_DB_SHARED_JOBS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
-    php_worker_and_larq_share_one_table(Kind::Sqlite, n).await;
+        .unwrap_or(if major == 8 { 2000 } else { 500 });
+    php_worker_and_larq_share_one_table(major, Kind::Sqlite, n).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn php_worker_and_larq_share_10000_jobs_on_postgres_none_lost_none_twice() {
-    php_worker_and_larq_share_one_table(Kind::Postgres, 10_000).await;
+    php_worker_and_larq_share_one_table(8, Kind::Postgres, 10_000).await;
+}
+
+/// Laravel 13 and larq on PostgreSQL (row locks, no SQLite "database is locked"): strictly none
+/// lost, none twice, no failed_jobs row; 1,000 jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn php_worker_and_larq_share_1000_jobs_on_postgres_on_laravel_13() {
+    php_worker_and_larq_share_one_table(13, Kind::Postgres, 1_000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn php_worker_and_larq_share_10000_jobs_on_mariadb_none_lost_none_twice() {
-    php_worker_and_larq_share_one_table(Kind::Mysql, 10_000).await;
+    php_worker_and_larq_share_one_table(8, Kind::Mysql, 10_000).await;
 }
 
 // ---- larq migrate on the servers ------------------------------------------------------------
@@ -1155,26 +1222,27 @@ impl Job for ChainStep {
     }
 }
 
+laravel_tests!(async chains_continue_on_the_database_connection_in_larq_and_in_php => chains_on_the_database; 8 10 13);
+
 /// A chain dispatched from Rust onto the `jobs` table runs link by link in larq (the next link is
 /// inserted into the same table), and the same kind of chain runs in PHP's `queue:work database`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chains_continue_on_the_database_connection_in_larq_and_in_php() {
+/// On Laravel `major`: larq's dispatcher and worker write that version's payloads; PHP is that
+/// version's (queue names carry the version: the versions run side by side).
+async fn chains_on_the_database(major: u8) {
     use larq::bus::BusFeatures;
     use larq::dispatch::{Chain, Dispatcher, PendingJob};
     let Some(db) = TestDb::open(Kind::Sqlite).await else {
         return;
     };
     let q = Arc::new(larq::queue::Queue::from(db.queue(90).await));
-    let dispatcher = Dispatcher::for_queue(Arc::clone(&q), "default");
+    let dispatcher = Dispatcher::for_queue(Arc::clone(&q), "default").with_laravel_version(major);
+    let (larq_chain, php_chain) = (format!("larq-chain-{major}"), format!("php-chain-{major}"));
     let chain = |queue: &str| {
         Chain::new((1..=3).map(|step| PendingJob::new(&ChainStep { step }).unwrap()))
             .on_queue(queue)
             .on_connection("database")
     };
-    let first = dispatcher
-        .dispatch_chain(chain("larq-chain"))
-        .await
-        .unwrap();
+    let first = dispatcher.dispatch_chain(chain(&larq_chain)).await.unwrap();
     let row: i64 = first.id.parse().expect("the row id");
     assert!(row > 0);
     let payload: serde_json::Value = serde_json::from_str(&first.payload).unwrap();
@@ -1185,7 +1253,8 @@ async fn chains_continue_on_the_database_connection_in_larq_and_in_php() {
     let worker = Worker::builder(db.queue(90).await, Registry::new().with::<ChainStep>())
         .bus(BusFeatures::new("default"))
         .options(WorkerOptions {
-            queues: vec!["larq-chain".into()],
+            queues: vec![larq_chain.clone()],
+            laravel_version: major,
             ..options()
         })
         .build();
@@ -1194,26 +1263,27 @@ async fn chains_continue_on_the_database_connection_in_larq_and_in_php() {
         .lock()
         .unwrap()
         .iter()
-        .filter(|(queue, _)| queue == "larq-chain")
+        .filter(|(queue, _)| *queue == larq_chain)
         .map(|(_, step)| *step)
         .collect();
     assert_eq!(ran, [1, 2, 3]);
-    assert_eq!(q.size("larq-chain").await.unwrap(), 0);
+    assert_eq!(q.size(&larq_chain).await.unwrap(), 0);
 
-    if !php_available() {
+    if !laravel::version_available(major) {
         return;
     }
-    dispatcher.dispatch_chain(chain("php-chain")).await.unwrap();
+    dispatcher.dispatch_chain(chain(&php_chain)).await.unwrap();
     let records = db.dir.path().join("php-chain.jsonl");
     let artisan = app_dir().join("artisan");
     let out = laravel(
+        major,
         &db,
         "php",
         &[
             artisan.to_str().unwrap(),
             "queue:work",
             "database",
-            "--queue=php-chain",
+            &format!("--queue={php_chain}"),
             "--stop-when-empty",
         ],
     )
@@ -1248,7 +1318,7 @@ async fn chains_continue_on_the_database_connection_in_larq_and_in_php() {
         })
         .collect();
     assert_eq!(steps, [1, 2, 3], "{}", String::from_utf8_lossy(&out.stdout));
-    assert_eq!(q.size("php-chain").await.unwrap(), 0);
+    assert_eq!(q.size(&php_chain).await.unwrap(), 0);
 }
 
 // ---- the operator commands' operations through `Queue` (size, monitor, clear, retry) ---------
@@ -1537,8 +1607,8 @@ async fn retry_failed_inserts_a_fresh_row_mariadb() {
 /// the database connection, larq reserves it and fails it (failed_jobs row, job row deleted),
 /// then retries it from failed_jobs as `larq failed retry` will (find, `Queue::retry_failed`,
 /// forget), and PHP's own `queue:work database` runs the pushed-back row as attempt 1.
-async fn php_runs_a_job_larq_retried(kind: Kind) {
-    if !php_available() {
+async fn php_runs_a_job_larq_retried(major: u8, kind: Kind) {
+    if !laravel::version_available(major) {
         return;
     }
     let Some(db) = TestDb::open_own(kind).await else {
@@ -1548,6 +1618,7 @@ async fn php_runs_a_job_larq_retried(kind: Kind) {
     let tag = format!("retried-{kind:?}");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/bin/dispatch");
     let out = laravel(
+        major,
         &db,
         script.to_str().unwrap(),
         &[
@@ -1611,6 +1682,7 @@ async fn php_runs_a_job_larq_retried(kind: Kind) {
     let records = db.dir.path().join("php.jsonl");
     let artisan = app_dir().join("artisan");
     let out = laravel(
+        major,
         &db,
         "php",
         &[
@@ -1647,19 +1719,20 @@ async fn php_runs_a_job_larq_retried(kind: Kind) {
     assert!(db.job_rows().await.is_empty(), "PHP deleted the row");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn php_runs_a_job_larq_retried_sqlite() {
-    php_runs_a_job_larq_retried(Kind::Sqlite).await;
+laravel_tests!(async php_runs_a_job_larq_retried_sqlite => larq_retried_sqlite; 8 10 13);
+
+async fn larq_retried_sqlite(major: u8) {
+    php_runs_a_job_larq_retried(major, Kind::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn php_runs_a_job_larq_retried_postgres() {
-    php_runs_a_job_larq_retried(Kind::Postgres).await;
+    php_runs_a_job_larq_retried(8, Kind::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn php_runs_a_job_larq_retried_mariadb() {
-    php_runs_a_job_larq_retried(Kind::Mysql).await;
+    php_runs_a_job_larq_retried(8, Kind::Mysql).await;
 }
 
 /// The `Total` column of `larq size`'s row for the `database` connection's `default` queue.
@@ -1685,7 +1758,7 @@ async fn operator_commands_work_the_database_connection(kind: Kind) {
         std::fs::remove_file(db.sqlite_path()).unwrap();
     }
     let run = |args: &[&str]| {
-        let out = laravel(&db, larq, args).output().unwrap();
+        let out = laravel(8, &db, larq, args).output().unwrap();
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -1698,7 +1771,7 @@ async fn operator_commands_work_the_database_connection(kind: Kind) {
         out
     };
     ok(&["migrate"]);
-    assert_eq!(dispatch(&db, 3, "ops").len(), 3);
+    assert_eq!(dispatch(8, &db, 3, "ops").len(), 3);
     assert_eq!(
         size_total(&ok(&["size", "--connection", "database"])),
         Some(3)

@@ -1,21 +1,23 @@
 //! Batches, PHP vs larq: the same `Bus::batch([...])` dispatch is worked once by PHP's
 //! `queue:work` and once by larq, each on its own Redis and SQLite; the `job_batches` rows must end
 //! up the same (ids and timestamps aside), and `failed_job_ids` must name the job in failed_jobs.
+//! On Laravel 8, 10 and 13, each with the `job_batches` table its `larq:setup-db` creates.
 
 use crate::support::laravel;
 
 use std::sync::Mutex;
 
-use laravel::App;
+use laravel::{laravel_tests, App, Serial};
 use larq::batch::{BatchRepository, BatchRow};
 use larq::bus::BusFeatures;
 use larq::failed::FailedJobStore;
 use larq::job::{Job, JobContext, JobError, Registry};
-use larq::queue::{RedisQueue, RedisQueueOptions};
+use larq::queue::RedisQueue;
 use larq::worker::{Worker, WorkerOptions};
 use serde_json::{json, Value as Json};
 
 static RAN: Mutex<Vec<i64>> = Mutex::new(Vec::new());
+static SERIAL: Serial = Serial::new();
 
 #[derive(serde::Deserialize)]
 struct BatchStep {
@@ -34,7 +36,7 @@ impl Job for BatchStep {
 }
 
 async fn larq_work(app: &App) {
-    let queue = RedisQueue::connect(&app.url(0), RedisQueueOptions::default())
+    let queue = RedisQueue::connect(&app.url(0), app.queue_options())
         .await
         .expect("connect");
     let worker = Worker::builder(queue, Registry::new().with::<BatchStep>())
@@ -45,6 +47,7 @@ async fn larq_work(app: &App) {
             sleep: std::time::Duration::ZERO,
             // The test process holds every integration test: its RSS is no job's.
             memory_mb: 0,
+            laravel_version: app.major,
             ..WorkerOptions::default()
         })
         .build();
@@ -109,11 +112,18 @@ fn strict_batch(app: &App, allow_failures: bool) {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn job_batches_rows_match_php() {
+laravel_tests!(async job_batches_rows_match_php => rows_match_php; 8 10 13);
+
+async fn rows_match_php(major: u8) {
+    let _serial = SERIAL.lock().await;
+    RAN.lock().unwrap().clear();
     // The fixture's batch (two jobs, allowFailures, a then callback): both succeed.
-    let Some(php_app) = App::start() else { return };
-    let Some(larq_app) = App::start() else { return };
+    let Some(php_app) = App::start_version(major) else {
+        return;
+    };
+    let Some(larq_app) = App::start_version(major) else {
+        return;
+    };
     php_app.dispatch("batch", &[]);
     larq_app.dispatch("batch", &[]);
     php_work(&php_app);
@@ -130,8 +140,12 @@ async fn job_batches_rows_match_php() {
     // skips the other two (PHP's BatchStep does not check cancelled(), but both count them as
     // done, which is what an early `return` in a Batchable job does).
     for allow in [false, true] {
-        let Some(php_app) = App::start() else { return };
-        let Some(larq_app) = App::start() else { return };
+        let Some(php_app) = App::start_version(major) else {
+            return;
+        };
+        let Some(larq_app) = App::start_version(major) else {
+            return;
+        };
         strict_batch(&php_app, allow);
         strict_batch(&larq_app, allow);
         RAN.lock().unwrap().clear();

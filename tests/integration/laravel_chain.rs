@@ -3,23 +3,26 @@
 //! first link; on the other, larq does. The next link each leaves in `queues:chains` must be the
 //! same job (same payload fields, same command properties; the catch closure larq carries over is
 //! byte-exact, PHP's is re-signed), and the rest of the chain then runs in PHP or in larq alike.
+//! On Laravel 8, 10 and 13: each writes its own payload fields and leaves out default properties
+//! from 10 on, and larq's link must follow.
 
 use crate::support::laravel;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
-use laravel::App;
+use laravel::{laravel_tests, App, Serial};
 use larq::bus::BusFeatures;
 use larq::failed::FailedJobStore;
 use larq::job::{Job, JobContext, JobError, Registry};
 use larq::php::{tree, Value};
-use larq::queue::{RedisQueue, RedisQueueOptions};
+use larq::queue::RedisQueue;
 use larq::worker::{Worker, WorkerOptions};
 use serde_json::Value as Json;
 
 static RAN: Mutex<Vec<i64>> = Mutex::new(Vec::new());
 static FAIL_STEP: AtomicI64 = AtomicI64::new(0);
+static SERIAL: Serial = Serial::new();
 
 #[derive(serde::Deserialize)]
 struct ChainStep {
@@ -39,7 +42,7 @@ impl Job for ChainStep {
 }
 
 async fn larq_work(app: &App, once: bool) {
-    let queue = RedisQueue::connect(&app.url(0), RedisQueueOptions::default())
+    let queue = RedisQueue::connect(&app.url(0), app.queue_options())
         .await
         .expect("connect");
     let failed = FailedJobStore::sqlite(&app.db()).await.expect("sqlite");
@@ -53,6 +56,7 @@ async fn larq_work(app: &App, once: bool) {
             sleep: std::time::Duration::ZERO,
             // The test process holds every integration test: its RSS is no job's.
             memory_mb: 0,
+            laravel_version: app.major,
             ..WorkerOptions::default()
         })
         .build();
@@ -61,7 +65,7 @@ async fn larq_work(app: &App, once: bool) {
 
 fn chain_list(app: &App) -> Vec<String> {
     redis::cmd("LRANGE")
-        .arg("laravel_database_queues:chains")
+        .arg(app.queue_key("chains"))
         .arg(0)
         .arg(-1)
         .query(&mut app.conn(0))
@@ -118,6 +122,12 @@ fn normalized(payload: &str) -> (Json, Json, Vec<Json>) {
     for k in ["uuid", "id"] {
         p[k] = Json::String(format!("<{k}>"));
     }
+    // Laravel 13's dispatch time: PHP's link and larq's are pushed seconds apart.
+    if let Some(at) = p.get("createdAt").and_then(Json::as_i64) {
+        let now = larq::queue::now() as i64;
+        assert!((now - 60..=now).contains(&at), "createdAt {at}");
+        p["createdAt"] = Json::String("<createdAt>".into());
+    }
     p["data"]["command"] = Json::Null;
     let keys: Vec<Json> = p
         .as_object()
@@ -143,10 +153,17 @@ fn normalized(payload: &str) -> (Json, Json, Vec<Json>) {
     (p, Json::Object(props), closures)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn larq_continues_a_chain_as_php_does() {
-    let Some(php_app) = App::start() else { return };
-    let Some(larq_app) = App::start() else { return };
+laravel_tests!(async larq_continues_a_chain_as_php_does => continues_a_chain; 8 10 13);
+
+async fn continues_a_chain(major: u8) {
+    let _serial = SERIAL.lock().await;
+    RAN.lock().unwrap().clear();
+    let Some(php_app) = App::start_version(major) else {
+        return;
+    };
+    let Some(larq_app) = App::start_version(major) else {
+        return;
+    };
 
     // Same dispatch on both.
     php_app.dispatch("chain", &[]);
@@ -226,7 +243,9 @@ async fn larq_continues_a_chain_as_php_does() {
 
     // A failing link with a catch callback: failed, chain dropped, the note says PHP's catch
     // callback did not run.
-    let Some(fail_app) = App::start() else { return };
+    let Some(fail_app) = App::start_version(major) else {
+        return;
+    };
     fail_app.dispatch("chain", &[]);
     FAIL_STEP.store(1, Ordering::SeqCst);
     larq_work(&fail_app, true).await;

@@ -1,22 +1,23 @@
 //! Framework wrappers: a queued listener runs in Rust with the event PHP recorded; a queued
 //! mailable fails with a clear message under the default policy, and under `hand-back` goes back
 //! untouched (same bytes, attempts not consumed) and is then sent by PHP's worker; a job handed
-//! back too often fails.
+//! back too often fails. On Laravel 8, 10 and 13.
 
 use crate::support::laravel;
 
 use std::sync::Mutex;
 
-use laravel::{prop, App};
+use laravel::{laravel_tests, prop, App, Serial};
 use larq::bus::BusFeatures;
 use larq::cache::CacheStore;
 use larq::failed::FailedJobStore;
 use larq::job::{JobContext, JobError, Registry};
-use larq::queue::{RedisQueue, RedisQueueOptions};
+use larq::queue::RedisQueue;
 use larq::worker::{Worker, WorkerOptions};
 use larq::wrappers::{HandBack, Listener, WrapperPolicies, WrapperPolicy};
 
 static EVENTS: Mutex<Vec<(i64, String)>> = Mutex::new(Vec::new());
+static SERIAL: Serial = Serial::new();
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -37,10 +38,10 @@ impl Listener for SendShipmentNotification {
 }
 
 async fn larq_work(app: &App, registry: Registry, policies: WrapperPolicies) {
-    let queue = RedisQueue::connect(&app.url(0), RedisQueueOptions::default())
+    let queue = RedisQueue::connect(&app.url(0), app.queue_options())
         .await
         .expect("connect");
-    let cache = CacheStore::connect(&app.url(1), "laravel_database_laravel_cache:")
+    let cache = CacheStore::connect(&app.url(1), laravel::cache_prefix(app.major))
         .await
         .unwrap();
     let worker = Worker::builder(queue, registry)
@@ -55,6 +56,7 @@ async fn larq_work(app: &App, registry: Registry, policies: WrapperPolicies) {
             sleep: std::time::Duration::ZERO,
             // The test process holds every integration test: its RSS is no job's.
             memory_mb: 0,
+            laravel_version: app.major,
             ..WorkerOptions::default()
         })
         .build();
@@ -64,19 +66,19 @@ async fn larq_work(app: &App, registry: Registry, policies: WrapperPolicies) {
 fn queued(app: &App) -> (Vec<String>, Vec<String>, i64) {
     let mut c = app.conn(0);
     let ready: Vec<String> = redis::cmd("LRANGE")
-        .arg("laravel_database_queues:default")
+        .arg(app.queue_key("default"))
         .arg(0)
         .arg(-1)
         .query(&mut c)
         .unwrap();
     let delayed: Vec<String> = redis::cmd("ZRANGE")
-        .arg("laravel_database_queues:default:delayed")
+        .arg(app.queue_key("default:delayed"))
         .arg(0)
         .arg(-1)
         .query(&mut c)
         .unwrap();
     let reserved: i64 = redis::cmd("ZCARD")
-        .arg("laravel_database_queues:default:reserved")
+        .arg(app.queue_key("default:reserved"))
         .query(&mut c)
         .unwrap();
     (ready, delayed, reserved)
@@ -91,11 +93,18 @@ async fn failed_rows(app: &App) -> Vec<larq::failed::FailedRow> {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn listeners_run_in_rust_and_php_only_wrappers_follow_the_policy() {
+laravel_tests!(async listeners_run_in_rust_and_php_only_wrappers_follow_the_policy => wrappers_follow_the_policy; 8 10 13);
+
+async fn wrappers_follow_the_policy(major: u8) {
+    let _serial = SERIAL.lock().await;
+    EVENTS.lock().unwrap().clear();
     // Listener: PHP's worker and larq's see the same event.
-    let Some(php_app) = App::start() else { return };
-    let Some(larq_app) = App::start() else { return };
+    let Some(php_app) = App::start_version(major) else {
+        return;
+    };
+    let Some(larq_app) = App::start_version(major) else {
+        return;
+    };
     php_app.dispatch("listener", &[]);
     larq_app.dispatch("listener", &[]);
     php_app.artisan(&["queue:work", "redis", "--once", "--sleep=0"]);
@@ -116,7 +125,9 @@ async fn listeners_run_in_rust_and_php_only_wrappers_follow_the_policy() {
     assert!(failed_rows(&larq_app).await.is_empty());
 
     // A listener without a Rust handler, a mailable: fail with a clear message by default.
-    let Some(app) = App::start() else { return };
+    let Some(app) = App::start_version(major) else {
+        return;
+    };
     app.dispatch("mailable", &[]);
     larq_work(&app, Registry::new(), WrapperPolicies::new()).await;
     let rows = failed_rows(&app).await;
@@ -128,7 +139,9 @@ async fn listeners_run_in_rust_and_php_only_wrappers_follow_the_policy() {
     );
 
     // hand-back: the very bytes go back (attempts 0), and PHP's worker then sends the mail.
-    let Some(app) = App::start() else { return };
+    let Some(app) = App::start_version(major) else {
+        return;
+    };
     app.dispatch("mailable", &[]);
     let (original, _, _) = queued(&app);
     let mut policies = WrapperPolicies::new().queue("default", WrapperPolicy::HandBack);
@@ -147,7 +160,9 @@ async fn listeners_run_in_rust_and_php_only_wrappers_follow_the_policy() {
     );
 
     // With only larq workers, a handed-back job fails after `max` hand-backs.
-    let Some(app) = App::start() else { return };
+    let Some(app) = App::start_version(major) else {
+        return;
+    };
     app.dispatch("mailable", &[]);
     for round in 0..3 {
         std::thread::sleep(std::time::Duration::from_millis(1100));

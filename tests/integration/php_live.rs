@@ -2,13 +2,11 @@
 //! onto a private Redis the way Laravel pushes, and run by the real `php artisan queue:work` of the
 //! app in `php-fixtures/`. `App\Jobs\EchoJob` records the properties it received (a value tree
 //! written by PHP from the live, unserialized object), and every property must equal what Rust sent.
+//! On Laravel 8, 10 and 13 (PHP 8.2 and 8.4), each payload in that version's shape.
 
-use crate::support::php as php_support;
-use crate::support::redis_server as redis_support;
+use crate::support::laravel::{laravel_tests, App};
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use larq::php::{self, tree, Value};
 use serde::Serialize;
@@ -25,10 +23,6 @@ struct EchoJob {
     null: Option<i64>,
     list: Vec<i64>,
     nested: BTreeMap<String, Json>,
-}
-
-fn app_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/app")
 }
 
 /// Every scalar edge case the fixtures cover, spread over a handful of jobs.
@@ -80,9 +74,30 @@ fn cases() -> Vec<EchoJob> {
         .collect()
 }
 
-/// A payload shaped exactly like Laravel 8's Redis payload for an object job.
-fn payload(uuid: &str, command: &[u8]) -> String {
+/// A payload shaped exactly like Laravel `major`'s Redis payload for an object job (8 and 10
+/// share one shape; 13 adds `deleteWhenMissingModels`, `data.batchId`, `createdAt`, `delay`).
+fn payload(major: u8, uuid: &str, command: &[u8]) -> String {
     let command = std::str::from_utf8(command).expect("EchoJob commands are UTF-8");
+    if major >= 13 {
+        return json!({
+            "uuid": uuid,
+            "displayName": "App\\Jobs\\EchoJob",
+            "job": "Illuminate\\Queue\\CallQueuedHandler@call",
+            "maxTries": null,
+            "maxExceptions": null,
+            "failOnTimeout": false,
+            "backoff": null,
+            "timeout": null,
+            "retryUntil": null,
+            "deleteWhenMissingModels": false,
+            "data": {"commandName": "App\\Jobs\\EchoJob", "command": command, "batchId": null},
+            "createdAt": larq::queue::now(),
+            "id": format!("larqlive{uuid:0>24}"),
+            "attempts": 0,
+            "delay": null
+        })
+        .to_string();
+    }
     json!({
         "uuid": uuid,
         "displayName": "App\\Jobs\\EchoJob",
@@ -100,39 +115,13 @@ fn payload(uuid: &str, command: &[u8]) -> String {
     .to_string()
 }
 
-#[test]
-fn php_queue_work_runs_what_larq_serialized() {
-    if !php_support::php_available() {
-        return;
-    }
-    let Some(redis) = redis_support::TestRedis::start() else {
-        return;
-    };
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let record = scratch.path().join("record.jsonl");
-    let db = scratch.path().join("db.sqlite");
-    let artisan = |args: &[&str]| {
-        let out = Command::new("php")
-            .arg(app_dir().join("artisan"))
-            .args(args)
-            .env("REDIS_HOST", "127.0.0.1")
-            .env("REDIS_PORT", redis.port.to_string())
-            .env("DB_DATABASE", &db)
-            .env("LARQ_RECORD_FILE", &record)
-            .env("LOG_PATH", scratch.path().join("laravel.log"))
-            .output()
-            .expect("run artisan");
-        assert!(
-            out.status.success(),
-            "artisan {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    artisan(&["larq:setup-db"]);
+laravel_tests!(sync php_queue_work_runs_what_larq_serialized => runs_what_larq_serialized; 8 10 13);
 
-    let mut conn = redis.conn(0);
+fn runs_what_larq_serialized(major: u8) {
+    let Some(app) = App::start_version(major) else {
+        return;
+    };
+    let mut conn = app.conn(0);
     let mut sent: BTreeMap<String, Json> = BTreeMap::new();
     for (i, job) in cases().iter().enumerate() {
         let command = php::to_vec(job).expect("larq serializes EchoJob");
@@ -142,16 +131,16 @@ fn php_queue_work_runs_what_larq_serialized() {
             uuid.clone(),
             tree::to_tree(&Value::parse(&command).expect("our bytes parse")),
         );
-        let body = payload(&uuid, &command);
+        let body = payload(major, &uuid, &command);
         // Laravel's push: the payload and one notify token.
         redis::pipe()
-            .rpush("laravel_database_queues:default", &body)
-            .rpush("laravel_database_queues:default:notify", 1)
+            .rpush(app.queue_key("default"), &body)
+            .rpush(app.queue_key("default:notify"), 1)
             .exec(&mut conn)
             .expect("push");
     }
 
-    artisan(&[
+    app.artisan(&[
         "queue:work",
         "redis",
         "--stop-when-empty",
@@ -159,11 +148,7 @@ fn php_queue_work_runs_what_larq_serialized() {
         "--tries=1",
     ]);
 
-    let text = std::fs::read_to_string(&record).expect("EchoJob recorded nothing");
-    let lines: Vec<Json> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("record line"))
-        .collect();
+    let lines: Vec<Json> = app.records();
     assert_eq!(
         lines.len(),
         sent.len(),
@@ -190,11 +175,11 @@ fn php_queue_work_runs_what_larq_serialized() {
         }
     }
     let left: i64 = redis::cmd("LLEN")
-        .arg("laravel_database_queues:default")
+        .arg(app.queue_key("default"))
         .query(&mut conn)
         .expect("llen");
     let reserved: i64 = redis::cmd("ZCARD")
-        .arg("laravel_database_queues:default:reserved")
+        .arg(app.queue_key("default:reserved"))
         .query(&mut conn)
         .expect("zcard");
     assert_eq!((left, reserved), (0, 0), "jobs left in Redis");

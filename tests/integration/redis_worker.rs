@@ -6,8 +6,7 @@
 //! Jobs are `Tests\Probe` objects whose `mode` says what the handler does; every run is recorded
 //! (in memory, or in a JSON-lines file for child processes) with its attempt number and time.
 
-use crate::support::laravel;
-use crate::support::php as php_support;
+use crate::support::laravel::{self, laravel_tests};
 use crate::support::probe as probe_support;
 use crate::support::redis_server;
 
@@ -21,7 +20,6 @@ use larq::failed::FailedJobStore;
 use larq::payload::Payload;
 use larq::queue::{RedisQueue, RedisQueueOptions};
 use larq::worker::{StopReason, Worker, WorkerOptions};
-use php_support::php_available;
 use probe_support::{
     assert_shared_each_once, child_retry_after, now_f, options, php_record_uuids, probe, records,
     registry, run_child_worker, run_until, uuids_of_lines, wait_for,
@@ -35,6 +33,8 @@ const CACHE_PREFIX: &str = "laravel_database_laravel_cache:";
 struct Env {
     server: TestRedis,
     dir: tempfile::TempDir,
+    /// The Laravel version of the app's PHP side: its key prefixes, larq's `laravel_version`.
+    major: u8,
 }
 
 impl Env {
@@ -42,7 +42,18 @@ impl Env {
         Some(Env {
             server: TestRedis::start()?,
             dir: tempfile::tempdir().unwrap(),
+            major: 8,
         })
+    }
+
+    /// An env for the app on Laravel `major`; `None` when it (or Redis) is missing outside CI.
+    fn start_version(major: u8) -> Option<Env> {
+        if !laravel::version_available(major) {
+            return None;
+        }
+        let mut env = Env::start()?;
+        env.major = major;
+        Some(env)
     }
 
     fn db(&self) -> PathBuf {
@@ -64,6 +75,7 @@ impl Env {
             &self.server.url(0),
             RedisQueueOptions {
                 retry_after,
+                prefix: laravel::redis_prefix(self.major).to_owned(),
                 ..RedisQueueOptions::default()
             },
         )
@@ -78,7 +90,7 @@ impl Env {
     }
 
     async fn worker(&self, retry_after: u64, options: WorkerOptions) -> Worker {
-        let cache = CacheStore::connect(&self.server.url(1), CACHE_PREFIX)
+        let cache = CacheStore::connect(&self.server.url(1), laravel::cache_prefix(self.major))
             .await
             .unwrap();
         Worker::builder(self.queue(retry_after).await, registry())
@@ -88,8 +100,19 @@ impl Env {
             .build()
     }
 
+    /// The tests' worker options with this env's Laravel version.
+    fn options(&self) -> WorkerOptions {
+        WorkerOptions {
+            laravel_version: self.major,
+            ..options()
+        }
+    }
+
     fn assert_queue_empty(&self) {
-        self.assert_named_queue_empty(Q);
+        self.assert_named_queue_empty(&format!(
+            "{}queues:default",
+            laravel::redis_prefix(self.major)
+        ));
     }
 
     /// Nothing ready, delayed, reserved or waiting to notify under the queue's key.
@@ -827,7 +850,7 @@ async fn sigterm_finishes_the_running_job_first() {
 // ---- the real Laravel app -------------------------------------------------------------------
 
 fn artisan_command(env: &Env, args: &[&str]) -> Command {
-    let mut cmd = laravel::artisan_command(args);
+    let mut cmd = laravel::artisan_command_for(env.major, args);
     cmd.env("REDIS_HOST", "127.0.0.1")
         .env("REDIS_PORT", env.server.port.to_string())
         .env("DB_DATABASE", env.db())
@@ -839,12 +862,12 @@ fn artisan(env: &Env, args: &[&str]) -> String {
     laravel::run(artisan_command(env, args), &format!("artisan {args:?}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn laravel_dispatches_1000_some_jobs_larq_runs_each_once() {
-    let Some(env) = Env::start() else { return };
-    if !php_available() {
+laravel_tests!(async laravel_dispatches_1000_some_jobs_larq_runs_each_once => dispatches_1000_larq_runs; 8 10 13);
+
+async fn dispatches_1000_larq_runs(major: u8) {
+    let Some(env) = Env::start_version(major) else {
         return;
-    }
+    };
     let tag = env.tag("laravel1000");
     let out = artisan(
         &env,
@@ -858,7 +881,7 @@ async fn laravel_dispatches_1000_some_jobs_larq_runs_each_once() {
         ],
     );
     assert_eq!(out.lines().count(), 1000);
-    let mut opts = options();
+    let mut opts = env.options();
     opts.concurrency = 4;
     let reason = env.worker(90, opts).await.run().await.unwrap();
     assert_eq!(reason, StopReason::Empty);
@@ -868,12 +891,12 @@ async fn laravel_dispatches_1000_some_jobs_larq_runs_each_once() {
     env.assert_queue_empty();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queue_retry_sends_a_failed_job_back_and_queue_restart_stops_larq() {
-    let Some(env) = Env::start() else { return };
-    if !php_available() {
+laravel_tests!(async queue_retry_sends_a_failed_job_back_and_queue_restart_stops_larq => retry_and_restart; 8 10 13);
+
+async fn retry_and_restart(major: u8) {
+    let Some(env) = Env::start_version(major) else {
         return;
-    }
+    };
     let tag = env.tag("retry");
     env.queue(90)
         .await
@@ -883,13 +906,13 @@ async fn queue_retry_sends_a_failed_job_back_and_queue_restart_stops_larq() {
         )
         .await
         .unwrap();
-    let reason = env.worker(90, options()).await.run().await.unwrap();
+    let reason = env.worker(90, env.options()).await.run().await.unwrap();
     assert_eq!(reason, StopReason::Empty);
     assert_eq!(env.store().await.all().await.unwrap().len(), 1);
     assert!(artisan(&env, &["queue:failed"]).contains("Tests\\Probe"));
     artisan(&env, &["queue:retry", "all"]);
     assert!(env.store().await.all().await.unwrap().is_empty());
-    let mut opts = options();
+    let mut opts = env.options();
     opts.stop_when_empty = false;
     let worker = env.worker(90, opts).await;
     let task = tokio::spawn(worker.run());
@@ -914,25 +937,35 @@ async fn queue_retry_sends_a_failed_job_back_and_queue_restart_stops_larq() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn php_worker_and_larq_share_10000_jobs_none_lost_none_twice() {
-    let Some(env) = Env::start() else { return };
-    if !php_available() {
+    share_jobs(8, 10_000).await;
+}
+
+laravel_tests!(async php_worker_and_larq_share_2000_jobs_none_lost_none_twice => share_2000_jobs; 10 13);
+
+/// The same race on Laravel 10 and 13, with a fifth of the jobs.
+async fn share_2000_jobs(major: u8) {
+    share_jobs(major, 2_000).await;
+}
+
+/// PHP's `queue:work` of Laravel `major` and larq drain `n` jobs Laravel dispatched.
+async fn share_jobs(major: u8, n: usize) {
+    let Some(env) = Env::start_version(major) else {
         return;
-    }
-    const N: usize = 10_000;
+    };
     let tag = env.tag("shared");
     let out = artisan(
         &env,
         &[
             "larq:dispatch",
             "SomeJob",
-            &format!("--count={N}"),
+            &format!("--count={n}"),
             "--user-id=1",
             "--increment",
             &format!("--param={tag}"),
         ],
     );
     let dispatched: std::collections::HashSet<String> = uuids_of_lines(&out).into_iter().collect();
-    assert_eq!(dispatched.len(), N);
+    assert_eq!(dispatched.len(), n);
     let php_records = env.dir.path().join("php.jsonl");
     let mut php = artisan_command(
         &env,
@@ -949,14 +982,14 @@ async fn php_worker_and_larq_share_10000_jobs_none_lost_none_twice() {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
-    let mut opts = options();
+    let mut opts = env.options();
     opts.concurrency = 2;
     let reason = env.worker(90, opts).await.run().await.unwrap();
     assert_eq!(reason, StopReason::Empty);
     assert!(php.wait().unwrap().success());
     let by_larq: Vec<String> = records(&tag).into_iter().map(|r| r.uuid).collect();
     let by_php = php_record_uuids(&php_records);
-    assert_shared_each_once(&by_larq, &by_php, N, &dispatched);
+    assert_shared_each_once(&by_larq, &by_php, n, &dispatched);
     env.assert_queue_empty();
     assert!(env.store().await.all().await.unwrap().is_empty());
 }

@@ -65,6 +65,92 @@ pub fn redis_prefix(major: u8) -> &'static str {
     }
 }
 
+/// The physical key prefix of the fixture app's Redis cache store on Laravel `major` (Redis
+/// prefix, then the cache prefix, with a `:` up to 10): where `queue:restart` and unique locks
+/// write.
+pub fn cache_prefix(major: u8) -> &'static str {
+    match major {
+        8 => "laravel_database_laravel_cache:",
+        9 | 10 => "laravel_database_laravel_cache_:",
+        _ => "laravel-database-laravel-cache-",
+    }
+}
+
+/// One test per Laravel version, in a module named after the test: `laravel_tests!(async
+/// some_test => body; 8 10 13)` makes `some_test::on_laravel_8` ... each calling `body(major)`
+/// (an `async fn` for `async`, a plain `fn` for `sync`), so `cargo test some_test` runs every
+/// version and `on_laravel_13` one version across the areas.
+macro_rules! laravel_tests {
+    (async $name:ident => $body:ident; $($v:tt)+) => {
+        mod $name {
+            $( $crate::support::laravel::laravel_tests!(@async $body $v); )+
+        }
+    };
+    (sync $name:ident => $body:ident; $($v:tt)+) => {
+        mod $name {
+            $( $crate::support::laravel::laravel_tests!(@sync $body $v); )+
+        }
+    };
+    (@async $body:ident 8) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn on_laravel_8() {
+            super::$body(8).await
+        }
+    };
+    (@async $body:ident 10) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn on_laravel_10() {
+            super::$body(10).await
+        }
+    };
+    (@async $body:ident 13) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn on_laravel_13() {
+            super::$body(13).await
+        }
+    };
+    (@sync $body:ident 8) => {
+        #[test]
+        fn on_laravel_8() {
+            super::$body(8)
+        }
+    };
+    (@sync $body:ident 10) => {
+        #[test]
+        fn on_laravel_10() {
+            super::$body(10)
+        }
+    };
+    (@sync $body:ident 13) => {
+        #[test]
+        fn on_laravel_13() {
+            super::$body(13)
+        }
+    };
+}
+pub(crate) use laravel_tests;
+
+/// Serializes the versions of one test whose Rust job handlers report through statics (a test
+/// module's `static`s are shared by its `on_laravel_N` tests, which the harness runs in parallel).
+pub struct Serial(tokio::sync::Mutex<()>);
+
+impl Serial {
+    /// A lock for one test module.
+    pub const fn new() -> Serial {
+        Serial(tokio::sync::Mutex::const_new(()))
+    }
+
+    /// Hold it for the test's body.
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.lock().await
+    }
+
+    /// [`Serial::lock`] from a test without a runtime.
+    pub fn blocking_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.blocking_lock()
+    }
+}
+
 /// The fixture app directory.
 pub fn app_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("php-fixtures/app")
@@ -195,6 +281,21 @@ impl App {
     pub fn url(&self, db: u32) -> String {
         self.redis.url(db)
     }
+}
+
+/// Run a PHP script file with Laravel `major`'s PHP (its framework at
+/// `/usr/share/php/Illuminate` inside the root), asserting success; its stdout. `None` when that
+/// version is missing outside CI.
+pub fn run_php_for(major: u8, script: &str, args: &[&str]) -> Option<String> {
+    if !version_available(major) {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("script.php");
+    std::fs::write(&path, script).expect("write script");
+    let mut c = Command::new(php_for());
+    c.arg(major.to_string()).arg(&path).args(args);
+    Some(run(c, &format!("PHP of Laravel {major}")))
 }
 
 /// `php artisan <args>` of the fixture app on Laravel 8; the caller adds the environment that
