@@ -244,7 +244,8 @@ fn artisan(major: u8, cluster: &TestCluster, scratch: &Path, args: &[&str]) -> S
 /// for an app on Laravel `major` whose cache store is Redis (as the fixture's .env says).
 fn larq_work(major: u8, cluster: &TestCluster, scratch: &Path, args: &[&str]) -> Command {
     let mut c = bins::command(bins::recording_backend());
-    c.arg("work")
+    // The connection is named: 13's default (QUEUE_CONNECTION unset) is `database`.
+    c.args(["work", "redis"])
         .args(["--laravel-version", &major.to_string()])
         .args(args)
         .env("LARQ_REDIS_CLUSTER", cluster.seed_list())
@@ -323,7 +324,12 @@ fn cluster_round_trip(major: u8) {
         }
     }
     let expected: BTreeMap<u32, usize> = (1..=300).chain(1001..=1100).map(|i| (i, 1)).collect();
-    assert_eq!(runs, expected, "every job exactly once");
+    assert_eq!(
+        runs,
+        expected,
+        "every job exactly once; larq said:\n{}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         queue_keys_with(&cluster, &queues),
         Vec::<String>::new(),
