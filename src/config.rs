@@ -529,30 +529,6 @@ fn parse_value(value: &str) -> Result<RawValue, &'static str> {
     }
 }
 
-/// Laravel's `Str::slug($title, $separator)` for the ASCII names apps use as `APP_NAME`
-/// (non-ASCII letters are kept lower-cased rather than transliterated).
-pub(crate) fn slug(title: &str, separator: char) -> String {
-    let other = if separator == '-' { '_' } else { '-' };
-    let replaced = title
-        .replace(other, &separator.to_string())
-        .replace('@', &format!("{separator}at{separator}"))
-        .to_lowercase();
-    let mut out = String::new();
-    let mut pending_sep = false;
-    for c in replaced.chars() {
-        if c == separator || c.is_whitespace() {
-            pending_sep = true;
-        } else if c.is_alphanumeric() {
-            if pending_sep && !out.is_empty() {
-                out.push(separator);
-            }
-            pending_sep = false;
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Where the Redis connections point and how their keys are prefixed.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
@@ -1020,15 +996,6 @@ mod tests {
         assert_eq!(env.raw("P"), Some("proc"));
         assert_eq!(env.raw("Q"), Some("proc"));
         assert_eq!(env.raw("R"), None);
-    }
-
-    #[test]
-    fn slug_like_laravel() {
-        assert_eq!(slug("Laravel", '_'), "laravel");
-        assert_eq!(slug("My App", '_'), "my_app");
-        assert_eq!(slug("My-App  2", '_'), "my_app_2");
-        assert_eq!(slug("a@b", '_'), "a_at_b");
-        assert_eq!(slug("My App", '-'), "my-app");
     }
 
     #[test]

@@ -12,9 +12,6 @@
 
 use std::path::Path;
 
-use crate::config::slug;
-use crate::db::Backend;
-
 /// A Laravel major version whose conventions larq follows. `Copy`, ordered by release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Laravel {
@@ -177,13 +174,13 @@ impl Laravel {
     }
 
     /// Whether the `database` cache store base64-encodes a serialized value holding a NUL byte
-    /// on `backend` (`DatabaseStore::serialize`: PostgreSQL in 8 and 10; PostgreSQL and SQLite
+    /// on the database `driver`, Laravel's name (`pgsql`, `sqlite`, `mysql`) (`DatabaseStore::serialize`: PostgreSQL in 8 and 10; PostgreSQL and SQLite
     /// in 13). Reading decodes any value with neither `:` nor `;`, whoever wrote it.
-    pub fn database_cache_base64(self, backend: Backend) -> bool {
-        match backend {
-            Backend::Postgres => true,
-            Backend::Sqlite => self.major >= 13,
-            Backend::Mysql => false,
+    pub fn database_cache_base64(self, driver: &str) -> bool {
+        match driver {
+            "pgsql" => true,
+            "sqlite" => self.major >= 13,
+            _ => false,
         }
     }
 
@@ -230,6 +227,31 @@ impl Laravel {
             &[]
         }
     }
+}
+
+/// Laravel's `Str::slug($title, $separator)`, which derives the default key prefixes from
+/// `APP_NAME`, for the ASCII names apps use as `APP_NAME`
+/// (non-ASCII letters are kept lower-cased rather than transliterated).
+pub fn slug(title: &str, separator: char) -> String {
+    let other = if separator == '-' { '_' } else { '-' };
+    let replaced = title
+        .replace(other, &separator.to_string())
+        .replace('@', &format!("{separator}at{separator}"))
+        .to_lowercase();
+    let mut out = String::new();
+    let mut pending_sep = false;
+    for c in replaced.chars() {
+        if c == separator || c.is_whitespace() {
+            pending_sep = true;
+        } else if c.is_alphanumeric() {
+            if pending_sep && !out.is_empty() {
+                out.push(separator);
+            }
+            pending_sep = false;
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The Laravel version of the app in `app_dir`, from its `composer.lock` (the
@@ -317,6 +339,15 @@ fn major_of(version: &str) -> Option<u8> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn slug_like_laravel() {
+        assert_eq!(slug("Laravel", '_'), "laravel");
+        assert_eq!(slug("My App", '_'), "my_app");
+        assert_eq!(slug("My-App  2", '_'), "my_app_2");
+        assert_eq!(slug("a@b", '_'), "a_at_b");
+        assert_eq!(slug("My App", '-'), "my-app");
+    }
+
     fn v(major: u8) -> Laravel {
         Laravel::new(major).unwrap()
     }
@@ -357,9 +388,9 @@ mod tests {
         assert_eq!(v(13).default_db_connection(), "sqlite");
         assert_eq!(v(13).default_queue_connection(), "database");
         assert!(!v(11).has_queue_pause() && v(12).has_queue_pause());
-        assert!(v(13).database_cache_base64(Backend::Sqlite));
-        assert!(!v(10).database_cache_base64(Backend::Sqlite));
-        assert!(v(8).database_cache_base64(Backend::Postgres));
+        assert!(v(13).database_cache_base64("sqlite"));
+        assert!(!v(10).database_cache_base64("sqlite"));
+        assert!(v(8).database_cache_base64("pgsql"));
         assert!(v(13).extra_payload_fields().contains(&"createdAt"));
         assert!(v(10).extra_payload_fields().is_empty());
     }

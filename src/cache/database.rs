@@ -210,7 +210,7 @@ impl DatabaseCache {
         let backend = db.backend();
         Ok(DatabaseCache {
             db: db.clone(),
-            base64_nul: options.laravel.database_cache_base64(backend),
+            base64_nul: options.laravel.database_cache_base64(backend.name()),
             sql: std::sync::Arc::new(Statements::new(
                 backend,
                 &options.table,
