@@ -19,6 +19,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::amqp::AmqpEndpoint;
 use crate::batch::BatchRepository;
 use crate::bus::BusFeatures;
 use crate::cache::{CacheStore, DatabaseCache, DatabaseCacheOptions};
@@ -30,7 +31,8 @@ use crate::job::Registry;
 use crate::laravel::Laravel;
 use crate::metrics::Metrics;
 use crate::queue::{
-    DatabaseQueue, DatabaseQueueOptions, Queue, QueueError, RedisQueue, RedisQueueOptions,
+    DatabaseQueue, DatabaseQueueOptions, Queue, QueueError, RabbitMqQueue, RabbitMqQueueOptions,
+    RedisQueue, RedisQueueOptions,
 };
 
 /// How long a query waits for a free connection of the app's pool.
@@ -90,6 +92,8 @@ pub struct QueueOverrides {
     pub block_for: Option<u64>,
     /// Connections to the database (database driver); a worker wants one per job in flight.
     pub max_connections: Option<u32>,
+    /// Deliveries a RabbitMQ consumer holds unacknowledged (a worker: its `--concurrency`).
+    pub prefetch: Option<u32>,
 }
 
 /// The app's cache store as larq can reach it: where `queue:restart` is written, and (Redis and
@@ -212,6 +216,8 @@ impl App {
     pub fn default_queue(&self, connection: &str) -> &str {
         if connection == "database" {
             &self.settings.database_queue.queue
+        } else if connection == "rabbitmq" {
+            &self.settings.rabbitmq.queue
         } else {
             &self.settings.default_queue
         }
@@ -276,6 +282,38 @@ impl App {
                 Ok(DatabaseQueue::on(&db, options).await.map_err(err)?.into())
             }
             "redis" => Ok(self.redis_queue(connection, overrides).await?.into()),
+            "rabbitmq" => {
+                let r = &s.rabbitmq;
+                let endpoint = AmqpEndpoint::new(
+                    &r.host,
+                    r.port,
+                    &r.user,
+                    r.password.expose(),
+                    &r.vhost,
+                    r.secure,
+                    r.heartbeat,
+                );
+                let options = RabbitMqQueueOptions {
+                    connection_name: connection.to_owned(),
+                    exchange: r.exchange.clone(),
+                    exchange_type: r.exchange_type.clone(),
+                    exchange_routing_key: r.exchange_routing_key.clone(),
+                    prioritize_delayed: r.prioritize_delayed,
+                    queue_max_priority: r.queue_max_priority,
+                    reroute_failed: r.reroute_failed,
+                    failed_exchange: r.failed_exchange.clone(),
+                    failed_routing_key: r.failed_routing_key.clone(),
+                    quorum: r.quorum,
+                    block_for: overrides.block_for.unwrap_or(1).max(1),
+                };
+                let prefetch = overrides
+                    .prefetch
+                    .unwrap_or(1)
+                    .clamp(1, u32::from(u16::MAX)) as u16;
+                let queue = RabbitMqQueue::new(endpoint, prefetch, options);
+                queue.connect().await.map_err(err)?;
+                Ok(queue.into())
+            }
             other => Err(AppError::UnsupportedConnection(other.to_owned())),
         }
     }
@@ -447,7 +485,7 @@ impl App {
             .connection
             .clone()
             .unwrap_or_else(|| self.default_connection().to_owned());
-        if connection != "redis" && connection != "database" {
+        if !matches!(connection.as_str(), "redis" | "database" | "rabbitmq") {
             return Err(AppError::UnsupportedConnection(connection));
         }
         let is_database = connection == "database";
@@ -464,7 +502,11 @@ impl App {
         } else {
             self.settings.maintenance_file.clone()
         };
-        let queue = self.queue(&connection, &setup.queue).await?;
+        let mut overrides = setup.queue.clone();
+        if overrides.prefetch.is_none() {
+            overrides.prefetch = Some(u32::try_from(options.concurrency).unwrap_or(u32::MAX));
+        }
+        let queue = self.queue(&connection, &overrides).await?;
         // On a Redis Cluster, refuse queue names without a hash tag now rather than on the first
         // script.
         for name in &options.queues {

@@ -620,6 +620,89 @@ pub struct DatabaseCacheSettings {
     pub lock_connection: Option<String>,
 }
 
+/// The `rabbitmq` queue connection (`config/queue.php` → `connections.rabbitmq` of
+/// `vladimir-yuldashev/laravel-queue-rabbitmq`). The host, port, user, password, vhost and queue
+/// come from the package's own variables; its `options.queue.*` are PHP config with no variable,
+/// so larq reads them from `RABBITMQ_<OPTION>` (the fixture app's config/queue.php reads the same
+/// names). As in the package, an empty, `0` or `false` option keeps the default.
+#[derive(Debug, Clone)]
+pub struct RabbitMqSettings {
+    /// `RABBITMQ_HOST` (127.0.0.1).
+    pub host: String,
+    /// `RABBITMQ_PORT` (5672).
+    pub port: u16,
+    /// `RABBITMQ_USER` (guest).
+    pub user: String,
+    /// `RABBITMQ_PASSWORD` (guest).
+    pub password: Secret,
+    /// `RABBITMQ_VHOST` (`/`).
+    pub vhost: String,
+    /// `RABBITMQ_QUEUE`: the connection's default queue (`default`).
+    pub queue: String,
+    /// `RABBITMQ_SECURE`: TLS (`amqps`).
+    pub secure: bool,
+    /// `RABBITMQ_HEARTBEAT` seconds (0: larq's 30).
+    pub heartbeat: u16,
+    /// `RABBITMQ_EXCHANGE` (the default exchange).
+    pub exchange: String,
+    /// `RABBITMQ_EXCHANGE_TYPE` (`direct`).
+    pub exchange_type: String,
+    /// `RABBITMQ_EXCHANGE_ROUTING_KEY` (`%s`).
+    pub exchange_routing_key: String,
+    /// `RABBITMQ_PRIORITIZE_DELAYED`.
+    pub prioritize_delayed: bool,
+    /// `RABBITMQ_QUEUE_MAX_PRIORITY` (2).
+    pub queue_max_priority: u8,
+    /// `RABBITMQ_REROUTE_FAILED`.
+    pub reroute_failed: bool,
+    /// `RABBITMQ_FAILED_EXCHANGE` (the default exchange).
+    pub failed_exchange: String,
+    /// `RABBITMQ_FAILED_ROUTING_KEY` (`%s.failed`).
+    pub failed_routing_key: String,
+    /// `RABBITMQ_QUORUM`: quorum queues.
+    pub quorum: bool,
+}
+
+impl RabbitMqSettings {
+    /// Read the connection's settings.
+    pub fn from_env(env: &Env) -> Result<RabbitMqSettings, ConfigError> {
+        let truthy = |name: &str| {
+            env.get(name).is_some_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on"
+                )
+            })
+        };
+        // The package's `if ($v = Arr::pull(...))`: a falsy value keeps the default.
+        let text = |name: &str, default: &str| {
+            env.get(name)
+                .filter(|v| !v.is_empty() && *v != "0" && !v.eq_ignore_ascii_case("false"))
+                .unwrap_or(default)
+                .to_owned()
+        };
+        Ok(RabbitMqSettings {
+            host: text("RABBITMQ_HOST", "127.0.0.1"),
+            port: env.parse_num("RABBITMQ_PORT", 5672)?,
+            user: text("RABBITMQ_USER", "guest"),
+            password: Secret::new(text("RABBITMQ_PASSWORD", "guest")),
+            vhost: text("RABBITMQ_VHOST", "/"),
+            queue: text("RABBITMQ_QUEUE", "default"),
+            secure: truthy("RABBITMQ_SECURE"),
+            heartbeat: env.parse_num("RABBITMQ_HEARTBEAT", 0)?,
+            exchange: text("RABBITMQ_EXCHANGE", ""),
+            exchange_type: text("RABBITMQ_EXCHANGE_TYPE", "direct"),
+            exchange_routing_key: text("RABBITMQ_EXCHANGE_ROUTING_KEY", "%s"),
+            prioritize_delayed: truthy("RABBITMQ_PRIORITIZE_DELAYED"),
+            queue_max_priority: env.parse_num("RABBITMQ_QUEUE_MAX_PRIORITY", 2)?,
+            reroute_failed: truthy("RABBITMQ_REROUTE_FAILED"),
+            failed_exchange: text("RABBITMQ_FAILED_EXCHANGE", ""),
+            failed_routing_key: text("RABBITMQ_FAILED_ROUTING_KEY", "%s.failed"),
+            quorum: truthy("RABBITMQ_QUORUM"),
+        })
+    }
+}
+
 /// Everything `larq work` needs from the app's environment.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -649,6 +732,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// The `database` queue connection.
     pub database_queue: DatabaseQueueSettings,
+    /// The `rabbitmq` queue connection.
+    pub rabbitmq: RabbitMqSettings,
     /// The cache store the app names (the version's variable, `CACHE_DRIVER` up to 10 and
     /// `CACHE_STORE` from 11, else the other one), `None` when unset: see
     /// [`Settings::cache_store`] for the store that means.
@@ -793,6 +878,7 @@ impl Settings {
                     .get_or("QUEUE_FAILED_DRIVER", "database-uuids")
                     .to_owned(),
             },
+            rabbitmq: RabbitMqSettings::from_env(env)?,
             database_queue: DatabaseQueueSettings {
                 table: env.get_or("DB_QUEUE_TABLE", "jobs").to_owned(),
                 queue: env.get_or("DB_QUEUE", "default").to_owned(),

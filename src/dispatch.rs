@@ -498,6 +498,12 @@ impl Dispatcher {
                 payload: json,
             });
         }
+        if let Queue::RabbitMq(_) = &*self.queue {
+            // The package's payload: `id` is a uuid (its `getRandomId`), and the attempts
+            // travel in the message's `laravel.attempts` header, not in the body.
+            payload.id = Some(uuid::Uuid::new_v4().to_string());
+            payload.attempts = None;
+        }
         let json = payload.to_json();
         match options.delay {
             Some(delay) => self.queue.later(&queue, delay, json.as_bytes()).await?,

@@ -55,6 +55,7 @@
 //! print.
 #![deny(missing_docs)]
 
+pub mod amqp;
 pub mod app;
 pub mod batch;
 pub mod bus;

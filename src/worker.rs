@@ -648,7 +648,7 @@ impl Worker {
                         if let Some((since, _)) = outage.take() {
                             tracing::warn!(
                                 after_ms = since.elapsed().as_millis() as u64,
-                                "the connection to Redis is back"
+                                "the queue connection is back"
                             );
                         }
                         short_pass = jobs.len() < free;
@@ -667,7 +667,7 @@ impl Worker {
                             // Laravel quits here and leaves it to the supervisor; larq keeps its
                             // jobs and reconnects, saying so once per outage.
                             if outage.is_none() {
-                                tracing::error!(error = %e, "lost the connection to Redis; retrying with backoff");
+                                tracing::error!(error = %e, "lost the queue connection; retrying with backoff");
                                 if let Some(sink) = &self.inner.sink {
                                     sink.problem(None, &format!("{e}; retrying with backoff"));
                                 }
@@ -702,7 +702,8 @@ impl Worker {
             if pop_failed || (!polled && self.inner.state.should_quit.load(Ordering::SeqCst)) {
                 // Already waited (backoff), or stopping: the stop checks below say so.
             } else if idle {
-                if !opts.stop_when_empty {
+                // A push queue already waited for a delivery in `next_jobs`.
+                if !opts.stop_when_empty && !self.inner.queue.is_push() {
                     self.sleep(opts.sleep).await;
                 }
             } else if found_empty || self.inner.busy.load(Ordering::SeqCst) >= opts.concurrency {
@@ -742,6 +743,13 @@ impl Worker {
         if let Some(metrics) = &self.inner.metrics {
             metrics.set_stopping();
         }
+        let reason = self.drain(set, reason).await;
+        // Jobs taken but not started (RabbitMQ's prefetched deliveries) go back now.
+        self.inner.queue.close().await;
+        reason
+    }
+
+    async fn drain(&self, set: &mut JoinSet<()>, reason: StopReason) -> StopReason {
         loop {
             self.flush_deletes().await;
             tokio::select! {
@@ -839,7 +847,12 @@ impl Worker {
                 (queue.block_for(), self.inner.options.queues.first())
             {
                 if queue.wait_for_notify(first, secs).await? {
-                    if let Some(job) = queue.reserve(first).await? {
+                    if queue.is_push() {
+                        // A delivery came for one of the queues: take it in priority order.
+                        let mut none = Vec::new();
+                        self.reserve_pass(n, false, paused, &mut jobs, &mut none)
+                            .await?;
+                    } else if let Some(job) = queue.reserve(first).await? {
                         jobs.push(job);
                     }
                 }

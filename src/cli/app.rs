@@ -81,11 +81,14 @@ impl App {
 
     /// Refuse a connection larq cannot reach, naming the flag that would allow it.
     pub fn check_connection(&self, connection: &str) -> Result<()> {
-        if connection == "database" || self.redis_connections.iter().any(|c| c == connection) {
+        if connection == "database"
+            || connection == "rabbitmq"
+            || self.redis_connections.iter().any(|c| c == connection)
+        {
             return Ok(());
         }
         bail!(
-            "queue connection {connection:?} is not one larq knows (known: database, {}; add a connection that uses the REDIS_* server with --redis-connections)",
+            "queue connection {connection:?} is not one larq knows (known: database, rabbitmq, {}; add a connection that uses the REDIS_* server with --redis-connections)",
             self.redis_connections.join(", ")
         )
     }
@@ -95,17 +98,17 @@ impl App {
     pub async fn queue(&self, connection: &str) -> Result<Queue> {
         self.check_connection(connection)?;
         let overrides = QueueOverrides::default();
-        if connection == "database" {
+        if connection == "database" || connection == "rabbitmq" {
             return Ok(self.app.queue(connection, &overrides).await?);
         }
         Ok(self.app.redis_queue(connection, &overrides).await?.into())
     }
 
-    /// The queue a connection works when none is named (`DB_QUEUE` for `database`, else
-    /// `REDIS_QUEUE`).
+    /// The queue a connection works when none is named (`DB_QUEUE` for `database`,
+    /// `RABBITMQ_QUEUE` for `rabbitmq`, else `REDIS_QUEUE`).
     pub fn default_queue(&self, connection: &str) -> &str {
-        if connection == "database" {
-            self.app.default_queue("database")
+        if connection == "database" || connection == "rabbitmq" {
+            self.app.default_queue(connection)
         } else {
             &self.settings.default_queue
         }

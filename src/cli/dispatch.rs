@@ -96,12 +96,32 @@ async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
     let laravel = crate::laravel::resolve(args.laravel_version, args.env.as_deref());
     let app = App::load(args.env.as_deref(), laravel)?;
     let settings = app.settings();
-    let queue = app
-        .redis_queue("redis", &QueueOverrides::default())
-        .await
-        .context("cannot connect to the queue's Redis")?;
-    let mut dispatcher = Dispatcher::new(Arc::new(queue), settings.default_queue.clone())
-        .with_laravel_version(laravel.major());
+    let named = args
+        .connection
+        .clone()
+        .unwrap_or_else(|| app.default_connection().to_owned());
+    let (mut dispatcher, default_queue) = if named == "rabbitmq" {
+        // Published with the broker's confirm: `Ok` means RabbitMQ has the job.
+        let queue = app
+            .queue(&named, &QueueOverrides::default())
+            .await
+            .context("cannot connect to RabbitMQ")?;
+        let default_queue = app.default_queue(&named).to_owned();
+        (
+            Dispatcher::for_queue(Arc::new(queue), default_queue.clone()),
+            default_queue,
+        )
+    } else {
+        let queue = app
+            .redis_queue("redis", &QueueOverrides::default())
+            .await
+            .context("cannot connect to the queue's Redis")?;
+        (
+            Dispatcher::new(Arc::new(queue), settings.default_queue.clone()),
+            settings.default_queue.clone(),
+        )
+    };
+    dispatcher = dispatcher.with_laravel_version(laravel.major());
     if let Some(enc) = app.encrypter() {
         dispatcher = dispatcher.with_encrypter(enc);
     }
@@ -109,8 +129,8 @@ async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
         .into_iter()
         .flatten()
     {
-        // A connection name given here is taken to live on this same Redis.
-        dispatcher = dispatcher.with_connection(c.clone(), settings.default_queue.clone());
+        // A connection name given here is taken to live on this same queue server.
+        dispatcher = dispatcher.with_connection(c.clone(), default_queue.clone());
     }
     let mut job = PendingJob::with_class(&args.class, &props(&args.props, "--props")?)?;
     if let Some(q) = &args.queue {

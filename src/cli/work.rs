@@ -294,6 +294,7 @@ async fn start(args: WorkArgs, registry: Registry) -> anyhow::Result<Started> {
                     .unwrap_or(u32::MAX)
                     .max(4),
             ),
+            prefetch: None,
         },
         wrappers,
         create_failed_table: args.create_failed_table,

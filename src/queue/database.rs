@@ -420,6 +420,7 @@ impl DatabaseQueue {
                     attempts,
                     reservation: Reservation::Row,
                     row_id: Some(id),
+                    delivery: None,
                 });
             }
             if jobs.is_empty() {

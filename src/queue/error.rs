@@ -75,6 +75,9 @@ pub enum QueueError {
         /// Why.
         reason: &'static str,
     },
+    /// A RabbitMQ connection, method or publish failed.
+    #[error(transparent)]
+    Amqp(crate::amqp::AmqpError),
     /// A failed job's stored payload that `queue:retry`'s rewrite cannot take (not a JSON
     /// object); nothing was pushed.
     #[error("the failed job's payload cannot be pushed back: {reason}")]
@@ -109,6 +112,7 @@ impl QueueError {
             QueueError::Redis { source, .. } => {
                 source.is_connection_dropped() || source.is_io_error()
             }
+            QueueError::Amqp(e) => e.is_connection_lost(),
             QueueError::Database { source, .. } => matches!(
                 source,
                 sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::PoolTimedOut

@@ -1,11 +1,12 @@
 //! Queue drivers: where jobs wait, how a worker reserves one, and how it lets go of it.
 //!
-//! Two of Laravel's drivers are implemented: Redis ([`redis`]) and the `jobs` table
-//! ([`database`]). The types here are what any driver hands the worker, and [`Queue`] is the one
+//! Laravel's Redis ([`redis`]) and `jobs` table ([`database`]) drivers are implemented, and the
+//! RabbitMQ connection of the package Laravel apps use for it ([`rabbitmq`]). The types here are what any driver hands the worker, and [`Queue`] is the one
 //! value the worker holds, so the worker does not depend on either driver's details.
 
 pub mod database;
 mod error;
+pub mod rabbitmq;
 pub mod redis;
 pub mod retry;
 
@@ -14,6 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use self::database::{DatabaseQueue, DatabaseQueueOptions};
 pub use self::error::QueueError;
+pub use self::rabbitmq::{RabbitMqQueue, RabbitMqQueueOptions};
 pub use self::redis::connection::{RedisConnection, RedisEndpoint};
 pub use self::redis::{QueueSizes, RedisQueue, RedisQueueOptions};
 pub use self::retry::{retry_payload, RetryPayload};
@@ -31,6 +33,9 @@ pub enum Reservation {
     /// A `jobs` table row: the attempt is counted in its `attempts` column and the payload (which
     /// has no `attempts` of its own) is untouched.
     Row,
+    /// A RabbitMQ delivery: the attempt is its `laravel.attempts` header + 1 and the delivery
+    /// is held (unacknowledged) by this worker's connection.
+    Delivery,
 }
 
 /// A job taken off a queue and held under a reservation that expires after `retry_after`.
@@ -49,6 +54,8 @@ pub struct ReservedJob {
     pub reservation: Reservation,
     /// The `jobs.id` of a database job: Laravel's job id for that driver (`None` on Redis).
     pub row_id: Option<i64>,
+    /// The RabbitMQ delivery that holds the job (`None` on the other drivers).
+    pub delivery: Option<rabbitmq::Delivery>,
 }
 
 /// The queue connection a worker works: one of the drivers, behind the operations the worker
@@ -59,6 +66,8 @@ pub enum Queue {
     Redis(Arc<RedisQueue>),
     /// Laravel's `database` driver.
     Database(Arc<DatabaseQueue>),
+    /// The `rabbitmq` driver of `vladimir-yuldashev/laravel-queue-rabbitmq`.
+    RabbitMq(Arc<RabbitMqQueue>),
 }
 
 impl From<RedisQueue> for Queue {
@@ -79,12 +88,19 @@ impl From<DatabaseQueue> for Queue {
     }
 }
 
+impl From<RabbitMqQueue> for Queue {
+    fn from(q: RabbitMqQueue) -> Queue {
+        Queue::RabbitMq(Arc::new(q))
+    }
+}
+
 impl Queue {
     /// The connection name failed_jobs records (`redis`, `database`).
     pub fn connection_name(&self) -> &str {
         match self {
             Queue::Redis(q) => q.connection_name(),
             Queue::Database(q) => q.connection_name(),
+            Queue::RabbitMq(q) => q.connection_name(),
         }
     }
 
@@ -93,6 +109,8 @@ impl Queue {
         match self {
             Queue::Redis(q) => q.options().retry_after,
             Queue::Database(q) => q.options().retry_after,
+            // Deliveries are held until acknowledged or the connection dies; no expiry.
+            Queue::RabbitMq(_) => 0,
         }
     }
 
@@ -101,6 +119,7 @@ impl Queue {
         match self {
             Queue::Redis(q) => q.options().block_for,
             Queue::Database(_) => None,
+            Queue::RabbitMq(q) => Some(q.options().block_for),
         }
     }
 
@@ -109,6 +128,7 @@ impl Queue {
         match self {
             Queue::Redis(q) => q.push(queue, payload).await.map(drop),
             Queue::Database(q) => q.push(queue, payload).await.map(drop),
+            Queue::RabbitMq(q) => q.push(queue, payload).await,
         }
     }
 
@@ -117,6 +137,7 @@ impl Queue {
         match self {
             Queue::Redis(q) => q.later(queue, delay, payload).await,
             Queue::Database(q) => q.later(queue, delay, payload).await.map(drop),
+            Queue::RabbitMq(q) => q.later(queue, delay, payload).await,
         }
     }
 
@@ -126,6 +147,7 @@ impl Queue {
         match self {
             Queue::Redis(q) => q.migrate(queue).await,
             Queue::Database(_) => Ok(0),
+            Queue::RabbitMq(_) => Ok(0),
         }
     }
 
@@ -134,6 +156,7 @@ impl Queue {
         match self {
             Queue::Redis(q) => q.reserve(queue).await,
             Queue::Database(q) => q.reserve(queue).await,
+            Queue::RabbitMq(q) => Ok(q.reserve_many(queue, 1).await?.pop()),
         }
     }
 
@@ -146,6 +169,7 @@ impl Queue {
         match self {
             Queue::Redis(q) => q.reserve_many(queue, n).await,
             Queue::Database(q) => q.reserve_many(queue, n).await,
+            Queue::RabbitMq(q) => q.reserve_many(queue, n).await,
         }
     }
 
@@ -154,6 +178,7 @@ impl Queue {
         match self {
             Queue::Redis(q) => q.wait_for_notify(queue, secs).await,
             Queue::Database(_) => Ok(false),
+            Queue::RabbitMq(q) => q.wait_for_delivery(queue, secs).await,
         }
     }
 
@@ -181,13 +206,13 @@ impl Queue {
                 let members: Vec<&[u8]> = finished.iter().map(|j| j.reserved.as_slice()).collect();
                 q.delete_migrate_reserve(queue, &members, migrate, n).await
             }
-            Queue::Database(q) => {
+            Queue::Database(_) | Queue::RabbitMq(_) => {
                 let mut deleted = Vec::with_capacity(finished.len());
                 for job in finished {
-                    deleted.push(q.delete(job).await?);
+                    deleted.push(self.delete(job).await?);
                 }
                 let jobs = if n > 0 {
-                    q.reserve_many(queue, n).await?
+                    self.reserve_many(queue, n).await?
                 } else {
                     Vec::new()
                 };
@@ -196,11 +221,47 @@ impl Queue {
         }
     }
 
+    /// Whether jobs arrive by themselves (RabbitMQ deliveries) rather than by polling: an idle
+    /// worker then waits for a delivery instead of sleeping `--sleep`, and any queue's delivery
+    /// ends the wait.
+    pub fn is_push(&self) -> bool {
+        matches!(self, Queue::RabbitMq(_))
+    }
+
+    /// Remove a job that failed (after its failed_jobs row is written): a delete, except on
+    /// RabbitMQ, where the package rejects it without requeue so a dead-letter route the queue
+    /// may have takes it.
+    pub async fn delete_failed(&self, job: &ReservedJob) -> Result<bool, QueueError> {
+        match self {
+            Queue::RabbitMq(q) => q.delete_failed(job).await,
+            _ => self.delete(job).await,
+        }
+    }
+
+    /// A job timed out and is not failed. Redis and database jobs stay reserved until
+    /// `retry_after` (nothing to do); a RabbitMQ delivery has no expiry, so it goes back with
+    /// the attempt counted.
+    pub async fn after_timeout(&self, job: &ReservedJob) -> Result<bool, QueueError> {
+        match self {
+            Queue::RabbitMq(q) => q.after_timeout(job).await,
+            _ => Ok(true),
+        }
+    }
+
+    /// Close what must be closed for jobs not started to go back (RabbitMQ: the connection, so
+    /// the broker requeues buffered deliveries). Called once the jobs in flight finished.
+    pub async fn close(&self) {
+        if let Queue::RabbitMq(q) = self {
+            q.close().await;
+        }
+    }
+
     /// The Redis queue, when this is one (features only Redis has: `sizes`, notify lists).
     pub fn as_redis(&self) -> Option<&Arc<RedisQueue>> {
         match self {
             Queue::Redis(q) => Some(q),
             Queue::Database(_) => None,
+            Queue::RabbitMq(_) => None,
         }
     }
 
@@ -210,6 +271,7 @@ impl Queue {
         match self {
             Queue::Redis(q) => q.hand_back(job, delay).await,
             Queue::Database(q) => q.hand_back(job, delay).await,
+            Queue::RabbitMq(q) => q.hand_back(job, delay).await,
         }
     }
 
@@ -218,6 +280,7 @@ impl Queue {
         match self {
             Queue::Redis(q) => q.delete(job).await,
             Queue::Database(q) => q.delete(job).await,
+            Queue::RabbitMq(q) => q.delete(job).await,
         }
     }
 
@@ -226,6 +289,7 @@ impl Queue {
         match self {
             Queue::Redis(q) => q.release(job, delay).await,
             Queue::Database(q) => q.release(job, delay).await,
+            Queue::RabbitMq(q) => q.release(job, delay).await,
         }
     }
 
@@ -238,6 +302,7 @@ impl Queue {
         match self {
             Queue::Redis(q) => q.size(queue).await,
             Queue::Database(q) => q.size(queue).await,
+            Queue::RabbitMq(q) => q.size(queue).await,
         }
     }
 
@@ -250,6 +315,7 @@ impl Queue {
         match self {
             Queue::Redis(q) => q.sizes(queue).await,
             Queue::Database(q) => q.sizes(queue).await,
+            Queue::RabbitMq(q) => q.sizes(queue).await,
         }
     }
 
@@ -262,6 +328,7 @@ impl Queue {
         match self {
             Queue::Redis(q) => q.clear(queue).await,
             Queue::Database(q) => q.clear(queue).await,
+            Queue::RabbitMq(q) => q.clear(queue).await,
         }
     }
 
@@ -279,6 +346,7 @@ impl Queue {
             }),
             Queue::Redis(q) => q.check_queue(queue),
             Queue::Database(q) => q.check_queue(queue),
+            Queue::RabbitMq(q) => q.check_queue(queue),
         }
     }
 
@@ -289,6 +357,8 @@ impl Queue {
         match self {
             Queue::Redis(q) => q.queue_names().await,
             Queue::Database(q) => q.queue_names().await,
+            // AMQP cannot list queues; the management API is not assumed.
+            Queue::RabbitMq(_) => Ok(Vec::new()),
         }
     }
 
@@ -311,6 +381,10 @@ impl Queue {
                 Ok(payload_id(payload))
             }
             Queue::Database(q) => Ok(Some(q.push(queue, payload).await?.to_string())),
+            Queue::RabbitMq(q) => {
+                q.push(queue, payload).await?;
+                Ok(payload_id(payload))
+            }
         }
     }
 

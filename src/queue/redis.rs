@@ -553,6 +553,7 @@ impl RedisQueue {
                     attempts,
                     reservation: reservation_mode(mode),
                     row_id: None,
+                    delivery: None,
                 };
                 self.renew_if_late(queue, sent, std::slice::from_ref(&job))
                     .await;
@@ -664,6 +665,7 @@ impl RedisQueue {
                 attempts,
                 reservation: reservation_mode(mode),
                 row_id: None,
+                delivery: None,
             });
         }
         self.renew_if_late(queue, sent, &jobs).await;

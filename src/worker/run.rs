@@ -102,7 +102,7 @@ impl Run {
                 }
             }
         }
-        if self.remove(false).await.is_none() {
+        if self.remove(false, true).await.is_none() {
             tracing::error!(job_id = %self.id, "cannot delete the failed job");
         }
         if let Some(bus) = &self.inner.bus {
@@ -156,7 +156,7 @@ impl Run {
 
     /// Delete a job that has nothing left to do but report.
     async fn delete(&self) {
-        match self.remove(true).await {
+        match self.remove(true, false).await {
             Some(true) => {}
             Some(false) => {
                 tracing::warn!(job_id = %self.id, "delete: the reservation had already expired; the job may run again")
@@ -167,8 +167,10 @@ impl Run {
 
     /// Delete the job: on Redis through the loop's next reserve call (see [`Deletes`]), else
     /// directly. `done` says the job has nothing left to do but report, so its slot is free for
-    /// the job that call reserves. `Some(still reserved)`, or `None` if it could not be deleted.
-    async fn remove(&self, done: bool) -> Option<bool> {
+    /// the job that call reserves; `failed`, that it is removed as a failed job
+    /// ([`crate::queue::Queue::delete_failed`]). `Some(still reserved)`, or `None` if it could
+    /// not be deleted.
+    async fn remove(&self, done: bool, failed: bool) -> Option<bool> {
         if let Some(deletes) = &self.inner.deletes {
             if done {
                 self.slot.free();
@@ -181,7 +183,12 @@ impl Run {
             return rx.await.ok().flatten();
         }
         let queue = &self.inner.queue;
-        match retry_while_disconnected(&self.inner.state, || queue.delete(&self.job)).await {
+        let removed = if failed {
+            retry_while_disconnected(&self.inner.state, || queue.delete_failed(&self.job)).await
+        } else {
+            retry_while_disconnected(&self.inner.state, || queue.delete(&self.job)).await
+        };
+        match removed {
             Ok(still_reserved) => Some(still_reserved),
             Err(e) => {
                 tracing::error!(error = %e, job_id = %self.id, "cannot delete the job");
@@ -264,12 +271,26 @@ impl Run {
         if exceed || self.payload.fail_on_timeout == Some(true) {
             return self.fail(&error, Some(resolved)).await;
         }
-        tracing::warn!(job_id = %self.id, "job timed out; it stays reserved until retry_after");
+        let queue = &self.inner.queue;
+        let whereto = if queue.is_push() {
+            // A delivery has no retry_after: it goes back now, with this attempt counted.
+            match queue.after_timeout(&self.job).await {
+                Ok(true) => "back on the queue with this attempt counted",
+                Ok(false) => "given back by the broker when the connection closed",
+                Err(e) => {
+                    tracing::error!(error = %e, job_id = %self.id, "cannot put the timed-out job back; it stays unacknowledged until the connection closes");
+                    "left unacknowledged"
+                }
+            }
+        } else {
+            "left reserved until retry_after"
+        };
+        tracing::warn!(job_id = %self.id, "job timed out; {whereto}");
         self.outcome(Outcome::TimedOut);
         if let Some(sink) = &self.inner.sink {
             sink.problem(
                 Some(&self.id),
-                &format!("Timed out: {} (left reserved until retry_after)", self.name),
+                &format!("Timed out: {} ({whereto})", self.name),
             );
         }
     }

@@ -298,12 +298,12 @@ async fn redis_down_for_seconds_then_back_larq_resumes_and_loses_nothing() {
         N as usize,
         "none twice (nothing was in flight at the outage)"
     );
-    let lost_lines = err.matches("lost the connection to Redis").count();
+    let lost_lines = err.matches("lost the queue connection").count();
     assert_eq!(
         lost_lines, 1,
         "the outage is logged once ({downtime:?}): {err}"
     );
-    assert!(err.contains("connection to Redis is back"), "{err}");
+    assert!(err.contains("the queue connection is back"), "{err}");
 }
 
 /// How many kinds [`broken_payload`] makes.
