@@ -48,7 +48,9 @@
 //! [`bus`] continues chains ([`chain`]), keeps `job_batches` ([`batch`]), releases unique locks
 //! ([`unique`]) and applies the policy for framework wrappers ([`wrappers`]); [`dispatch`] pushes
 //! Rust values as Laravel jobs; [`worker`] is `queue:work`'s loop, which skips the queues
-//! [`pause`] says are paused; [`metrics`] counts what a worker
+//! [`pause`] says are paused; [`task`] consumes plain RabbitMQ task queues (no Laravel: a
+//! handler per queue, JSON or raw bodies, acks, retries, dead-lettering and replies) on the
+//! self-healing connection of [`amqp`]; [`metrics`] counts what a worker
 //! does for Prometheus, health probes and the progress line; [`config`] reads the PHP app's `.env`,
 //! [`laravel`] says what differs between Laravel releases (prefixes, defaults, key shapes) and
 //! [`app`] wires it all; [`cli`] is the command line; [`display`] makes payload text safe to
@@ -77,6 +79,7 @@ pub mod pause;
 pub mod payload;
 pub mod php;
 pub mod queue;
+pub mod task;
 pub mod unique;
 pub mod worker;
 pub mod wrappers;
