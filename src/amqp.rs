@@ -69,6 +69,14 @@ pub enum AmqpError {
         /// `nack` or the broker's return reason.
         reason: String,
     },
+    /// The session broke while larq waited on it (the next call reconnects).
+    #[error("the RabbitMQ connection to {server} broke: {reason}")]
+    Lost {
+        /// `host:port/vhost`.
+        server: String,
+        /// What ended it.
+        reason: String,
+    },
     /// A name longer than AMQP's 255-byte short string, or otherwise unusable.
     #[error("{what} {name:?} cannot be used: {reason}")]
     Name {
@@ -94,7 +102,7 @@ impl AmqpError {
     /// refusal that would happen again on a new connection.
     pub fn is_connection_lost(&self) -> bool {
         match self {
-            AmqpError::Connect { .. } => true,
+            AmqpError::Connect { .. } | AmqpError::Lost { .. } => true,
             AmqpError::Op { source, .. } => !matches!(
                 source.kind(),
                 lapin::ErrorKind::ProtocolError(e)
@@ -217,6 +225,15 @@ pub struct Session {
 }
 
 impl Session {
+    /// Why the session broke (`None` while it works).
+    pub fn broken_because(&self) -> Option<String> {
+        if !self.is_broken() {
+            return None;
+        }
+        let why = self.why.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Some(why.unwrap_or_else(|| "the connection closed".to_owned()))
+    }
+
     /// Whether an error has ended this session.
     pub fn is_broken(&self) -> bool {
         self.broken.load(Ordering::SeqCst) || !self.connection.status().connected()

@@ -311,8 +311,11 @@ impl RabbitMqQueue {
     ) -> Result<Vec<ReservedJob>, QueueError> {
         let s = self.session().await?;
         self.consuming(&s, queue).await?;
+        // A delivery of a session that broke since it arrived cannot be acknowledged: the broker
+        // has already put it back, so running it would only run it twice.
         Ok(s.take(queue, n)
             .into_iter()
+            .filter(|d| d.acker.usable())
             .map(|d| reserved(queue, d, s.generation))
             .collect())
     }
@@ -322,7 +325,19 @@ impl RabbitMqQueue {
     pub async fn wait_for_delivery(&self, queue: &str, secs: u64) -> Result<bool, QueueError> {
         let s = self.session().await?;
         self.consuming(&s, queue).await?;
-        Ok(s.wait(std::time::Duration::from_secs(secs)).await)
+        if s.wait(std::time::Duration::from_secs(secs)).await {
+            return Ok(true);
+        }
+        // Nothing came because the connection broke: that is not an empty queue (a
+        // `--stop-when-empty` worker must not stop on it).
+        match s.broken_because() {
+            Some(reason) => Err(AmqpError::Lost {
+                server: self.server().to_owned(),
+                reason,
+            }
+            .into()),
+            None => Ok(false),
+        }
     }
 
     /// Acknowledge: the job is done. False if the delivery's connection is gone (the broker

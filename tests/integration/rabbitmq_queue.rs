@@ -1,0 +1,348 @@
+//! The `rabbitmq` queue connection with larq alone: the messages larq publishes (the
+//! `vladimir-yuldashev/laravel-queue-rabbitmq` format), a worker that drains, releases and fails
+//! through the broker, twenty `kill -9`s that lose nothing, and the broker closing every
+//! connection under a running worker. Each test has a vhost of its own ([`Vhost`]).
+//! `rabbitmq_php.rs` shares queues with the real Laravel app.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use larq::dispatch::{Dispatcher, PendingJob};
+use larq::queue::{Queue, RabbitMqQueue, RabbitMqQueueOptions};
+
+use crate::support::bins;
+use crate::support::rabbitmq::Vhost;
+use crate::support::wait::{wait_exit, wait_for};
+
+/// A dispatcher on the vhost's `rabbitmq` connection, as `larq dispatch` makes it.
+fn dispatcher(vhost: &Vhost) -> Dispatcher {
+    let queue = RabbitMqQueue::new(vhost.endpoint(), 1, RabbitMqQueueOptions::default());
+    Dispatcher::for_queue(Arc::new(Queue::from(queue)), "default").with_laravel_version(8)
+}
+
+async fn dispatch_some_jobs(d: &Dispatcher, from: i64, to: i64) -> Vec<String> {
+    let mut uuids = Vec::new();
+    for n in from..to {
+        let job = PendingJob::with_class(
+            "App\\Jobs\\SomeJob",
+            &serde_json::json!({"userId": n, "someParam": format!("p{n}")}),
+        )
+        .unwrap();
+        uuids.push(d.dispatch(job).await.unwrap().uuid);
+    }
+    uuids
+}
+
+/// The recording backend's runs: (class, uuid, attempts, userId) per line.
+fn runs(file: &Path) -> Vec<(String, String, i64, i64)> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| {
+            (
+                v["class"].as_str().unwrap_or("").to_owned(),
+                v["uuid"].as_str().unwrap_or("").to_owned(),
+                v["attempts"].as_i64().unwrap_or(-1),
+                v["userId"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect()
+}
+
+/// `recording_backend work` on the vhost, with a SQLite failed_jobs and the file cache store
+/// in `dir`.
+fn worker(vhost: &Vhost, dir: &Path, args: &[&str]) -> Child {
+    let db = dir.join("app.sqlite");
+    if !db.exists() {
+        std::fs::write(&db, b"").unwrap();
+    }
+    bins::command(bins::recording_backend())
+        .arg("work")
+        .args(["--create-failed-table", "--sleep", "1"])
+        .args(args)
+        .envs(vhost.env())
+        .env("DB_CONNECTION", "sqlite")
+        .env("DB_DATABASE", &db)
+        .env("CACHE_DRIVER", "file")
+        .env("LARQ_CACHE_FILE_PATH", dir.join("cache"))
+        .env("LARQ_RECORD_FILE", dir.join("runs.jsonl"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the recording backend")
+}
+
+fn stderr_of(mut child: Child) -> String {
+    use std::io::Read;
+    let mut s = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut s);
+    }
+    let _ = child.wait();
+    s
+}
+
+#[tokio::test]
+async fn messages_carry_the_packages_properties_and_header() {
+    let Some(vhost) = Vhost::new("format") else {
+        return;
+    };
+    let d = dispatcher(&vhost);
+    let sent = d
+        .dispatch(
+            PendingJob::with_class(
+                "App\\Jobs\\SomeJob",
+                &serde_json::json!({"userId": 1, "someParam": "x"}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let payload: serde_json::Value = serde_json::from_str(&sent.payload).unwrap();
+    assert!(payload.get("attempts").is_none(), "{payload}");
+    let id = payload["id"].as_str().unwrap();
+    assert_eq!(id.len(), 36, "a uuid, as the package's getRandomId: {id}");
+    assert_ne!(id, payload["uuid"].as_str().unwrap());
+
+    let link = larq::amqp::AmqpLink::new(vhost.endpoint(), 1);
+    let s = link.session().await.unwrap();
+    s.consume("default", "format-test").await.unwrap();
+    assert!(s.wait(Duration::from_secs(5)).await);
+    let got = s.take("default", 1).pop().unwrap();
+    assert_eq!(
+        got.data,
+        sent.payload.as_bytes(),
+        "the body is the payload, byte for byte"
+    );
+    let p = &got.properties;
+    assert_eq!(
+        p.content_type().as_ref().unwrap().as_str(),
+        "application/json"
+    );
+    assert_eq!(*p.delivery_mode(), Some(2));
+    assert_eq!(p.correlation_id().as_ref().unwrap().as_str(), id);
+    let headers = p.headers().as_ref().unwrap();
+    let laravel = match headers.inner().get("laravel") {
+        Some(lapin::types::AMQPValue::FieldTable(t)) => t.clone(),
+        other => panic!("laravel header: {other:?}"),
+    };
+    assert_eq!(
+        laravel.inner().get("attempts"),
+        Some(&lapin::types::AMQPValue::LongInt(0)),
+        "php-amqplib writes a PHP int as I (int32)"
+    );
+    link.close().await;
+
+    // A delayed job waits in `<queue>.delay.<ms>` and comes back by the dead-letter route.
+    d.dispatch(
+        PendingJob::with_class(
+            "App\\Jobs\\SomeJob",
+            &serde_json::json!({"userId": 2, "someParam": "late"}),
+        )
+        .unwrap()
+        .delay(1),
+    )
+    .await
+    .unwrap();
+    let q = vhost.queues();
+    assert_eq!(q.get("default.delay.1000"), Some(&(1, 0)), "{q:?}");
+    assert!(
+        wait_for(Duration::from_secs(10), || vhost
+            .queues()
+            .get("default")
+            .is_some_and(|(ready, _)| *ready == 2)),
+        "the delayed job reached the queue: {:?}",
+        vhost.queues()
+    );
+}
+
+#[tokio::test]
+async fn larq_drains_releases_and_fails_through_the_broker() {
+    let Some(vhost) = Vhost::new("drain") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dispatcher(&vhost);
+    let uuids = dispatch_some_jobs(&d, 0, 300).await;
+    let failing = d
+        .dispatch(
+            PendingJob::with_class("App\\Jobs\\FailingJob", &serde_json::json!({"n": 7}))
+                .unwrap()
+                .tries(3)
+                .backoff([1]),
+        )
+        .await
+        .unwrap();
+    let mut child = worker(&vhost, dir.path(), &["--concurrency", "4"]);
+    let file = dir.path().join("runs.jsonl");
+    let done = wait_for(Duration::from_secs(60), || {
+        let r = runs(&file);
+        r.iter().filter(|r| r.0.ends_with("FailingJob")).count() >= 3
+            && r.iter().filter(|r| r.0.ends_with("SomeJob")).count() >= 300
+    });
+    // Let the third failure's row and reject land, then stop as a supervisor would.
+    std::thread::sleep(Duration::from_millis(500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    let err = stderr_of(child);
+    assert!(done, "not everything ran: {:?}\n{err}", runs(&file).len());
+    assert!(status.is_some_and(|s| s.success()), "{err}");
+
+    let r = runs(&file);
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for run in r.iter().filter(|r| r.0.ends_with("SomeJob")) {
+        assert_eq!(run.2, 1, "first attempt: {run:?}");
+        *seen.entry(run.1.as_str()).or_default() += 1;
+    }
+    assert_eq!(seen.len(), 300);
+    assert!(uuids.iter().all(|u| seen.get(u.as_str()) == Some(&1)));
+    let attempts: Vec<i64> = r
+        .iter()
+        .filter(|r| r.0.ends_with("FailingJob"))
+        .map(|r| r.2)
+        .collect();
+    assert_eq!(
+        attempts,
+        [1, 2, 3],
+        "released twice with the header counted"
+    );
+
+    // The failed_jobs row, on the rabbitmq connection; the message was rejected, not kept.
+    let out = bins::command(bins::recording_backend())
+        .args(["failed", "list"])
+        .envs(vhost.env())
+        .env("DB_CONNECTION", "sqlite")
+        .env("DB_DATABASE", dir.path().join("app.sqlite"))
+        .env("COLUMNS", "300")
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let line = listed
+        .lines()
+        .find(|l| l.contains(&failing.uuid))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(
+        line.contains("rabbitmq") && line.contains("default"),
+        "{line}"
+    );
+    let q = vhost.queues();
+    assert_eq!(q.get("default"), Some(&(0, 0)), "{q:?}");
+}
+
+#[tokio::test]
+async fn twenty_kill_9s_lose_nothing() {
+    let Some(vhost) = Vhost::new("kill9") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dispatcher(&vhost);
+    const JOBS: i64 = 6_000;
+    const CONCURRENCY: usize = 8;
+    let uuids = dispatch_some_jobs(&d, 0, JOBS).await;
+    let file = dir.path().join("runs.jsonl");
+    let mut rng = crate::support::rng::Rng(15);
+    let mut kills = 0;
+    for _ in 0..20 {
+        let before = runs(&file).len();
+        let mut child = worker(
+            &vhost,
+            dir.path(),
+            &["--concurrency", &CONCURRENCY.to_string()],
+        );
+        // Kill mid-run: once this worker has run some jobs, after a random extra moment.
+        wait_for(Duration::from_secs(20), || runs(&file).len() > before + 20);
+        std::thread::sleep(Duration::from_millis(rng.below(150)));
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+        kills += 1;
+        if runs(&file).len() as i64 >= JOBS {
+            break;
+        }
+    }
+    let mut last = worker(
+        &vhost,
+        dir.path(),
+        &["--concurrency", "8", "--stop-when-empty"],
+    );
+    let status = wait_exit(&mut last, Duration::from_secs(120));
+    let err = stderr_of(last);
+    assert!(status.is_some_and(|s| s.success()), "{err}");
+
+    let r = runs(&file);
+    let mut count: HashMap<&str, i64> = HashMap::new();
+    for run in &r {
+        *count.entry(run.1.as_str()).or_default() += 1;
+    }
+    let missing: Vec<&String> = uuids
+        .iter()
+        .filter(|u| !count.contains_key(u.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} jobs lost after {kills} kills",
+        missing.len()
+    );
+    let repeats: i64 = count.values().map(|c| c - 1).sum();
+    // Only deliveries unacknowledged at a kill come back: at most the prefetch per kill.
+    assert!(
+        repeats <= kills * CONCURRENCY as i64,
+        "{repeats} repeats after {kills} kills of a worker holding at most {CONCURRENCY}"
+    );
+    // A crash is not an attempt on this driver (the package's rule: the header only grows
+    // on a release), so every run says attempt 1.
+    assert!(r.iter().all(|run| run.2 == 1));
+    assert!(
+        kills >= 10,
+        "the queue drained before enough kills: {kills}"
+    );
+    eprintln!("{kills} kills, {repeats} repeats, {} jobs", uuids.len());
+    let q = vhost.queues();
+    assert_eq!(q.get("default"), Some(&(0, 0)), "{q:?}");
+}
+
+#[tokio::test]
+async fn the_broker_closing_every_connection_does_not_stop_the_worker() {
+    let Some(vhost) = Vhost::new("close") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dispatcher(&vhost);
+    const JOBS: i64 = 6_000;
+    let uuids = dispatch_some_jobs(&d, 0, JOBS).await;
+    drop(d);
+    let file = dir.path().join("runs.jsonl");
+    let mut child = worker(
+        &vhost,
+        dir.path(),
+        &["--concurrency", "4", "--stop-when-empty"],
+    );
+    assert!(wait_for(Duration::from_secs(30), || runs(&file).len() > 300));
+    vhost.close_all_connections();
+    let closed_at = runs(&file).len();
+    let status = wait_exit(&mut child, Duration::from_secs(120));
+    let err = stderr_of(child);
+    assert!(status.is_some_and(|s| s.success()), "{err}");
+    assert!(
+        (closed_at as i64) < JOBS,
+        "the connections were closed after the queue drained"
+    );
+    let r = runs(&file);
+    let ran: std::collections::HashSet<&str> = r.iter().map(|r| r.1.as_str()).collect();
+    assert!(
+        uuids.iter().all(|u| ran.contains(u.as_str())),
+        "{} of {JOBS} ran",
+        ran.len()
+    );
+    assert_eq!(
+        err.matches("the RabbitMQ connection broke").count(),
+        1,
+        "the break is said once:\n{err}"
+    );
+    assert!(err.contains("reconnected to RabbitMQ"), "{err}");
+    let q = vhost.queues();
+    assert_eq!(q.get("default"), Some(&(0, 0)), "{q:?}");
+}
