@@ -9,6 +9,7 @@ mods=$(php -m 2>/dev/null || true)
 command -v php >/dev/null 2>&1 || need_pkgs+=(php-cli)
 [ -f /usr/share/php/Illuminate/autoload.php ] || need_pkgs+=(php-laravel-framework)
 [ -f /usr/share/php/Dotenv/autoload.php ] || need_pkgs+=(php-vlucas-phpdotenv)   # tests/integration/dotenv_corpus.rs: the .env oracle
+[ -f /usr/share/php/PhpAmqpLib/autoload.php ] || need_pkgs+=(php-amqplib)   # php-fixtures: the rabbitmq queue connection, bin/publish-task
 grep -qi '^redis$' <<<"$mods" || need_pkgs+=(php-redis)
 grep -qi '^pdo_sqlite$' <<<"$mods" || need_pkgs+=(php-sqlite3)
 grep -qi '^pdo_pgsql$' <<<"$mods" || need_pkgs+=(php-pgsql)    # bench/e2e_database.sh: PHP on PostgreSQL
