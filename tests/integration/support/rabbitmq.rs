@@ -102,6 +102,27 @@ impl Vhost {
             .collect()
     }
 
+    /// A queue's x-arguments as `[name, type, value]` triples (`rabbitmqctl list_queues
+    /// --formatter json`), the form the RabbitMQ corpus records.
+    pub fn queue_arguments(&self, queue: &str) -> Vec<serde_json::Value> {
+        let out = ctl(&[
+            "-q",
+            "list_queues",
+            "-p",
+            &self.name,
+            "name",
+            "arguments",
+            "--formatter",
+            "json",
+        ])
+        .unwrap_or_default();
+        let all: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap_or_default();
+        all.into_iter()
+            .find(|q| q["name"] == queue)
+            .and_then(|q| q["arguments"].as_array().cloned())
+            .unwrap_or_default()
+    }
+
     /// How many connections to this vhost the broker has open now.
     pub fn connections(&self) -> usize {
         ctl(&["-q", "list_connections", "vhost"])
