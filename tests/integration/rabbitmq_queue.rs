@@ -346,3 +346,302 @@ async fn the_broker_closing_every_connection_does_not_stop_the_worker() {
     let q = vhost.queues();
     assert_eq!(q.get("default"), Some(&(0, 0)), "{q:?}");
 }
+
+// ---- in-process workers on the library API ---------------------------------------------------
+
+mod in_process {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use larq::amqp::AmqpEndpoint;
+    use larq::queue::{Queue, RabbitMqQueue, RabbitMqQueueOptions};
+    use larq::worker::Worker;
+
+    use crate::support::ports::fresh_port;
+    use crate::support::probe::{self, records, run_until};
+    use crate::support::rabbitmq::Vhost;
+
+    fn queue_on(endpoint: AmqpEndpoint, prefetch: u16) -> Queue {
+        Queue::from(RabbitMqQueue::new(
+            endpoint,
+            prefetch,
+            RabbitMqQueueOptions::default(),
+        ))
+    }
+
+    /// A probe payload in the package's shape (no `attempts` in the body).
+    fn probe(tag: &str, n: i64, mode: &str, secs: f64, timeout: Option<i64>) -> String {
+        probe::probe(tag, n, mode, secs, |p| {
+            p.attempts = None;
+            p.max_tries = Some(3);
+            p.timeout = timeout;
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_timed_out_job_comes_back_at_once_with_the_attempt_counted() {
+        let Some(vhost) = Vhost::new("timeout") else {
+            return;
+        };
+        let q = queue_on(vhost.endpoint(), 2);
+        q.push(
+            "default",
+            probe("rmq-timeout", 1, "sleep_first", 30.0, Some(1)).as_bytes(),
+        )
+        .await
+        .unwrap();
+        let worker = Worker::builder(q, probe::registry())
+            .options(larq::worker::WorkerOptions {
+                stop_when_empty: false,
+                ..probe::options()
+            })
+            .build();
+        run_until(worker, Duration::from_secs(30), || {
+            records("rmq-timeout").iter().any(|r| r.event == "done")
+        })
+        .await;
+        let r = records("rmq-timeout");
+        let starts: Vec<i64> = r
+            .iter()
+            .filter(|r| r.event == "start")
+            .map(|r| r.attempts)
+            .collect();
+        assert_eq!(starts, [1, 2], "timed out on 1, ran again as 2: {r:?}");
+        assert!(r.iter().any(|r| r.event == "done" && r.attempts == 2));
+        assert_eq!(vhost.queues().get("default"), Some(&(0, 0)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queues_are_taken_in_priority_order_and_a_panic_is_a_failure() {
+        let Some(vhost) = Vhost::new("priority") else {
+            return;
+        };
+        // What `App::worker` asks for with two queues and --concurrency 1.
+        let q = queue_on(vhost.endpoint(), 2);
+        for n in 0..5 {
+            q.push("low", probe("rmq-prio", n, "ok", 0.0, None).as_bytes())
+                .await
+                .unwrap();
+        }
+        for n in 100..105 {
+            q.push("high", probe("rmq-prio", n, "ok", 0.0, None).as_bytes())
+                .await
+                .unwrap();
+        }
+        q.push(
+            "high",
+            probe("rmq-prio", 999, "panic", 0.0, None).as_bytes(),
+        )
+        .await
+        .unwrap();
+        let worker = Worker::builder(q, probe::registry())
+            .options(larq::worker::WorkerOptions {
+                queues: vec!["high".into(), "low".into()],
+                ..probe::options()
+            })
+            .build();
+        run_until(worker, Duration::from_secs(30), || {
+            records("rmq-prio")
+                .iter()
+                .filter(|r| r.event == "done")
+                .count()
+                >= 10
+        })
+        .await;
+        let order: Vec<i64> = records("rmq-prio")
+            .iter()
+            .filter(|r| r.event == "done")
+            .map(|r| r.n)
+            .collect();
+        assert_eq!(order.len(), 10, "{order:?}");
+        assert!(
+            order[..5].iter().all(|n| *n >= 100),
+            "high first: {order:?}"
+        );
+        // The panicking job ran 3 times (tries 3, released in between), then was rejected.
+        let panics = records("rmq-prio")
+            .iter()
+            .filter(|r| r.n == 999 && r.event == "start")
+            .count();
+        assert_eq!(panics, 3);
+        let queues = vhost.queues();
+        assert_eq!(queues.get("high"), Some(&(0, 0)), "{queues:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_queue_deleted_under_the_worker_is_declared_again_and_worked() {
+        let Some(vhost) = Vhost::new("deleted") else {
+            return;
+        };
+        let q = queue_on(vhost.endpoint(), 2);
+        q.push(
+            "default",
+            probe("rmq-deleted", 1, "ok", 0.0, None).as_bytes(),
+        )
+        .await
+        .unwrap();
+        let pusher = queue_on(vhost.endpoint(), 1);
+        let worker = Worker::builder(q, probe::registry())
+            .options(larq::worker::WorkerOptions {
+                stop_when_empty: false,
+                ..probe::options()
+            })
+            .build();
+        let handle = worker.handle();
+        let task = tokio::spawn(worker.run());
+        assert!(crate::support::wait::wait_for(
+            Duration::from_secs(20),
+            || !records("rmq-deleted").is_empty()
+        ));
+        // The broker cancels the consumer of a deleted queue: the worker must notice, not sit
+        // on a dead consumer.
+        let out = std::process::Command::new("rabbitmqctl")
+            .args(["-q", "delete_queue", "-p", &vhost.name, "default"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        std::thread::sleep(Duration::from_millis(500));
+        pusher
+            .push(
+                "default",
+                probe("rmq-deleted", 2, "ok", 0.0, None).as_bytes(),
+            )
+            .await
+            .unwrap();
+        let ran = crate::support::wait::wait_for(Duration::from_secs(20), || {
+            records("rmq-deleted")
+                .iter()
+                .any(|r| r.n == 2 && r.event == "done")
+        });
+        handle.stop();
+        task.await.unwrap().unwrap();
+        assert!(ran, "the job pushed after the delete ran");
+    }
+
+    /// A TCP relay between larq and the broker whose open connections can be cut silently
+    /// (forward nothing, close nothing, forever), as a dead NAT entry or a hung peer does;
+    /// connections made after the cut work.
+    struct Relay {
+        port: u16,
+        cuts: Arc<AtomicU64>,
+    }
+
+    impl Relay {
+        fn start(to: u16) -> Relay {
+            let port = fresh_port();
+            let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+            let cuts = Arc::new(AtomicU64::new(0));
+            let s = Arc::clone(&cuts);
+            std::thread::spawn(move || {
+                for client in listener.incoming().flatten() {
+                    let born = s.load(Ordering::SeqCst);
+                    let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else {
+                        continue;
+                    };
+                    for (mut from, mut to) in [
+                        (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                        (server, client),
+                    ] {
+                        let s = Arc::clone(&s);
+                        std::thread::spawn(move || {
+                            let mut buf = [0u8; 16384];
+                            let mut dead = false;
+                            loop {
+                                let Ok(n) = from.read(&mut buf) else { return };
+                                // Once the line went silent, this connection stays dead: bytes
+                                // are swallowed and its sockets are never closed (leaked), so
+                                // the client can learn of it only from missing heartbeats.
+                                dead |= s.load(Ordering::SeqCst) > born;
+                                if dead {
+                                    if n == 0 {
+                                        std::mem::forget(from);
+                                        std::mem::forget(to);
+                                        return;
+                                    }
+                                    continue;
+                                }
+                                if n == 0 {
+                                    let _ = to.shutdown(std::net::Shutdown::Write);
+                                    return;
+                                }
+                                if to.write_all(&buf[..n]).is_err() {
+                                    return;
+                                }
+                            }
+                        });
+                    }
+                }
+            });
+            Relay { port, cuts }
+        }
+
+        fn cut(&self) {
+            self.cuts.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn missed_heartbeats_end_the_session_and_the_worker_reconnects() {
+        let Some(vhost) = Vhost::new("heartbeat") else {
+            return;
+        };
+        let relay = Relay::start(5672);
+        // Heartbeats every second through the relay.
+        let endpoint = AmqpEndpoint::new(
+            "127.0.0.1",
+            relay.port,
+            "guest",
+            "guest",
+            &vhost.name,
+            false,
+            1,
+        );
+        let q = queue_on(endpoint, 2);
+        q.push("default", probe("rmq-hb", 1, "ok", 0.0, None).as_bytes())
+            .await
+            .unwrap();
+        let direct = queue_on(vhost.endpoint(), 1);
+        let worker = Worker::builder(q, probe::registry())
+            .options(larq::worker::WorkerOptions {
+                stop_when_empty: false,
+                ..probe::options()
+            })
+            .build();
+        let handle = worker.handle();
+        let task = tokio::spawn(worker.run());
+        assert!(crate::support::wait::wait_for(
+            Duration::from_secs(20),
+            || { !records("rmq-hb").is_empty() }
+        ));
+        // The line goes silent: nothing closes, only heartbeats stop arriving. New connections
+        // through the relay work; the old one stays dead.
+        relay.cut();
+        let cut_at = std::time::Instant::now();
+        direct
+            .push("default", probe("rmq-hb", 2, "ok", 0.0, None).as_bytes())
+            .await
+            .unwrap();
+        let ran = crate::support::wait::wait_for(Duration::from_secs(30), || {
+            records("rmq-hb")
+                .iter()
+                .any(|r| r.n == 2 && r.event == "done")
+        });
+        let noticed_after = cut_at.elapsed();
+        handle.stop();
+        task.await.unwrap().unwrap();
+        assert!(
+            ran,
+            "the job pushed after the line went silent ran: the dead session was noticed"
+        );
+        // Through the dead line alone nothing could arrive: the job ran on a new session,
+        // opened once heartbeats were missed (about two intervals of 1 s).
+        assert!(
+            noticed_after >= Duration::from_millis(900),
+            "too fast for a heartbeat timeout ({noticed_after:?}): did the cut work?"
+        );
+        eprintln!("missed heartbeats noticed; the job ran {noticed_after:?} after the cut");
+    }
+}
