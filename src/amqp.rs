@@ -587,6 +587,14 @@ impl AmqpLink {
         self.prefetch = prefetch.max(1);
     }
 
+    /// The session now, broken or not, without opening one.
+    pub fn current(&self) -> Option<Arc<Session>> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     fn live(&self) -> Option<Arc<Session>> {
         let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         current.as_ref().filter(|s| !s.is_broken()).cloned()

@@ -228,6 +228,15 @@ impl Queue {
         matches!(self, Queue::RabbitMq(_))
     }
 
+    /// Resolve when a job has arrived by itself (a RabbitMQ delivery) or the connection needs
+    /// the loop's attention; never on the polled drivers.
+    pub async fn arrival(&self) {
+        match self {
+            Queue::RabbitMq(q) => q.arrival().await,
+            _ => std::future::pending::<()>().await,
+        }
+    }
+
     /// Remove a job that failed (after its failed_jobs row is written): a delete, except on
     /// RabbitMQ, where the package rejects it without requeue so a dead-letter route the queue
     /// may have takes it.

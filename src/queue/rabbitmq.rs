@@ -340,6 +340,19 @@ impl RabbitMqQueue {
         }
     }
 
+    /// Resolve when a delivery is waiting on any consumed queue, or the session broke (the
+    /// next reserve then reconnects); never, before the first session. For a worker whose
+    /// slots are partly busy: it takes the new job now instead of after `--sleep`.
+    pub async fn arrival(&self) {
+        let current = self.link.current();
+        match current {
+            Some(s) => {
+                while !s.wait(std::time::Duration::from_secs(3600)).await && !s.is_broken() {}
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+
     /// Acknowledge: the job is done. False if the delivery's connection is gone (the broker
     /// already gave it back to the queue, so it will run again).
     pub async fn delete(&self, job: &ReservedJob) -> Result<bool, QueueError> {

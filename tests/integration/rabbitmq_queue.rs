@@ -347,6 +347,78 @@ async fn the_broker_closing_every_connection_does_not_stop_the_worker() {
     assert_eq!(q.get("default"), Some(&(0, 0)), "{q:?}");
 }
 
+/// `queue:pause` (12+) on the rabbitmq connection: the worker takes nothing from the paused queue
+/// and does not spin on the deliveries its consumer already holds; `resume` lets them run.
+#[tokio::test]
+async fn a_paused_rabbitmq_queue_is_left_alone_without_spinning() {
+    let Some(vhost) = Vhost::new("pause") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dispatcher(&vhost);
+    dispatch_some_jobs(&d, 0, 5).await;
+    let cache = dir.path().join("cache");
+    let larq = |args: &[&str]| {
+        let out = bins::command(bins::recording_backend())
+            .args(args)
+            .envs(vhost.env())
+            .env("LARQ_LARAVEL_VERSION", "13")
+            .env("CACHE_STORE", "file")
+            .env("LARQ_CACHE_FILE_PATH", &cache)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    larq(&["pause", "rabbitmq:default"]);
+    let db = dir.path().join("app.sqlite");
+    std::fs::write(&db, b"").unwrap();
+    let mut child = bins::command(bins::recording_backend())
+        .args([
+            "work",
+            "--sleep",
+            "1",
+            "--concurrency",
+            "2",
+            "--create-failed-table",
+        ])
+        .envs(vhost.env())
+        .env("LARQ_LARAVEL_VERSION", "13")
+        .env("CACHE_STORE", "file")
+        .env("LARQ_CACHE_FILE_PATH", &cache)
+        .env("DB_CONNECTION", "sqlite")
+        .env("DB_DATABASE", &db)
+        .env("LARQ_RECORD_FILE", dir.path().join("runs.jsonl"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let file = dir.path().join("runs.jsonl");
+    std::thread::sleep(Duration::from_secs(4));
+    let ticks = cpu_ticks(child.id());
+    assert!(runs(&file).is_empty(), "a paused queue ran jobs");
+    // A spinning loop would burn ~4 s; polling once a second costs a few hundredths.
+    assert!(
+        ticks < 100,
+        "the paused worker used {ticks} CPU ticks in 4 s"
+    );
+    larq(&["resume", "rabbitmq:default"]);
+    let ran = wait_for(Duration::from_secs(20), || runs(&file).len() == 5);
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    wait_exit(&mut child, Duration::from_secs(20));
+    let err = stderr_of(child);
+    assert!(ran, "resumed jobs ran: {}\n{err}", runs(&file).len());
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat; `after` starts at field 3.
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
 // ---- in-process workers on the library API ---------------------------------------------------
 
 mod in_process {
@@ -519,6 +591,57 @@ mod in_process {
         handle.stop();
         task.await.unwrap().unwrap();
         assert!(ran, "the job pushed after the delete ran");
+    }
+
+    /// With one slot busy on a long job and `--sleep 3`, a job that arrives runs at once in the
+    /// free slot: the wait for a finished job also ends on a delivery.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_delivery_wakes_a_partly_busy_worker() {
+        let Some(vhost) = Vhost::new("wake") else {
+            return;
+        };
+        let q = queue_on(vhost.endpoint(), 2);
+        let pusher = queue_on(vhost.endpoint(), 1);
+        q.push(
+            "default",
+            probe("rmq-wake", 1, "sleep", 6.0, None).as_bytes(),
+        )
+        .await
+        .unwrap();
+        let worker = Worker::builder(q, probe::registry())
+            .options(larq::worker::WorkerOptions {
+                stop_when_empty: false,
+                concurrency: 2,
+                sleep: Duration::from_secs(3),
+                ..probe::options()
+            })
+            .build();
+        let handle = worker.handle();
+        let task = tokio::spawn(worker.run());
+        assert!(crate::support::wait::wait_for(
+            Duration::from_secs(20),
+            || { !records("rmq-wake").is_empty() }
+        ));
+        // Let the loop settle into its wait (found the queue empty with a slot free).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let pushed = std::time::Instant::now();
+        pusher
+            .push("default", probe("rmq-wake", 2, "ok", 0.0, None).as_bytes())
+            .await
+            .unwrap();
+        let ran = crate::support::wait::wait_for(Duration::from_secs(10), || {
+            records("rmq-wake")
+                .iter()
+                .any(|r| r.n == 2 && r.event == "done")
+        });
+        let took = pushed.elapsed();
+        handle.stop();
+        task.await.unwrap().unwrap();
+        assert!(ran);
+        assert!(
+            took < Duration::from_millis(1500),
+            "the second job waited {took:?} (--sleep is 3 s, the first job 6 s)"
+        );
     }
 
     /// A TCP relay between larq and the broker whose open connections can be cut silently
