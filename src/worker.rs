@@ -954,6 +954,22 @@ impl Worker {
                 // finished jobs' deletes go out below.
                 continue;
             }
+            if index > 0 && queue.is_push() {
+                // Laravel pops the queues in order: a higher queue whose next delivery is on
+                // its way goes first.
+                for (higher_index, higher) in self.inner.options.queues[..index].iter().enumerate()
+                {
+                    let want = n - jobs.len();
+                    if want == 0 || paused.is_paused(higher_index) {
+                        continue;
+                    }
+                    jobs.extend(queue.reserve_before_lower(higher, want).await?);
+                }
+                if jobs.len() >= n {
+                    break;
+                }
+            }
+            let want = n - jobs.len();
             let group = finished
                 .iter()
                 .position(|(q, _)| q == name)

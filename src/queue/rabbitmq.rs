@@ -320,6 +320,28 @@ impl RabbitMqQueue {
             .collect())
     }
 
+    /// [`RabbitMqQueue::reserve_many`] for a queue that comes before the one the worker is
+    /// about to take from (`--queue high,low`): when nothing of `queue` is buffered but the
+    /// broker still holds ready jobs of it, its next delivery is on its way (an ack just made
+    /// room), so wait for it briefly instead of letting a lower queue's job in first, as
+    /// Laravel's pop in queue order would not. One passive declare per call.
+    pub async fn reserve_before_lower(
+        &self,
+        queue: &str,
+        n: usize,
+    ) -> Result<Vec<ReservedJob>, QueueError> {
+        let s = self.session().await?;
+        self.consuming(&s, queue).await?;
+        if s.buffered(queue) == 0 {
+            if s.ready_count(queue).await?.unwrap_or(0) == 0 {
+                return Ok(Vec::new());
+            }
+            s.wait_for(queue, std::time::Duration::from_millis(50))
+                .await;
+        }
+        self.reserve_many(queue, n).await
+    }
+
     /// Wait up to `secs` for a delivery on any consumed queue (starting the consumer of `queue`
     /// first); true if one is waiting.
     pub async fn wait_for_delivery(&self, queue: &str, secs: u64) -> Result<bool, QueueError> {

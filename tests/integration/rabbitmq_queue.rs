@@ -493,12 +493,12 @@ mod in_process {
         };
         // What `App::worker` asks for with two queues and --concurrency 1.
         let q = queue_on(vhost.endpoint(), 2);
-        for n in 0..5 {
+        for n in 0..20 {
             q.push("low", probe("rmq-prio", n, "ok", 0.0, None).as_bytes())
                 .await
                 .unwrap();
         }
-        for n in 100..105 {
+        for n in 100..120 {
             q.push("high", probe("rmq-prio", n, "ok", 0.0, None).as_bytes())
                 .await
                 .unwrap();
@@ -520,7 +520,7 @@ mod in_process {
                 .iter()
                 .filter(|r| r.event == "done")
                 .count()
-                >= 10
+                >= 40
         })
         .await;
         let order: Vec<i64> = records("rmq-prio")
@@ -528,9 +528,9 @@ mod in_process {
             .filter(|r| r.event == "done")
             .map(|r| r.n)
             .collect();
-        assert_eq!(order.len(), 10, "{order:?}");
+        assert_eq!(order.len(), 40, "{order:?}");
         assert!(
-            order[..5].iter().all(|n| *n >= 100),
+            order[..20].iter().all(|n| *n >= 100),
             "high first: {order:?}"
         );
         // The panicking job ran 3 times (tries 3, released in between), then was rejected.
