@@ -30,9 +30,37 @@ impl Job for SomeJob {
     }
 }
 
+/// The fixture app's `App\Jobs\FailingJob(int $n)`: records the run, then throws
+/// `RuntimeException("boom <n>")` as the PHP class does, so release, backoff and failure can be
+/// compared with PHP's worker on one queue.
+#[derive(serde::Deserialize)]
+struct FailingJob {
+    n: i64,
+}
+
+impl Job for FailingJob {
+    const CLASS: &'static str = "App\\Jobs\\FailingJob";
+
+    async fn handle(self, ctx: &mut JobContext) -> Result<(), JobError> {
+        let as_run = SomeJob {
+            user_id: self.n,
+            some_param: String::new(),
+        };
+        write_record(Self::CLASS, &as_run, ctx)?;
+        Err(JobError::with_class(
+            "RuntimeException",
+            format!("boom {}", self.n),
+        ))
+    }
+}
+
 /// One `write` per line on an `O_APPEND` file, so a `kill -9` leaves whole lines; the parameter is
 /// borrowed, not cloned into a JSON value (it can be megabytes).
 fn record(job: &SomeJob, ctx: &JobContext) -> Result<(), JobError> {
+    write_record(SomeJob::CLASS, job, ctx)
+}
+
+fn write_record(class: &str, job: &SomeJob, ctx: &JobContext) -> Result<(), JobError> {
     let Some(path) = std::env::var_os("LARQ_RECORD_FILE") else {
         return Ok(());
     };
@@ -46,7 +74,7 @@ fn record(job: &SomeJob, ctx: &JobContext) -> Result<(), JobError> {
         some_param: &'a str,
     }
     let mut line = serde_json::to_vec(&Record {
-        class: SomeJob::CLASS,
+        class,
         uuid: ctx.uuid(),
         attempts: ctx.attempts(),
         user_id: job.user_id,
@@ -63,5 +91,5 @@ fn record(job: &SomeJob, ctx: &JobContext) -> Result<(), JobError> {
 }
 
 fn main() -> std::process::ExitCode {
-    larq::cli::run(Registry::new().with::<SomeJob>())
+    larq::cli::run(Registry::new().with::<SomeJob>().with::<FailingJob>())
 }

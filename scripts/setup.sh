@@ -9,6 +9,7 @@ mods=$(php -m 2>/dev/null || true)
 command -v php >/dev/null 2>&1 || need_pkgs+=(php-cli)
 [ -f /usr/share/php/Illuminate/autoload.php ] || need_pkgs+=(php-laravel-framework)
 [ -f /usr/share/php/Dotenv/autoload.php ] || need_pkgs+=(php-vlucas-phpdotenv)   # tests/integration/dotenv_corpus.rs: the .env oracle
+[ -f /usr/share/php/PhpAmqpLib/autoload.php ] || need_pkgs+=(php-amqplib)   # php-fixtures: the rabbitmq queue connection, bin/publish-task
 grep -qi '^redis$' <<<"$mods" || need_pkgs+=(php-redis)
 grep -qi '^pdo_sqlite$' <<<"$mods" || need_pkgs+=(php-sqlite3)
 grep -qi '^pdo_pgsql$' <<<"$mods" || need_pkgs+=(php-pgsql)    # bench/e2e_database.sh: PHP on PostgreSQL
@@ -21,6 +22,7 @@ command -v sqlite3 >/dev/null 2>&1 || need_pkgs+=(sqlite3)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)   # tests/integration/redis_tls.rs: test CA + certificates
 [ -d /etc/postgresql ] || need_pkgs+=(postgresql)
 command -v mariadb >/dev/null 2>&1 || need_pkgs+=(mariadb-server)
+command -v rabbitmqctl >/dev/null 2>&1 || need_pkgs+=(rabbitmq-server)   # the rabbitmq queue connection's tests and bench
 [ -x /usr/bin/time ] || need_pkgs+=(time)            # bench/e2e.sh: peak RSS (time -v)
 command -v bc >/dev/null 2>&1 || need_pkgs+=(bc)     # bench/e2e.sh: rates
 
@@ -57,6 +59,14 @@ if [ "$(id -u)" -eq 0 ]; then
     for _ in $(seq 30); do mariadb -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 1; done
     mariadb -e "CREATE DATABASE IF NOT EXISTS test; ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('')" || true
   fi
+  # RabbitMQ on 127.0.0.1:5672 with guest/guest (the package default the tests use; each test
+  # makes a vhost of its own). Started only when rabbitmqctl cannot reach a node.
+  if ! rabbitmqctl -q status >/dev/null 2>&1; then
+    echo "setup: starting rabbitmq-server"
+    service rabbitmq-server start || rabbitmq-server -detached || true
+    for _ in $(seq 60); do rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 1; done
+  fi
+  rabbitmqctl -q status >/dev/null 2>&1 || { [ "${CI:-}" != true ] || { echo "setup: RabbitMQ does not answer" >&2; exit 1; }; }
 fi
 # The newer real Laravels (10 and 13) live in Debian roots beside the machine's own 8
 # (php-fixtures/bin/php-for enters them); under CI=true a root that cannot be made fails the run.

@@ -69,6 +69,14 @@ pub enum AmqpError {
         /// `nack` or the broker's return reason.
         reason: String,
     },
+    /// The session broke while larq waited on it (the next call reconnects).
+    #[error("the RabbitMQ connection to {server} broke: {reason}")]
+    Lost {
+        /// `host:port/vhost`.
+        server: String,
+        /// What ended it.
+        reason: String,
+    },
     /// A name longer than AMQP's 255-byte short string, or otherwise unusable.
     #[error("{what} {name:?} cannot be used: {reason}")]
     Name {
@@ -94,7 +102,7 @@ impl AmqpError {
     /// refusal that would happen again on a new connection.
     pub fn is_connection_lost(&self) -> bool {
         match self {
-            AmqpError::Connect { .. } => true,
+            AmqpError::Connect { .. } | AmqpError::Lost { .. } => true,
             AmqpError::Op { source, .. } => !matches!(
                 source.kind(),
                 lapin::ErrorKind::ProtocolError(e)
@@ -210,6 +218,8 @@ pub struct Session {
     notify: Arc<Notify>,
     /// Queues known to exist (checked or declared in this session).
     known: Mutex<HashSet<String>>,
+    /// The channel passive declares use (`None` until the first, and after a 404 closed it).
+    inspect: tokio::sync::Mutex<Option<Channel>>,
     /// Each consumed queue's deliveries, in arrival order.
     buffers: Mutex<HashMap<String, mpsc::UnboundedReceiver<lapin::message::Delivery>>>,
     /// Counts sessions, so a log line can say which one broke.
@@ -217,6 +227,15 @@ pub struct Session {
 }
 
 impl Session {
+    /// Why the session broke (`None` while it works).
+    pub fn broken_because(&self) -> Option<String> {
+        if !self.is_broken() {
+            return None;
+        }
+        let why = self.why.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Some(why.unwrap_or_else(|| "the connection closed".to_owned()))
+    }
+
     /// Whether an error has ended this session.
     pub fn is_broken(&self) -> bool {
         self.broken.load(Ordering::SeqCst) || !self.connection.status().connected()
@@ -246,27 +265,35 @@ impl Session {
     /// the channel it happens on, which must not be a working one). `Some(ready messages)`.
     pub async fn ready_count(&self, queue: &str) -> Result<Option<u32>, AmqpError> {
         check_name("queue", queue)?;
-        let ch = self
-            .connection
-            .create_channel()
-            .await
-            .map_err(|e| AmqpError::op("open channel", queue, e))?;
+        // One channel kept for these checks (a 404 closes it; the next check opens another).
+        let mut inspect = self.inspect.lock().await;
+        let ch = match inspect.as_ref().filter(|c| c.status().connected()) {
+            Some(ch) => ch.clone(),
+            None => {
+                let ch = self.connection.create_channel().await;
+                let ch = self.watch(ch.map_err(|e| AmqpError::op("open channel", queue, e)))?;
+                *inspect = Some(ch.clone());
+                ch
+            }
+        };
         let passive = QueueDeclareOptions {
             passive: true,
             ..QueueDeclareOptions::default()
         };
-        let found = match ch
+        match ch
             .queue_declare(queue.into(), passive, FieldTable::default())
             .await
         {
-            Ok(q) => Some(q.message_count()),
-            Err(e) if is_code(&e, 404) => None,
-            Err(e) => return self.watch(Err(AmqpError::op("check queue", queue, e))),
-        };
-        if found.is_some() {
-            let _ = ch.close(200, "OK".into()).await;
+            Ok(q) => Ok(Some(q.message_count())),
+            Err(e) if is_code(&e, 404) => {
+                *inspect = None;
+                Ok(None)
+            }
+            Err(e) => {
+                *inspect = None;
+                self.watch(Err(AmqpError::op("check queue", queue, e)))
+            }
         }
-        Ok(found)
     }
 
     /// Declare `queue` (durable) with `arguments` unless it exists; the check comes first, as
@@ -488,6 +515,37 @@ impl Session {
         out
     }
 
+    /// How many deliveries for `queue` wait in its buffer.
+    pub fn buffered(&self, queue: &str) -> usize {
+        let buffers = self.buffers.lock().unwrap_or_else(|p| p.into_inner());
+        buffers.get(queue).map_or(0, |rx| rx.len())
+    }
+
+    /// Wait up to `timeout` for a delivery of `queue` itself (or the session to break); true
+    /// if one is waiting.
+    pub async fn wait_for(&self, queue: &str, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.buffered(queue) > 0 {
+                return true;
+            }
+            if self.is_broken() {
+                return false;
+            }
+            if tokio::time::timeout_at(deadline, self.notify.notified())
+                .await
+                .is_err()
+            {
+                return self.buffered(queue) > 0;
+            }
+            // Another queue's delivery may have taken the wake-up: pass it on.
+            if self.has_deliveries() {
+                self.notify.notify_one();
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
     /// Whether any consumed queue has a delivery waiting.
     pub fn has_deliveries(&self) -> bool {
         let buffers = self.buffers.lock().unwrap_or_else(|p| p.into_inner());
@@ -568,6 +626,14 @@ impl AmqpLink {
     /// concurrency before the first session).
     pub fn set_prefetch(&mut self, prefetch: u16) {
         self.prefetch = prefetch.max(1);
+    }
+
+    /// The session now, broken or not, without opening one.
+    pub fn current(&self) -> Option<Arc<Session>> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn live(&self) -> Option<Arc<Session>> {
@@ -662,6 +728,7 @@ impl AmqpLink {
             why,
             notify,
             known: Mutex::new(HashSet::new()),
+            inspect: tokio::sync::Mutex::new(None),
             buffers: Mutex::new(HashMap::new()),
             generation: self.generation.fetch_add(1, Ordering::SeqCst) + 1,
         })

@@ -504,7 +504,13 @@ impl App {
         };
         let mut overrides = setup.queue.clone();
         if overrides.prefetch.is_none() {
-            overrides.prefetch = Some(u32::try_from(options.concurrency).unwrap_or(u32::MAX));
+            // RabbitMQ: one unacknowledged delivery per slot. With several queues, one more per
+            // consumer, so that when a slot frees the first queue's next delivery is already
+            // here and `--queue high,low` takes high first as Laravel's pops do (with exactly
+            // one per slot, the ack's round trip lets a waiting low job in ahead of it).
+            let extra = usize::from(options.queues.len() > 1);
+            overrides.prefetch =
+                Some(u32::try_from(options.concurrency.saturating_add(extra)).unwrap_or(u32::MAX));
         }
         let queue = self.queue(&connection, &overrides).await?;
         // On a Redis Cluster, refuse queue names without a hash tag now rather than on the first

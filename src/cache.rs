@@ -294,6 +294,47 @@ impl CacheStore {
     }
 }
 
+/// The contents of a serialized string `s:N:"...";` whose length matches.
+pub(crate) fn string_body(serialized: &[u8]) -> Option<&[u8]> {
+    let rest = serialized.strip_prefix(b"s:")?;
+    let colon = rest.iter().position(|&c| c == b':')?;
+    let len: usize = std::str::from_utf8(&rest[..colon]).ok()?.parse().ok()?;
+    let body = rest[colon + 1..]
+        .strip_prefix(b"\"")?
+        .strip_suffix(b"\";")?;
+    (body.len() == len).then_some(body)
+}
+
+/// PHP's `(bool) unserialize($s)` for the scalar and array forms; an object is true; what does
+/// not unserialize is `false`, which is false.
+pub(crate) fn php_truthy(s: &[u8]) -> bool {
+    let body = |prefix: &[u8]| s.strip_prefix(prefix).and_then(|r| r.strip_suffix(b";"));
+    let text = |b: &[u8]| std::str::from_utf8(b).ok().map(str::to_owned);
+    match s.get(..2) {
+        Some(b"b:") => matches!(body(b"b:"), Some(b"1")),
+        Some(b"i:") => body(b"i:")
+            .and_then(text)
+            .and_then(|t| t.parse::<i64>().ok())
+            .is_some_and(|n| n != 0),
+        Some(b"d:") => match body(b"d:") {
+            Some(b"NAN") | Some(b"INF") | Some(b"-INF") => true,
+            Some(f) => text(f)
+                .and_then(|t| t.parse::<f64>().ok())
+                .is_some_and(|x| x != 0.0),
+            None => false,
+        },
+        Some(b"s:") => string_body(s).is_some_and(|b| !b.is_empty() && b != b"0"),
+        Some(b"a:") => s
+            .get(2..)
+            .and_then(|r| r.split(|&c| c == b':').next())
+            .and_then(text)
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n > 0),
+        Some(b"O:") | Some(b"C:") | Some(b"E:") => true,
+        _ => false,
+    }
+}
+
 /// PHP 8's `is_numeric` for a string (the Redis store keeps such values bare, the database store
 /// casts them): optional leading whitespace, a sign, digits with an
 /// optional fraction and exponent, optional trailing whitespace.

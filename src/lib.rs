@@ -1,7 +1,8 @@
 //! # larq: Laravel's queue worker, in Rust
 //!
 //! A Laravel app dispatches `SomeJob::dispatch($userId, $param)`; larq picks the job up from the same
-//! queue `php artisan queue:work` would (Redis or the database `jobs` table), decodes the
+//! queue `php artisan queue:work` would (Redis, the database `jobs` table, or RabbitMQ through the
+//! `vladimir-yuldashev/laravel-queue-rabbitmq` connection), decodes the
 //! PHP-serialized job object straight into a Rust struct, and runs your handler with Laravel's
 //! semantics (attempts, tries, backoff, timeouts, chains, batches, unique locks, failed_jobs), side
 //! by side with PHP workers. A deployment's whole backend binary:
@@ -42,7 +43,8 @@
 //!
 //! Map of the crate, from the bottom up: [`php`] is the serde data format for PHP's
 //! `serialize()`; [`payload`] the JSON envelope Laravel pushes (and the `Queueable` properties
-//! inside the command), [`crypt`] Laravel's encrypter; [`queue`] the Redis and database drivers,
+//! inside the command), [`crypt`] Laravel's encrypter; [`amqp`] a RabbitMQ connection that
+//! reopens itself; [`queue`] the Redis, database and RabbitMQ drivers,
 //! [`cache`] the app's cache store, [`db`] its SQL database, [`failed`] the `failed_jobs` table;
 //! [`job`] the trait your job structs implement and the registry that maps PHP classes to them;
 //! [`bus`] continues chains ([`chain`]), keeps `job_batches` ([`batch`]), releases unique locks

@@ -22,7 +22,6 @@
 //! number plain (`1`, read back as the string `"1"`), so `1` there is paused, `0` is not.
 
 use crate::cache::is_numeric;
-use crate::cache::redis::string_body;
 use crate::cache::{CacheError, CacheStore};
 
 /// The cache key that pauses every queue on every connection (Laravel 13's `pauseAll`).
@@ -189,37 +188,7 @@ pub fn is_paused(stored: &[u8], plain_numbers: bool) -> bool {
         // A numeric string: only "0" is false ("" is not numeric).
         return stored != b"0";
     }
-    serialized_truthy(stored)
-}
-
-/// PHP's `(bool) unserialize($s)` for the scalar and array forms; an object is true; what does
-/// not unserialize is `false`, which is false.
-fn serialized_truthy(s: &[u8]) -> bool {
-    let body = |prefix: &[u8]| s.strip_prefix(prefix).and_then(|r| r.strip_suffix(b";"));
-    let text = |b: &[u8]| std::str::from_utf8(b).ok().map(str::to_owned);
-    match s.get(..2) {
-        Some(b"b:") => matches!(body(b"b:"), Some(b"1")),
-        Some(b"i:") => body(b"i:")
-            .and_then(text)
-            .and_then(|t| t.parse::<i64>().ok())
-            .is_some_and(|n| n != 0),
-        Some(b"d:") => match body(b"d:") {
-            Some(b"NAN") | Some(b"INF") | Some(b"-INF") => true,
-            Some(f) => text(f)
-                .and_then(|t| t.parse::<f64>().ok())
-                .is_some_and(|x| x != 0.0),
-            None => false,
-        },
-        Some(b"s:") => string_body(s).is_some_and(|b| !b.is_empty() && b != b"0"),
-        Some(b"a:") => s
-            .get(2..)
-            .and_then(|r| r.split(|&c| c == b':').next())
-            .and_then(text)
-            .and_then(|n| n.parse::<u64>().ok())
-            .is_some_and(|n| n > 0),
-        Some(b"O:") | Some(b"C:") | Some(b"E:") => true,
-        _ => false,
-    }
+    crate::cache::php_truthy(stored)
 }
 
 #[cfg(test)]

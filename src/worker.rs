@@ -278,6 +278,10 @@ impl Paused {
     fn is_paused(&self, index: usize) -> bool {
         self.queues.get(index).copied().unwrap_or(false)
     }
+
+    fn any(&self) -> bool {
+        self.queues.iter().any(|p| *p)
+    }
 }
 
 /// A job's place among `--concurrency`: taken when the loop reserves the job, given back once
@@ -702,8 +706,10 @@ impl Worker {
             if pop_failed || (!polled && self.inner.state.should_quit.load(Ordering::SeqCst)) {
                 // Already waited (backoff), or stopping: the stop checks below say so.
             } else if idle {
-                // A push queue already waited for a delivery in `next_jobs`.
-                if !opts.stop_when_empty && !self.inner.queue.is_push() {
+                // A push queue already waited for a delivery in `next_jobs` (unless a queue is
+                // paused: then it polls like the others).
+                let waited = self.inner.queue.is_push() && !paused.any();
+                if !opts.stop_when_empty && !waited {
                     self.sleep(opts.sleep).await;
                 }
             } else if found_empty || self.inner.busy.load(Ordering::SeqCst) >= opts.concurrency {
@@ -723,6 +729,8 @@ impl Worker {
                     _ = tokio::time::sleep(idle) => {}
                     _ = self.inner.state.wake.notified() => {}
                     _ = self.delete_queued() => {}
+                    // A free slot and a delivery: take it now (push queues only).
+                    _ = self.inner.queue.arrival(), if found_empty && !paused.any() => {}
                 }
             }
             if got > 0 && !opts.rest.is_zero() {
@@ -842,7 +850,10 @@ impl Worker {
             return Ok(jobs);
         }
         // Only the first queue's pop blocks, as in Laravel; a paused first queue is not popped.
-        if jobs.is_empty() && may_block && !paused.is_paused(0) {
+        // A push queue's wait ends on any delivery, a paused queue's too (its consumer keeps
+        // what it prefetched): with a queue paused, poll as the other drivers do.
+        let push_blocked = queue.is_push() && paused.any();
+        if jobs.is_empty() && may_block && !paused.is_paused(0) && !push_blocked {
             if let (Some(secs), Some(first)) =
                 (queue.block_for(), self.inner.options.queues.first())
             {
@@ -943,6 +954,22 @@ impl Worker {
                 // finished jobs' deletes go out below.
                 continue;
             }
+            if index > 0 && queue.is_push() {
+                // Laravel pops the queues in order: a higher queue whose next delivery is on
+                // its way goes first.
+                for (higher_index, higher) in self.inner.options.queues[..index].iter().enumerate()
+                {
+                    let want = n - jobs.len();
+                    if want == 0 || paused.is_paused(higher_index) {
+                        continue;
+                    }
+                    jobs.extend(queue.reserve_before_lower(higher, want).await?);
+                }
+                if jobs.len() >= n {
+                    break;
+                }
+            }
+            let want = n - jobs.len();
             let group = finished
                 .iter()
                 .position(|(q, _)| q == name)

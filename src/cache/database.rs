@@ -358,7 +358,7 @@ impl DatabaseCache {
             .map_err(err("increment"))?
             .filter(|(_, expiration)| *expiration > now as i64)
             .map(|(value, _)| decode_value(value))
-            .filter(|value| !(reset_falsy && is_falsy(value)));
+            .filter(|value| !reset_falsy || super::php_truthy(value));
         let count = match current {
             None => {
                 let value = self.encode_value(b"i:1;");
@@ -437,24 +437,6 @@ fn decode_value(value: Vec<u8>) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(&value)
         .unwrap_or(value)
-}
-
-/// Whether PHP reads the serialized `value` as false (`null`, `false`, `0`, `0.0`, `""`, `"0"`,
-/// `[]`, or something `unserialize` refuses).
-pub(crate) fn is_falsy(value: &[u8]) -> bool {
-    match value {
-        b"N;" | b"b:0;" | b"i:0;" | b"s:0:\"\";" | b"s:1:\"0\";" | b"a:0:{}" => true,
-        _ => match value.strip_prefix(b"d:").and_then(|v| v.strip_suffix(b";")) {
-            Some(d) => std::str::from_utf8(d)
-                .ok()
-                .and_then(|d| d.parse::<f64>().ok())
-                .is_some_and(|d| d == 0.0),
-            None => !matches!(
-                value.first(),
-                Some(b'i' | b'b' | b'd' | b's' | b'a' | b'O' | b'C' | b'E')
-            ),
-        },
-    }
 }
 
 /// `(int) $value` of a serialized number, or `None` when PHP's `is_numeric` says it is not one
@@ -679,8 +661,15 @@ mod tests {
             b"s:1:\"0\";",
             b"a:0:{}",
             b"junk",
+            // What `unserialize` refuses is `false` in PHP.
+            b"i:abc;",
+            b"s:5:\"ab\";",
         ] {
-            assert!(is_falsy(falsy), "{}", String::from_utf8_lossy(falsy));
+            assert!(
+                !super::super::php_truthy(falsy),
+                "{}",
+                String::from_utf8_lossy(falsy)
+            );
         }
         for truthy in [
             &b"b:1;"[..],
@@ -690,7 +679,11 @@ mod tests {
             b"s:2:\"00\";",
             b"a:1:{i:0;i:0;}",
         ] {
-            assert!(!is_falsy(truthy), "{}", String::from_utf8_lossy(truthy));
+            assert!(
+                super::super::php_truthy(truthy),
+                "{}",
+                String::from_utf8_lossy(truthy)
+            );
         }
         assert_eq!(php_int(b"i:-4;"), Some(-4));
         assert_eq!(php_int(b"d:2.9;"), Some(2));

@@ -195,20 +195,9 @@ fn stored_form(serialized: &[u8]) -> &[u8] {
         // INF, -INF and NAN are serialized as words; they are not finite and stay serialized.
         Some(body).filter(|b| b.iter().all(|c| c.is_ascii_digit() || b".-+eE".contains(c)))
     } else {
-        string_body(serialized).filter(|b| super::is_numeric(b))
+        super::string_body(serialized).filter(|b| super::is_numeric(b))
     };
     number.unwrap_or(serialized)
-}
-
-/// The contents of a serialized string `s:N:"...";` whose length matches.
-pub(crate) fn string_body(serialized: &[u8]) -> Option<&[u8]> {
-    let rest = serialized.strip_prefix(b"s:")?;
-    let colon = rest.iter().position(|&c| c == b':')?;
-    let len: usize = std::str::from_utf8(&rest[..colon]).ok()?.parse().ok()?;
-    let body = rest[colon + 1..]
-        .strip_prefix(b"\"")?
-        .strip_suffix(b"\";")?;
-    (body.len() == len).then_some(body)
 }
 
 #[cfg(test)]

@@ -228,6 +228,30 @@ impl Queue {
         matches!(self, Queue::RabbitMq(_))
     }
 
+    /// Before the worker takes jobs from a lower-priority queue: jobs of the higher `queue`
+    /// that are about to arrive (RabbitMQ: ready on the broker, delivery under way), so
+    /// `--queue high,low` keeps Laravel's order. Nothing on the polled drivers, whose reserve
+    /// already saw the higher queue empty.
+    pub async fn reserve_before_lower(
+        &self,
+        queue: &str,
+        n: usize,
+    ) -> Result<Vec<ReservedJob>, QueueError> {
+        match self {
+            Queue::RabbitMq(q) => q.reserve_before_lower(queue, n).await,
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Resolve when a job has arrived by itself (a RabbitMQ delivery) or the connection needs
+    /// the loop's attention; never on the polled drivers.
+    pub async fn arrival(&self) {
+        match self {
+            Queue::RabbitMq(q) => q.arrival().await,
+            _ => std::future::pending::<()>().await,
+        }
+    }
+
     /// Remove a job that failed (after its failed_jobs row is written): a delete, except on
     /// RabbitMQ, where the package rejects it without requeue so a dead-letter route the queue
     /// may have takes it.

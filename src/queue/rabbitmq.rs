@@ -311,10 +311,35 @@ impl RabbitMqQueue {
     ) -> Result<Vec<ReservedJob>, QueueError> {
         let s = self.session().await?;
         self.consuming(&s, queue).await?;
+        // A delivery of a session that broke since it arrived cannot be acknowledged: the broker
+        // has already put it back, so running it would only run it twice.
         Ok(s.take(queue, n)
             .into_iter()
+            .filter(|d| d.acker.usable())
             .map(|d| reserved(queue, d, s.generation))
             .collect())
+    }
+
+    /// [`RabbitMqQueue::reserve_many`] for a queue that comes before the one the worker is
+    /// about to take from (`--queue high,low`): when nothing of `queue` is buffered but the
+    /// broker still holds ready jobs of it, its next delivery is on its way (an ack just made
+    /// room), so wait for it briefly instead of letting a lower queue's job in first, as
+    /// Laravel's pop in queue order would not. One passive declare per call.
+    pub async fn reserve_before_lower(
+        &self,
+        queue: &str,
+        n: usize,
+    ) -> Result<Vec<ReservedJob>, QueueError> {
+        let s = self.session().await?;
+        self.consuming(&s, queue).await?;
+        if s.buffered(queue) == 0 {
+            if s.ready_count(queue).await?.unwrap_or(0) == 0 {
+                return Ok(Vec::new());
+            }
+            s.wait_for(queue, std::time::Duration::from_millis(50))
+                .await;
+        }
+        self.reserve_many(queue, n).await
     }
 
     /// Wait up to `secs` for a delivery on any consumed queue (starting the consumer of `queue`
@@ -322,7 +347,32 @@ impl RabbitMqQueue {
     pub async fn wait_for_delivery(&self, queue: &str, secs: u64) -> Result<bool, QueueError> {
         let s = self.session().await?;
         self.consuming(&s, queue).await?;
-        Ok(s.wait(std::time::Duration::from_secs(secs)).await)
+        if s.wait(std::time::Duration::from_secs(secs)).await {
+            return Ok(true);
+        }
+        // Nothing came because the connection broke: that is not an empty queue (a
+        // `--stop-when-empty` worker must not stop on it).
+        match s.broken_because() {
+            Some(reason) => Err(AmqpError::Lost {
+                server: self.server().to_owned(),
+                reason,
+            }
+            .into()),
+            None => Ok(false),
+        }
+    }
+
+    /// Resolve when a delivery is waiting on any consumed queue, or the session broke (the
+    /// next reserve then reconnects); never, before the first session. For a worker whose
+    /// slots are partly busy: it takes the new job now instead of after `--sleep`.
+    pub async fn arrival(&self) {
+        let current = self.link.current();
+        match current {
+            Some(s) => {
+                while !s.wait(std::time::Duration::from_secs(3600)).await && !s.is_broken() {}
+            }
+            None => std::future::pending::<()>().await,
+        }
     }
 
     /// Acknowledge: the job is done. False if the delivery's connection is gone (the broker

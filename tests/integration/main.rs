@@ -31,6 +31,8 @@ mod php_fixtures;
 mod php_live;
 mod php_roundtrip;
 mod queue_pause;
+mod rabbitmq_php;
+mod rabbitmq_queue;
 mod redis_cluster;
 mod redis_queue;
 mod redis_tls;

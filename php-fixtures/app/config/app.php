@@ -30,6 +30,7 @@ return [
 
         App\Providers\AppServiceProvider::class,
         App\Providers\EventServiceProvider::class,
+        App\Providers\RabbitMQServiceProvider::class,
     ],
 
     'aliases' => [],

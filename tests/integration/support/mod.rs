@@ -7,6 +7,7 @@ pub mod laravel;
 pub mod php;
 pub mod ports;
 pub mod probe;
+pub mod rabbitmq;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod rng;

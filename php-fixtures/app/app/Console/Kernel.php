@@ -12,5 +12,6 @@ class Kernel extends BaseKernel
         Commands\CaptureFixtures::class,
         Commands\DispatchShape::class,
         Commands\PopJob::class,
+        Commands\CaptureRabbitMQ::class,
     ];
 }

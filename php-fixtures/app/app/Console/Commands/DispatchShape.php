@@ -20,6 +20,11 @@ use Illuminate\Support\Facades\Event;
  *   php artisan larq:dispatch SleepJob --seconds=5
  *   php artisan larq:dispatch SomeJob --count=10000 --connection=database --transaction
  *   php artisan larq:dispatch <corpus shape name, e.g. chain, encrypted_job, listener> [--count=N]
+ *   php artisan larq:dispatch SomeJob --count=100 --connection=rabbitmq --vhost=larq-test --queue=work
+ *   php artisan larq:dispatch batch --connection=rabbitmq
+ *
+ * A job published without a JobQueued event (a batch on the rabbitmq connection: its bulk()
+ * publishes without events, as laravel-queue-rabbitmq's does) is printed at the end with "id": null.
  */
 class DispatchShape extends Command
 {
@@ -33,7 +38,8 @@ class DispatchShape extends Command
         {--tries= : FailingJob $tries}
         {--backoff= : FailingJob $backoff, e.g. 0 or 1,2}
         {--seconds=1 : SleepJob seconds}
-        {--connection= : onConnection() for the class shapes}
+        {--connection= : onConnection() for the class shapes; for a corpus shape, the default connection while it runs}
+        {--vhost= : the rabbitmq connection\'s vhost (instead of RABBITMQ_VHOST)}
         {--queue= : onQueue() for the class shapes}
         {--delay= : delay() in seconds for the class shapes}
         {--transaction : all pushes in one transaction of the database queue\'s connection (one commit for N rows, as a bulk dispatch in DB::transaction)}';
@@ -64,7 +70,17 @@ class DispatchShape extends Command
             ], JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE));
         });
 
+        if ($this->option('vhost') !== null) {
+            $hosts = config('queue.connections.rabbitmq.hosts', []);
+            foreach ($hosts as $i => $host) {
+                $hosts[$i]['vhost'] = $this->option('vhost');
+            }
+            config(['queue.connections.rabbitmq.hosts' => $hosts]);
+        }
         $shapes = Shapes::all();
+        if ($this->option('connection') !== null && isset($shapes[$shape])) {
+            config(['queue.default' => $this->option('connection')]);
+        }
         // One commit for the whole run: on PostgreSQL and MariaDB each autocommitted insert waits
         // for its own fsync (10,000 jobs: ~34 s instead of a few).
         $tx = $this->option('transaction') ? DB::connection(config('queue.connections.database.connection')) : null;
@@ -97,6 +113,16 @@ class DispatchShape extends Command
             $tx->commit();
         }
         BaseQueue::createPayloadUsing(null);
+        foreach ($pending as $p) {
+            $this->output->writeln(json_encode([
+                'shape' => $shape,
+                'connection' => config('queue.default'),
+                'queue' => ($p['queue'] ?? '') !== '' ? $p['queue'] : null,
+                'id' => null,
+                'uuid' => $p['uuid'] ?? null,
+                'displayName' => $p['displayName'] ?? null,
+            ], JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE));
+        }
 
         return 0;
     }
