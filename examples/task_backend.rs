@@ -11,7 +11,7 @@
 //! guest/guest, `/`), as `php-fixtures/bin/publish-task` reads them. The worker's options come
 //! from `TASK_CONCURRENCY` (1), `TASK_TRIES` (1), `TASK_BACKOFF` (`1,5`: seconds), `TASK_TIMEOUT_MS`
 //! and `TASK_DEAD_LETTER` (an exchange larq declares for `double`, or `policy`). Logs go to
-//! stderr (`RUST_LOG`, default `info`). SIGTERM finishes the running tasks and exits 0.
+//! stderr (`RUST_LOG`, default `info,lapin::channel=off`: lapin logs every channel a 404 closes, and larq checks queues with passive declares). SIGTERM finishes the running tasks and exits 0.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -94,7 +94,8 @@ fn var(name: &str, default: &str) -> String {
 
 fn number<T: std::str::FromStr>(name: &str, default: &str) -> Result<T, String> {
     let v = var(name, default);
-    v.parse().map_err(|_| format!("{name}={v:?} is not a number"))
+    v.parse()
+        .map_err(|_| format!("{name}={v:?} is not a number"))
 }
 
 fn options() -> Result<TaskWorkerOptions, String> {
@@ -136,7 +137,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lapin::channel=off")),
         )
         .with_writer(std::io::stderr)
         .init();

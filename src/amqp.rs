@@ -238,7 +238,12 @@ impl Session {
 
     /// Whether an error has ended this session.
     pub fn is_broken(&self) -> bool {
-        self.broken.load(Ordering::SeqCst) || !self.connection.status().connected()
+        self.broken.load(Ordering::SeqCst)
+            || !self.connection.status().connected()
+            // A working channel the broker closed (soft errors do not break the session by
+            // themselves: see the events listener in `AmqpLink::open`).
+            || !self.publish.status().connected()
+            || !self.consume.status().connected()
     }
 
     fn breaks(&self, reason: impl std::fmt::Display) {
@@ -581,6 +586,11 @@ impl Session {
     }
 }
 
+fn is_soft(e: &lapin::Error) -> bool {
+    matches!(e.kind(), lapin::ErrorKind::ProtocolError(p)
+        if matches!(p.kind(), lapin::protocol::AMQPErrorKind::Soft(_)))
+}
+
 fn is_code(e: &lapin::Error, code: u16) -> bool {
     matches!(e.kind(), lapin::ErrorKind::ProtocolError(p) if p.get_id() == code)
 }
@@ -709,6 +719,13 @@ impl AmqpLink {
             tokio::spawn(async move {
                 while let Some(event) = events.next().await {
                     if let lapin::Event::Error(e) = event {
+                        // A channel the broker closed with a soft error (a passive declare's
+                        // 404 closes the inspect channel) is that channel's business: the
+                        // session's own channels report theirs through the failed call
+                        // (`watch`) or the consumer stream. Only the connection's end breaks it.
+                        if is_soft(&e) {
+                            continue;
+                        }
                         let mut w = why.lock().unwrap_or_else(|p| p.into_inner());
                         if w.is_none() {
                             *w = Some(e.to_string());

@@ -286,7 +286,16 @@ impl TaskWorker {
                     args.insert(amqp::key("x-dead-letter-routing-key"), amqp::short(queue));
                     s.declare_queue(queue, &args).await.map_err(at)?;
                 }
-                DeadLetter::None | DeadLetter::Policy => {
+                DeadLetter::None => {
+                    s.ensure_queue(queue, &FieldTable::default())
+                        .await
+                        .map_err(at)?;
+                    // Where tasks out of tries are parked: there before the first needs it.
+                    s.ensure_queue(&format!("{queue}{FAILED_SUFFIX}"), &FieldTable::default())
+                        .await
+                        .map_err(at)?;
+                }
+                DeadLetter::Policy => {
                     s.ensure_queue(queue, &FieldTable::default())
                         .await
                         .map_err(at)?;
