@@ -75,6 +75,9 @@ fn record(ctx: &TaskContext, what: serde_json::Value) -> Result<(), TaskError> {
         "correlation_id": ctx.correlation_id(),
         "redelivered": ctx.redelivered(),
         "pid": std::process::id(),
+        "at_ms": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis()),
     }))?;
     line.push(b'\n');
     std::fs::OpenOptions::new()

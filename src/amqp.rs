@@ -799,6 +799,31 @@ pub fn key(s: &str) -> ShortString {
     s.into()
 }
 
+/// Reading single messages, for tools and tests that look into a queue (a parked task's
+/// headers, a reply) without starting a consumer.
+impl Session {
+    /// Take the next ready message of `queue` (`basic_get`, acknowledged on delivery), or `None`
+    /// when the queue is empty or does not exist. On a channel of its own, as
+    /// [`Session::ready_count`], so a missing queue closes no working channel.
+    pub async fn get(&self, queue: &str) -> Result<Option<lapin::message::Delivery>, AmqpError> {
+        check_name("queue", queue)?;
+        let ch = self
+            .connection
+            .create_channel()
+            .await
+            .map_err(|e| AmqpError::op("open channel", queue, e))?;
+        let options = lapin::options::BasicGetOptions { no_ack: true };
+        match ch.basic_get(queue.into(), options).await {
+            Ok(got) => {
+                let _ = ch.close(200, "OK".into()).await;
+                Ok(got.map(|m| m.delivery))
+            }
+            Err(e) if is_code(&e, 404) => Ok(None),
+            Err(e) => self.watch(Err(AmqpError::op("get", queue, e))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -829,30 +854,5 @@ mod tests {
     fn long_names_are_refused() {
         assert!(check_name("queue", &"q".repeat(255)).is_ok());
         assert!(check_name("queue", &"q".repeat(256)).is_err());
-    }
-}
-
-/// Reading single messages, for tools and tests that look into a queue (a parked task's
-/// headers, a reply) without starting a consumer.
-impl Session {
-    /// Take the next ready message of `queue` (`basic_get`, acknowledged on delivery), or `None`
-    /// when the queue is empty or does not exist. On a channel of its own, as
-    /// [`Session::ready_count`], so a missing queue closes no working channel.
-    pub async fn get(&self, queue: &str) -> Result<Option<lapin::message::Delivery>, AmqpError> {
-        check_name("queue", queue)?;
-        let ch = self
-            .connection
-            .create_channel()
-            .await
-            .map_err(|e| AmqpError::op("open channel", queue, e))?;
-        let options = lapin::options::BasicGetOptions { no_ack: true };
-        match ch.basic_get(queue.into(), options).await {
-            Ok(got) => {
-                let _ = ch.close(200, "OK".into()).await;
-                Ok(got.map(|m| m.delivery))
-            }
-            Err(e) if is_code(&e, 404) => Ok(None),
-            Err(e) => self.watch(Err(AmqpError::op("get", queue, e))),
-        }
     }
 }

@@ -33,6 +33,7 @@ mod php_roundtrip;
 mod queue_pause;
 mod rabbitmq_php;
 mod rabbitmq_queue;
+mod rabbitmq_tasks;
 mod redis_cluster;
 mod redis_queue;
 mod redis_tls;
