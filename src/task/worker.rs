@@ -311,7 +311,8 @@ impl TaskWorker {
     /// Consume every registered queue until a stop request (or SIGTERM, with
     /// [`TaskWorkerOptions::handle_signals`]); then wait for the running tasks and close the
     /// connection. Returns `Ok` after a stop; an error when the first connection or a queue's
-    /// setup is refused. Later connection breaks are reconnected with backoff, logged once.
+    /// setup is refused (a refusal on a later session stops the worker too, after its running
+    /// tasks). Later connection breaks are reconnected with backoff, logged once.
     pub async fn run(&self) -> Result<(), TaskWorkerError> {
         let inner = &self.inner;
         let queues: Vec<String> = inner.registry.queues().map(str::to_owned).collect();
@@ -328,6 +329,7 @@ impl TaskWorker {
         let mut prepared = 0u64;
         let mut pause = Duration::from_millis(250);
         let mut next = 0usize;
+        let mut failure = None;
         loop {
             while running.try_join_next().is_some() {}
             if *stop.borrow_and_update() != Stop::Running {
@@ -341,8 +343,15 @@ impl TaskWorker {
                         prepared = s.generation;
                         Ok(s)
                     }
-                    Err((queue, e)) if prepared == 0 || !e.is_connection_lost() => {
+                    Err((queue, e)) if prepared == 0 => {
+                        inner.link.close().await;
                         return Err(TaskWorkerError::Setup { queue, source: e });
+                    }
+                    Err((queue, e)) if !e.is_connection_lost() => {
+                        // Refused on a later session (someone redeclared a queue): stop, but
+                        // let the running tasks finish first.
+                        failure = Some(TaskWorkerError::Setup { queue, source: e });
+                        break;
                     }
                     Err((_, e)) => Err(e),
                 },
@@ -413,8 +422,13 @@ impl TaskWorker {
             }
         }
         inner.link.close().await;
-        tracing::info!("task worker stopped");
-        Ok(())
+        match failure {
+            Some(e) => Err(e),
+            None => {
+                tracing::info!("task worker stopped");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -846,3 +846,35 @@ fn the_worker_reconnects_when_the_broker_closes_its_connection() {
     assert_eq!(log.matches("reconnected to RabbitMQ").count(), 1, "{log}");
     assert_eq!(vhost.connections(), 1, "the old connection is not kept");
 }
+
+#[test]
+fn a_queue_declared_without_the_dead_letter_route_stops_the_start_with_the_brokers_refusal() {
+    let Some((vhost, dir)) = setup("tasks-refused", false) else {
+        return;
+    };
+    // Someone declared `double` plainly; larq would need it with x-dead-letter-exchange.
+    runtime().block_on(async {
+        let link = AmqpLink::new(vhost.endpoint(), 1);
+        let s = link.session().await.unwrap();
+        s.declare_queue("double", &FieldTable::default())
+            .await
+            .unwrap();
+        link.close().await;
+    });
+    let log = dir.path().join("w.log");
+    let mut child = Command::new(task_backend())
+        .envs(vhost.env())
+        .env("TASK_DEAD_LETTER", "tasks.dlx")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{log}");
+    assert!(
+        log.contains("cannot set up task queue \"double\"") && log.contains("PRECONDITION_FAILED"),
+        "{log}"
+    );
+    assert_eq!(vhost.connections(), 0);
+}
