@@ -347,18 +347,27 @@ impl RabbitMqQueue {
     pub async fn wait_for_delivery(&self, queue: &str, secs: u64) -> Result<bool, QueueError> {
         let s = self.session().await?;
         self.consuming(&s, queue).await?;
-        if s.wait(std::time::Duration::from_secs(secs)).await {
-            return Ok(true);
-        }
-        // Nothing came because the connection broke: that is not an empty queue (a
-        // `--stop-when-empty` worker must not stop on it).
-        match s.broken_because() {
-            Some(reason) => Err(AmqpError::Lost {
-                server: self.server().to_owned(),
-                reason,
+        // Nothing delivered is "empty" only when the broker says so too: after a reconnect,
+        // or on a loaded machine, ready jobs may take longer than the wait to arrive, and a
+        // `--stop-when-empty` worker must not stop on them (PHP's basic_get asks the broker).
+        let mut rounds = 0;
+        loop {
+            if s.wait(std::time::Duration::from_secs(secs)).await {
+                return Ok(true);
             }
-            .into()),
-            None => Ok(false),
+            if let Some(reason) = s.broken_because() {
+                // Nothing came because the connection broke: an outage, not an empty queue.
+                return Err(AmqpError::Lost {
+                    server: self.server().to_owned(),
+                    reason,
+                }
+                .into());
+            }
+            rounds += 1;
+            let ready = s.ready_count(queue).await?.unwrap_or(0);
+            if ready == 0 || rounds >= 10 {
+                return Ok(false);
+            }
         }
     }
 
