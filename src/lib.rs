@@ -81,6 +81,7 @@ pub mod pause;
 pub mod payload;
 pub mod php;
 pub mod queue;
+mod spawned;
 pub mod task;
 pub mod unique;
 pub mod worker;

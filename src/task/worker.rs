@@ -466,26 +466,6 @@ fn with_headers(properties: &BasicProperties, extra: &[(&str, AMQPValue)]) -> Ba
     properties.clone().with_headers(headers)
 }
 
-fn panic_message(e: tokio::task::JoinError) -> String {
-    match e.try_into_panic() {
-        Ok(p) => p
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a non-string panic payload".to_owned()),
-        Err(e) => e.to_string(),
-    }
-}
-
-/// Aborts a spawned handler when the task processing it is dropped (a forced stop).
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// One delivery, from its handler to its ack (or reject).
 async fn process(inner: Arc<Inner>, queue: String, delivery: Delivery) {
     let rules = inner.rules(&queue);
@@ -501,7 +481,7 @@ async fn process(inner: Arc<Inner>, queue: String, delivery: Delivery) {
         None => Err(TaskError::new(format!("no handler for queue {queue:?}")).permanent()),
         Some(handler) => {
             let mut task = tokio::spawn(handler(delivery.data.clone(), ctx));
-            let _abort = AbortOnDrop(task.abort_handle());
+            let _abort = crate::spawned::AbortOnDrop(task.abort_handle());
             let joined = match inner.options.timeout {
                 Some(limit) => tokio::time::timeout(limit, &mut task).await.map_err(|_| {
                     task.abort();
@@ -516,7 +496,10 @@ async fn process(inner: Arc<Inner>, queue: String, delivery: Delivery) {
                 Err(timeout) => Err(timeout),
                 Ok(Err(join)) => Err(TaskError::of_kind(
                     TaskErrorKind::Panic,
-                    format!("the handler panicked: {}", panic_message(join)),
+                    format!(
+                        "the handler panicked: {}",
+                        crate::spawned::panic_message(join)
+                    ),
                 )),
                 Ok(Ok(result)) => result,
             }

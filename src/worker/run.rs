@@ -306,26 +306,6 @@ pub(super) fn max_attempts_message(name: &str, version: u8) -> String {
     }
 }
 
-fn panic_message(e: tokio::task::JoinError) -> String {
-    match e.try_into_panic() {
-        Ok(p) => p
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a non-string panic payload".to_owned()),
-        Err(e) => e.to_string(),
-    }
-}
-
-/// Aborts a spawned handler when the job's own task is dropped.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Laravel's `Worker::process` for one reserved job.
 pub(super) async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
     let limit = inner.options.max_payload_bytes;
@@ -441,7 +421,7 @@ pub(super) async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
         (result, ctx.action.take())
     });
     // If this job's task is aborted (a forced stop), the handler must stop with it.
-    let _abort_handler = AbortOnDrop(task.abort_handle());
+    let _abort_handler = crate::spawned::AbortOnDrop(task.abort_handle());
     let outcome = if timeout > 0 {
         match tokio::time::timeout(Duration::from_secs(timeout), &mut task).await {
             Ok(joined) => Some(joined),
@@ -458,7 +438,10 @@ pub(super) async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
         Some(Err(join_error)) => {
             let err = JobError::with_class(
                 exceptions::PANIC,
-                format!("the handler panicked: {}", panic_message(join_error)),
+                format!(
+                    "the handler panicked: {}",
+                    crate::spawned::panic_message(join_error)
+                ),
             );
             run.on_exception(err, None, &resolved).await;
         }
