@@ -426,6 +426,11 @@ impl WorkerBuilder {
     }
 }
 
+/// How many times an idle push-queue worker waits for a delivery that its reserve then did not
+/// find before it calls the queue empty: bounded, so a wait that keeps saying "delivered" for
+/// deliveries no reserve can take cannot spin the loop.
+const PUSH_WAIT_ROUNDS: usize = 3;
+
 /// The longest wait between two reconnection attempts while Redis is unreachable.
 const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -857,13 +862,23 @@ impl Worker {
             if let (Some(secs), Some(first)) =
                 (queue.block_for(), self.inner.options.queues.first())
             {
-                if queue.wait_for_notify(first, secs).await? {
-                    if queue.is_push() {
-                        // A delivery came for one of the queues: take it in priority order.
+                if queue.is_push() {
+                    // A delivery came for one of the queues: take it in priority order. A pass
+                    // that then finds nothing (the session broke in between, so its deliveries
+                    // went back to the broker) waits again rather than calling the queue empty.
+                    for _ in 0..PUSH_WAIT_ROUNDS {
+                        if !queue.wait_for_notify(first, secs).await? {
+                            break;
+                        }
                         let mut none = Vec::new();
                         self.reserve_pass(n, false, paused, &mut jobs, &mut none)
                             .await?;
-                    } else if let Some(job) = queue.reserve(first).await? {
+                        if !jobs.is_empty() {
+                            break;
+                        }
+                    }
+                } else if queue.wait_for_notify(first, secs).await? {
+                    if let Some(job) = queue.reserve(first).await? {
                         jobs.push(job);
                     }
                 }

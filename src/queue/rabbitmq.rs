@@ -352,9 +352,14 @@ impl RabbitMqQueue {
         // `--stop-when-empty` worker must not stop on them (PHP's basic_get asks the broker).
         let mut rounds = 0;
         loop {
-            if s.wait(std::time::Duration::from_secs(secs)).await {
+            let delivered = s.wait(std::time::Duration::from_secs(secs)).await;
+            if delivered && !s.is_broken() {
                 return Ok(true);
             }
+            // A delivery of a session that broke cannot be acknowledged (the broker put it
+            // back), and the reserve that follows would open a new session whose consumer has
+            // delivered nothing yet: report the outage, so the worker reconnects and waits again
+            // instead of taking an empty reserve for an empty queue.
             if let Some(reason) = s.broken_because() {
                 // Nothing came because the connection broke: an outage, not an empty queue.
                 return Err(AmqpError::Lost {

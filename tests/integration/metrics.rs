@@ -472,7 +472,8 @@ fn push(redis: &TestRedis, queue: &str, payload: &str) {
 }
 
 const SOME: &str = "App\\Jobs\\SomeJob";
-const FAILING: &str = "App\\Jobs\\FailingJob";
+/// A captured class with no handler in the recording backend: it fails on its first attempt.
+const FAILING: &str = "App\\Jobs\\EchoJob";
 const MAIL: &str = "App\\Mail\\OrderShippedMail";
 
 #[test]
@@ -549,12 +550,12 @@ fn redis_worker_counters_sizes_and_health() {
         Some("histogram")
     );
 
-    // Captured payloads (SomeJob, FailingJob without a handler, a queued mailable that is
+    // Captured payloads (SomeJob, EchoJob without a handler, a queued mailable that is
     // handed back) and two more SomeJobs from larq's encoder, on two queues.
     push(&redis, "default", &corpus("some_job"));
     push(&redis, "default", &built_some_job(2, "two"));
     push(&redis, "other", &built_some_job(3, "three"));
-    push(&redis, "default", &corpus("failing_job"));
+    push(&redis, "default", &corpus("echo_job"));
     push(&redis, "default", &corpus("mailable"));
 
     // First attempts: the three SomeJobs throw and are released for 5 s; two of them and the

@@ -334,8 +334,9 @@ async fn the_broker_closing_every_connection_does_not_stop_the_worker() {
     let ran: std::collections::HashSet<&str> = r.iter().map(|r| r.1.as_str()).collect();
     assert!(
         uuids.iter().all(|u| ran.contains(u.as_str())),
-        "{} of {JOBS} ran",
-        ran.len()
+        "{} of {JOBS} ran; queues {:?}\n{err}",
+        ran.len(),
+        vhost.queues()
     );
     assert_eq!(
         err.matches("the RabbitMQ connection broke").count(),
