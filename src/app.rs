@@ -528,6 +528,7 @@ impl App {
                 builder = builder.cache(cache.clone());
                 bus = bus.hand_back_counter(cache);
                 if let Some(locks) = self.unique_locks().await? {
+                    builder = builder.lock_store(locks.store().clone());
                     bus = bus.unique_locks(locks);
                 }
             }

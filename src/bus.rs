@@ -290,6 +290,11 @@ impl BusFeatures {
         self.record_batch(payload, queueable, Some("failed")).await;
     }
 
+    /// Seconds a handed-back job waits before it is due again.
+    pub(crate) fn hand_back_delay(&self) -> u64 {
+        self.wrappers.hand_back.delay
+    }
+
     /// Apply the wrapper policy to a job larq cannot run because only PHP can.
     pub(crate) async fn hand_back(
         &self,

@@ -270,6 +270,47 @@ impl CacheStore {
         }
     }
 
+    /// Take the lock `name` for `owner` for `seconds` (0: until released) unless another
+    /// owner holds it, as Laravel's `Lock::acquire` does on this store; whether it was taken.
+    /// Redis only so far: the other stores answer [`CacheError::Unsupported`].
+    pub async fn acquire_lock(
+        &self,
+        name: &str,
+        owner: &str,
+        seconds: u64,
+    ) -> Result<bool, CacheError> {
+        match self {
+            CacheStore::Redis(s) => s.acquire_lock(name, owner, seconds).await,
+            _ => Err(self.unsupported("locks")),
+        }
+    }
+
+    /// `Cache::add` of an integer: store it for `seconds` unless the entry exists; whether it
+    /// was stored. Redis only so far.
+    pub async fn add_int(&self, name: &str, value: i64, seconds: u64) -> Result<bool, CacheError> {
+        match self {
+            CacheStore::Redis(s) => s.add_int(name, value, seconds).await,
+            _ => Err(self.unsupported("add")),
+        }
+    }
+
+    /// `Cache::put` of an integer for `seconds`. Redis only so far.
+    pub async fn put_int(&self, name: &str, value: i64, seconds: u64) -> Result<(), CacheError> {
+        match self {
+            CacheStore::Redis(s) => s.put_int(name, value, seconds).await,
+            _ => Err(self.unsupported("put")),
+        }
+    }
+
+    /// `Cache::increment`: add `by`, keeping the entry's lifetime; the new value. Redis only
+    /// so far.
+    pub async fn increment(&self, name: &str, by: i64) -> Result<i64, CacheError> {
+        match self {
+            CacheStore::Redis(s) => s.increment(name, by).await,
+            _ => Err(self.unsupported("increment")),
+        }
+    }
+
     /// The physical key (Redis), file path (file) or `key` column (database) of an entry, for
     /// messages and tests.
     pub fn key(&self, name: &str) -> String {

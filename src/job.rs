@@ -45,8 +45,10 @@ use crate::payload::queueable::Queueable;
 use crate::payload::Payload;
 
 mod listener;
+pub mod middleware;
 
 pub use self::listener::Listener;
+pub use self::middleware::{Limit, Limits, Middleware};
 
 /// Which of Laravel's unique interfaces the PHP class implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +77,14 @@ pub trait Job: DeserializeOwned + Send + 'static {
     fn failed(self, ctx: &JobContext, error: &JobError) -> impl Future<Output = ()> + Send {
         let _ = (ctx, error);
         async {}
+    }
+
+    /// The PHP class's `middleware()` method: job middleware the worker applies before
+    /// `handle`, ahead of any the payload carries (`->through([...])`), with the keys PHP uses
+    /// (see [`crate::middleware`]). PHP cannot tell larq what the method returns, so the Rust
+    /// twin repeats it.
+    fn middleware(&self) -> Vec<Middleware> {
+        Vec::new()
     }
 
     /// Whether the PHP class implements `ShouldBeUnique` (or `ShouldBeUniqueUntilProcessing`).
@@ -118,6 +128,8 @@ pub mod exceptions {
     pub const TIMEOUT: &str = "Illuminate\\Queue\\TimeoutExceededException";
     /// `$this->fail('message')`.
     pub const MANUAL: &str = "Illuminate\\Queue\\ManuallyFailedException";
+    /// The job's middleware cannot be applied by larq and its policy is `fail`.
+    pub const UNSUPPORTED_MIDDLEWARE: &str = "Larq\\Queue\\UnsupportedMiddleware";
 }
 
 impl JobError {
@@ -320,6 +332,12 @@ pub(crate) trait Handler: Send + Sync {
         error: &'a JobError,
     ) -> BoxFuture<'a, ()>;
 
+    /// The middleware the decoded command's [`Job::middleware`] returns.
+    fn middleware(&self, command: &[u8]) -> Vec<Middleware> {
+        let _ = command;
+        Vec::new()
+    }
+
     /// `ShouldBeUnique` mode of the class, if any.
     fn unique(&self) -> Option<Unique> {
         None
@@ -368,6 +386,12 @@ impl<J: Job> Handler for Typed<J> {
 
     fn unique(&self) -> Option<Unique> {
         J::UNIQUE
+    }
+
+    fn middleware(&self, command: &[u8]) -> Vec<Middleware> {
+        decode::<J>(command)
+            .map(|job| job.middleware())
+            .unwrap_or_default()
     }
 
     fn unique_id(&self, command: &[u8]) -> Option<String> {
@@ -425,6 +449,16 @@ impl Resolved {
     pub fn unique_id(&self) -> Option<String> {
         self.handler.unique_id(&self.command)
     }
+
+    /// The job's middleware as `CallQueuedHandler` merges it: the class's own
+    /// ([`Job::middleware`]) first, then the command's `middleware` property.
+    pub fn middleware(&self) -> Vec<Middleware> {
+        let mut all = self.handler.middleware(&self.command);
+        all.extend(middleware::from_property(Some(
+            &self.queueable().middleware,
+        )));
+        all
+    }
 }
 
 /// The PHP classes this worker can run, by `data.commandName`.
@@ -434,6 +468,7 @@ pub struct Registry {
     /// Queued event listeners by `Listener\Class@method` (see [`crate::wrappers`]).
     pub(crate) listeners: HashMap<String, Arc<dyn Handler>>,
     encrypter: Option<Encrypter>,
+    limiters: HashMap<String, Arc<middleware::LimiterFn>>,
 }
 
 impl fmt::Debug for Registry {
@@ -443,6 +478,7 @@ impl fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("classes", &classes)
             .field("encrypter", &self.encrypter.is_some())
+            .field("limiters", &self.limiters.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -464,6 +500,23 @@ impl Registry {
     pub fn with<J: Job>(mut self) -> Registry {
         self.register::<J>();
         self
+    }
+
+    /// Register the rate limiter `name` (PHP's `RateLimiter::for($name, ...)`), which
+    /// `RateLimited($name)` middleware applies. A job naming a limiter registered on neither side
+    /// runs unlimited, as in PHP.
+    pub fn limiter(
+        mut self,
+        name: impl Into<String>,
+        rule: impl Fn(&middleware::LimitedJob<'_>) -> Limits + Send + Sync + 'static,
+    ) -> Registry {
+        self.limiters.insert(name.into(), Arc::new(rule));
+        self
+    }
+
+    /// The limiter registered under `name`.
+    pub fn limiter_rule(&self, name: &str) -> Option<&middleware::LimiterFn> {
+        self.limiters.get(name).map(|f| f.as_ref())
     }
 
     /// Decrypt `ShouldBeEncrypted` commands with the app's key.

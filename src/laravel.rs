@@ -166,6 +166,19 @@ impl Laravel {
         self.major >= 13
     }
 
+    /// Whether `WithoutOverlapping` names the lock of a class that has a `displayName()` method
+    /// by `hash('xxh128', displayName())` instead of the class (13's `getLockKey`; 10 uses the
+    /// class; 11 and 12 are not checked against here and follow 10).
+    pub fn overlap_key_hashes_display_name(self) -> bool {
+        self.major >= 13
+    }
+
+    /// Whether `RateLimited` checks every limit before it counts a hit on any (13), rather than
+    /// checking and counting each limit in turn (8, 10; 11 and 12 follow 10 here).
+    pub fn rate_limits_checked_before_hits(self) -> bool {
+        self.major >= 13
+    }
+
     /// Whether a timed-out job fails with `TimeoutExceededException` ("… has timed out.") and
     /// too many attempts read "… has been attempted too many times." (10+), rather than 8's
     /// single `MaxAttemptsExceededException` "… or run too long" message.

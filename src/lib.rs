@@ -77,6 +77,7 @@ pub mod job;
 pub mod laravel;
 mod log_limit;
 pub mod metrics;
+pub mod middleware;
 pub mod pause;
 pub mod payload;
 pub mod php;

@@ -46,6 +46,11 @@ impl UniqueLocks {
         }
     }
 
+    /// The lock store (WithoutOverlapping takes its locks there too).
+    pub fn store(&self) -> &CacheStore {
+        &self.store
+    }
+
     /// The Laravel major version whose lock names and release rules these follow.
     pub fn laravel_version(&self) -> u8 {
         self.laravel.major()

@@ -52,6 +52,7 @@ use crate::failed::{FailedJob, FailedJobStore, Recorded};
 use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
 use crate::log_limit::LogLimit;
 use crate::metrics::{JobTracker, Metrics, Outcome};
+use crate::middleware::{Gate, MiddlewarePolicies, MiddlewareRunner};
 use crate::pause::PauseKeys;
 use crate::payload::{pick_backoff, Payload};
 use crate::queue::{now, Queue, QueueError, Reservation, ReservedJob};
@@ -245,6 +246,8 @@ struct Inner {
     failed: Option<FailedJobStore>,
     cache: Option<CacheStore>,
     bus: Option<Arc<BusFeatures>>,
+    /// Applies each job's middleware before its handler.
+    middleware: MiddlewareRunner,
     options: WorkerOptions,
     /// Finished jobs' deletes, carried by the loop's next reserve call (Redis only).
     deletes: Option<Deletes>,
@@ -325,6 +328,8 @@ pub struct WorkerBuilder {
     failed: Option<FailedJobStore>,
     cache: Option<CacheStore>,
     bus: Option<BusFeatures>,
+    middleware: Option<MiddlewarePolicies>,
+    locks: Option<CacheStore>,
     options: WorkerOptions,
     metrics: Option<Arc<Metrics>>,
     sink: Option<Arc<dyn Sink>>,
@@ -348,6 +353,22 @@ impl WorkerBuilder {
     /// Chains, batches, unique locks and wrapper policies (see [`crate::bus`]).
     pub fn bus(mut self, bus: BusFeatures) -> Self {
         self.bus = Some(bus);
+        self
+    }
+
+    /// What happens to a job whose middleware larq cannot apply (default: it fails, see
+    /// [`crate::middleware`]). The middleware it can apply use the [`WorkerBuilder::cache`]
+    /// store.
+    pub fn middleware_policies(mut self, policies: MiddlewarePolicies) -> Self {
+        self.middleware = Some(policies);
+        self
+    }
+
+    /// Where job middleware takes its locks when not in the [`WorkerBuilder::cache`] store:
+    /// Laravel's Redis cache store locks on its `lock_connection` (the `default` Redis
+    /// connection in the skeleton) and counts on its `cache` connection.
+    pub fn lock_store(mut self, locks: impl Into<CacheStore>) -> Self {
+        self.locks = Some(locks.into());
         self
     }
 
@@ -386,6 +407,12 @@ impl WorkerBuilder {
             ))
         });
         let deletes = self.queue.defers_deletes().then(Deletes::default);
+        let middleware = MiddlewareRunner::new(
+            self.cache.clone(),
+            self.locks,
+            self.middleware.unwrap_or_default(),
+            crate::laravel::Laravel::nearest(options.laravel_version),
+        );
         let pause_keys = self.cache.as_ref().and_then(|_| {
             PauseKeys::new(
                 self.queue.connection_name(),
@@ -411,6 +438,7 @@ impl WorkerBuilder {
                 failed: self.failed,
                 cache: self.cache,
                 bus,
+                middleware,
                 options,
                 deletes,
                 busy: AtomicUsize::new(0),
@@ -465,6 +493,8 @@ impl Worker {
             failed: None,
             cache: None,
             bus: None,
+            middleware: None,
+            locks: None,
             options: WorkerOptions::default(),
             metrics: None,
             sink: None,

@@ -154,6 +154,64 @@ impl RedisStore {
         Ok(n)
     }
 
+    /// `RedisLock::acquire`: take the lock `name` for `owner` unless someone holds it
+    /// (`SET NX`, with `EX seconds` when `seconds` > 0); whether it was taken.
+    pub async fn acquire_lock(
+        &self,
+        name: &str,
+        owner: &str,
+        seconds: u64,
+    ) -> Result<bool, CacheError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(name)).arg(owner);
+        if seconds > 0 {
+            cmd.arg("EX").arg(seconds);
+        }
+        cmd.arg("NX");
+        let set: Option<String> = cmd
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("cache lock"))?;
+        Ok(set.is_some())
+    }
+
+    /// `RedisStore::add`: store the integer `value` for `seconds` (at least 1) unless the entry
+    /// exists, in one script as PHP does; whether it was stored.
+    pub async fn add_int(&self, name: &str, value: i64, seconds: u64) -> Result<bool, CacheError> {
+        let script = redis::Script::new(
+            "return redis.call('exists',KEYS[1])<1 and redis.call('setex',KEYS[1],ARGV[2],ARGV[1])",
+        );
+        let added: Option<String> = script
+            .key(self.key(name))
+            .arg(value)
+            .arg(seconds.max(1))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("cache add"))?;
+        Ok(added.is_some())
+    }
+
+    /// `RedisStore::put` of an integer for `seconds` (at least 1).
+    pub async fn put_int(&self, name: &str, value: i64, seconds: u64) -> Result<(), CacheError> {
+        redis::cmd("SETEX")
+            .arg(self.key(name))
+            .arg(seconds.max(1))
+            .arg(value)
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("cache put"))
+    }
+
+    /// `RedisStore::increment`: `INCRBY`, which keeps the entry's lifetime.
+    pub async fn increment(&self, name: &str, by: i64) -> Result<i64, CacheError> {
+        redis::cmd("INCRBY")
+            .arg(self.key(name))
+            .arg(by)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(Self::err("cache increment"))
+    }
+
     /// Delete the lock `name` only while its value is `owner` (`RedisLock::release`: one script,
     /// so no other owner's lock taken in between is deleted).
     pub async fn release_lock(&self, name: &str, owner: &str) -> Result<(), CacheError> {

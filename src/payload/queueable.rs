@@ -62,6 +62,8 @@ pub struct Queueable {
     pub chain_catch_callbacks: Value<'static>,
     /// `$delay`: seconds, a `DateTime` or a `DateInterval`.
     pub delay: Value<'static>,
+    /// `$middleware`: job middleware added with `->through([...])` at dispatch.
+    pub middleware: Value<'static>,
     /// `$chained`: the rest of the chain, each a complete `serialize($job)` string.
     pub chained: Vec<Value<'static>>,
     /// `$batchId` (`Batchable`), when not empty.
@@ -102,6 +104,7 @@ impl Queueable {
             chain_queue: owned("chainQueue"),
             chain_catch_callbacks: owned("chainCatchCallbacks"),
             delay: owned("delay"),
+            middleware: owned("middleware"),
             chained,
             batch_id: text("batchId"),
             unique_id: text("uniqueId"),

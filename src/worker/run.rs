@@ -154,6 +154,24 @@ impl Run {
         self.outcome(Outcome::Released);
     }
 
+    /// The middleware policy `hand-back`: put the job back untouched for a PHP worker, after
+    /// the wrapper policy's hand-back delay.
+    async fn hand_back_for_middleware(&self) {
+        let delay = self.inner.bus.as_ref().map_or_else(
+            || crate::wrappers::HandBack::default().delay,
+            |b| b.hand_back_delay(),
+        );
+        match self.inner.queue.hand_back(&self.job, delay).await {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, job_id = %self.id, "cannot hand the job back; it stays reserved until retry_after")
+            }
+        }
+        tracing::warn!(job_id = %self.id, job = %self.name, "handed back for a PHP worker: it has middleware larq cannot apply");
+        self.outcome(Outcome::HandedBack);
+        self.say("Handed back");
+    }
+
     /// Delete a job that has nothing left to do but report.
     async fn delete(&self) {
         match self.remove(true, false).await {
@@ -408,6 +426,23 @@ pub(super) async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
             return run.succeed(&resolved).await;
         }
     }
+    // The job's middleware, in order, as CallQueuedHandler's pipeline runs them.
+    let held = match run
+        .inner
+        .middleware
+        .enter(&run.inner.registry, &run.payload, &resolved)
+        .await
+    {
+        Gate::Run(held) => held,
+        Gate::Release(delay) => {
+            run.release(delay).await;
+            return run.say("Released by middleware");
+        }
+        Gate::Done => return run.succeed(&resolved).await,
+        Gate::Fail(e) => return run.fail(&e, Some(&resolved)).await,
+        Gate::Error(e) => return run.on_exception(e, None, &resolved).await,
+        Gate::HandBack => return run.hand_back_for_middleware().await,
+    };
     let mut ctx = run.context();
     let task_resolved = resolved.clone();
     let armed = match &run.inner.watchdog {
@@ -433,6 +468,10 @@ pub(super) async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
     } else {
         Some((&mut task).await)
     };
+    // PHP releases a WithoutOverlapping lock in a `finally`, before the worker settles the job.
+    // A timed-out handler is stopped here, so its lock goes too (PHP's killed worker keeps it
+    // until it expires).
+    held.release().await;
     match outcome {
         None => run.on_timeout(&resolved).await,
         Some(Err(join_error)) => {

@@ -2,6 +2,8 @@
 
 namespace App\Providers;
 
+use Illuminate\Cache\RateLimiting\Limit;
+use Illuminate\Support\Facades\RateLimiter;
 use Illuminate\Support\ServiceProvider;
 
 class AppServiceProvider extends ServiceProvider
@@ -17,5 +19,13 @@ class AppServiceProvider extends ServiceProvider
         if (is_string($path) && $path !== ':memory:' && ! file_exists($path) && is_dir(dirname($path))) {
             touch($path);
         }
+    }
+
+    public function boot()
+    {
+        // App\Jobs\LimitedJob's limiter: larq registers the same rule on its side.
+        RateLimiter::for('larq-fixture', function ($job) {
+            return Limit::perMinute((int) (getenv('LARQ_FIXTURE_LIMIT') ?: 3));
+        });
     }
 }

@@ -1,0 +1,346 @@
+//! What a job's middleware says: Laravel's job middleware as values.
+//!
+//! A PHP job meets its middleware two ways: the class's `middleware()` method (code, which only
+//! the Rust twin can repeat: [`crate::Job::middleware`]) and the `middleware` property that
+//! `->through([...])` fills at dispatch, serialized inside `data.command`. Both arrive here as
+//! [`Middleware`] values, the method's first, as `CallQueuedHandler` merges them; the worker then
+//! applies them against the app's cache store ([`crate::middleware`]), under the keys PHP uses, so
+//! PHP and larq workers on one queue share one overlap lock and one rate limit.
+
+use crate::php::{Object, Value};
+
+/// Laravel's `WithoutOverlapping` class.
+pub const WITHOUT_OVERLAPPING: &str = "Illuminate\\Queue\\Middleware\\WithoutOverlapping";
+/// Laravel's `RateLimited` class.
+pub const RATE_LIMITED: &str = "Illuminate\\Queue\\Middleware\\RateLimited";
+/// Laravel 13's `Skip` class (`Skip::when(...)`, evaluated at dispatch).
+pub const SKIP: &str = "Illuminate\\Queue\\Middleware\\Skip";
+
+/// One job middleware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Middleware {
+    /// `WithoutOverlapping`: one job per key at a time.
+    WithoutOverlapping(WithoutOverlapping),
+    /// `RateLimited`: a named limiter's limits.
+    RateLimited(RateLimited),
+    /// `Skip`: delete the job unrun when `skip` is true.
+    Skip(bool),
+    /// A class larq does not implement: what happens to the job is the
+    /// [`crate::middleware::UnknownMiddleware`] policy's choice.
+    Unknown(String),
+}
+
+/// `new WithoutOverlapping($key)` and its builder calls. While one job holds the lock, the others
+/// with the same key are released for `release_after` seconds (or, after `dont_release`, deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithoutOverlapping {
+    /// `$key`.
+    pub key: String,
+    /// `$releaseAfter`: seconds a job that found the lock taken waits; `None`: `dontRelease()`.
+    pub release_after: Option<u64>,
+    /// `$expiresAfter`: the lock's lifetime in seconds; 0 keeps it until released.
+    pub expires_after: u64,
+    /// `$prefix` (`laravel-queue-overlap:`).
+    pub prefix: String,
+    /// `$shareKey` (`shared()`, Laravel 9+): one lock for every class using the key.
+    pub share_key: bool,
+}
+
+impl WithoutOverlapping {
+    /// `new WithoutOverlapping($key)`: released for 0 s when the lock is taken, no expiry.
+    pub fn new(key: impl Into<String>) -> WithoutOverlapping {
+        WithoutOverlapping {
+            key: key.into(),
+            release_after: Some(0),
+            expires_after: 0,
+            prefix: "laravel-queue-overlap:".to_owned(),
+            share_key: false,
+        }
+    }
+
+    /// `->releaseAfter($seconds)`.
+    pub fn release_after(mut self, seconds: u64) -> WithoutOverlapping {
+        self.release_after = Some(seconds);
+        self
+    }
+
+    /// `->dontRelease()`: a job that finds the lock taken is deleted instead.
+    pub fn dont_release(mut self) -> WithoutOverlapping {
+        self.release_after = None;
+        self
+    }
+
+    /// `->expireAfter($seconds)`.
+    pub fn expire_after(mut self, seconds: u64) -> WithoutOverlapping {
+        self.expires_after = seconds;
+        self
+    }
+
+    /// `->withPrefix($prefix)`.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> WithoutOverlapping {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// `->shared()`.
+    pub fn shared(mut self) -> WithoutOverlapping {
+        self.share_key = true;
+        self
+    }
+
+    /// The lock's cache name for a job of `class`, as `getLockKey` builds it.
+    pub fn lock_name(&self, class: &str) -> String {
+        if self.share_key {
+            format!("{}{}", self.prefix, self.key)
+        } else {
+            format!("{}{class}:{}", self.prefix, self.key)
+        }
+    }
+
+    fn from_object(obj: &Object<'_>) -> WithoutOverlapping {
+        let mut m = WithoutOverlapping::new(text(obj.get("key")).unwrap_or_default());
+        m.release_after = match obj.get("releaseAfter") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(seconds(v)),
+        };
+        m.expires_after = obj.get("expiresAfter").map_or(0, seconds);
+        if let Some(prefix) = text(obj.get("prefix")) {
+            m.prefix = prefix;
+        }
+        m.share_key = matches!(obj.get("shareKey"), Some(Value::Bool(true)));
+        m
+    }
+}
+
+/// `new RateLimited($limiterName)`: the limits of a limiter registered under that name
+/// ([`crate::Registry::limiter`], PHP's `RateLimiter::for`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimited {
+    /// `$limiterName`.
+    pub limiter: String,
+    /// `$shouldRelease`: a limited job is released (true) or deleted (`dontRelease()`).
+    pub should_release: bool,
+    /// `$releaseAfter` (Laravel 13): the release delay instead of the time until the limit resets.
+    pub release_after: Option<u64>,
+}
+
+impl RateLimited {
+    /// `new RateLimited($name)`.
+    pub fn new(limiter: impl Into<String>) -> RateLimited {
+        RateLimited {
+            limiter: limiter.into(),
+            should_release: true,
+            release_after: None,
+        }
+    }
+
+    /// `->dontRelease()`.
+    pub fn dont_release(mut self) -> RateLimited {
+        self.should_release = false;
+        self
+    }
+
+    /// `->releaseAfter($seconds)` (Laravel 13).
+    pub fn release_after(mut self, seconds: u64) -> RateLimited {
+        self.release_after = Some(seconds);
+        self
+    }
+
+    fn from_object(obj: &Object<'_>) -> RateLimited {
+        RateLimited {
+            limiter: text(obj.get("limiterName")).unwrap_or_default(),
+            should_release: !matches!(obj.get("shouldRelease"), Some(Value::Bool(false))),
+            release_after: match obj.get("releaseAfter") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(seconds(v)).filter(|s| *s > 0),
+            },
+        }
+    }
+}
+
+/// One limit a limiter returns (`Limit::perMinute(60)->by($key)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    /// `->by($key)`; empty when not given.
+    pub key: String,
+    /// Runs allowed per window.
+    pub max_attempts: u64,
+    /// The window in seconds.
+    pub decay_seconds: u64,
+}
+
+impl Limit {
+    /// `Limit::perSecond($n)` (Laravel 11+).
+    pub fn per_second(max_attempts: u64) -> Limit {
+        Limit::every(max_attempts, 1)
+    }
+
+    /// `Limit::perMinute($n)`.
+    pub fn per_minute(max_attempts: u64) -> Limit {
+        Limit::every(max_attempts, 60)
+    }
+
+    /// `Limit::perMinutes($minutes, $n)`.
+    pub fn per_minutes(minutes: u64, max_attempts: u64) -> Limit {
+        Limit::every(max_attempts, minutes * 60)
+    }
+
+    /// `Limit::perHour($n)`.
+    pub fn per_hour(max_attempts: u64) -> Limit {
+        Limit::every(max_attempts, 3600)
+    }
+
+    /// `Limit::perDay($n)`.
+    pub fn per_day(max_attempts: u64) -> Limit {
+        Limit::every(max_attempts, 86_400)
+    }
+
+    fn every(max_attempts: u64, decay_seconds: u64) -> Limit {
+        Limit {
+            key: String::new(),
+            max_attempts,
+            decay_seconds,
+        }
+    }
+
+    /// `->by($key)`: a separate window per key (per user, per tenant, ...).
+    pub fn by(mut self, key: impl Into<String>) -> Limit {
+        self.key = key.into();
+        self
+    }
+}
+
+/// What a limiter answers for a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Limits {
+    /// `Limit::none()`: run.
+    Unlimited,
+    /// One or more limits, each checked and counted.
+    Limited(Vec<Limit>),
+}
+
+impl From<Limit> for Limits {
+    fn from(limit: Limit) -> Limits {
+        Limits::Limited(vec![limit])
+    }
+}
+
+impl From<Vec<Limit>> for Limits {
+    fn from(limits: Vec<Limit>) -> Limits {
+        Limits::Limited(limits)
+    }
+}
+
+/// The job a limiter is asked about (PHP passes the job object to the `RateLimiter::for`
+/// closure): its class, its serialized command and its payload.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitedJob<'a> {
+    /// `data.commandName`.
+    pub class: &'a str,
+    /// The serialized command (decrypted).
+    pub command: &'a [u8],
+    /// The whole payload.
+    pub payload: &'a crate::payload::Payload,
+}
+
+impl LimitedJob<'_> {
+    /// The command decoded into the job's Rust struct, for a limit keyed by its data
+    /// (`->by($job->user->id)`).
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::php::Error> {
+        crate::php::from_bytes(self.command)
+    }
+}
+
+/// A named limiter's rule: PHP's `RateLimiter::for($name, fn ($job) => ...)` closure, written
+/// again in Rust because PHP closures cannot cross.
+pub type LimiterFn = dyn Fn(&LimitedJob<'_>) -> Limits + Send + Sync;
+
+/// The middleware serialized in a command's `middleware` property, in order. Anything that is
+/// not an object of a known class is [`Middleware::Unknown`] (with `?` for a non-object).
+pub fn from_property(value: Option<&Value<'_>>) -> Vec<Middleware> {
+    let Some(Value::Array(items)) = value else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .map(|(_, item)| match item {
+            Value::Object(obj) => from_object(obj),
+            other => Middleware::Unknown(format!("({})", other.type_name())),
+        })
+        .collect()
+}
+
+/// One serialized middleware object.
+pub fn from_object(obj: &Object<'_>) -> Middleware {
+    match obj.class.as_ref() {
+        WITHOUT_OVERLAPPING => Middleware::WithoutOverlapping(WithoutOverlapping::from_object(obj)),
+        RATE_LIMITED => Middleware::RateLimited(RateLimited::from_object(obj)),
+        SKIP => Middleware::Skip(matches!(obj.get("skip"), Some(Value::Bool(true)))),
+        other => Middleware::Unknown(other.to_owned()),
+    }
+}
+
+/// The middleware of a serialized command (its `middleware` property).
+pub fn from_command(command: &[u8]) -> Vec<Middleware> {
+    match Value::parse(command) {
+        Ok(Value::Object(obj)) => from_property(obj.get("middleware")),
+        _ => Vec::new(),
+    }
+}
+
+fn text(value: Option<&Value<'_>>) -> Option<String> {
+    match value? {
+        Value::String(s) => Some(String::from_utf8_lossy(s).into_owned()),
+        Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+/// Seconds as PHP keeps them here: an int (negative counts as 0) or a numeric string.
+fn seconds(value: &Value<'_>) -> u64 {
+    match value {
+        Value::Int(i) => u64::try_from(*i).unwrap_or(0),
+        Value::String(s) => std::str::from_utf8(s)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_names_follow_get_lock_key() {
+        let m = WithoutOverlapping::new("order-5");
+        assert_eq!(
+            m.lock_name("App\\Jobs\\X"),
+            "laravel-queue-overlap:App\\Jobs\\X:order-5"
+        );
+        assert_eq!(
+            m.shared().with_prefix("p:").lock_name("App\\Jobs\\X"),
+            "p:order-5"
+        );
+    }
+
+    #[test]
+    fn a_dont_release_null_is_kept_apart_from_zero() {
+        let command = br#"O:1:"X":1:{s:10:"middleware";a:2:{i:0;O:46:"Illuminate\Queue\Middleware\WithoutOverlapping":4:{s:3:"key";s:1:"k";s:12:"releaseAfter";N;s:12:"expiresAfter";i:30;s:6:"prefix";s:2:"p:";}i:1;O:9:"App\Other":0:{}}}"#;
+        let m = from_command(command);
+        assert_eq!(
+            m,
+            vec![
+                Middleware::WithoutOverlapping(
+                    WithoutOverlapping::new("k")
+                        .dont_release()
+                        .expire_after(30)
+                        .with_prefix("p:")
+                ),
+                Middleware::Unknown("App\\Other".to_owned()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,424 @@
+//! Running a job through its middleware the way PHP's worker does, with PHP's cache keys.
+//!
+//! PHP and larq workers often share a queue while a deployment moves over. A `WithoutOverlapping`
+//! job must then never run twice at once across both, and a `RateLimited` job class must stay
+//! under one limit counted by both; so larq takes the same lock (`laravel-queue-overlap:<Class>:
+//! <key>` under the cache prefix, `SET NX [EX]`, released by owner) and counts the same limiter
+//! entries (`md5(<limiter><limit key>)` and its `:timer`) in the app's cache store as Laravel's
+//! `RateLimiter` does. The middleware a job declares ([`crate::job::middleware`]) are applied in
+//! order before the handler, like `CallQueuedHandler`'s pipeline: the first that does not pass
+//! the job on decides what happens to it ([`Gate`]).
+//!
+//! What larq cannot apply (a custom PHP middleware class, a limiter not registered on the Rust
+//! side, a cache store without locks) follows the [`UnknownMiddleware`] policy of the class:
+//! never silently run. The store support is Redis for now; the file and database stores answer
+//! "cannot apply" and so follow the policy too.
+
+use std::collections::HashMap;
+
+use md5::{Digest, Md5};
+
+use crate::cache::{CacheError, CacheStore};
+use crate::job::middleware::{LimitedJob, Middleware, RateLimited, WithoutOverlapping};
+use crate::job::{exceptions, JobError, Limits, Registry, Resolved};
+use crate::laravel::Laravel;
+use crate::payload::Payload;
+
+/// What to do with a job whose middleware larq cannot apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownMiddleware {
+    /// Fail it with a message that names the middleware (the default: a limit nobody enforces
+    /// would otherwise go unnoticed).
+    #[default]
+    Fail,
+    /// Put it back on its queue, untouched, for a PHP worker (after the wrapper policy's
+    /// hand-back delay).
+    HandBack,
+    /// Run it without that middleware, logging a warning for each such job.
+    RunWithout,
+}
+
+impl std::str::FromStr for UnknownMiddleware {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fail" => Ok(UnknownMiddleware::Fail),
+            "hand-back" | "handback" => Ok(UnknownMiddleware::HandBack),
+            "run" | "run-without" => Ok(UnknownMiddleware::RunWithout),
+            other => Err(format!(
+                "unknown middleware policy {other:?} (fail, hand-back or run-without)"
+            )),
+        }
+    }
+}
+
+/// The [`UnknownMiddleware`] policy: one default and exceptions per middleware class (for a
+/// limiter, `RateLimited:<name>`).
+#[derive(Debug, Clone, Default)]
+pub struct MiddlewarePolicies {
+    default: UnknownMiddleware,
+    per_class: HashMap<String, UnknownMiddleware>,
+}
+
+impl MiddlewarePolicies {
+    /// Every middleware larq cannot apply gets `policy`.
+    pub fn new(policy: UnknownMiddleware) -> MiddlewarePolicies {
+        MiddlewarePolicies {
+            default: policy,
+            per_class: HashMap::new(),
+        }
+    }
+
+    /// `class` gets `policy` instead of the default.
+    pub fn class(mut self, class: impl Into<String>, policy: UnknownMiddleware) -> Self {
+        self.per_class.insert(class.into(), policy);
+        self
+    }
+
+    /// The policy for `class`.
+    pub fn for_class(&self, class: &str) -> UnknownMiddleware {
+        self.per_class.get(class).copied().unwrap_or(self.default)
+    }
+}
+
+/// What the middleware decided before the handler.
+#[derive(Debug)]
+#[must_use]
+pub enum Gate {
+    /// Run the handler, then give back what the middleware holds ([`Held::release`]), before
+    /// the job is deleted, released or failed, as PHP's `finally` does.
+    Run(Held),
+    /// A middleware released the job (`$job->release($seconds)`): not an exception.
+    Release(u64),
+    /// A middleware ended the job without running it and without releasing it (`Skip`,
+    /// `dontRelease()`): PHP then treats it as processed (deleted, chain continued).
+    Done,
+    /// The job must fail (the policy for a middleware larq cannot apply).
+    Fail(JobError),
+    /// Put the job back, untouched, for a PHP worker.
+    HandBack,
+    /// The cache store failed: the job raised this exception (tries and backoff apply, as when
+    /// PHP's middleware throws).
+    Error(JobError),
+}
+
+/// Locks a running job holds through its middleware.
+#[derive(Debug, Default)]
+pub struct Held {
+    locks: Vec<(CacheStore, String, String)>,
+}
+
+impl Held {
+    /// Release the locks (each only while this job still owns it). A failure is logged: the
+    /// lock then ends with its expiry, as PHP's would.
+    pub async fn release(self) {
+        for (cache, name, owner) in self.locks {
+            if let Err(e) = cache.release_lock(&name, &owner).await {
+                tracing::warn!(error = %e, lock = %cache.lock_key(&name), "cannot release the WithoutOverlapping lock; it stays until it expires");
+            }
+        }
+    }
+}
+
+/// Applies job middleware against the app's cache store.
+#[derive(Debug, Clone)]
+pub struct MiddlewareRunner {
+    cache: Option<CacheStore>,
+    /// Where locks live: Laravel's Redis store takes them on its `lock_connection` (the
+    /// `default` connection in the skeleton, not the cache DB its counters use).
+    locks: Option<CacheStore>,
+    policies: MiddlewarePolicies,
+    laravel: Laravel,
+}
+
+/// Why a middleware could not be applied.
+enum Cannot {
+    /// The policy decides.
+    Apply(String),
+    /// The store failed.
+    Store(CacheError),
+}
+
+impl From<CacheError> for Cannot {
+    fn from(e: CacheError) -> Cannot {
+        match e {
+            CacheError::Unsupported { .. } => Cannot::Apply(e.to_string()),
+            other => Cannot::Store(other),
+        }
+    }
+}
+
+impl MiddlewareRunner {
+    /// A runner on the app's cache store for counters and `locks` for locks (`None`: the
+    /// cache store; no store at all: only `Skip` and the policy work).
+    pub fn new(
+        cache: Option<CacheStore>,
+        locks: Option<CacheStore>,
+        policies: MiddlewarePolicies,
+        laravel: impl Into<Laravel>,
+    ) -> MiddlewareRunner {
+        MiddlewareRunner {
+            locks: locks.or_else(|| cache.clone()),
+            cache,
+            policies,
+            laravel: laravel.into(),
+        }
+    }
+
+    /// Apply the job's middleware in order; the first that stops the job decides.
+    pub async fn enter(&self, registry: &Registry, payload: &Payload, resolved: &Resolved) -> Gate {
+        let list = resolved.middleware();
+        let mut held = Held::default();
+        if list.is_empty() {
+            return Gate::Run(held);
+        }
+        let class = payload.data.command_name.as_deref().unwrap_or_default();
+        for m in &list {
+            let step = match m {
+                Middleware::Skip(true) => Ok(Some(Gate::Done)),
+                Middleware::Skip(false) => Ok(None),
+                Middleware::WithoutOverlapping(w) => self.overlap(w, payload, &mut held).await,
+                Middleware::RateLimited(r) => self.rate_limit(r, registry, payload, resolved).await,
+                Middleware::Unknown(other) => Err(Cannot::Apply(format!(
+                    "larq does not implement the job middleware {}",
+                    crate::display::printable(other, crate::display::FIELD_LIMIT)
+                ))),
+            };
+            let stop = match step {
+                Ok(None) => continue,
+                Ok(Some(gate)) => gate,
+                Err(Cannot::Store(e)) => Gate::Error(JobError::with_class(
+                    "Larq\\Queue\\MiddlewareStoreFailed",
+                    format!("the cache store failed while applying the job middleware: {e}"),
+                )),
+                Err(Cannot::Apply(why)) => match self.policies.for_class(&policy_name(m)) {
+                    UnknownMiddleware::RunWithout => {
+                        tracing::warn!(job = %class, middleware = %policy_name(m), reason = %why, "running the job without a middleware larq cannot apply (policy run-without)");
+                        continue;
+                    }
+                    UnknownMiddleware::HandBack => Gate::HandBack,
+                    UnknownMiddleware::Fail => Gate::Fail(
+                        JobError::with_class(
+                            exceptions::UNSUPPORTED_MIDDLEWARE,
+                            format!("{why}; the policy for {} is fail (see docs/laravel-features.md, job middleware)", policy_name(m)),
+                        )
+                        .permanent(),
+                    ),
+                },
+            };
+            // What earlier middleware took is given back: the job does not run.
+            held.release().await;
+            return stop;
+        }
+        Gate::Run(held)
+    }
+
+    fn store(&self) -> Result<&CacheStore, Cannot> {
+        self.cache
+            .as_ref()
+            .ok_or_else(|| Cannot::Apply("the worker has no cache store".to_owned()))
+    }
+
+    /// `WithoutOverlapping::handle`: take the lock or release (or, without a release delay,
+    /// end) the job.
+    async fn overlap(
+        &self,
+        w: &WithoutOverlapping,
+        payload: &Payload,
+        held: &mut Held,
+    ) -> Result<Option<Gate>, Cannot> {
+        let cache = self
+            .locks
+            .as_ref()
+            .ok_or_else(|| Cannot::Apply("the worker has no cache store".to_owned()))?;
+        let class = payload.data.command_name.as_deref().unwrap_or_default();
+        let display = payload.resolve_name();
+        let job_name = if self.laravel.overlap_key_hashes_display_name() && display != class {
+            format!("{:032x}", xxhash_rust::xxh3::xxh3_128(display.as_bytes()))
+        } else {
+            class.to_owned()
+        };
+        let name = w.lock_name(&job_name);
+        let owner = owner();
+        if cache.acquire_lock(&name, &owner, w.expires_after).await? {
+            held.locks.push((cache.clone(), name, owner));
+            return Ok(None);
+        }
+        Ok(Some(match w.release_after {
+            Some(delay) => Gate::Release(delay),
+            None => Gate::Done,
+        }))
+    }
+
+    /// `RateLimited::handle` with the limiter registered on the Rust side.
+    async fn rate_limit(
+        &self,
+        r: &RateLimited,
+        registry: &Registry,
+        payload: &Payload,
+        resolved: &Resolved,
+    ) -> Result<Option<Gate>, Cannot> {
+        let Some(rule) = registry.limiter_rule(&r.limiter) else {
+            return Err(Cannot::Apply(format!(
+                "no rate limiter {:?} is registered in larq (Registry::limiter)",
+                crate::display::printable(&r.limiter, crate::display::FIELD_LIMIT)
+            )));
+        };
+        let job = LimitedJob {
+            class: payload.data.command_name.as_deref().unwrap_or_default(),
+            command: resolved.command(),
+            payload,
+        };
+        let limits = match rule(&job) {
+            Limits::Unlimited => return Ok(None),
+            Limits::Limited(limits) => limits,
+        };
+        let cache = self.store()?;
+        let keys: Vec<(String, &crate::job::Limit)> = limits
+            .iter()
+            .map(|l| (limiter_key(&r.limiter, &l.key), l))
+            .collect();
+        if self.laravel.rate_limits_checked_before_hits() {
+            for (key, limit) in &keys {
+                if too_many_attempts(cache, key, limit.max_attempts).await? {
+                    return Ok(Some(self.limited_gate(cache, r, key).await?));
+                }
+            }
+            for (key, limit) in &keys {
+                hit(cache, key, limit.decay_seconds).await?;
+            }
+        } else {
+            for (key, limit) in &keys {
+                if too_many_attempts(cache, key, limit.max_attempts).await? {
+                    return Ok(Some(self.limited_gate(cache, r, key).await?));
+                }
+                hit(cache, key, limit.decay_seconds).await?;
+            }
+        }
+        Ok(None)
+    }
+
+    /// A limited job: released until the window ends (plus PHP's 3 s), or ended.
+    async fn limited_gate(
+        &self,
+        cache: &CacheStore,
+        r: &RateLimited,
+        key: &str,
+    ) -> Result<Gate, Cannot> {
+        if !r.should_release {
+            return Ok(Gate::Done);
+        }
+        if let Some(delay) = r.release_after {
+            return Ok(Gate::Release(delay));
+        }
+        let available_at = int_entry(cache, &format!("{key}:timer"))
+            .await?
+            .unwrap_or(0);
+        let now = crate::queue::now() as i64;
+        Ok(Gate::Release((available_at - now).max(0) as u64 + 3))
+    }
+}
+
+/// The policy name of a middleware: its class, or `RateLimited:<limiter>` for a limiter.
+fn policy_name(m: &Middleware) -> String {
+    match m {
+        Middleware::RateLimited(r) => format!("RateLimited:{}", r.limiter),
+        Middleware::WithoutOverlapping(_) => "WithoutOverlapping".to_owned(),
+        Middleware::Unknown(class) => class.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A lock owner as Laravel makes one (`Str::random(16)`: letters and digits).
+fn owner() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    id[..16].to_owned()
+}
+
+/// `md5($limiterName.$limit->key)`: the entry the limiter counts in (hex has nothing
+/// `cleanRateLimiterKey` would change).
+fn limiter_key(limiter: &str, key: &str) -> String {
+    let mut md5 = Md5::new();
+    md5.update(limiter.as_bytes());
+    md5.update(key.as_bytes());
+    md5.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An entry holding an integer (the Redis store keeps it as digits; other stores serialize).
+async fn int_entry(cache: &CacheStore, name: &str) -> Result<Option<i64>, Cannot> {
+    let Some(raw) = cache.get(name).await? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&raw);
+    let body = text
+        .strip_prefix("i:")
+        .and_then(|t| t.strip_suffix(';'))
+        .unwrap_or(&text);
+    Ok(body.trim().parse::<f64>().ok().map(|f| f as i64))
+}
+
+/// `RateLimiter::tooManyAttempts`: at the limit while the window's timer lives; a count whose
+/// timer is gone is reset.
+async fn too_many_attempts(cache: &CacheStore, key: &str, max: u64) -> Result<bool, Cannot> {
+    let attempts = int_entry(cache, key).await?.unwrap_or(0);
+    if attempts >= max as i64 {
+        if int_entry(cache, &format!("{key}:timer")).await?.is_some() {
+            return Ok(true);
+        }
+        cache.forget(key).await?;
+    }
+    Ok(false)
+}
+
+/// `RateLimiter::hit`: start the window's timer and count once.
+async fn hit(cache: &CacheStore, key: &str, decay: u64) -> Result<(), Cannot> {
+    let now = crate::queue::now() as i64;
+    cache
+        .add_int(&format!("{key}:timer"), now + decay as i64, decay)
+        .await?;
+    let added = cache.add_int(key, 0, decay).await?;
+    let hits = cache.increment(key, 1).await?;
+    if !added && hits == 1 {
+        cache.put_int(key, 1, decay).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_keys_are_php_md5() {
+        // php -r 'echo md5("backups"."user-7");'
+        assert_eq!(
+            limiter_key("backups", "user-7"),
+            "3d310107883d6c014aa09175df0d59dc"
+        );
+    }
+
+    #[test]
+    fn display_names_hash_as_php_xxh128() {
+        // php -r 'echo hash("xxh128", "Send the newsletter");'
+        assert_eq!(
+            format!(
+                "{:032x}",
+                xxhash_rust::xxh3::xxh3_128(b"Send the newsletter")
+            ),
+            "95f25618c003b1dbdafda4460c2e0bf3"
+        );
+    }
+
+    #[test]
+    fn policies_fall_back_to_the_default() {
+        let p = MiddlewarePolicies::new(UnknownMiddleware::HandBack)
+            .class("App\\Middleware\\Tagged", UnknownMiddleware::RunWithout);
+        assert_eq!(
+            p.for_class("App\\Middleware\\Tagged"),
+            UnknownMiddleware::RunWithout
+        );
+        assert_eq!(p.for_class("App\\Other"), UnknownMiddleware::HandBack);
+        assert_eq!("hand-back".parse(), Ok(UnknownMiddleware::HandBack));
+    }
+}

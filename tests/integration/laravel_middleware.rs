@@ -1,0 +1,442 @@
+//! Job middleware shared by PHP and larq workers on one queue, on Laravel 8, 10 and 13.
+//!
+//! The fixture's `OverlapJob` declares `WithoutOverlapping('shared')->releaseAfter(1)` in its
+//! `middleware()` method and `LimitedJob` declares `RateLimited('larq-fixture')` (3 a minute,
+//! registered in the app's `AppServiceProvider`); the Rust twins declare the same. PHP's
+//! `queue:work` and larq then work the same Redis queue with the same cache store: never two
+//! `OverlapJob`s at once across both, and at most 3 `LimitedJob`s a minute across both, the rest
+//! released as PHP releases them. The unknown-middleware policy runs on the captured
+//! `middleware_job` payload (a custom `App\Middleware\Tagged` beside `WithoutOverlapping`).
+
+use crate::support::laravel;
+use crate::support::redis_support::TestRedis;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use laravel::{laravel_tests, App, Serial};
+use larq::cache::CacheStore;
+use larq::failed::FailedJobStore;
+use larq::job::middleware::WithoutOverlapping;
+use larq::job::{Job, JobContext, JobError, Limit, Middleware, Registry};
+use larq::middleware::{MiddlewarePolicies, UnknownMiddleware};
+use larq::queue::{RedisQueue, RedisQueueOptions};
+use larq::worker::{Worker, WorkerOptions};
+use serde_json::{json, Value as Json};
+
+static SERIAL: Serial = Serial::new();
+
+/// Where the Rust handlers record (one JSON line per run); set per test under `SERIAL`.
+static RECORDS: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+fn record(line: Json) {
+    use std::io::Write;
+    let path = RECORDS.lock().unwrap().clone().expect("records path set");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    writeln!(f, "{line}").unwrap();
+}
+
+fn larq_records(path: &Path) -> Vec<Json> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn now_f() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[derive(serde::Deserialize)]
+struct OverlapJob {
+    n: i64,
+    millis: u64,
+}
+
+impl Job for OverlapJob {
+    const CLASS: &'static str = "App\\Jobs\\OverlapJob";
+    fn middleware(&self) -> Vec<Middleware> {
+        vec![Middleware::WithoutOverlapping(
+            WithoutOverlapping::new("shared").release_after(1),
+        )]
+    }
+    async fn handle(self, ctx: &mut JobContext) -> Result<(), JobError> {
+        let start = now_f();
+        tokio::time::sleep(Duration::from_millis(self.millis)).await;
+        record(json!({"n": self.n, "start": start, "end": now_f(), "attempts": ctx.attempts()}));
+        Ok(())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LimitedJob {
+    n: i64,
+}
+
+impl Job for LimitedJob {
+    const CLASS: &'static str = "App\\Jobs\\LimitedJob";
+    fn middleware(&self) -> Vec<Middleware> {
+        vec![Middleware::RateLimited(
+            larq::job::middleware::RateLimited::new("larq-fixture"),
+        )]
+    }
+    async fn handle(self, _ctx: &mut JobContext) -> Result<(), JobError> {
+        record(json!({"n": self.n}));
+        Ok(())
+    }
+}
+
+/// `php artisan queue:work ...` for `app`, in the background.
+fn php_worker(app: &App, args: &[&str]) -> Child {
+    let mut c = laravel::artisan_command_for(app.major, args);
+    c.envs(
+        app.command(Path::new("php"))
+            .get_envs()
+            .filter_map(|(k, v)| Some((k, v?))),
+    );
+    c.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn larq_worker(app: &App, registry: Registry, options: WorkerOptions) {
+    let queue = RedisQueue::connect(&app.url(0), app.queue_options())
+        .await
+        .unwrap();
+    // The skeleton's Redis cache store: counters on the `cache` connection (DB 1), locks on
+    // its `lock_connection`, `default` (DB 0).
+    let cache = CacheStore::connect(&app.url(1), laravel::cache_prefix(app.major))
+        .await
+        .unwrap();
+    let locks = CacheStore::connect(&app.url(0), laravel::cache_prefix(app.major))
+        .await
+        .unwrap();
+    Worker::builder(queue, registry)
+        .failed_store(FailedJobStore::sqlite(&app.db()).await.unwrap())
+        .cache(cache)
+        .lock_store(locks)
+        .options(WorkerOptions {
+            // The test process holds every integration test: its RSS is no job's.
+            memory_mb: 0,
+            laravel_version: app.major,
+            ..options
+        })
+        .build()
+        .run()
+        .await
+        .unwrap();
+}
+
+laravel_tests!(async without_overlapping_holds_across_php_and_larq => overlap_shared; 8 10 13);
+
+async fn overlap_shared(major: u8) {
+    let _serial = SERIAL.lock().await;
+    let Some(app) = App::start_version(major) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("larq.jsonl");
+    *RECORDS.lock().unwrap() = Some(mine.clone());
+    const JOBS: usize = 10;
+    app.php_in_app(&format!(
+        "for ($i = 0; $i < {JOBS}; $i++) {{ App\\Jobs\\OverlapJob::dispatch($i, 300); }}"
+    ));
+    let mut php = php_worker(&app, &["queue:work", "redis", "--sleep=0", "--tries=0"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while app.records().len() + larq_records(&mine).len() < JOBS && Instant::now() < deadline {
+        larq_worker(
+            &app,
+            Registry::new().with::<OverlapJob>(),
+            WorkerOptions {
+                max_time: Duration::from_secs(2),
+                sleep: Duration::from_millis(100),
+                tries: 0,
+                ..WorkerOptions::default()
+            },
+        )
+        .await;
+    }
+    // Between jobs the PHP worker holds no lock: stopping it here loses nothing.
+    let _ = php.kill();
+    let _ = php.wait();
+
+    let mut runs: Vec<(f64, f64, i64, i64, &str)> = Vec::new();
+    let theirs = app.records();
+    for r in &theirs {
+        let n = laravel::prop(r, "n")["v"]["v"].as_i64().unwrap();
+        runs.push((
+            r["start"].as_f64().unwrap(),
+            r["end"].as_f64().unwrap(),
+            n,
+            r["attempts"].as_i64().unwrap(),
+            "php",
+        ));
+    }
+    let ours = larq_records(&mine);
+    for r in &ours {
+        runs.push((
+            r["start"].as_f64().unwrap(),
+            r["end"].as_f64().unwrap(),
+            r["n"].as_i64().unwrap(),
+            r["attempts"].as_i64().unwrap(),
+            "larq",
+        ));
+    }
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut ns: Vec<i64> = runs.iter().map(|r| r.2).collect();
+    ns.sort_unstable();
+    assert_eq!(
+        ns,
+        (0..JOBS as i64).collect::<Vec<_>>(),
+        "each job once: {runs:?}"
+    );
+    for w in runs.windows(2) {
+        assert!(
+            w[1].0 >= w[0].1,
+            "two OverlapJobs ran at once: {:?} and {:?}",
+            w[0],
+            w[1]
+        );
+    }
+    assert!(
+        runs.iter().any(|r| r.4 == "php") && runs.iter().any(|r| r.4 == "larq"),
+        "both workers ran some: {runs:?}"
+    );
+    assert!(
+        runs.iter().any(|r| r.3 > 1),
+        "jobs that met the lock were released and ran later: {runs:?}"
+    );
+    let locks: Vec<String> = redis::cmd("KEYS")
+        .arg("*laravel-queue-overlap*")
+        .query(&mut app.conn(0))
+        .unwrap();
+    assert!(locks.is_empty(), "every lock released: {locks:?}");
+}
+
+/// The delayed jobs' due times (`{prefix}queues:default:delayed` scores).
+fn delayed_scores(app: &App) -> Vec<f64> {
+    let pairs: Vec<(String, f64)> = redis::cmd("ZRANGE")
+        .arg(format!("{}:delayed", app.queue_key("default")))
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query(&mut app.conn(0))
+        .unwrap();
+    pairs.into_iter().map(|(_, s)| s).collect()
+}
+
+laravel_tests!(async rate_limited_counts_php_and_larq_together => rate_limit_shared; 8 10 13);
+
+async fn rate_limit_shared(major: u8) {
+    let _serial = SERIAL.lock().await;
+    let Some(app) = App::start_version(major) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("larq.jsonl");
+    *RECORDS.lock().unwrap() = Some(mine.clone());
+    let registry = || {
+        Registry::new()
+            .with::<LimitedJob>()
+            .limiter("larq-fixture", |_| Limit::per_minute(3).into())
+    };
+    let once = || WorkerOptions {
+        stop_when_empty: true,
+        sleep: Duration::ZERO,
+        ..WorkerOptions::default()
+    };
+    // PHP runs two: two hits of the limit's three.
+    app.php_in_app("App\\Jobs\\LimitedJob::dispatch(1); App\\Jobs\\LimitedJob::dispatch(2);");
+    app.artisan(&["queue:work", "redis", "--stop-when-empty", "--sleep=0"]);
+    assert_eq!(app.records().len(), 2);
+    // larq runs the third and releases the rest until the minute is over.
+    app.php_in_app("for ($i = 3; $i <= 5; $i++) { App\\Jobs\\LimitedJob::dispatch($i); }");
+    let before = now_f();
+    larq_worker(&app, registry(), once()).await;
+    let ours = larq_records(&mine);
+    assert_eq!(ours.len(), 1, "larq ran one: {ours:?}");
+    let larq_due = delayed_scores(&app);
+    assert_eq!(larq_due.len(), 2, "larq released the other two");
+    // PHP sees the same count: its next one is released too.
+    app.php_in_app("App\\Jobs\\LimitedJob::dispatch(6);");
+    app.artisan(&["queue:work", "redis", "--stop-when-empty", "--sleep=0"]);
+    assert_eq!(
+        app.records().len(),
+        2,
+        "PHP ran no more: the limit is shared"
+    );
+    let all_due = delayed_scores(&app);
+    assert_eq!(all_due.len(), 3);
+    let php_due: Vec<f64> = all_due
+        .iter()
+        .filter(|s| !larq_due.contains(s))
+        .copied()
+        .collect();
+    // Both release until the window's timer ends, plus 3 s (the window began with PHP's first
+    // run, a few seconds ago).
+    for due in all_due {
+        let wait = due - before;
+        assert!((40.0..=64.0).contains(&wait), "released for {wait} s");
+    }
+    if let (Some(p), Some(l)) = (php_due.first(), larq_due.first()) {
+        assert!((p - l).abs() <= 3.0, "PHP released to {p}, larq to {l}");
+    }
+}
+
+/// The captured `middleware_job` payload on a private Redis: `App\Middleware\Tagged` (no larq
+/// implementation) and `WithoutOverlapping('order-5')->releaseAfter(10)`.
+async fn run_middleware_job(
+    policies: MiddlewarePolicies,
+    lock_taken: bool,
+) -> (TestRedis, Vec<String>, Vec<(String, f64)>) {
+    let redis = TestRedis::start().expect("redis-server");
+    let payload = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("php-fixtures/corpus/laravel-8/middleware_job.json"),
+    )
+    .unwrap();
+    let mut conn = redis.conn(0);
+    let _: () = redis::cmd("RPUSH")
+        .arg("laravel_database_queues:default")
+        .arg(&payload)
+        .query(&mut conn)
+        .unwrap();
+    let cache = CacheStore::connect(&redis.url(0), "cache:").await.unwrap();
+    let lock = "cache:laravel-queue-overlap:App\\Jobs\\MiddlewareJob:order-5";
+    if lock_taken {
+        let _: () = redis::cmd("SET")
+            .arg(lock)
+            .arg("php-owner")
+            .query(&mut conn)
+            .unwrap();
+    }
+    let queue = RedisQueue::connect(&redis.url(0), RedisQueueOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let failed = FailedJobStore::sqlite(&dir.path().join("f.sqlite"))
+        .await
+        .unwrap();
+    failed.ensure_table().await.unwrap();
+    Worker::builder(queue, Registry::new().with::<MiddlewareJob>())
+        .failed_store(failed.clone())
+        .cache(cache)
+        .middleware_policies(policies)
+        .options(WorkerOptions {
+            once: true,
+            sleep: Duration::ZERO,
+            memory_mb: 0,
+            ..WorkerOptions::default()
+        })
+        .build()
+        .run()
+        .await
+        .unwrap();
+    let exceptions = failed
+        .all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.exception)
+        .collect();
+    let delayed: Vec<(String, f64)> = redis::cmd("ZRANGE")
+        .arg("laravel_database_queues:default:delayed")
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query(&mut conn)
+        .unwrap();
+    (redis, exceptions, delayed)
+}
+
+static RAN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[derive(serde::Deserialize)]
+struct MiddlewareJob {}
+
+impl Job for MiddlewareJob {
+    const CLASS: &'static str = "App\\Jobs\\MiddlewareJob";
+    async fn handle(self, _ctx: &mut JobContext) -> Result<(), JobError> {
+        RAN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn middleware_larq_cannot_apply_follows_the_policy() {
+    static ONE: Serial = Serial::new();
+    let _one = ONE.lock().await;
+    // Default: fail, naming the class.
+    let ran = RAN.load(std::sync::atomic::Ordering::SeqCst);
+    let (_r, failed, delayed) = run_middleware_job(MiddlewarePolicies::default(), false).await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].starts_with("Larq\\Queue\\UnsupportedMiddleware")
+            && failed[0].contains("App\\Middleware\\Tagged"),
+        "{}",
+        failed[0]
+    );
+    assert!(delayed.is_empty());
+    assert_eq!(
+        RAN.load(std::sync::atomic::Ordering::SeqCst),
+        ran,
+        "not run"
+    );
+
+    // Hand back: untouched, in :delayed, nothing failed, not run.
+    let policies = MiddlewarePolicies::new(UnknownMiddleware::Fail)
+        .class("App\\Middleware\\Tagged", UnknownMiddleware::HandBack);
+    let (_r, failed, delayed) = run_middleware_job(policies, false).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(delayed.len(), 1);
+    assert_eq!(
+        RAN.load(std::sync::atomic::Ordering::SeqCst),
+        ran,
+        "not run"
+    );
+
+    // Run without Tagged: WithoutOverlapping still applies. The lock is free: it runs.
+    let without = || {
+        MiddlewarePolicies::new(UnknownMiddleware::Fail)
+            .class("App\\Middleware\\Tagged", UnknownMiddleware::RunWithout)
+    };
+    let (r, failed, delayed) = run_middleware_job(without(), false).await;
+    assert!(
+        failed.is_empty() && delayed.is_empty(),
+        "{failed:?} {delayed:?}"
+    );
+    assert_eq!(
+        RAN.load(std::sync::atomic::Ordering::SeqCst),
+        ran + 1,
+        "ran"
+    );
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg("*overlap*")
+        .query(&mut r.conn(0))
+        .unwrap();
+    assert!(left.is_empty(), "the lock was released: {left:?}");
+
+    // The lock is held by another worker: released for its releaseAfter (10 s), not run.
+    let at = now_f();
+    let (_r, failed, delayed) = run_middleware_job(without(), true).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(delayed.len(), 1);
+    let wait = delayed[0].1 - at;
+    assert!((9.0..=12.0).contains(&wait), "released for {wait} s");
+    assert_eq!(
+        RAN.load(std::sync::atomic::Ordering::SeqCst),
+        ran + 1,
+        "not run again"
+    );
+}
