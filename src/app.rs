@@ -129,6 +129,8 @@ pub struct WorkerSetup {
     pub queue: QueueOverrides,
     /// What to do with PHP-only jobs (mail, notifications, ...) per queue.
     pub wrappers: WrapperPolicies,
+    /// What to do with a job whose middleware larq cannot apply.
+    pub middleware: crate::middleware::MiddlewarePolicies,
     /// Create `failed_jobs` when missing (fresh SQLite files, demos).
     pub create_failed_table: bool,
     /// Work even while the app is down for maintenance (`queue:work --force`).
@@ -149,6 +151,7 @@ impl Default for WorkerSetup {
             },
             queue: QueueOverrides::default(),
             wrappers: WrapperPolicies::default(),
+            middleware: Default::default(),
             create_failed_table: false,
             force: false,
             metrics: None,
@@ -521,7 +524,8 @@ impl App {
                 source,
             })?;
         }
-        let mut builder = Worker::builder(queue, registry);
+        let mut builder =
+            Worker::builder(queue, registry).middleware_policies(setup.middleware.clone());
         let mut bus = BusFeatures::new(self.default_queue(&connection)).wrappers(setup.wrappers);
         match self.cache(is_database).await? {
             AppCache::Store(cache) if cache.has_counters() => {

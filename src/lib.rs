@@ -48,7 +48,9 @@
 //! [`cache`] the app's cache store, [`db`] its SQL database, [`failed`] the `failed_jobs` table;
 //! [`job`] the trait your job structs implement and the registry that maps PHP classes to them;
 //! [`bus`] continues chains ([`chain`]), keeps `job_batches` ([`batch`]), releases unique locks
-//! ([`unique`]) and applies the policy for framework wrappers ([`wrappers`]); [`dispatch`] pushes
+//! ([`unique`]) and applies the policy for framework wrappers ([`wrappers`]); [`middleware`] runs
+//! a job through its job middleware (`WithoutOverlapping`, `RateLimited`) under PHP's cache keys;
+//! [`dispatch`] pushes
 //! Rust values as Laravel jobs; [`worker`] is `queue:work`'s loop, which skips the queues
 //! [`pause`] says are paused; [`task`] consumes plain RabbitMQ task queues (no Laravel: a
 //! handler per queue, JSON or raw bodies, acks, retries, dead-lettering and replies) on the

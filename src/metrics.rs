@@ -105,6 +105,9 @@ const OUTCOMES: [(Outcome, &str, &str); 5] = [
     ),
 ];
 
+/// The `policy` label values of `larq_middleware_unapplied_total`.
+pub const UNAPPLIED_POLICIES: [&str; 3] = ["fail", "hand_back", "run_without"];
+
 /// Counters and duration histogram of one `(class, queue)` label set.
 #[derive(Debug, Default)]
 struct Series {
@@ -165,6 +168,9 @@ pub struct Metrics {
     start_time: SystemTime,
     series: RwLock<SeriesMap>,
     in_flight: AtomicI64,
+    /// Jobs whose middleware larq could not apply, by what the policy did (see
+    /// [`UNAPPLIED_POLICIES`]).
+    unapplied_middleware: [AtomicU64; 3],
     state: AtomicU8,
     /// Milliseconds since `started` of the last successful contact with the backend, plus one
     /// (0: never).
@@ -231,6 +237,7 @@ impl Metrics {
             start_time: SystemTime::now(),
             series: RwLock::default(),
             in_flight: AtomicI64::new(0),
+            unapplied_middleware: Default::default(),
             state: AtomicU8::new(IDLE),
             last_contact: AtomicU64::new(0),
             worker: OnceLock::new(),
@@ -338,6 +345,14 @@ impl Metrics {
         drop(map);
         all.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         all
+    }
+
+    /// A job met middleware larq cannot apply, and its policy did `policy` (one of
+    /// [`UNAPPLIED_POLICIES`]; anything else is not counted).
+    pub fn middleware_unapplied(&self, policy: &str, n: u64) {
+        if let Some(at) = UNAPPLIED_POLICIES.iter().position(|p| *p == policy) {
+            self.unapplied_middleware[at].fetch_add(n, Relaxed);
+        }
     }
 
     /// Totals over every label set, and the jobs in flight.
@@ -523,6 +538,20 @@ impl Metrics {
             &[],
             u64::try_from(self.in_flight.load(Relaxed)).unwrap_or(0),
         );
+        family(
+            &mut out,
+            "larq_middleware_unapplied_total",
+            Kind::Counter,
+            "Job middleware larq could not apply (unknown class, unregistered limiter, store without locks), by what the policy did.",
+        );
+        for (policy, n) in UNAPPLIED_POLICIES.iter().zip(&self.unapplied_middleware) {
+            sample_u64(
+                &mut out,
+                "larq_middleware_unapplied_total",
+                &[("policy", policy)],
+                n.load(Relaxed),
+            );
+        }
         family(&mut out, "larq_queue_backend_up", Kind::Gauge, "1 if the queue backend answered this scrape's size reads in time, else 0 (and no larq_queue_jobs samples).");
         sample_u64(
             &mut out,

@@ -76,6 +76,12 @@ impl MiddlewarePolicies {
         self
     }
 
+    /// These per-class policies over `self`'s default (the ones in `other` win).
+    pub fn merge(mut self, other: MiddlewarePolicies) -> Self {
+        self.per_class.extend(other.per_class);
+        self
+    }
+
     /// The policy for `class`.
     pub fn for_class(&self, class: &str) -> UnknownMiddleware {
         self.per_class.get(class).copied().unwrap_or(self.default)
@@ -107,9 +113,15 @@ pub enum Gate {
 #[derive(Debug, Default)]
 pub struct Held {
     locks: Vec<(CacheStore, String, String)>,
+    run_without: u64,
 }
 
 impl Held {
+    /// How many of the job's middleware were left out under the `run-without` policy.
+    pub fn run_without(&self) -> u64 {
+        self.run_without
+    }
+
     /// Release the locks (each only while this job still owns it). A failure is logged: the
     /// lock then ends with its expiry, as PHP's would.
     pub async fn release(self) {
@@ -195,6 +207,7 @@ impl MiddlewareRunner {
                 Err(Cannot::Apply(why)) => match self.policies.for_class(&policy_name(m)) {
                     UnknownMiddleware::RunWithout => {
                         tracing::warn!(job = %class, middleware = %policy_name(m), reason = %why, "running the job without a middleware larq cannot apply (policy run-without)");
+                        held.run_without += 1;
                         continue;
                     }
                     UnknownMiddleware::HandBack => Gate::HandBack,

@@ -19,6 +19,7 @@ use clap::{Args, ValueEnum};
 use crate::app::{App, QueueOverrides, WorkerSetup};
 use crate::job::Registry;
 use crate::metrics::Metrics;
+use crate::middleware::{MiddlewarePolicies, UnknownMiddleware};
 use crate::worker::{StopReason, Worker, WorkerOptions};
 use crate::wrappers::{HandBack, WrapperPolicies, WrapperPolicy};
 
@@ -122,6 +123,11 @@ pub struct WorkArgs {
     /// Hand-backs of one job before it fails (0: no limit).
     #[arg(long, default_value_t = 360)]
     pub hand_back_max: u64,
+    /// What happens to a job with job middleware larq cannot apply (a custom PHP class, a
+    /// RateLimited limiter not registered in larq): fail, hand-back or run-without; for one
+    /// middleware, CLASS=POLICY (a limiter: RateLimited:NAME=POLICY). Repeatable; default fail.
+    #[arg(long, value_name = "[CLASS=]POLICY")]
+    pub unknown_middleware: Vec<String>,
     /// Serve Prometheus metrics (GET /metrics) and a health check (GET /health) over HTTP on this
     /// address, e.g. 127.0.0.1:9000 (port 0: any free port, printed at start).
     #[arg(long, value_name = "ADDR", env = "LARQ_METRICS")]
@@ -258,6 +264,20 @@ async fn start(args: WorkArgs, registry: Registry) -> anyhow::Result<Started> {
         delay: args.hand_back_delay,
         max: args.hand_back_max,
     };
+    let mut middleware = MiddlewarePolicies::default();
+    for spec in &args.unknown_middleware {
+        let (class, policy) = match spec.rsplit_once('=') {
+            Some((class, policy)) => (Some(class), policy),
+            None => (None, spec.as_str()),
+        };
+        let policy: UnknownMiddleware = policy
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--unknown-middleware {spec}: {e}"))?;
+        middleware = match class {
+            Some(class) => middleware.class(class.trim_start_matches('\\'), policy),
+            None => MiddlewarePolicies::new(policy).merge(middleware),
+        };
+    }
     // `--delay` is the old name of `--backoff`; the larger single value wins, as in queue:work.
     let backoff = match (args.backoff.trim().parse::<u64>(), args.delay) {
         (Ok(b), d) if d > b => d.to_string(),
@@ -297,6 +317,7 @@ async fn start(args: WorkArgs, registry: Registry) -> anyhow::Result<Started> {
             prefetch: None,
         },
         wrappers,
+        middleware,
         create_failed_table: args.create_failed_table,
         force: args.force,
         metrics: metrics.clone(),

@@ -154,6 +154,12 @@ impl Run {
         self.outcome(Outcome::Released);
     }
 
+    fn middleware_unapplied(&self, policy: &str, n: u64) {
+        if let (Some(metrics), true) = (&self.inner.metrics, n > 0) {
+            metrics.middleware_unapplied(policy, n);
+        }
+    }
+
     /// The middleware policy `hand-back`: put the job back untouched for a PHP worker, after
     /// the wrapper policy's hand-back delay.
     async fn hand_back_for_middleware(&self) {
@@ -433,15 +439,24 @@ pub(super) async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
         .enter(&run.inner.registry, &run.payload, &resolved)
         .await
     {
-        Gate::Run(held) => held,
+        Gate::Run(held) => {
+            run.middleware_unapplied("run_without", held.run_without());
+            held
+        }
         Gate::Release(delay) => {
             run.release(delay).await;
             return run.say("Released by middleware");
         }
         Gate::Done => return run.succeed(&resolved).await,
-        Gate::Fail(e) => return run.fail(&e, Some(&resolved)).await,
+        Gate::Fail(e) => {
+            run.middleware_unapplied("fail", 1);
+            return run.fail(&e, Some(&resolved)).await;
+        }
         Gate::Error(e) => return run.on_exception(e, None, &resolved).await,
-        Gate::HandBack => return run.hand_back_for_middleware().await,
+        Gate::HandBack => {
+            run.middleware_unapplied("hand_back", 1);
+            return run.hand_back_for_middleware().await;
+        }
     };
     let mut ctx = run.context();
     let task_resolved = resolved.clone();

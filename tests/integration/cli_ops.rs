@@ -858,6 +858,15 @@ fn every_documented_work_flag_runs_a_job_through_the_binary() {
         ("--hand-back", &["--hand-back", "*"]),
         ("--hand-back-delay", &["--hand-back-delay", "5"]),
         ("--hand-back-max", &["--hand-back-max", "3"]),
+        (
+            "--unknown-middleware",
+            &[
+                "--unknown-middleware",
+                "hand-back",
+                "--unknown-middleware",
+                "App\\Middleware\\Tagged=run-without",
+            ],
+        ),
         ("--metrics", &["--metrics", "127.0.0.1:0"]),
         ("--progress", &["--progress", "on"]),
         ("--max-payload-bytes", &["--max-payload-bytes", "1000000"]),

@@ -299,7 +299,7 @@ async fn rate_limit_shared(major: u8) {
 async fn run_middleware_job(
     policies: MiddlewarePolicies,
     lock_taken: bool,
-) -> (TestRedis, Vec<String>, Vec<(String, f64)>) {
+) -> (TestRedis, Vec<String>, Vec<(String, f64)>, String) {
     let redis = TestRedis::start().expect("redis-server");
     let payload = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -329,7 +329,9 @@ async fn run_middleware_job(
         .await
         .unwrap();
     failed.ensure_table().await.unwrap();
+    let metrics = larq::metrics::Metrics::new();
     Worker::builder(queue, Registry::new().with::<MiddlewareJob>())
+        .metrics(std::sync::Arc::clone(&metrics))
         .failed_store(failed.clone())
         .cache(cache)
         .middleware_policies(policies)
@@ -357,7 +359,7 @@ async fn run_middleware_job(
         .arg("WITHSCORES")
         .query(&mut conn)
         .unwrap();
-    (redis, exceptions, delayed)
+    (redis, exceptions, delayed, metrics.render().await)
 }
 
 static RAN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -379,7 +381,12 @@ async fn middleware_larq_cannot_apply_follows_the_policy() {
     let _one = ONE.lock().await;
     // Default: fail, naming the class.
     let ran = RAN.load(std::sync::atomic::Ordering::SeqCst);
-    let (_r, failed, delayed) = run_middleware_job(MiddlewarePolicies::default(), false).await;
+    let (_r, failed, delayed, metrics) =
+        run_middleware_job(MiddlewarePolicies::default(), false).await;
+    assert!(
+        metrics.contains("larq_middleware_unapplied_total{policy=\"fail\"} 1\n"),
+        "{metrics}"
+    );
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(
         failed[0].starts_with("Larq\\Queue\\UnsupportedMiddleware")
@@ -397,7 +404,8 @@ async fn middleware_larq_cannot_apply_follows_the_policy() {
     // Hand back: untouched, in :delayed, nothing failed, not run.
     let policies = MiddlewarePolicies::new(UnknownMiddleware::Fail)
         .class("App\\Middleware\\Tagged", UnknownMiddleware::HandBack);
-    let (_r, failed, delayed) = run_middleware_job(policies, false).await;
+    let (_r, failed, delayed, metrics) = run_middleware_job(policies, false).await;
+    assert!(metrics.contains("larq_middleware_unapplied_total{policy=\"hand_back\"} 1\n"));
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(delayed.len(), 1);
     assert_eq!(
@@ -411,7 +419,8 @@ async fn middleware_larq_cannot_apply_follows_the_policy() {
         MiddlewarePolicies::new(UnknownMiddleware::Fail)
             .class("App\\Middleware\\Tagged", UnknownMiddleware::RunWithout)
     };
-    let (r, failed, delayed) = run_middleware_job(without(), false).await;
+    let (r, failed, delayed, metrics) = run_middleware_job(without(), false).await;
+    assert!(metrics.contains("larq_middleware_unapplied_total{policy=\"run_without\"} 1\n"));
     assert!(
         failed.is_empty() && delayed.is_empty(),
         "{failed:?} {delayed:?}"
@@ -429,7 +438,7 @@ async fn middleware_larq_cannot_apply_follows_the_policy() {
 
     // The lock is held by another worker: released for its releaseAfter (10 s), not run.
     let at = now_f();
-    let (_r, failed, delayed) = run_middleware_job(without(), true).await;
+    let (_r, failed, delayed, _) = run_middleware_job(without(), true).await;
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(delayed.len(), 1);
     let wait = delayed[0].1 - at;
