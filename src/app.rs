@@ -30,6 +30,7 @@ use crate::failed::{FailedError, FailedJobStore};
 use crate::job::Registry;
 use crate::laravel::Laravel;
 use crate::metrics::Metrics;
+use crate::model::Models;
 use crate::queue::{
     DatabaseQueue, DatabaseQueueOptions, Queue, QueueError, RabbitMqQueue, RabbitMqQueueOptions,
     RedisQueue, RedisQueueOptions,
@@ -257,6 +258,25 @@ impl App {
             })
             .await?;
         Ok(db.clone())
+    }
+
+    /// A loader for the models jobs carry, on the app's database (`DB_*`), which it opens at
+    /// its first load into the pool `failed_jobs` and the others share. `None` when the
+    /// settings name a driver larq does not speak.
+    pub fn models(&self) -> Option<Models> {
+        match Target::from_settings(&self.settings.database) {
+            Ok(target) => Some(Models::lazy(
+                target,
+                Arc::clone(&self.database),
+                &self.settings.database.connection,
+                4,
+                DB_ACQUIRE_TIMEOUT,
+            )),
+            Err(e) => {
+                tracing::debug!(error = %e, "no model loader: the database settings are not usable");
+                None
+            }
+        }
     }
 
     /// The queue of `connection`: the `redis` driver on the app's Redis (`REDIS_*`), or the
@@ -557,6 +577,9 @@ impl App {
             bus = bus.batches(repo);
         }
         builder = builder.bus(bus);
+        if let Some(models) = self.models() {
+            builder = builder.models(models);
+        }
         if let Some(store) = self.failed_store().await? {
             if setup.create_failed_table {
                 store.ensure_table().await?;

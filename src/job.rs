@@ -41,6 +41,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::crypt::Encrypter;
+use crate::model::{ModelError, Models};
 use crate::payload::queueable::Queueable;
 use crate::payload::Payload;
 
@@ -92,6 +93,13 @@ pub trait Job: DeserializeOwned + Send + 'static {
     /// `laravel_unique_job:` lock when Laravel would (see [`crate::unique`]).
     const UNIQUE: Option<Unique> = None;
 
+    /// The PHP class's declared `$deleteWhenMissingModels`: what happens when a model the job
+    /// carries is gone (delete silently, or fail at once). Laravel 13 puts it in the payload,
+    /// which wins; up to 12 PHP reads the class's default, which the command carries only on 8
+    /// (9+ leave out properties equal to their default), so the Rust twin repeats it. `None`:
+    /// read the command's property as that version writes it.
+    const DELETE_WHEN_MISSING_MODELS: Option<bool> = None;
+
     /// The PHP class's `uniqueId()`, for unique jobs whose id comes from a method; `None` reads the
     /// `uniqueId` property instead (and `''` when there is none, as Laravel does).
     fn unique_id(&self) -> Option<String> {
@@ -110,6 +118,8 @@ pub struct JobError {
     file: Cow<'static, str>,
     line: u32,
     permanent: bool,
+    /// A model's row was gone when the handler loaded it ([`crate::model::ModelError::NotFound`]).
+    missing_model: bool,
 }
 
 /// Exception class names larq writes for failures that have no PHP exception of their own.
@@ -130,6 +140,8 @@ pub mod exceptions {
     pub const MANUAL: &str = "Illuminate\\Queue\\ManuallyFailedException";
     /// The job's middleware cannot be applied by larq and its policy is `fail`.
     pub const UNSUPPORTED_MIDDLEWARE: &str = "Larq\\Queue\\UnsupportedMiddleware";
+    /// A serialized model's row is gone (see [`crate::model`]).
+    pub const MODEL_NOT_FOUND: &str = crate::model::MODEL_NOT_FOUND;
 }
 
 impl JobError {
@@ -149,6 +161,7 @@ impl JobError {
             file: Cow::Borrowed(at.file()),
             line: at.line(),
             permanent: false,
+            missing_model: false,
         }
     }
 
@@ -180,6 +193,13 @@ impl JobError {
         self.permanent
     }
 
+    /// Whether a model the job carried was gone when the handler loaded it: the worker then
+    /// deletes the job (`deleteWhenMissingModels`) or fails it at once, as PHP's worker does
+    /// when unserializing the command throws `ModelNotFoundException`.
+    pub fn is_missing_model(&self) -> bool {
+        self.missing_model
+    }
+
     /// The text PHP's `(string) $exception` would give, for failed_jobs.exception.
     pub fn to_php_string(&self) -> String {
         format!(
@@ -204,6 +224,13 @@ impl fmt::Debug for JobError {
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for JobError {
     #[track_caller]
     fn from(e: E) -> JobError {
+        // A missing model keeps PHP's exception class, and the worker's treatment of it.
+        let any: &dyn std::any::Any = &e;
+        if let Some(missing @ crate::model::ModelError::NotFound { .. }) = any.downcast_ref() {
+            let mut err = JobError::with_class(exceptions::MODEL_NOT_FOUND, missing.to_string());
+            err.missing_model = true;
+            return err;
+        }
         let mut message = e.to_string();
         let mut source = e.source();
         while let Some(s) = source {
@@ -232,6 +259,7 @@ pub struct JobContext {
     connection: String,
     payload: Arc<Payload>,
     raw: Arc<[u8]>,
+    models: Option<Models>,
     pub(crate) action: Option<Action>,
 }
 
@@ -250,8 +278,21 @@ impl JobContext {
             connection: connection.into(),
             payload,
             raw,
+            models: None,
             action: None,
         }
+    }
+
+    /// The same context with a model loader (the worker's, when it has one).
+    pub fn with_models(mut self, models: Option<Models>) -> JobContext {
+        self.models = models;
+        self
+    }
+
+    /// The app's models (see [`crate::model`]): [`ModelError::NoDatabase`] when the worker
+    /// was built without a database for them.
+    pub fn models(&self) -> Result<&Models, ModelError> {
+        self.models.as_ref().ok_or(ModelError::NoDatabase)
     }
 
     /// Attempts including this one: 1 on the first run.
@@ -343,6 +384,11 @@ pub(crate) trait Handler: Send + Sync {
         None
     }
 
+    /// The class's [`Job::DELETE_WHEN_MISSING_MODELS`].
+    fn delete_when_missing_models(&self) -> Option<bool> {
+        None
+    }
+
     /// The `uniqueId()` a decoded command gives, if the handler knows one.
     fn unique_id(&self, command: &[u8]) -> Option<String> {
         let _ = command;
@@ -386,6 +432,10 @@ impl<J: Job> Handler for Typed<J> {
 
     fn unique(&self) -> Option<Unique> {
         J::UNIQUE
+    }
+
+    fn delete_when_missing_models(&self) -> Option<bool> {
+        J::DELETE_WHEN_MISSING_MODELS
     }
 
     fn middleware(&self, command: &[u8]) -> Vec<Middleware> {
@@ -443,6 +493,11 @@ impl Resolved {
     /// The handler's `ShouldBeUnique` mode.
     pub fn unique(&self) -> Option<Unique> {
         self.handler.unique()
+    }
+
+    /// The handler's [`Job::DELETE_WHEN_MISSING_MODELS`].
+    pub fn delete_when_missing_models(&self) -> Option<bool> {
+        self.handler.delete_when_missing_models()
     }
 
     /// The unique id from the handler's [`Job::unique_id`], if it has one.

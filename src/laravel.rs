@@ -173,6 +173,18 @@ impl Laravel {
         self.major >= 13
     }
 
+    /// Whether `SerializesModels` leaves out properties equal to their declared default (9.4+;
+    /// 8 writes them all), so a command lacking `deleteWhenMissingModels` may still declare it.
+    pub fn serialize_drops_defaults(self) -> bool {
+        self.major >= 9
+    }
+
+    /// Whether the missing-model rule reads the payload's `deleteWhenMissingModels` (13) rather
+    /// than the job class's default property (up to 12).
+    pub fn missing_models_rule_in_payload(self) -> bool {
+        self.major >= 13
+    }
+
     /// Whether `RateLimited` checks every limit before it counts a hit on any (13), rather than
     /// checking and counting each limit in turn (8, 10; 11 and 12 follow 10 here).
     pub fn rate_limits_checked_before_hits(self) -> bool {

@@ -45,7 +45,8 @@
 //! `serialize()`; [`payload`] the JSON envelope Laravel pushes (and the `Queueable` properties
 //! inside the command), [`crypt`] Laravel's encrypter; [`amqp`] a RabbitMQ connection that
 //! reopens itself; [`queue`] the Redis, database and RabbitMQ drivers,
-//! [`cache`] the app's cache store, [`db`] its SQL database, [`failed`] the `failed_jobs` table;
+//! [`cache`] the app's cache store, [`db`] its SQL database, [`model`] the Eloquent models jobs
+//! carry (`ModelIdentifier`, loaded from that database), [`failed`] the `failed_jobs` table;
 //! [`job`] the trait your job structs implement and the registry that maps PHP classes to them;
 //! [`bus`] continues chains ([`chain`]), keeps `job_batches` ([`batch`]), releases unique locks
 //! ([`unique`]) and applies the policy for framework wrappers ([`wrappers`]); [`middleware`] runs
@@ -80,6 +81,7 @@ pub mod laravel;
 mod log_limit;
 pub mod metrics;
 pub mod middleware;
+pub mod model;
 pub mod pause;
 pub mod payload;
 pub mod php;

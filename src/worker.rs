@@ -53,6 +53,7 @@ use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
 use crate::log_limit::LogLimit;
 use crate::metrics::{JobTracker, Metrics, Outcome};
 use crate::middleware::{Gate, MiddlewarePolicies, MiddlewareRunner};
+use crate::model::Models;
 use crate::pause::PauseKeys;
 use crate::payload::{pick_backoff, Payload};
 use crate::queue::{now, Queue, QueueError, Reservation, ReservedJob};
@@ -248,6 +249,8 @@ struct Inner {
     bus: Option<Arc<BusFeatures>>,
     /// Applies each job's middleware before its handler.
     middleware: MiddlewareRunner,
+    /// Loads the models jobs carry (handlers reach it through their context).
+    models: Option<Models>,
     options: WorkerOptions,
     /// Finished jobs' deletes, carried by the loop's next reserve call (Redis only).
     deletes: Option<Deletes>,
@@ -330,6 +333,7 @@ pub struct WorkerBuilder {
     bus: Option<BusFeatures>,
     middleware: Option<MiddlewarePolicies>,
     locks: Option<CacheStore>,
+    models: Option<Models>,
     options: WorkerOptions,
     metrics: Option<Arc<Metrics>>,
     sink: Option<Arc<dyn Sink>>,
@@ -369,6 +373,14 @@ impl WorkerBuilder {
     /// connection in the skeleton) and counts on its `cache` connection.
     pub fn lock_store(mut self, locks: impl Into<CacheStore>) -> Self {
         self.locks = Some(locks.into());
+        self
+    }
+
+    /// Where handlers load the Eloquent models their jobs carry
+    /// ([`crate::job::JobContext::models`]); a model found missing there deletes or fails the job
+    /// as PHP's worker does (see [`crate::model`]).
+    pub fn models(mut self, models: Models) -> Self {
+        self.models = Some(models);
         self
     }
 
@@ -439,6 +451,7 @@ impl WorkerBuilder {
                 cache: self.cache,
                 bus,
                 middleware,
+                models: self.models,
                 options,
                 deletes,
                 busy: AtomicUsize::new(0),
@@ -495,6 +508,7 @@ impl Worker {
             bus: None,
             middleware: None,
             locks: None,
+            models: None,
             options: WorkerOptions::default(),
             metrics: None,
             sink: None,

@@ -73,6 +73,9 @@ pub struct Queueable {
     /// `$uniqueLockOwner` (Laravel 13's `Queueable`): the owner of the unique lock taken at
     /// dispatch, which Laravel then releases only while it still owns it.
     pub unique_lock_owner: Option<String>,
+    /// `$deleteWhenMissingModels` as the command carries it (a class property, not the
+    /// trait's; see [`crate::job::Job::DELETE_WHEN_MISSING_MODELS`] for when it is there).
+    pub delete_when_missing_models: Option<bool>,
 }
 
 impl Queueable {
@@ -109,6 +112,10 @@ impl Queueable {
             batch_id: text("batchId"),
             unique_id: text("uniqueId"),
             unique_lock_owner: text("uniqueLockOwner"),
+            delete_when_missing_models: match obj.get("deleteWhenMissingModels") {
+                Some(Value::Bool(b)) => Some(*b),
+                _ => None,
+            },
         }
     }
 

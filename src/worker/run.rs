@@ -48,6 +48,7 @@ impl Run {
             self.job.queue.clone(),
             self.inner.queue.connection_name().to_owned(),
         )
+        .with_models(self.inner.models.clone())
     }
 
     fn max_tries(&self) -> i64 {
@@ -250,8 +251,45 @@ impl Run {
         fail
     }
 
+    /// `handleModelNotFound`: a model the job carries is gone. Deleted silently when the job
+    /// says `deleteWhenMissingModels`, else failed at once whatever its tries; either way without
+    /// the job's `failed` hook, chain or batch steps, which PHP cannot reach either (they need
+    /// the command, whose unserializing is what threw).
+    async fn on_missing_model(&self, error: &JobError, resolved: &Resolved) {
+        if !self.deletes_when_models_missing(resolved) {
+            return self.fail(error, None).await;
+        }
+        tracing::info!(job_id = %self.id, job = %self.name, "a model the job carries is gone; deleted (deleteWhenMissingModels)");
+        self.delete().await;
+        self.outcome(Outcome::Processed);
+        self.say("Processed");
+    }
+
+    /// Whether PHP would delete this job when a model is missing: Laravel 13 reads the
+    /// payload's `deleteWhenMissingModels`; earlier versions the class's default, which the
+    /// Rust twin can state ([`crate::job::Job::DELETE_WHEN_MISSING_MODELS`]) and which the
+    /// command otherwise shows as that version writes it (8: always; 9+: only when the value
+    /// differs from the default, so the default is its opposite).
+    fn deletes_when_models_missing(&self, resolved: &Resolved) -> bool {
+        let laravel = crate::laravel::Laravel::nearest(self.inner.options.laravel_version);
+        if laravel.missing_models_rule_in_payload() {
+            return self.payload.delete_when_missing_models.unwrap_or(false);
+        }
+        if let Some(declared) = resolved.delete_when_missing_models() {
+            return declared;
+        }
+        match resolved.queueable().delete_when_missing_models {
+            Some(value) if laravel.serialize_drops_defaults() => !value,
+            Some(value) => value,
+            None => false,
+        }
+    }
+
     /// `handleJobException`: fail if tries/retryUntil/maxExceptions say so, else release with backoff.
     async fn on_exception(&self, error: JobError, action: Option<Action>, resolved: &Resolved) {
+        if error.is_missing_model() {
+            return self.on_missing_model(&error, resolved).await;
+        }
         tracing::warn!(
             job_id = %self.id,
             exception = %printable(&error.to_string(), MESSAGE_LIMIT),

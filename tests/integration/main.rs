@@ -23,6 +23,7 @@ mod laravel_chain;
 mod laravel_defaults;
 mod laravel_dispatch;
 mod laravel_middleware;
+mod laravel_models;
 mod laravel_unique;
 mod laravel_wrappers;
 mod metrics;
