@@ -45,6 +45,7 @@ use crate::model::{ModelError, Models};
 use crate::payload::queueable::Queueable;
 use crate::payload::Payload;
 
+pub mod events;
 mod listener;
 pub mod middleware;
 
@@ -524,6 +525,7 @@ pub struct Registry {
     pub(crate) listeners: HashMap<String, Arc<dyn Handler>>,
     encrypter: Option<Encrypter>,
     limiters: HashMap<String, Arc<middleware::LimiterFn>>,
+    observers: events::Observers,
 }
 
 impl fmt::Debug for Registry {
@@ -534,6 +536,7 @@ impl fmt::Debug for Registry {
             .field("classes", &classes)
             .field("encrypter", &self.encrypter.is_some())
             .field("limiters", &self.limiters.keys().collect::<Vec<_>>())
+            .field("observers", &!self.observers.is_empty())
             .finish()
     }
 }
@@ -567,6 +570,19 @@ impl Registry {
     ) -> Registry {
         self.limiters.insert(name.into(), Arc::new(rule));
         self
+    }
+
+    /// Tell `observer` about every job the worker runs on this registry, at the points PHP's
+    /// worker raises its queue events (see [`events`]). Several observers hear each event in
+    /// the order they were added.
+    pub fn observe(&mut self, observer: impl events::QueueObserver) -> &mut Registry {
+        self.observers.push(Arc::new(observer));
+        self
+    }
+
+    /// The observers [`Registry::observe`] added.
+    pub(crate) fn observers(&self) -> &events::Observers {
+        &self.observers
     }
 
     /// The limiter registered under `name`.

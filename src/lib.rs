@@ -47,7 +47,8 @@
 //! reopens itself; [`queue`] the Redis, database and RabbitMQ drivers,
 //! [`cache`] the app's cache store, [`db`] its SQL database, [`model`] the Eloquent models jobs
 //! carry (`ModelIdentifier`, loaded from that database), [`failed`] the `failed_jobs` table;
-//! [`job`] the trait your job structs implement and the registry that maps PHP classes to them;
+//! [`job`] the trait your job structs implement and the registry that maps PHP classes to them
+//! (and holds the [`job::events`] observers told of each job as PHP's queue events would be);
 //! [`bus`] continues chains ([`chain`]), keeps `job_batches` ([`batch`]), releases unique locks
 //! ([`unique`]) and applies the policy for framework wrappers ([`wrappers`]); [`middleware`] runs
 //! a job through its job middleware (`WithoutOverlapping`, `RateLimited`) under PHP's cache keys;

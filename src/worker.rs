@@ -49,6 +49,7 @@ use crate::bus::{Before, BusFeatures, HandedBack};
 use crate::cache::{CacheError, CacheStore, RESTART_KEY};
 use crate::display::{printable, FIELD_LIMIT, MESSAGE_LIMIT};
 use crate::failed::{FailedJob, FailedJobStore, Recorded};
+use crate::job::events::{JobEvent, QueueObserver};
 use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
 use crate::log_limit::LogLimit;
 use crate::metrics::{JobTracker, Metrics, Outcome};
@@ -179,6 +180,21 @@ impl StopReason {
             StopReason::Memory => 12,
             StopReason::ConnectionLost | StopReason::Forced => 1,
             _ => 0,
+        }
+    }
+
+    /// A short name for logs and observers (`empty`, `max_time`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::Signal => "signal",
+            StopReason::Memory => "memory",
+            StopReason::Restart => "restart",
+            StopReason::Empty => "empty",
+            StopReason::MaxTime => "max_time",
+            StopReason::MaxJobs => "max_jobs",
+            StopReason::Once => "once",
+            StopReason::ConnectionLost => "connection_lost",
+            StopReason::Forced => "forced",
         }
     }
 }
@@ -619,6 +635,17 @@ impl Worker {
         check.down
     }
 
+    /// `Looping`: whether the registry's observers let the worker look for jobs now (a false
+    /// makes it pause for this round, as PHP's `daemonShouldRun` does).
+    fn observers_let_it_loop(&self) -> bool {
+        let observers = self.inner.registry.observers();
+        observers.is_empty()
+            || observers.looping(
+                self.inner.queue.connection_name(),
+                &self.inner.options.queues,
+            )
+    }
+
     /// Run until a stop condition; returns why (its [`StopReason::exit_code`] is the exit status).
     pub async fn run(self) -> Result<StopReason, WorkerError> {
         if self.inner.options.handle_signals {
@@ -652,6 +679,7 @@ impl Worker {
             }
             if self.inner.state.paused.load(Ordering::SeqCst)
                 || self.down_for_maintenance(&mut down)
+                || !self.observers_let_it_loop()
             {
                 // pauseWorker: `--sleep`, or 1 s when that is 0.
                 let nap = if opts.sleep.is_zero() {
@@ -684,9 +712,11 @@ impl Worker {
                 .min(budget)
                 .min(if opts.once { 1 } else { usize::MAX });
             let polled = free > 0 && !self.inner.state.should_quit.load(Ordering::SeqCst);
+            let mut migrated = false;
             if polled {
                 let second = now();
                 let migrate = short_pass || migrated_at != second;
+                migrated = migrate;
                 match self
                     .next_jobs(free, inflight.is_empty(), migrate, &mut paused)
                     .await
@@ -751,6 +781,13 @@ impl Worker {
             // Empty means a reserve found nothing while nothing ran: a pass that found nothing
             // while jobs were in flight is tried again once they finish (they may queue more).
             let found_empty = polled && !pop_failed && got == 0;
+            if found_empty && !migrated {
+                // That pass skipped moving due delayed jobs (done at most once a second while
+                // passes come back full); a job released for 0 s may be due. Look again, moving
+                // them, before calling the queues empty (`--stop-when-empty` would stop with it
+                // left behind) or sleeping.
+                continue;
+            }
             let idle = found_empty && inflight.is_empty();
             if pop_failed || (!polled && self.inner.state.should_quit.load(Ordering::SeqCst)) {
                 // Already waited (backoff), or stopping: the stop checks below say so.
@@ -801,6 +838,12 @@ impl Worker {
             metrics.set_stopping();
         }
         let reason = self.drain(set, reason).await;
+        self.inner
+            .registry
+            .observers()
+            .each("worker_stopping", |o| {
+                o.worker_stopping(reason.exit_code(), reason.name())
+            });
         // Jobs taken but not started (RabbitMQ's prefetched deliveries) go back now.
         self.inner.queue.close().await;
         reason

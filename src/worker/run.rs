@@ -51,6 +51,34 @@ impl Run {
         .with_models(self.inner.models.clone())
     }
 
+    /// Tell the registry's observers about this job (nothing to build when there are none).
+    fn notify(&self, event: &'static str, f: impl Fn(&dyn QueueObserver, &JobEvent<'_>)) {
+        let observers = self.inner.registry.observers();
+        if observers.is_empty() {
+            return;
+        }
+        let job = JobEvent {
+            connection: self.inner.queue.connection_name(),
+            queue: &self.job.queue,
+            job_id: &self.id,
+            name: &self.name,
+            attempts: self.job.attempts,
+            payload: &self.payload,
+            raw: &self.raw,
+        };
+        observers.each(event, |o| f(o, &job));
+    }
+
+    fn processed(&self) {
+        self.notify("job_processed", |o, job| o.job_processed(job));
+    }
+
+    fn exception_occurred(&self, error: &JobError) {
+        self.notify("job_exception_occurred", |o, job| {
+            o.job_exception_occurred(job, error)
+        });
+    }
+
     fn max_tries(&self) -> i64 {
         self.payload.max_tries.unwrap_or(self.inner.options.tries)
     }
@@ -126,6 +154,7 @@ impl Run {
         );
         self.outcome(Outcome::Failed);
         self.say("Failed");
+        self.notify("job_failed", |o, job| o.job_failed(job, error));
     }
 
     /// The handler returned without releasing or failing the job: the bus's after-success steps
@@ -137,6 +166,9 @@ impl Run {
                 return Box::pin(self.on_exception(e, None, resolved)).await;
             }
         }
+        // Observers hear before the delete: on Redis it rides on the loop's next reserve, which
+        // would put the next job's JobProcessing first.
+        self.processed();
         self.delete().await;
         self.outcome(Outcome::Processed);
         self.say("Processed");
@@ -260,6 +292,7 @@ impl Run {
             return self.fail(error, None).await;
         }
         tracing::info!(job_id = %self.id, job = %self.name, "a model the job carries is gone; deleted (deleteWhenMissingModels)");
+        self.processed();
         self.delete().await;
         self.outcome(Outcome::Processed);
         self.say("Processed");
@@ -296,12 +329,16 @@ impl Run {
             attempts = self.job.attempts,
             "job raised an exception"
         );
+        // PHP's order: a job that fails for good is failed first, then the exception reported.
         if let Some(Action::Fail(e)) = action {
-            return self.fail(&e, Some(resolved)).await;
+            self.fail(&e, Some(resolved)).await;
+            return self.exception_occurred(&error);
         }
         if error.is_permanent() || self.will_exceed().await {
-            return self.fail(&error, Some(resolved)).await;
+            self.fail(&error, Some(resolved)).await;
+            return self.exception_occurred(&error);
         }
+        self.exception_occurred(&error);
         let delay = match action {
             Some(Action::Release(d)) => d,
             _ => self
@@ -314,6 +351,9 @@ impl Run {
             self.outcome(Outcome::Processed);
         } else {
             self.release(delay).await;
+            self.notify("job_released_after_exception", |o, job| {
+                o.job_released_after_exception(job, delay)
+            });
         }
     }
 
@@ -410,6 +450,7 @@ pub(super) async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
         id,
     };
     run.say("Processing");
+    run.notify("job_processing", |o, job| o.job_processing(job));
     if let Some(e) = undecodable {
         let err = JobError::with_class(exceptions::UNDECODABLE, e);
         return run.fail(&err, None).await;
@@ -483,7 +524,8 @@ pub(super) async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
         }
         Gate::Release(delay) => {
             run.release(delay).await;
-            return run.say("Released by middleware");
+            run.say("Released by middleware");
+            return run.processed();
         }
         Gate::Done => return run.succeed(&resolved).await,
         Gate::Fail(e) => {
@@ -539,10 +581,14 @@ pub(super) async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
         }
         Some(Ok((Err(err), action))) => run.on_exception(err, action, &resolved).await,
         Some(Ok((Ok(()), action))) => match action {
-            Some(Action::Fail(e)) => run.fail(&e, Some(&resolved)).await,
+            Some(Action::Fail(e)) => {
+                run.fail(&e, Some(&resolved)).await;
+                run.processed();
+            }
             Some(Action::Release(delay)) => {
                 run.release(delay).await;
                 run.say("Processed");
+                run.processed();
             }
             Some(Action::Delete) | None => run.succeed(&resolved).await,
         },

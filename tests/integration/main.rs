@@ -22,6 +22,7 @@ mod laravel_batch;
 mod laravel_chain;
 mod laravel_defaults;
 mod laravel_dispatch;
+mod laravel_events;
 mod laravel_middleware;
 mod laravel_models;
 mod laravel_unique;
