@@ -185,6 +185,12 @@ impl Laravel {
         self.major >= 13
     }
 
+    /// Whether `ThrottlesExceptions` counts a job class under `xxh128` of its display name (13)
+    /// rather than `md5` of its class (8, 10; 11 and 12 follow 10 here).
+    pub fn throttle_key_hashes_display_name(self) -> bool {
+        self.major >= 13
+    }
+
     /// Whether `RateLimited` checks every limit before it counts a hit on any (13), rather than
     /// checking and counting each limit in turn (8, 10; 11 and 12 follow 10 here).
     pub fn rate_limits_checked_before_hits(self) -> bool {

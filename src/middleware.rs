@@ -5,7 +5,8 @@
 //! under one limit counted by both; so larq takes the same lock (`laravel-queue-overlap:<Class>:
 //! <key>` under the cache prefix, `SET NX [EX]`, released by owner) and counts the same limiter
 //! entries (`md5(<limiter><limit key>)` and its `:timer`) in the app's cache store as Laravel's
-//! `RateLimiter` does. The middleware a job declares ([`crate::job::middleware`]) are applied in
+//! `RateLimiter` does (`ThrottlesExceptions` counts exceptions in the same kind of entries, under
+//! `laravel_throttles_exceptions:`). The middleware a job declares ([`crate::job::middleware`]) are applied in
 //! order before the handler, like `CallQueuedHandler`'s pipeline: the first that does not pass
 //! the job on decides what happens to it ([`Gate`]).
 //!
@@ -19,7 +20,9 @@ use std::collections::HashMap;
 use md5::{Digest, Md5};
 
 use crate::cache::{CacheError, CacheStore};
-use crate::job::middleware::{LimitedJob, Middleware, RateLimited, WithoutOverlapping};
+use crate::job::middleware::{
+    LimitedJob, Middleware, RateLimited, ThrottlesExceptions, WithoutOverlapping,
+};
 use crate::job::{exceptions, JobError, Limits, Registry, Resolved};
 use crate::laravel::Laravel;
 use crate::payload::Payload;
@@ -109,17 +112,52 @@ pub enum Gate {
     Error(JobError),
 }
 
-/// Locks a running job holds through its middleware.
+/// Locks a running job holds through its middleware, and the exception counts it reports to.
 #[derive(Debug, Default)]
 pub struct Held {
     locks: Vec<(CacheStore, String, String)>,
+    throttles: Vec<Throttle>,
     run_without: u64,
+}
+
+/// A `ThrottlesExceptions` the job passed: where it counts and what it does after the handler.
+#[derive(Debug)]
+struct Throttle {
+    cache: CacheStore,
+    key: String,
+    decay_seconds: u64,
+    retry_after: u64,
 }
 
 impl Held {
     /// How many of the job's middleware were left out under the `run-without` policy.
     pub fn run_without(&self) -> u64 {
         self.run_without
+    }
+
+    /// What the `ThrottlesExceptions` the job passed do once its handler is done, as PHP's
+    /// `catch`/`clear` would: after success (`threw` false) every count is cleared; after an
+    /// exception the innermost one counts it and asks for the job to be released for its backoff
+    /// (`Some(seconds)`) instead of the worker's exception handling, and the outer ones, which
+    /// then see the job return normally, clear theirs. `None` when no throttle took the
+    /// exception. A store failure is logged (the count then misses one).
+    pub async fn settle(&self, threw: bool) -> Option<u64> {
+        let mut release = None;
+        for (i, t) in self.throttles.iter().enumerate().rev() {
+            let counted = if threw && i + 1 == self.throttles.len() {
+                release = Some(t.retry_after);
+                hit(&t.cache, &t.key, t.decay_seconds).await
+            } else {
+                clear(&t.cache, &t.key).await
+            };
+            let trouble = match counted {
+                Ok(()) => continue,
+                Err(Cannot::Store(e)) => e.to_string(),
+                Err(Cannot::Apply(why)) => why,
+            };
+            tracing::warn!(error = %trouble, key = %t.key, "cannot update the ThrottlesExceptions count");
+        }
+        release
     }
 
     /// Release the locks (each only while this job still owns it). A failure is logged: the
@@ -192,6 +230,7 @@ impl MiddlewareRunner {
                 Middleware::Skip(false) => Ok(None),
                 Middleware::WithoutOverlapping(w) => self.overlap(w, payload, &mut held).await,
                 Middleware::RateLimited(r) => self.rate_limit(r, registry, payload, resolved).await,
+                Middleware::ThrottlesExceptions(t) => self.throttle(t, payload, &mut held).await,
                 Middleware::Unknown(other) => Err(Cannot::Apply(format!(
                     "larq does not implement the job middleware {}",
                     crate::display::printable(other, crate::display::FIELD_LIMIT)
@@ -220,7 +259,11 @@ impl MiddlewareRunner {
                     ),
                 },
             };
-            // What earlier middleware took is given back: the job does not run.
+            // What earlier middleware took is given back: the job does not run. A throttle the
+            // job passed sees a middleware inside it end the job normally: it clears its count.
+            if matches!(stop, Gate::Release(_) | Gate::Done) {
+                held.settle(false).await;
+            }
             held.release().await;
             return stop;
         }
@@ -262,6 +305,41 @@ impl MiddlewareRunner {
             Some(delay) => Gate::Release(delay),
             None => Gate::Done,
         }))
+    }
+
+    /// `ThrottlesExceptions::handle` up to `$next`: release the job while the key has had too
+    /// many exceptions in its window, else let it through and remember the key for afterwards
+    /// ([`Held::settle`]).
+    async fn throttle(
+        &self,
+        t: &ThrottlesExceptions,
+        payload: &Payload,
+        held: &mut Held,
+    ) -> Result<Option<Gate>, Cannot> {
+        let cache = self.store()?;
+        let class = payload.data.command_name.as_deref().unwrap_or_default();
+        let display = payload.resolve_name();
+        let xxh128 = self.laravel.throttle_key_hashes_display_name();
+        let job_name = if xxh128 { display } else { class };
+        let key = t.cache_key(
+            job_name,
+            payload.uuid.as_deref().unwrap_or_default(),
+            xxh128,
+        );
+        if too_many_attempts(cache, &key, t.max_attempts).await? {
+            let available_at = int_entry(cache, &format!("{key}:timer"))
+                .await?
+                .unwrap_or(0);
+            let now = crate::queue::now() as i64;
+            return Ok(Some(Gate::Release((available_at - now).max(0) as u64 + 3)));
+        }
+        held.throttles.push(Throttle {
+            cache: cache.clone(),
+            key,
+            decay_seconds: t.decay_seconds,
+            retry_after: t.retry_after_minutes.saturating_mul(60),
+        });
+        Ok(None)
     }
 
     /// `RateLimited::handle` with the limiter registered on the Rust side.
@@ -338,6 +416,7 @@ fn policy_name(m: &Middleware) -> String {
     match m {
         Middleware::RateLimited(r) => format!("RateLimited:{}", r.limiter),
         Middleware::WithoutOverlapping(_) => "WithoutOverlapping".to_owned(),
+        Middleware::ThrottlesExceptions(_) => "ThrottlesExceptions".to_owned(),
         Middleware::Unknown(class) => class.clone(),
         other => format!("{other:?}"),
     }
@@ -382,6 +461,13 @@ async fn too_many_attempts(cache: &CacheStore, key: &str, max: u64) -> Result<bo
         cache.forget(key).await?;
     }
     Ok(false)
+}
+
+/// `RateLimiter::clear`: the count and its timer go.
+async fn clear(cache: &CacheStore, key: &str) -> Result<(), Cannot> {
+    cache.forget(key).await?;
+    cache.forget(&format!("{key}:timer")).await?;
+    Ok(())
 }
 
 /// `RateLimiter::hit`: start the window's timer and count once.

@@ -13,6 +13,8 @@ use crate::php::{Object, Value};
 pub const WITHOUT_OVERLAPPING: &str = "Illuminate\\Queue\\Middleware\\WithoutOverlapping";
 /// Laravel's `RateLimited` class.
 pub const RATE_LIMITED: &str = "Illuminate\\Queue\\Middleware\\RateLimited";
+/// Laravel's `ThrottlesExceptions` class.
+pub const THROTTLES_EXCEPTIONS: &str = "Illuminate\\Queue\\Middleware\\ThrottlesExceptions";
 /// Laravel 13's `Skip` class (`Skip::when(...)`, evaluated at dispatch).
 pub const SKIP: &str = "Illuminate\\Queue\\Middleware\\Skip";
 
@@ -24,6 +26,8 @@ pub enum Middleware {
     WithoutOverlapping(WithoutOverlapping),
     /// `RateLimited`: a named limiter's limits.
     RateLimited(RateLimited),
+    /// `ThrottlesExceptions`: after too many exceptions in a window, hold the job class back.
+    ThrottlesExceptions(ThrottlesExceptions),
     /// `Skip`: delete the job unrun when `skip` is true.
     Skip(bool),
     /// A class larq does not implement: what happens to the job is the
@@ -159,6 +163,123 @@ impl RateLimited {
     }
 }
 
+/// `new ThrottlesExceptions($maxAttempts, $decay)` and its builder calls: once the jobs sharing
+/// its key have thrown `max_attempts` times within `decay_seconds`, the next ones are released
+/// until the window ends (plus 3 s), unrun; a job that throws is released for `backoff` minutes
+/// instead of going through the worker's exception handling, and one that succeeds clears the
+/// count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottlesExceptions {
+    /// `$maxAttempts`: exceptions allowed per window.
+    pub max_attempts: u64,
+    /// The window in seconds (`$decayMinutes * 60` up to Laravel 12, `$decaySeconds` in 13).
+    pub decay_seconds: u64,
+    /// `$retryAfterMinutes` (`->backoff($minutes)`): the release delay after an exception.
+    pub retry_after_minutes: u64,
+    /// `$key` (`->by($key)`); `None`: the job class.
+    pub key: Option<String>,
+    /// `$byJob` (`->byJob()`): one count per job (its uuid).
+    pub by_job: bool,
+    /// `$prefix` (`laravel_throttles_exceptions:`).
+    pub prefix: String,
+}
+
+impl ThrottlesExceptions {
+    /// `new ThrottlesExceptions($maxAttempts, ...)` with the window in seconds (Laravel 8–12
+    /// take minutes: `new ThrottlesExceptions(10, 5)` is `new(10, 300)`).
+    pub fn new(max_attempts: u64, decay_seconds: u64) -> ThrottlesExceptions {
+        ThrottlesExceptions {
+            max_attempts,
+            decay_seconds,
+            retry_after_minutes: 0,
+            key: None,
+            by_job: false,
+            prefix: "laravel_throttles_exceptions:".to_owned(),
+        }
+    }
+
+    /// `->backoff($minutes)`.
+    pub fn backoff(mut self, minutes: u64) -> ThrottlesExceptions {
+        self.retry_after_minutes = minutes;
+        self
+    }
+
+    /// `->by($key)`.
+    pub fn by(mut self, key: impl Into<String>) -> ThrottlesExceptions {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// `->byJob()`.
+    pub fn by_job(mut self) -> ThrottlesExceptions {
+        self.by_job = true;
+        self
+    }
+
+    /// `->withPrefix($prefix)`.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> ThrottlesExceptions {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The limiter entry it counts in, as `getKey` builds it: the key, else the job's uuid
+    /// (`byJob`), else a hash of the job: `md5(class)` up to Laravel 12, `xxh128` of the
+    /// display name (the class when it has no `displayName()`) in 13.
+    pub fn cache_key(&self, job_name: &str, uuid: &str, xxh128: bool) -> String {
+        if let Some(key) = self.key.as_deref().filter(|k| !k.is_empty()) {
+            return format!("{}{key}", self.prefix);
+        }
+        if self.by_job {
+            return format!("{}{uuid}", self.prefix);
+        }
+        let hash = if xxh128 {
+            format!("{:032x}", xxhash_rust::xxh3::xxh3_128(job_name.as_bytes()))
+        } else {
+            use md5::{Digest, Md5};
+            Md5::digest(job_name.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        format!("{}{hash}", self.prefix)
+    }
+
+    /// A serialized one; `None` when it carries callbacks (`when`, `deleteWhen`, `failWhen`,
+    /// `report`), which are PHP code larq cannot run.
+    fn from_object(obj: &Object<'_>) -> Option<ThrottlesExceptions> {
+        let set = |name: &str| match obj.get(name) {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+            Some(Value::Array(items)) => !items.is_empty(),
+            Some(_) => true,
+        };
+        if [
+            "whenCallback",
+            "reportCallback",
+            "deleteWhenCallbacks",
+            "failWhenCallbacks",
+        ]
+        .iter()
+        .any(|n| set(n))
+        {
+            return None;
+        }
+        let decay_seconds = match (obj.get("decaySeconds"), obj.get("decayMinutes")) {
+            (Some(s), _) => seconds(s),
+            (None, Some(m)) => seconds(m).saturating_mul(60),
+            (None, None) => 600,
+        };
+        let mut t =
+            ThrottlesExceptions::new(obj.get("maxAttempts").map_or(10, seconds), decay_seconds);
+        t.retry_after_minutes = obj.get("retryAfterMinutes").map_or(0, seconds);
+        t.key = text(obj.get("key")).filter(|k| !k.is_empty());
+        t.by_job = matches!(obj.get("byJob"), Some(Value::Bool(true)));
+        if let Some(prefix) = text(obj.get("prefix")) {
+            t.prefix = prefix;
+        }
+        Some(t)
+    }
+}
+
 /// One limit a limiter returns (`Limit::perMinute(60)->by($key)`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limit {
@@ -277,6 +398,10 @@ pub fn from_object(obj: &Object<'_>) -> Middleware {
         WITHOUT_OVERLAPPING => Middleware::WithoutOverlapping(WithoutOverlapping::from_object(obj)),
         RATE_LIMITED => Middleware::RateLimited(RateLimited::from_object(obj)),
         SKIP => Middleware::Skip(matches!(obj.get("skip"), Some(Value::Bool(true)))),
+        THROTTLES_EXCEPTIONS => ThrottlesExceptions::from_object(obj).map_or_else(
+            || Middleware::Unknown(obj.class.to_string()),
+            Middleware::ThrottlesExceptions,
+        ),
         other => Middleware::Unknown(other.to_owned()),
     }
 }
@@ -323,6 +448,58 @@ mod tests {
         assert_eq!(
             m.shared().with_prefix("p:").lock_name("App\\Jobs\\X"),
             "p:order-5"
+        );
+    }
+
+    #[test]
+    fn throttle_keys_follow_get_key() {
+        let t = ThrottlesExceptions::new(10, 600);
+        // php -r 'echo md5("App\\Jobs\\X");'
+        assert_eq!(
+            t.cache_key("App\\Jobs\\X", "u-1", false),
+            "laravel_throttles_exceptions:7781db6daae9e0fe6cfe3e6446273bf7"
+        );
+        assert_eq!(
+            t.clone().by_job().cache_key("App\\Jobs\\X", "u-1", false),
+            "laravel_throttles_exceptions:u-1"
+        );
+        assert_eq!(
+            t.by("k")
+                .with_prefix("p:")
+                .cache_key("App\\Jobs\\X", "u-1", true),
+            "p:k"
+        );
+    }
+
+    #[test]
+    fn a_serialized_throttle_reads_minutes_or_seconds_and_refuses_callbacks() {
+        // `~` stands for the NUL bytes of protected property names.
+        let command = |props: &str| {
+            format!(
+                r#"O:1:"X":1:{{s:10:"middleware";a:1:{{i:0;O:47:"Illuminate\Queue\Middleware\ThrottlesExceptions":{props}}}}}"#
+            )
+            .replace('~', "\0")
+        };
+        let eight = command(
+            r#"3:{s:14:"~*~maxAttempts";i:3;s:15:"~*~decayMinutes";i:2;s:20:"~*~retryAfterMinutes";i:1;}"#,
+        );
+        assert_eq!(
+            from_command(eight.as_bytes()),
+            vec![Middleware::ThrottlesExceptions(
+                ThrottlesExceptions::new(3, 120).backoff(1)
+            )]
+        );
+        let thirteen = command(r#"2:{s:15:"~*~decaySeconds";i:30;s:8:"~*~byJob";b:1;}"#);
+        assert_eq!(
+            from_command(thirteen.as_bytes()),
+            vec![Middleware::ThrottlesExceptions(
+                ThrottlesExceptions::new(10, 30).by_job()
+            )]
+        );
+        let with_callback = command(r#"1:{s:15:"~*~whenCallback";s:1:"f";}"#);
+        assert_eq!(
+            from_command(with_callback.as_bytes()),
+            vec![Middleware::Unknown(THROTTLES_EXCEPTIONS.to_owned())]
         );
     }
 

@@ -566,7 +566,28 @@ pub(super) async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
     // PHP releases a WithoutOverlapping lock in a `finally`, before the worker settles the job.
     // A timed-out handler is stopped here, so its lock goes too (PHP's killed worker keeps it
     // until it expires).
+    // ThrottlesExceptions: a count cleared after success; after an exception that PHP's pipeline
+    // would have seen (not a command larq could not decode, a missing model or a job the handler
+    // failed itself), counted, and the job released instead of handled as an exception.
+    let threw = match &outcome {
+        Some(Err(_)) => Some(true),
+        Some(Ok((Err(e), action))) => {
+            (!e.is_permanent() && !e.is_missing_model() && !matches!(action, Some(Action::Fail(_))))
+                .then_some(true)
+        }
+        Some(Ok((Ok(()), _))) => Some(false),
+        None => None,
+    };
+    let throttled = match threw {
+        Some(threw) => held.settle(threw).await,
+        None => None,
+    };
     held.release().await;
+    if let Some(delay) = throttled {
+        run.release(delay).await;
+        run.say("Released by middleware");
+        return run.processed();
+    }
     match outcome {
         None => run.on_timeout(&resolved).await,
         Some(Err(join_error)) => {

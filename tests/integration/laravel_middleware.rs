@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use laravel::{laravel_tests, App, Serial};
 use larq::cache::CacheStore;
 use larq::failed::FailedJobStore;
-use larq::job::middleware::WithoutOverlapping;
+use larq::job::middleware::{ThrottlesExceptions, WithoutOverlapping};
 use larq::job::{Job, JobContext, JobError, Limit, Middleware, Registry};
 use larq::middleware::{MiddlewarePolicies, UnknownMiddleware};
 use larq::queue::{RedisQueue, RedisQueueOptions};
@@ -93,6 +93,24 @@ impl Job for LimitedJob {
     async fn handle(self, _ctx: &mut JobContext) -> Result<(), JobError> {
         record(json!({"n": self.n}));
         Ok(())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ThrottledJob {
+    n: i64,
+}
+
+impl Job for ThrottledJob {
+    const CLASS: &'static str = "App\\Jobs\\ThrottledJob";
+    fn middleware(&self) -> Vec<Middleware> {
+        vec![Middleware::ThrottlesExceptions(ThrottlesExceptions::new(
+            2, 60,
+        ))]
+    }
+    async fn handle(self, _ctx: &mut JobContext) -> Result<(), JobError> {
+        record(json!({"n": self.n}));
+        Err(JobError::new(format!("throttled {}", self.n)))
     }
 }
 
@@ -448,4 +466,70 @@ async fn middleware_larq_cannot_apply_follows_the_policy() {
         ran + 1,
         "not run again"
     );
+}
+
+laravel_tests!(async throttles_exceptions_count_php_and_larq_together => throttles_shared; 8 10 13);
+
+/// Four `ThrottledJob`s (2 exceptions per 60 s for the class), one run at a time, PHP and larq
+/// in turn: the first two runs throw and are released at once (backoff 0) with the count at 1
+/// and 2; the next two find the count at its maximum and are released, unrun, until the window
+/// ends plus 3 s, by PHP and by larq alike.
+async fn throttles_shared(major: u8) {
+    let _serial = SERIAL.lock().await;
+    let Some(app) = App::start_version(major) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("larq.jsonl");
+    *RECORDS.lock().unwrap() = Some(mine.clone());
+    app.php_in_app("for ($i = 0; $i < 4; $i++) { App\\Jobs\\ThrottledJob::dispatch($i); }");
+    let started = now_f();
+    for _ in 0..2 {
+        app.artisan(&["queue:work", "redis", "--once", "--tries=0"]);
+        larq_worker(
+            &app,
+            Registry::new().with::<ThrottledJob>(),
+            WorkerOptions {
+                once: true,
+                tries: 0,
+                ..WorkerOptions::default()
+            },
+        )
+        .await;
+    }
+    assert_eq!(
+        (app.records().len(), larq_records(&mine).len()),
+        (1, 1),
+        "one run each before the class had 2 exceptions"
+    );
+    let delayed: Vec<(String, f64)> = redis::cmd("ZRANGE")
+        .arg(format!("{}:delayed", app.queue_key("default")))
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query(&mut app.conn(0))
+        .unwrap();
+    let mut held_back: Vec<f64> = delayed
+        .iter()
+        .map(|(_, due)| *due)
+        .filter(|due| *due > started + 30.0)
+        .collect();
+    held_back.sort_by(f64::total_cmp);
+    assert_eq!(
+        held_back.len(),
+        2,
+        "PHP and larq each held one back: {delayed:?}"
+    );
+    assert!(
+        held_back[1] - held_back[0] <= 3.0 && held_back[1] <= now_f() + 64.0,
+        "both until the same window's end + 3 s: {held_back:?}"
+    );
+    // No job failed: a throttled exception releases the job instead.
+    let failed = FailedJobStore::sqlite(&app.db())
+        .await
+        .unwrap()
+        .all()
+        .await
+        .unwrap();
+    assert!(failed.is_empty(), "{failed:#?}");
 }
