@@ -29,6 +29,7 @@ use crate::db::{Database, DbError, Target};
 use crate::failed::{FailedError, FailedJobStore};
 use crate::job::Registry;
 use crate::laravel::Laravel;
+use crate::limiter::DurationLimiter;
 use crate::metrics::Metrics;
 use crate::model::Models;
 use crate::queue::{
@@ -577,6 +578,25 @@ impl App {
             bus = bus.batches(repo);
         }
         builder = builder.bus(bus);
+        // `...WithRedis` job middleware count on the default Redis connection: there is one
+        // when the app queues or caches on Redis.
+        if connection == "redis" || self.settings.cache_store() == "redis" {
+            match self.settings.redis.queue_endpoint() {
+                Ok(endpoint) => {
+                    match DurationLimiter::connect_to(&endpoint, self.settings.redis.prefix.clone())
+                        .await
+                    {
+                        Ok(windows) => builder = builder.duration_limiter(windows),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "no Redis connection for RateLimitedWithRedis / ThrottlesExceptionsWithRedis: jobs using them follow the unknown-middleware policy")
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "no Redis connection for RateLimitedWithRedis / ThrottlesExceptionsWithRedis")
+                }
+            }
+        }
         if let Some(models) = self.models() {
             builder = builder.models(models);
         }

@@ -51,7 +51,8 @@
 //! (and holds the [`job::events`] observers told of each job as PHP's queue events would be);
 //! [`bus`] continues chains ([`chain`]), keeps `job_batches` ([`batch`]), releases unique locks
 //! ([`unique`]) and applies the policy for framework wrappers ([`wrappers`]); [`middleware`] runs
-//! a job through its job middleware (`WithoutOverlapping`, `RateLimited`, `ThrottlesExceptions`) under PHP's cache keys;
+//! a job through its job middleware (`WithoutOverlapping`, `RateLimited`, `ThrottlesExceptions`, their Redis variants on
+//! [`limiter`]'s windows) under PHP's cache keys;
 //! [`dispatch`] pushes
 //! Rust values as Laravel jobs; [`worker`] is `queue:work`'s loop, which skips the queues
 //! [`pause`] says are paused; [`task`] consumes plain RabbitMQ task queues (no Laravel: a
@@ -79,6 +80,7 @@ pub mod display;
 pub mod failed;
 pub mod job;
 pub mod laravel;
+pub mod limiter;
 mod log_limit;
 pub mod metrics;
 pub mod middleware;

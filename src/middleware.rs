@@ -25,6 +25,7 @@ use crate::job::middleware::{
 };
 use crate::job::{exceptions, JobError, Limits, Registry, Resolved};
 use crate::laravel::Laravel;
+use crate::limiter::DurationLimiter;
 use crate::payload::Payload;
 
 /// What to do with a job whose middleware larq cannot apply.
@@ -123,10 +124,18 @@ pub struct Held {
 /// A `ThrottlesExceptions` the job passed: where it counts and what it does after the handler.
 #[derive(Debug)]
 struct Throttle {
-    cache: CacheStore,
+    counter: Counter,
     key: String,
+    max_attempts: u64,
     decay_seconds: u64,
     retry_after: u64,
+}
+
+/// Where a throttle counts: `RateLimiter` entries in the cache store, or a Redis window.
+#[derive(Debug)]
+enum Counter {
+    Cache(CacheStore),
+    Redis(DurationLimiter),
 }
 
 impl Held {
@@ -144,11 +153,21 @@ impl Held {
     pub async fn settle(&self, threw: bool) -> Option<u64> {
         let mut release = None;
         for (i, t) in self.throttles.iter().enumerate().rev() {
-            let counted = if threw && i + 1 == self.throttles.len() {
+            let innermost = threw && i + 1 == self.throttles.len();
+            if innermost {
                 release = Some(t.retry_after);
-                hit(&t.cache, &t.key, t.decay_seconds).await
-            } else {
-                clear(&t.cache, &t.key).await
+            }
+            let counted = match (&t.counter, innermost) {
+                (Counter::Cache(cache), true) => hit(cache, &t.key, t.decay_seconds).await,
+                (Counter::Cache(cache), false) => clear(cache, &t.key).await,
+                (Counter::Redis(windows), true) => windows
+                    .acquire(&t.key, t.max_attempts, t.decay_seconds)
+                    .await
+                    .map(drop)
+                    .map_err(Cannot::from),
+                (Counter::Redis(windows), false) => {
+                    windows.clear(&t.key).await.map_err(Cannot::from)
+                }
             };
             let trouble = match counted {
                 Ok(()) => continue,
@@ -178,6 +197,8 @@ pub struct MiddlewareRunner {
     /// Where locks live: Laravel's Redis store takes them on its `lock_connection` (the
     /// `default` connection in the skeleton, not the cache DB its counters use).
     locks: Option<CacheStore>,
+    /// The default Redis connection's windows, for the `...WithRedis` middleware.
+    windows: Option<DurationLimiter>,
     policies: MiddlewarePolicies,
     laravel: Laravel,
 }
@@ -211,9 +232,30 @@ impl MiddlewareRunner {
         MiddlewareRunner {
             locks: locks.or_else(|| cache.clone()),
             cache,
+            windows: None,
             policies,
             laravel: laravel.into(),
         }
+    }
+
+    /// Count `RateLimitedWithRedis` and `ThrottlesExceptionsWithRedis` in `windows` (the app's
+    /// default Redis connection); without it they follow the unknown-middleware policy.
+    pub fn with_duration_limiter(mut self, windows: DurationLimiter) -> MiddlewareRunner {
+        self.windows = Some(windows);
+        self
+    }
+
+    /// The Redis windows of `connection` (`None`: the default connection).
+    fn windows(&self, connection: &Option<String>) -> Result<&DurationLimiter, Cannot> {
+        if let Some(other) = connection.as_deref().filter(|c| *c != "default") {
+            return Err(Cannot::Apply(format!(
+                "larq counts Redis limits on the default Redis connection only, not {:?}",
+                crate::display::printable(other, crate::display::FIELD_LIMIT)
+            )));
+        }
+        self.windows.as_ref().ok_or_else(|| {
+            Cannot::Apply("the worker has no Redis connection for Redis limiters".to_owned())
+        })
     }
 
     /// Apply the job's middleware in order; the first that stops the job decides.
@@ -316,26 +358,38 @@ impl MiddlewareRunner {
         payload: &Payload,
         held: &mut Held,
     ) -> Result<Option<Gate>, Cannot> {
-        let cache = self.store()?;
         let class = payload.data.command_name.as_deref().unwrap_or_default();
         let display = payload.resolve_name();
         let xxh128 = self.laravel.throttle_key_hashes_display_name();
         let job_name = if xxh128 { display } else { class };
-        let key = t.cache_key(
-            job_name,
-            payload.uuid.as_deref().unwrap_or_default(),
-            xxh128,
-        );
-        if too_many_attempts(cache, &key, t.max_attempts).await? {
-            let available_at = int_entry(cache, &format!("{key}:timer"))
-                .await?
-                .unwrap_or(0);
-            let now = crate::queue::now() as i64;
-            return Ok(Some(Gate::Release((available_at - now).max(0) as u64 + 3)));
-        }
+        let uuid = payload.uuid.as_deref().unwrap_or_default();
+        let key = t.cache_key(job_name, uuid, xxh128);
+        let now = crate::queue::now() as i64;
+        let counter = match &t.redis {
+            Some(connection) => {
+                // ThrottlesExceptionsWithRedis: released until the window ends (no 3 s here).
+                let windows = self.windows(connection)?;
+                let window = windows.peek(&key, t.max_attempts, t.decay_seconds).await?;
+                if window.remaining <= 0 {
+                    return Ok(Some(Gate::Release((window.decays_at - now).max(0) as u64)));
+                }
+                Counter::Redis(windows.clone())
+            }
+            None => {
+                let cache = self.store()?;
+                if too_many_attempts(cache, &key, t.max_attempts).await? {
+                    let available_at = int_entry(cache, &format!("{key}:timer"))
+                        .await?
+                        .unwrap_or(0);
+                    return Ok(Some(Gate::Release((available_at - now).max(0) as u64 + 3)));
+                }
+                Counter::Cache(cache.clone())
+            }
+        };
         held.throttles.push(Throttle {
-            cache: cache.clone(),
+            counter,
             key,
+            max_attempts: t.max_attempts,
             decay_seconds: t.decay_seconds,
             retry_after: t.retry_after_minutes.saturating_mul(60),
         });
@@ -365,11 +419,14 @@ impl MiddlewareRunner {
             Limits::Unlimited => return Ok(None),
             Limits::Limited(limits) => limits,
         };
-        let cache = self.store()?;
         let keys: Vec<(String, &crate::job::Limit)> = limits
             .iter()
             .map(|l| (limiter_key(&r.limiter, &l.key), l))
             .collect();
+        if let Some(connection) = &r.redis {
+            return self.rate_limit_redis(r, connection, &keys).await;
+        }
+        let cache = self.store()?;
         if self.laravel.rate_limits_checked_before_hits() {
             for (key, limit) in &keys {
                 if too_many_attempts(cache, key, limit.max_attempts).await? {
@@ -385,6 +442,36 @@ impl MiddlewareRunner {
                     return Ok(Some(self.limited_gate(cache, r, key).await?));
                 }
                 hit(cache, key, limit.decay_seconds).await?;
+            }
+        }
+        Ok(None)
+    }
+
+    /// `RateLimitedWithRedis::handleJob`: a Redis window per limit; 13 first checks that every
+    /// window has room, then takes a place in each, earlier versions take them one by one.
+    async fn rate_limit_redis(
+        &self,
+        r: &RateLimited,
+        connection: &Option<String>,
+        keys: &[(String, &crate::job::Limit)],
+    ) -> Result<Option<Gate>, Cannot> {
+        let windows = self.windows(connection)?;
+        if self.laravel.rate_limits_checked_before_hits() {
+            for (key, limit) in keys {
+                let window = windows
+                    .peek(key, limit.max_attempts, limit.decay_seconds)
+                    .await?;
+                if window.remaining <= 0 {
+                    return Ok(Some(redis_limited_gate(r, window.decays_at)));
+                }
+            }
+        }
+        for (key, limit) in keys {
+            let window = windows
+                .acquire(key, limit.max_attempts, limit.decay_seconds)
+                .await?;
+            if !window.acquired {
+                return Ok(Some(redis_limited_gate(r, window.decays_at)));
             }
         }
         Ok(None)
@@ -409,6 +496,19 @@ impl MiddlewareRunner {
         let now = crate::queue::now() as i64;
         Ok(Gate::Release((available_at - now).max(0) as u64 + 3))
     }
+}
+
+/// A job a Redis window held back: released until the window ends plus PHP's 3 s (13:
+/// `releaseAfter` when set), or ended (`dontRelease()`).
+fn redis_limited_gate(r: &RateLimited, decays_at: i64) -> Gate {
+    if !r.should_release {
+        return Gate::Done;
+    }
+    if let Some(delay) = r.release_after {
+        return Gate::Release(delay);
+    }
+    let now = crate::queue::now() as i64;
+    Gate::Release((decays_at - now).max(0) as u64 + 3)
 }
 
 /// The policy name of a middleware: its class, or `RateLimited:<limiter>` for a limiter.

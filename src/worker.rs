@@ -51,6 +51,7 @@ use crate::display::{printable, FIELD_LIMIT, MESSAGE_LIMIT};
 use crate::failed::{FailedJob, FailedJobStore, Recorded};
 use crate::job::events::{JobEvent, QueueObserver};
 use crate::job::{exceptions, Action, JobContext, JobError, Registry, Resolved};
+use crate::limiter::DurationLimiter;
 use crate::log_limit::LogLimit;
 use crate::metrics::{JobTracker, Metrics, Outcome};
 use crate::middleware::{Gate, MiddlewarePolicies, MiddlewareRunner};
@@ -349,6 +350,7 @@ pub struct WorkerBuilder {
     bus: Option<BusFeatures>,
     middleware: Option<MiddlewarePolicies>,
     locks: Option<CacheStore>,
+    windows: Option<DurationLimiter>,
     models: Option<Models>,
     options: WorkerOptions,
     metrics: Option<Arc<Metrics>>,
@@ -389,6 +391,14 @@ impl WorkerBuilder {
     /// connection in the skeleton) and counts on its `cache` connection.
     pub fn lock_store(mut self, locks: impl Into<CacheStore>) -> Self {
         self.locks = Some(locks.into());
+        self
+    }
+
+    /// Where `RateLimitedWithRedis` and `ThrottlesExceptionsWithRedis` count: the app's
+    /// default Redis connection, under its key prefix (without it they follow the
+    /// unknown-middleware policy).
+    pub fn duration_limiter(mut self, windows: DurationLimiter) -> Self {
+        self.windows = Some(windows);
         self
     }
 
@@ -435,12 +445,15 @@ impl WorkerBuilder {
             ))
         });
         let deletes = self.queue.defers_deletes().then(Deletes::default);
-        let middleware = MiddlewareRunner::new(
+        let mut middleware = MiddlewareRunner::new(
             self.cache.clone(),
             self.locks,
             self.middleware.unwrap_or_default(),
             crate::laravel::Laravel::nearest(options.laravel_version),
         );
+        if let Some(windows) = self.windows {
+            middleware = middleware.with_duration_limiter(windows);
+        }
         let pause_keys = self.cache.as_ref().and_then(|_| {
             PauseKeys::new(
                 self.queue.connection_name(),
@@ -524,6 +537,7 @@ impl Worker {
             bus: None,
             middleware: None,
             locks: None,
+            windows: None,
             models: None,
             options: WorkerOptions::default(),
             metrics: None,

@@ -13,6 +13,11 @@ use crate::php::{Object, Value};
 pub const WITHOUT_OVERLAPPING: &str = "Illuminate\\Queue\\Middleware\\WithoutOverlapping";
 /// Laravel's `RateLimited` class.
 pub const RATE_LIMITED: &str = "Illuminate\\Queue\\Middleware\\RateLimited";
+/// Laravel's `RateLimitedWithRedis` class.
+pub const RATE_LIMITED_WITH_REDIS: &str = "Illuminate\\Queue\\Middleware\\RateLimitedWithRedis";
+/// Laravel's `ThrottlesExceptionsWithRedis` class.
+pub const THROTTLES_EXCEPTIONS_WITH_REDIS: &str =
+    "Illuminate\\Queue\\Middleware\\ThrottlesExceptionsWithRedis";
 /// Laravel's `ThrottlesExceptions` class.
 pub const THROTTLES_EXCEPTIONS: &str = "Illuminate\\Queue\\Middleware\\ThrottlesExceptions";
 /// Laravel 13's `Skip` class (`Skip::when(...)`, evaluated at dispatch).
@@ -127,6 +132,9 @@ pub struct RateLimited {
     pub should_release: bool,
     /// `$releaseAfter` (Laravel 13): the release delay instead of the time until the limit resets.
     pub release_after: Option<u64>,
+    /// `RateLimitedWithRedis`: counted in a Redis `DurationLimiter` on a Redis connection (the
+    /// name, `None` for the default) instead of the cache store.
+    pub redis: Option<Option<String>>,
 }
 
 impl RateLimited {
@@ -136,7 +144,15 @@ impl RateLimited {
             limiter: limiter.into(),
             should_release: true,
             release_after: None,
+            redis: None,
         }
+    }
+
+    /// `new RateLimitedWithRedis($name)`: the same limits, counted on the default Redis
+    /// connection.
+    pub fn with_redis(mut self) -> RateLimited {
+        self.redis = Some(None);
+        self
     }
 
     /// `->dontRelease()`.
@@ -159,6 +175,8 @@ impl RateLimited {
                 None | Some(Value::Null) => None,
                 Some(v) => Some(seconds(v)).filter(|s| *s > 0),
             },
+            redis: (obj.class.as_ref() == RATE_LIMITED_WITH_REDIS)
+                .then(|| text(obj.get("connectionName"))),
         }
     }
 }
@@ -182,6 +200,9 @@ pub struct ThrottlesExceptions {
     pub by_job: bool,
     /// `$prefix` (`laravel_throttles_exceptions:`).
     pub prefix: String,
+    /// `ThrottlesExceptionsWithRedis`: counted in a Redis `DurationLimiter` on a Redis
+    /// connection (the name, `None` for the default) instead of the cache store.
+    pub redis: Option<Option<String>>,
 }
 
 impl ThrottlesExceptions {
@@ -195,7 +216,15 @@ impl ThrottlesExceptions {
             key: None,
             by_job: false,
             prefix: "laravel_throttles_exceptions:".to_owned(),
+            redis: None,
         }
+    }
+
+    /// `new ThrottlesExceptionsWithRedis(...)`: the same count, on the default Redis
+    /// connection.
+    pub fn with_redis(mut self) -> ThrottlesExceptions {
+        self.redis = Some(None);
+        self
     }
 
     /// `->backoff($minutes)`.
@@ -276,6 +305,8 @@ impl ThrottlesExceptions {
         if let Some(prefix) = text(obj.get("prefix")) {
             t.prefix = prefix;
         }
+        t.redis = (obj.class.as_ref() == THROTTLES_EXCEPTIONS_WITH_REDIS)
+            .then(|| text(obj.get("connectionName")));
         Some(t)
     }
 }
@@ -396,12 +427,16 @@ pub fn from_property(value: Option<&Value<'_>>) -> Vec<Middleware> {
 pub fn from_object(obj: &Object<'_>) -> Middleware {
     match obj.class.as_ref() {
         WITHOUT_OVERLAPPING => Middleware::WithoutOverlapping(WithoutOverlapping::from_object(obj)),
-        RATE_LIMITED => Middleware::RateLimited(RateLimited::from_object(obj)),
+        RATE_LIMITED | RATE_LIMITED_WITH_REDIS => {
+            Middleware::RateLimited(RateLimited::from_object(obj))
+        }
         SKIP => Middleware::Skip(matches!(obj.get("skip"), Some(Value::Bool(true)))),
-        THROTTLES_EXCEPTIONS => ThrottlesExceptions::from_object(obj).map_or_else(
-            || Middleware::Unknown(obj.class.to_string()),
-            Middleware::ThrottlesExceptions,
-        ),
+        THROTTLES_EXCEPTIONS | THROTTLES_EXCEPTIONS_WITH_REDIS => {
+            ThrottlesExceptions::from_object(obj).map_or_else(
+                || Middleware::Unknown(obj.class.to_string()),
+                Middleware::ThrottlesExceptions,
+            )
+        }
         other => Middleware::Unknown(other.to_owned()),
     }
 }
@@ -495,6 +530,18 @@ mod tests {
             vec![Middleware::ThrottlesExceptions(
                 ThrottlesExceptions::new(10, 30).by_job()
             )]
+        );
+        let redis = format!(
+            r#"O:1:"X":1:{{s:10:"middleware";a:1:{{i:0;O:56:"Illuminate\Queue\Middleware\ThrottlesExceptionsWithRedis":{}}}}}"#,
+            r#"1:{s:17:"~*~connectionName";s:5:"limit";}"#
+        )
+        .replace('~', "\0");
+        assert_eq!(
+            from_command(redis.as_bytes()),
+            vec![Middleware::ThrottlesExceptions(ThrottlesExceptions {
+                redis: Some(Some("limit".to_owned())),
+                ..ThrottlesExceptions::new(10, 600)
+            })]
         );
         let with_callback = command(r#"1:{s:15:"~*~whenCallback";s:1:"f";}"#);
         assert_eq!(

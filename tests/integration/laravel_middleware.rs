@@ -21,6 +21,7 @@ use larq::cache::CacheStore;
 use larq::failed::FailedJobStore;
 use larq::job::middleware::{ThrottlesExceptions, WithoutOverlapping};
 use larq::job::{Job, JobContext, JobError, Limit, Middleware, Registry};
+use larq::limiter::DurationLimiter;
 use larq::middleware::{MiddlewarePolicies, UnknownMiddleware};
 use larq::queue::{RedisQueue, RedisQueueOptions};
 use larq::worker::{Worker, WorkerOptions};
@@ -81,14 +82,20 @@ impl Job for OverlapJob {
 #[derive(serde::Deserialize)]
 struct LimitedJob {
     n: i64,
+    /// `RateLimitedWithRedis` instead (10+ leave the default `false` out of the command).
+    #[serde(default)]
+    redis: bool,
 }
 
 impl Job for LimitedJob {
     const CLASS: &'static str = "App\\Jobs\\LimitedJob";
     fn middleware(&self) -> Vec<Middleware> {
-        vec![Middleware::RateLimited(
-            larq::job::middleware::RateLimited::new("larq-fixture"),
-        )]
+        let limited = larq::job::middleware::RateLimited::new("larq-fixture");
+        vec![Middleware::RateLimited(if self.redis {
+            limited.with_redis()
+        } else {
+            limited
+        })]
     }
     async fn handle(self, _ctx: &mut JobContext) -> Result<(), JobError> {
         record(json!({"n": self.n}));
@@ -99,14 +106,20 @@ impl Job for LimitedJob {
 #[derive(serde::Deserialize)]
 struct ThrottledJob {
     n: i64,
+    /// `ThrottlesExceptionsWithRedis` instead.
+    #[serde(default)]
+    redis: bool,
 }
 
 impl Job for ThrottledJob {
     const CLASS: &'static str = "App\\Jobs\\ThrottledJob";
     fn middleware(&self) -> Vec<Middleware> {
-        vec![Middleware::ThrottlesExceptions(ThrottlesExceptions::new(
-            2, 60,
-        ))]
+        let throttle = ThrottlesExceptions::new(2, 60);
+        vec![Middleware::ThrottlesExceptions(if self.redis {
+            throttle.with_redis()
+        } else {
+            throttle
+        })]
     }
     async fn handle(self, _ctx: &mut JobContext) -> Result<(), JobError> {
         record(json!({"n": self.n}));
@@ -140,10 +153,15 @@ async fn larq_worker(app: &App, registry: Registry, options: WorkerOptions) {
     let locks = CacheStore::connect(&app.url(0), laravel::cache_prefix(app.major))
         .await
         .unwrap();
+    // The default connection, under the Redis prefix: where the `...WithRedis` middleware count.
+    let windows = DurationLimiter::connect(&app.url(0), app.prefix())
+        .await
+        .unwrap();
     Worker::builder(queue, registry)
         .failed_store(FailedJobStore::sqlite(&app.db()).await.unwrap())
         .cache(cache)
         .lock_store(locks)
+        .duration_limiter(windows)
         .options(WorkerOptions {
             // The test process holds every integration test: its RSS is no job's.
             memory_mb: 0,
@@ -255,8 +273,19 @@ fn delayed_scores(app: &App) -> Vec<f64> {
 }
 
 laravel_tests!(async rate_limited_counts_php_and_larq_together => rate_limit_shared; 8 10 13);
+laravel_tests!(async rate_limited_with_redis_counts_php_and_larq_together => rate_limit_redis_shared; 8 10 13);
 
 async fn rate_limit_shared(major: u8) {
+    rate_limit_shared_on(major, false).await
+}
+
+async fn rate_limit_redis_shared(major: u8) {
+    rate_limit_shared_on(major, true).await
+}
+
+/// `redis`: the `RateLimitedWithRedis` twin, counted in a Redis window on the default
+/// connection instead of the cache store's entries.
+async fn rate_limit_shared_on(major: u8, redis: bool) {
     let _serial = SERIAL.lock().await;
     let Some(app) = App::start_version(major) else {
         return;
@@ -275,11 +304,15 @@ async fn rate_limit_shared(major: u8) {
         ..WorkerOptions::default()
     };
     // PHP runs two: two hits of the limit's three.
-    app.php_in_app("App\\Jobs\\LimitedJob::dispatch(1); App\\Jobs\\LimitedJob::dispatch(2);");
+    app.php_in_app(&format!(
+        "App\\Jobs\\LimitedJob::dispatch(1, {redis}); App\\Jobs\\LimitedJob::dispatch(2, {redis});"
+    ));
     app.artisan(&["queue:work", "redis", "--stop-when-empty", "--sleep=0"]);
     assert_eq!(app.records().len(), 2);
     // larq runs the third and releases the rest until the minute is over.
-    app.php_in_app("for ($i = 3; $i <= 5; $i++) { App\\Jobs\\LimitedJob::dispatch($i); }");
+    app.php_in_app(&format!(
+        "for ($i = 3; $i <= 5; $i++) {{ App\\Jobs\\LimitedJob::dispatch($i, {redis}); }}"
+    ));
     let before = now_f();
     larq_worker(&app, registry(), once()).await;
     let ours = larq_records(&mine);
@@ -287,7 +320,7 @@ async fn rate_limit_shared(major: u8) {
     let larq_due = delayed_scores(&app);
     assert_eq!(larq_due.len(), 2, "larq released the other two");
     // PHP sees the same count: its next one is released too.
-    app.php_in_app("App\\Jobs\\LimitedJob::dispatch(6);");
+    app.php_in_app(&format!("App\\Jobs\\LimitedJob::dispatch(6, {redis});"));
     app.artisan(&["queue:work", "redis", "--stop-when-empty", "--sleep=0"]);
     assert_eq!(
         app.records().len(),
@@ -469,12 +502,22 @@ async fn middleware_larq_cannot_apply_follows_the_policy() {
 }
 
 laravel_tests!(async throttles_exceptions_count_php_and_larq_together => throttles_shared; 8 10 13);
+laravel_tests!(async throttles_exceptions_with_redis_count_php_and_larq_together => throttles_redis_shared; 8 10 13);
+
+async fn throttles_shared(major: u8) {
+    throttles_shared_on(major, false).await
+}
+
+async fn throttles_redis_shared(major: u8) {
+    throttles_shared_on(major, true).await
+}
 
 /// Four `ThrottledJob`s (2 exceptions per 60 s for the class), one run at a time, PHP and larq
 /// in turn: the first two runs throw and are released at once (backoff 0) with the count at 1
 /// and 2; the next two find the count at its maximum and are released, unrun, until the window
-/// ends plus 3 s, by PHP and by larq alike.
-async fn throttles_shared(major: u8) {
+/// ends (plus 3 s on the cache store), by PHP and by larq alike. `redis`: the
+/// `ThrottlesExceptionsWithRedis` twin.
+async fn throttles_shared_on(major: u8, redis: bool) {
     let _serial = SERIAL.lock().await;
     let Some(app) = App::start_version(major) else {
         return;
@@ -482,7 +525,9 @@ async fn throttles_shared(major: u8) {
     let dir = tempfile::tempdir().unwrap();
     let mine = dir.path().join("larq.jsonl");
     *RECORDS.lock().unwrap() = Some(mine.clone());
-    app.php_in_app("for ($i = 0; $i < 4; $i++) { App\\Jobs\\ThrottledJob::dispatch($i); }");
+    app.php_in_app(&format!(
+        "for ($i = 0; $i < 4; $i++) {{ App\\Jobs\\ThrottledJob::dispatch($i, {redis}); }}"
+    ));
     let started = now_f();
     for _ in 0..2 {
         app.artisan(&["queue:work", "redis", "--once", "--tries=0"]);

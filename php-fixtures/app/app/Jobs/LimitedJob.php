@@ -8,6 +8,7 @@ use Illuminate\Contracts\Queue\ShouldQueue;
 use Illuminate\Foundation\Bus\Dispatchable;
 use Illuminate\Queue\InteractsWithQueue;
 use Illuminate\Queue\Middleware\RateLimited;
+use Illuminate\Queue\Middleware\RateLimitedWithRedis;
 use Illuminate\Queue\SerializesModels;
 
 /**
@@ -18,13 +19,14 @@ class LimitedJob implements ShouldQueue
 {
     use Dispatchable, InteractsWithQueue, Queueable, SerializesModels;
 
-    public function __construct(public int $n = 0)
+    public function __construct(public int $n = 0, public bool $redis = false)
     {
     }
 
     public function middleware()
     {
-        return [new RateLimited('larq-fixture')];
+        // $redis: the same limiter counted in a Redis DurationLimiter instead of the cache.
+        return [$this->redis ? new RateLimitedWithRedis('larq-fixture') : new RateLimited('larq-fixture')];
     }
 
     public function handle()

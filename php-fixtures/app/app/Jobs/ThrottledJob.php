@@ -8,6 +8,7 @@ use Illuminate\Contracts\Queue\ShouldQueue;
 use Illuminate\Foundation\Bus\Dispatchable;
 use Illuminate\Queue\InteractsWithQueue;
 use Illuminate\Queue\Middleware\ThrottlesExceptions;
+use Illuminate\Queue\Middleware\ThrottlesExceptionsWithRedis;
 use Illuminate\Queue\SerializesModels;
 
 /** Always throws, behind ThrottlesExceptions: 2 exceptions per 60 s window for the class, shared by
@@ -16,7 +17,7 @@ class ThrottledJob implements ShouldQueue
 {
     use Dispatchable, InteractsWithQueue, Queueable, SerializesModels;
 
-    public function __construct(public int $n)
+    public function __construct(public int $n, public bool $redis = false)
     {
     }
 
@@ -25,7 +26,8 @@ class ThrottledJob implements ShouldQueue
         // The window: minutes up to Laravel 12, seconds in 13.
         $decay = version_compare(app()->version(), '13.0.0', '>=') ? 60 : 1;
 
-        return [new ThrottlesExceptions(2, $decay)];
+        // $redis: the same count in a Redis DurationLimiter instead of the cache.
+        return [$this->redis ? new ThrottlesExceptionsWithRedis(2, $decay) : new ThrottlesExceptions(2, $decay)];
     }
 
     public function handle()
