@@ -263,10 +263,12 @@ impl App {
         run(c, "php script")
     }
 
-    /// The recorded lines so far.
+    /// The recorded lines so far: complete lines only, since a PHP worker may be appending one
+    /// while a test polls (a line read half-written once failed a test on a loaded machine).
     pub fn records(&self) -> Vec<Json> {
-        std::fs::read_to_string(self.record_file())
-            .unwrap_or_default()
+        let text = std::fs::read_to_string(self.record_file()).unwrap_or_default();
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        complete
             .lines()
             .map(|l| serde_json::from_str(l).expect("record line"))
             .collect()
