@@ -120,6 +120,12 @@ impl BusFeatures {
         self
     }
 
+    /// Whether the bus ends jobs of a cancelled batch unrun: it has a batch repository and
+    /// was not told otherwise.
+    pub fn skips_cancelled_batches(&self) -> bool {
+        self.skip_cancelled && self.batches.is_some()
+    }
+
     /// Whether jobs of a cancelled batch are skipped (default true; see [`crate::batch`]).
     pub fn skip_cancelled_batches(mut self, skip: bool) -> BusFeatures {
         self.skip_cancelled = skip;

@@ -118,6 +118,8 @@ pub enum Gate {
 pub struct Held {
     locks: Vec<(CacheStore, String, String)>,
     throttles: Vec<Throttle>,
+    /// `FailOnException` classes.
+    fail_on: Vec<String>,
     run_without: u64,
 }
 
@@ -142,6 +144,11 @@ impl Held {
     /// How many of the job's middleware were left out under the `run-without` policy.
     pub fn run_without(&self) -> u64 {
         self.run_without
+    }
+
+    /// Whether a `FailOnException` the job passed says `error` fails it at once.
+    pub fn fails_on(&self, error: &JobError) -> bool {
+        self.fail_on.iter().any(|class| class == error.class())
     }
 
     /// What the `ThrottlesExceptions` the job passed do once its handler is done, as PHP's
@@ -199,6 +206,9 @@ pub struct MiddlewareRunner {
     locks: Option<CacheStore>,
     /// The default Redis connection's windows, for the `...WithRedis` middleware.
     windows: Option<DurationLimiter>,
+    /// Whether the bus already ends jobs of cancelled batches unrun, before any middleware
+    /// (so `SkipIfBatchCancelled` has nothing left to do).
+    batch_skip: bool,
     policies: MiddlewarePolicies,
     laravel: Laravel,
 }
@@ -233,6 +243,7 @@ impl MiddlewareRunner {
             locks: locks.or_else(|| cache.clone()),
             cache,
             windows: None,
+            batch_skip: false,
             policies,
             laravel: laravel.into(),
         }
@@ -242,6 +253,13 @@ impl MiddlewareRunner {
     /// default Redis connection); without it they follow the unknown-middleware policy.
     pub fn with_duration_limiter(mut self, windows: DurationLimiter) -> MiddlewareRunner {
         self.windows = Some(windows);
+        self
+    }
+
+    /// Say that the bus ends jobs of cancelled batches before their middleware, which is what
+    /// `SkipIfBatchCancelled` asks (without it that middleware follows the policy).
+    pub fn with_batch_skip(mut self, skips: bool) -> MiddlewareRunner {
+        self.batch_skip = skips;
         self
     }
 
@@ -269,7 +287,16 @@ impl MiddlewareRunner {
         for m in &list {
             let step = match m {
                 Middleware::Skip(true) => Ok(Some(Gate::Done)),
-                Middleware::Skip(false) => Ok(None),
+                Middleware::Skip(false) | Middleware::Release(None) => Ok(None),
+                Middleware::Release(Some(delay)) => Ok(Some(Gate::Release(*delay))),
+                Middleware::SkipIfBatchCancelled if self.batch_skip => Ok(None),
+                Middleware::SkipIfBatchCancelled => Err(Cannot::Apply(
+                    "the worker does not skip jobs of cancelled batches (no batch repository, or skip_cancelled_batches(false))".to_owned(),
+                )),
+                Middleware::FailOnException(classes) => {
+                    held.fail_on.extend(classes.iter().cloned());
+                    Ok(None)
+                }
                 Middleware::WithoutOverlapping(w) => self.overlap(w, payload, &mut held).await,
                 Middleware::RateLimited(r) => self.rate_limit(r, registry, payload, resolved).await,
                 Middleware::ThrottlesExceptions(t) => self.throttle(t, payload, &mut held).await,

@@ -454,6 +454,8 @@ impl WorkerBuilder {
         if let Some(windows) = self.windows {
             middleware = middleware.with_duration_limiter(windows);
         }
+        middleware =
+            middleware.with_batch_skip(bus.as_ref().is_some_and(|b| b.skips_cancelled_batches()));
         let pause_keys = self.cache.as_ref().and_then(|_| {
             PauseKeys::new(
                 self.queue.connection_name(),

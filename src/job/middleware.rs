@@ -20,6 +20,13 @@ pub const THROTTLES_EXCEPTIONS_WITH_REDIS: &str =
     "Illuminate\\Queue\\Middleware\\ThrottlesExceptionsWithRedis";
 /// Laravel's `ThrottlesExceptions` class.
 pub const THROTTLES_EXCEPTIONS: &str = "Illuminate\\Queue\\Middleware\\ThrottlesExceptions";
+/// Laravel 13's `Release` class (`Release::when(...)`, evaluated at dispatch).
+pub const RELEASE: &str = "Illuminate\\Queue\\Middleware\\Release";
+/// Laravel's `SkipIfBatchCancelled` class.
+pub const SKIP_IF_BATCH_CANCELLED: &str = "Illuminate\\Queue\\Middleware\\SkipIfBatchCancelled";
+/// Laravel 13's `FailOnException` class (holds a closure, so it only comes from a class's
+/// `middleware()` method: [`Middleware::FailOnException`] in the Rust twin).
+pub const FAIL_ON_EXCEPTION: &str = "Illuminate\\Queue\\Middleware\\FailOnException";
 /// Laravel 13's `Skip` class (`Skip::when(...)`, evaluated at dispatch).
 pub const SKIP: &str = "Illuminate\\Queue\\Middleware\\Skip";
 
@@ -35,6 +42,13 @@ pub enum Middleware {
     ThrottlesExceptions(ThrottlesExceptions),
     /// `Skip`: delete the job unrun when `skip` is true.
     Skip(bool),
+    /// `Release` (13): when `Some(seconds)`, release the job unrun for that long.
+    Release(Option<u64>),
+    /// `SkipIfBatchCancelled`: a job of a cancelled batch ends unrun.
+    SkipIfBatchCancelled,
+    /// `FailOnException([...])` (13): an error of one of these exception classes (compared
+    /// by name, so no subclasses) fails the job at once, whatever its tries.
+    FailOnException(Vec<String>),
     /// A class larq does not implement: what happens to the job is the
     /// [`crate::middleware::UnknownMiddleware`] policy's choice.
     Unknown(String),
@@ -431,6 +445,11 @@ pub fn from_object(obj: &Object<'_>) -> Middleware {
             Middleware::RateLimited(RateLimited::from_object(obj))
         }
         SKIP => Middleware::Skip(matches!(obj.get("skip"), Some(Value::Bool(true)))),
+        RELEASE => Middleware::Release(
+            matches!(obj.get("release"), Some(Value::Bool(true)))
+                .then(|| obj.get("releaseAfter").map_or(0, seconds)),
+        ),
+        SKIP_IF_BATCH_CANCELLED => Middleware::SkipIfBatchCancelled,
         THROTTLES_EXCEPTIONS | THROTTLES_EXCEPTIONS_WITH_REDIS => {
             ThrottlesExceptions::from_object(obj).map_or_else(
                 || Middleware::Unknown(obj.class.to_string()),

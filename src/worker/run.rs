@@ -578,6 +578,14 @@ pub(super) async fn process(inner: Arc<Inner>, job: ReservedJob, slot: Slot) {
         Some(Ok((Ok(()), _))) => Some(false),
         None => None,
     };
+    // FailOnException: the job fails at once (PHP calls `$job->fail($e)`, then rethrows).
+    if let Some(Ok((Err(e), action))) = &outcome {
+        if held.fails_on(e) && !matches!(action, Some(Action::Fail(_))) {
+            held.release().await;
+            run.fail(e, Some(&resolved)).await;
+            return run.exception_occurred(e);
+        }
+    }
     let throttled = match threw {
         Some(threw) => held.settle(threw).await,
         None => None,

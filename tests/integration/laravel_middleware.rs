@@ -578,3 +578,152 @@ async fn throttles_shared_on(major: u8, redis: bool) {
         .unwrap();
     assert!(failed.is_empty(), "{failed:#?}");
 }
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SomeJob {
+    some_param: String,
+}
+
+impl Job for SomeJob {
+    const CLASS: &'static str = "App\\Jobs\\SomeJob";
+    async fn handle(self, _ctx: &mut JobContext) -> Result<(), JobError> {
+        record(json!({"ran": self.some_param}));
+        Ok(())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct FailFastJob {
+    n: i64,
+}
+
+impl Job for FailFastJob {
+    const CLASS: &'static str = "App\\Jobs\\FailFastJob";
+    fn middleware(&self) -> Vec<Middleware> {
+        vec![Middleware::FailOnException(vec![
+            "RuntimeException".to_owned()
+        ])]
+    }
+    async fn handle(self, _ctx: &mut JobContext) -> Result<(), JobError> {
+        record(json!({"ran": format!("fail fast {}", self.n)}));
+        // JobError::new's class is RuntimeException, the class FailOnException names.
+        Err(JobError::new(format!("fail fast {}", self.n)))
+    }
+}
+
+/// Laravel 13's dispatch-time middleware (`->through([Skip::when(...), Release::when(...)])`,
+/// evaluated when dispatched, serialized in the command) and `FailOnException` from a class's
+/// `middleware()`: PHP's worker and larq each get the same four jobs and must end them alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skip_release_and_fail_on_exception_match_php_on_laravel_13() {
+    let _serial = SERIAL.lock().await;
+    let Some(app) = App::start_version(13) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("larq.jsonl");
+    *RECORDS.lock().unwrap() = Some(mine.clone());
+    app.php_in_app(
+        r#"
+        use Illuminate\Queue\Middleware\Release;
+        use Illuminate\Queue\Middleware\Skip;
+        foreach (['php', 'larq'] as $q) {
+            App\Jobs\SomeJob::dispatch(1, 'skipped')->through([Skip::when(true)])->onQueue($q);
+            App\Jobs\SomeJob::dispatch(2, 'released')->through([Release::when(true, 30)])->onQueue($q);
+            App\Jobs\SomeJob::dispatch(3, 'runs')->through([Skip::when(false), Release::unless(true)])->onQueue($q);
+            App\Jobs\FailFastJob::dispatch(4)->onQueue($q);
+        }
+        "#,
+    );
+    let started = now_f();
+    app.artisan(&[
+        "queue:work",
+        "redis",
+        "--queue=php",
+        "--stop-when-empty",
+        "--sleep=0",
+    ]);
+    larq_worker(
+        &app,
+        Registry::new().with::<SomeJob>().with::<FailFastJob>(),
+        WorkerOptions {
+            queues: vec!["larq".to_owned()],
+            stop_when_empty: true,
+            sleep: Duration::ZERO,
+            ..WorkerOptions::default()
+        },
+    )
+    .await;
+
+    // The same handlers ran: the unskipped SomeJob, and FailFastJob once.
+    let mut theirs: Vec<String> = app
+        .records()
+        .iter()
+        .map(|r| match r["class"].as_str() {
+            Some("App\\Jobs\\SomeJob") => laravel::prop(r, "someParam")["v"]["v"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            _ => "fail fast 4".to_owned(),
+        })
+        .collect();
+    theirs.sort();
+    let mut ours: Vec<String> = larq_records(&mine)
+        .iter()
+        .map(|r| r["ran"].as_str().unwrap().to_owned())
+        .collect();
+    ours.sort();
+    assert_eq!(ours, theirs);
+    assert_eq!(theirs, ["fail fast 4", "runs"]);
+
+    // The released one waits 30 s on each queue; nothing else is left.
+    let mut conn = app.conn(0);
+    for q in ["php", "larq"] {
+        let due: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(format!("{}:delayed", app.queue_key(q)))
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(due.len(), 1, "{q}: {due:?}");
+        let wait = due[0].1 - started;
+        assert!((25.0..=40.0).contains(&wait), "{q}: released for {wait} s");
+        let ready: usize = redis::cmd("LLEN")
+            .arg(app.queue_key(q))
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(ready, 0, "{q}");
+    }
+    // FailOnException failed FailFastJob on its first attempt, on both sides (the row keeps the
+    // payload as it was pushed: a job released once would show attempts=1).
+    let failed = FailedJobStore::sqlite(&app.db())
+        .await
+        .unwrap()
+        .all()
+        .await
+        .unwrap();
+    let mut rows: Vec<(String, String)> = failed
+        .iter()
+        .map(|r| {
+            let payload: Json = serde_json::from_str(&r.payload).unwrap();
+            (
+                r.queue.clone(),
+                format!(
+                    "{} attempts={}",
+                    r.exception.split(" in ").next().unwrap_or_default(),
+                    payload["attempts"]
+                ),
+            )
+        })
+        .collect();
+    rows.sort();
+    let expected = |q: &str| {
+        (
+            q.to_owned(),
+            "RuntimeException: fail fast 4 attempts=0".to_owned(),
+        )
+    };
+    assert_eq!(rows, vec![expected("larq"), expected("php")], "{failed:#?}");
+}
