@@ -272,7 +272,7 @@ impl CacheStore {
 
     /// Take the lock `name` for `owner` for `seconds` (0: until released) unless another
     /// owner holds it, as Laravel's `Lock::acquire` does on this store; whether it was taken.
-    /// Redis only so far: the other stores answer [`CacheError::Unsupported`].
+    /// Redis and database (`cache_locks`); the file store answers [`CacheError::Unsupported`].
     pub async fn acquire_lock(
         &self,
         name: &str,
@@ -281,33 +281,54 @@ impl CacheStore {
     ) -> Result<bool, CacheError> {
         match self {
             CacheStore::Redis(s) => s.acquire_lock(name, owner, seconds).await,
-            _ => Err(self.unsupported("locks")),
+            CacheStore::Database(s) => Ok(s
+                .acquire_lock(name, owner, seconds, crate::queue::now())
+                .await?),
+            CacheStore::File(_) => Err(self.unsupported("locks")),
         }
     }
 
     /// `Cache::add` of an integer: store it for `seconds` unless the entry exists; whether it
-    /// was stored. Redis only so far.
+    /// was stored. Redis and database.
     pub async fn add_int(&self, name: &str, value: i64, seconds: u64) -> Result<bool, CacheError> {
         match self {
             CacheStore::Redis(s) => s.add_int(name, value, seconds).await,
-            _ => Err(self.unsupported("add")),
+            CacheStore::Database(s) => Ok(s
+                .add_serialized(
+                    name,
+                    format!("i:{value};").as_bytes(),
+                    seconds,
+                    crate::queue::now(),
+                )
+                .await?),
+            CacheStore::File(_) => Err(self.unsupported("add")),
         }
     }
 
-    /// `Cache::put` of an integer for `seconds`. Redis only so far.
+    /// `Cache::put` of an integer for `seconds`. Redis and database.
     pub async fn put_int(&self, name: &str, value: i64, seconds: u64) -> Result<(), CacheError> {
         match self {
             CacheStore::Redis(s) => s.put_int(name, value, seconds).await,
-            _ => Err(self.unsupported("put")),
+            CacheStore::Database(s) => Ok(s
+                .put_serialized(
+                    name,
+                    format!("i:{value};").as_bytes(),
+                    Some(seconds),
+                    crate::queue::now(),
+                )
+                .await?),
+            CacheStore::File(_) => Err(self.unsupported("put")),
         }
     }
 
-    /// `Cache::increment`: add `by`, keeping the entry's lifetime; the new value. Redis only
-    /// so far.
+    /// `Cache::increment`: add `by`, keeping the entry's lifetime; the new value. Redis and
+    /// database.
     pub async fn increment(&self, name: &str, by: i64) -> Result<i64, CacheError> {
         match self {
             CacheStore::Redis(s) => s.increment(name, by).await,
-            _ => Err(self.unsupported("increment")),
+            // PHP's `false` for a missing entry counts as 0 where RateLimiter casts it.
+            CacheStore::Database(s) => Ok(s.increment_existing(name, by).await?.unwrap_or(0)),
+            CacheStore::File(_) => Err(self.unsupported("increment")),
         }
     }
 

@@ -12,8 +12,8 @@
 //!
 //! What larq cannot apply (a custom PHP middleware class, a limiter not registered on the Rust
 //! side, a cache store without locks) follows the [`UnknownMiddleware`] policy of the class:
-//! never silently run. The store support is Redis for now; the file and database stores answer
-//! "cannot apply" and so follow the policy too.
+//! never silently run. The Redis and database stores hold locks and counters; the file store
+//! answers "cannot apply" and so follows the policy too.
 
 use std::collections::HashMap;
 

@@ -80,6 +80,10 @@ struct Statements {
     forget: String,
     release_lock: String,
     release_owned_lock: String,
+    insert_if_missing: String,
+    replace_expired: String,
+    insert_lock: String,
+    take_lock: String,
 }
 
 impl Statements {
@@ -127,6 +131,14 @@ impl Statements {
             forget: s(format!("DELETE FROM {t} WHERE {k} IN (?, ?)")),
             release_lock: s(format!("DELETE FROM {l} WHERE {k} = ?")),
             release_owned_lock: s(format!("DELETE FROM {l} WHERE {k} = ? AND owner = ?")),
+            insert_if_missing: s(insert_or_ignore(backend, &t, &k, "value")),
+            replace_expired: s(format!(
+                "UPDATE {t} SET value = ?, expiration = ? WHERE {k} = ? AND expiration <= ?"
+            )),
+            insert_lock: s(insert_or_ignore(backend, &l, &k, "owner")),
+            take_lock: s(format!(
+                "UPDATE {l} SET owner = ?, expiration = ? WHERE {k} = ? AND (owner = ? OR expiration <= ?)"
+            )),
         }
     }
 
@@ -174,6 +186,17 @@ impl Statements {
             }
         }
         out
+    }
+}
+
+/// An insert that does nothing when the key is taken (Laravel's `insertOrIgnore`; 8's `insert`
+/// caught on a duplicate key leaves the same rows).
+fn insert_or_ignore(backend: Backend, table: &str, key: &str, second: &str) -> String {
+    let columns = format!("{table} ({key}, {second}, expiration) VALUES (?, ?, ?)");
+    match backend {
+        Backend::Mysql => format!("INSERT IGNORE INTO {columns}"),
+        Backend::Sqlite => format!("INSERT OR IGNORE INTO {columns}"),
+        Backend::Postgres => format!("INSERT INTO {columns} ON CONFLICT ({key}) DO NOTHING"),
     }
 }
 
@@ -325,6 +348,123 @@ impl DatabaseCache {
             .await
             .map_err(self.err("release lock"))?;
         Ok(())
+    }
+
+    /// `DatabaseStore::add`: store the serialized value for `ttl` seconds unless a live entry
+    /// has the name (an expired one is replaced, as 8's update and 13's `get` before
+    /// `insertOrIgnore` both do); whether it was stored.
+    pub async fn add_serialized(
+        &self,
+        name: &str,
+        serialized: &[u8],
+        ttl: u64,
+        now: u64,
+    ) -> Result<bool, DatabaseCacheError> {
+        let key = self.key(name);
+        let expiration = expiration_at(now, Some(ttl));
+        let inserted = bind_value(
+            sqlx::query(&self.sql.insert_if_missing).bind(&key),
+            self.encode_value(serialized),
+        )
+        .bind(expiration)
+        .execute(self.db.pool())
+        .await
+        .map_err(self.err("add"))?
+        .rows_affected();
+        if inserted > 0 {
+            return Ok(true);
+        }
+        let replaced = bind_value(
+            sqlx::query(&self.sql.replace_expired),
+            self.encode_value(serialized),
+        )
+        .bind(expiration)
+        .bind(&key)
+        .bind(now as i64)
+        .execute(self.db.pool())
+        .await
+        .map_err(self.err("add"))?
+        .rows_affected();
+        Ok(replaced > 0)
+    }
+
+    /// `DatabaseStore::increment`: add `by` to an existing numeric entry, keeping its
+    /// expiration, in one transaction with the row locked; `None` when there is no entry or it
+    /// is not a number (PHP's `false`).
+    pub async fn increment_existing(
+        &self,
+        name: &str,
+        by: i64,
+    ) -> Result<Option<i64>, DatabaseCacheError> {
+        let key = self.key(name);
+        let err = |op| self.err(op);
+        let mut tx = match self.db.backend() {
+            Backend::Sqlite => self.db.pool().begin_with("BEGIN IMMEDIATE").await,
+            _ => self.db.pool().begin().await,
+        }
+        .map_err(err("increment"))?;
+        let row = sqlx::query(&self.sql.select_for_update)
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err("increment"))?;
+        let current = row
+            .as_ref()
+            .map(entry)
+            .transpose()
+            .map_err(err("increment"))?
+            .and_then(|(value, _)| php_int(&decode_value(value)));
+        let Some(current) = current else {
+            return Ok(None);
+        };
+        let n = current.saturating_add(by);
+        bind_value(
+            sqlx::query(&self.sql.update_value),
+            self.encode_value(format!("i:{n};").as_bytes()),
+        )
+        .bind(&key)
+        .execute(&mut *tx)
+        .await
+        .map_err(err("increment"))?;
+        tx.commit().await.map_err(err("increment"))?;
+        Ok(Some(n))
+    }
+
+    /// `DatabaseLock::acquire`: insert the lock's row, or take it over when this owner already
+    /// holds it or it has expired; whether `owner` holds it now. `seconds` 0 means Laravel's
+    /// default lock timeout of a day.
+    pub async fn acquire_lock(
+        &self,
+        name: &str,
+        owner: &str,
+        seconds: u64,
+        now: u64,
+    ) -> Result<bool, DatabaseCacheError> {
+        let key = self.key(name);
+        let lifetime = if seconds > 0 { seconds } else { 86_400 };
+        let expiration = expiration_at(now, Some(lifetime));
+        let inserted = sqlx::query(&self.sql.insert_lock)
+            .bind(&key)
+            .bind(owner)
+            .bind(expiration)
+            .execute(self.db.pool())
+            .await
+            .map_err(self.err("acquire lock"))?
+            .rows_affected();
+        if inserted > 0 {
+            return Ok(true);
+        }
+        let taken = sqlx::query(&self.sql.take_lock)
+            .bind(owner)
+            .bind(expiration)
+            .bind(&key)
+            .bind(owner)
+            .bind(now as i64)
+            .execute(self.db.pool())
+            .await
+            .map_err(self.err("acquire lock"))?
+            .rows_affected();
+        Ok(taken > 0)
     }
 
     /// Count one more of `name` in one transaction, the row locked while it is read and written

@@ -640,6 +640,35 @@ async fn the_database_store_on_postgres_and_mariadb() {
             .unwrap()
             .get(0);
         assert_eq!(left, 0, "{backend}");
+        // Job middleware's primitives: a lock taken once (again by its owner), `add` only
+        // when missing, `increment` of an existing number only, `put`.
+        let lock = "laravel-queue-overlap:App\\Jobs\\O:k";
+        assert!(
+            store.acquire_lock(lock, "a", 60).await.unwrap(),
+            "{backend}"
+        );
+        assert!(
+            !store.acquire_lock(lock, "b", 60).await.unwrap(),
+            "{backend}"
+        );
+        assert!(
+            store.acquire_lock(lock, "a", 60).await.unwrap(),
+            "{backend}"
+        );
+        store.release_lock(lock, "a").await.unwrap();
+        assert!(store.acquire_lock(lock, "b", 0).await.unwrap(), "{backend}");
+        store.release_lock(lock, "b").await.unwrap();
+        assert!(store.add_int("hits", 0, 60).await.unwrap(), "{backend}");
+        assert!(!store.add_int("hits", 5, 60).await.unwrap(), "{backend}");
+        assert_eq!(store.increment("hits", 1).await.unwrap(), 1, "{backend}");
+        assert_eq!(store.increment("hits", 1).await.unwrap(), 2, "{backend}");
+        assert_eq!(store.increment("none", 1).await.unwrap(), 0, "{backend}");
+        store.put_int("hits", 7, 60).await.unwrap();
+        assert_eq!(
+            store.get("hits").await.unwrap(),
+            Some(b"i:7;".to_vec()),
+            "{backend}"
+        );
         for name in [&table, &locks] {
             sqlx::query(&format!("DROP TABLE {name}"))
                 .execute(db.pool())

@@ -141,18 +141,65 @@ fn php_worker(app: &App, args: &[&str]) -> Child {
         .unwrap()
 }
 
+/// Where the app keeps its cache, for PHP (`CACHE_DRIVER`/`CACHE_STORE`) and larq alike.
+#[derive(Clone, Copy, PartialEq)]
+enum Store {
+    /// The skeleton's Redis store: counters on the `cache` connection (DB 1), locks on its
+    /// `lock_connection`, `default` (DB 0).
+    Redis,
+    /// The `database` store: the `cache` and `cache_locks` tables of the app's SQLite file.
+    Database,
+}
+
+/// Make the app's PHP side use `store`.
+fn use_store(app: &App, store: Store) {
+    if store == Store::Database {
+        let var = larq::Laravel::nearest(app.major).cache_store_var();
+        app.set_env(var, "database");
+    }
+}
+
 async fn larq_worker(app: &App, registry: Registry, options: WorkerOptions) {
+    larq_worker_on(app, Store::Redis, registry, options).await
+}
+
+async fn larq_worker_on(app: &App, store: Store, registry: Registry, options: WorkerOptions) {
     let queue = RedisQueue::connect(&app.url(0), app.queue_options())
         .await
         .unwrap();
-    // The skeleton's Redis cache store: counters on the `cache` connection (DB 1), locks on
-    // its `lock_connection`, `default` (DB 0).
-    let cache = CacheStore::connect(&app.url(1), laravel::cache_prefix(app.major))
-        .await
-        .unwrap();
-    let locks = CacheStore::connect(&app.url(0), laravel::cache_prefix(app.major))
-        .await
-        .unwrap();
+    let (cache, locks) = match store {
+        Store::Redis => (
+            CacheStore::connect(&app.url(1), laravel::cache_prefix(app.major))
+                .await
+                .unwrap(),
+            CacheStore::connect(&app.url(0), laravel::cache_prefix(app.major))
+                .await
+                .unwrap(),
+        ),
+        Store::Database => {
+            let laravel = larq::Laravel::nearest(app.major);
+            let db = larq::db::Database::open(
+                larq::db::Target::sqlite_file(&app.db()),
+                2,
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+            let cache = CacheStore::from(
+                larq::cache::DatabaseCache::new(
+                    &db,
+                    larq::cache::DatabaseCacheOptions {
+                        prefix: laravel.cache_prefix("Laravel"),
+                        table: "cache".to_owned(),
+                        lock_table: "cache_locks".to_owned(),
+                        laravel,
+                    },
+                )
+                .unwrap(),
+            );
+            (cache.clone(), cache)
+        }
+    };
     // The default connection, under the Redis prefix: where the `...WithRedis` middleware count.
     let windows = DurationLimiter::connect(&app.url(0), app.prefix())
         .await
@@ -175,12 +222,22 @@ async fn larq_worker(app: &App, registry: Registry, options: WorkerOptions) {
 }
 
 laravel_tests!(async without_overlapping_holds_across_php_and_larq => overlap_shared; 8 10 13);
+laravel_tests!(async without_overlapping_on_the_database_store_holds_across_php_and_larq => overlap_database_shared; 8 10 13);
 
 async fn overlap_shared(major: u8) {
+    overlap_shared_on(major, Store::Redis).await
+}
+
+async fn overlap_database_shared(major: u8) {
+    overlap_shared_on(major, Store::Database).await
+}
+
+async fn overlap_shared_on(major: u8, store: Store) {
     let _serial = SERIAL.lock().await;
     let Some(app) = App::start_version(major) else {
         return;
     };
+    use_store(&app, store);
     let dir = tempfile::tempdir().unwrap();
     let mine = dir.path().join("larq.jsonl");
     *RECORDS.lock().unwrap() = Some(mine.clone());
@@ -191,8 +248,9 @@ async fn overlap_shared(major: u8) {
     let mut php = php_worker(&app, &["queue:work", "redis", "--sleep=0", "--tries=0"]);
     let deadline = Instant::now() + Duration::from_secs(120);
     while app.records().len() + larq_records(&mine).len() < JOBS && Instant::now() < deadline {
-        larq_worker(
+        larq_worker_on(
             &app,
+            store,
             Registry::new().with::<OverlapJob>(),
             WorkerOptions {
                 max_time: Duration::from_secs(2),
@@ -253,10 +311,27 @@ async fn overlap_shared(major: u8) {
         runs.iter().any(|r| r.3 > 1),
         "jobs that met the lock were released and ran later: {runs:?}"
     );
-    let locks: Vec<String> = redis::cmd("KEYS")
-        .arg("*laravel-queue-overlap*")
-        .query(&mut app.conn(0))
-        .unwrap();
+    let locks: Vec<String> = match store {
+        Store::Redis => redis::cmd("KEYS")
+            .arg("*laravel-queue-overlap*")
+            .query(&mut app.conn(0))
+            .unwrap(),
+        Store::Database => {
+            let db = larq::db::Database::open(
+                larq::db::Target::sqlite_file(&app.db()),
+                1,
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+            sqlx::query_scalar(
+                "SELECT \"key\" FROM cache_locks WHERE \"key\" LIKE '%laravel-queue-overlap%'",
+            )
+            .fetch_all(db.pool())
+            .await
+            .unwrap()
+        }
+    };
     assert!(locks.is_empty(), "every lock released: {locks:?}");
 }
 
@@ -275,21 +350,28 @@ fn delayed_scores(app: &App) -> Vec<f64> {
 laravel_tests!(async rate_limited_counts_php_and_larq_together => rate_limit_shared; 8 10 13);
 laravel_tests!(async rate_limited_with_redis_counts_php_and_larq_together => rate_limit_redis_shared; 8 10 13);
 
+laravel_tests!(async rate_limited_on_the_database_store_counts_php_and_larq_together => rate_limit_database_shared; 8 10 13);
+
 async fn rate_limit_shared(major: u8) {
-    rate_limit_shared_on(major, false).await
+    rate_limit_shared_on(major, false, Store::Redis).await
 }
 
 async fn rate_limit_redis_shared(major: u8) {
-    rate_limit_shared_on(major, true).await
+    rate_limit_shared_on(major, true, Store::Redis).await
+}
+
+async fn rate_limit_database_shared(major: u8) {
+    rate_limit_shared_on(major, false, Store::Database).await
 }
 
 /// `redis`: the `RateLimitedWithRedis` twin, counted in a Redis window on the default
-/// connection instead of the cache store's entries.
-async fn rate_limit_shared_on(major: u8, redis: bool) {
+/// connection instead of the cache store's entries; `store`: the app's cache store.
+async fn rate_limit_shared_on(major: u8, redis: bool, store: Store) {
     let _serial = SERIAL.lock().await;
     let Some(app) = App::start_version(major) else {
         return;
     };
+    use_store(&app, store);
     let dir = tempfile::tempdir().unwrap();
     let mine = dir.path().join("larq.jsonl");
     *RECORDS.lock().unwrap() = Some(mine.clone());
@@ -314,7 +396,7 @@ async fn rate_limit_shared_on(major: u8, redis: bool) {
         "for ($i = 3; $i <= 5; $i++) {{ App\\Jobs\\LimitedJob::dispatch($i, {redis}); }}"
     ));
     let before = now_f();
-    larq_worker(&app, registry(), once()).await;
+    larq_worker_on(&app, store, registry(), once()).await;
     let ours = larq_records(&mine);
     assert_eq!(ours.len(), 1, "larq ran one: {ours:?}");
     let larq_due = delayed_scores(&app);

@@ -18,6 +18,8 @@ pub struct App {
     /// The Laravel major version running the app's PHP side.
     pub major: u8,
     scratch: tempfile::TempDir,
+    /// More environment for the app's PHP processes ([`App::set_env`]).
+    extra_env: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 /// The Laravel majors the live suite runs against.
@@ -173,6 +175,7 @@ impl App {
             redis,
             major,
             scratch: tempfile::tempdir().expect("tempdir"),
+            extra_env: Default::default(),
         };
         app.artisan(&["larq:setup-db"]);
         Some(app)
@@ -197,7 +200,18 @@ impl App {
             .env("LARQ_RECORD_FILE", self.record_file())
             .env("LOG_PATH", self.scratch.path().join("laravel.log"))
             .env("LARQ_LARAVEL_VERSION", self.major.to_string());
+        for (k, v) in self.extra_env.lock().unwrap().iter() {
+            c.env(k, v);
+        }
         c
+    }
+
+    /// Give the app's later PHP processes `key=value` too (a cache store, a limit).
+    pub fn set_env(&self, key: &str, value: &str) {
+        self.extra_env
+            .lock()
+            .unwrap()
+            .push((key.to_owned(), value.to_owned()));
     }
 
     /// The app's Redis key prefix (`laravel_database_` or, from Laravel 12, `laravel-database-`).
