@@ -397,6 +397,47 @@ pub(crate) fn php_truthy(s: &[u8]) -> bool {
     }
 }
 
+/// `(int) $value` of a cached number, or `None` when PHP's `is_numeric` says it is not one:
+/// serialized integers, floats (truncated toward zero) and numeric strings, and the bare
+/// numbers the Redis store keeps (`5`, which PHP's `unserialize` would not read, so its store
+/// does not serialize them).
+pub(crate) fn php_int(value: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(value).ok()?;
+    if is_numeric(value) {
+        let bare = text.trim_matches([' ', '\t', '\n', '\r', '\x0B', '\x0C']);
+        return bare.parse::<i64>().ok().or_else(|| {
+            bare.parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(|f| f.trunc() as i64)
+        });
+    }
+    if let Some(i) = text.strip_prefix("i:").and_then(|t| t.strip_suffix(';')) {
+        return i.parse().ok();
+    }
+    let number = match text.strip_prefix("d:").and_then(|t| t.strip_suffix(';')) {
+        Some(d) => d,
+        None => {
+            let body = text.strip_prefix("s:")?.strip_suffix("\";")?;
+            let (_, s) = body.split_once(":\"")?;
+            if !is_numeric(s.as_bytes()) {
+                return None;
+            }
+            s.trim_matches([' ', '\t', '\n', '\r', '\x0B', '\x0C'])
+        }
+    };
+    if let Ok(i) = number.parse::<i64>() {
+        return Some(i);
+    }
+    // PHP casts a float to int toward zero, saturating (since 8.x, out of range is undefined;
+    // saturating is as good a reading as any).
+    number
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .map(|f| f.trunc() as i64)
+}
+
 /// PHP 8's `is_numeric` for a string (the Redis store keeps such values bare, the database store
 /// casts them): optional leading whitespace, a sign, digits with an
 /// optional fraction and exponent, optional trailing whitespace.
@@ -434,6 +475,15 @@ pub(crate) fn is_numeric(s: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_integers_in_every_form_a_store_keeps() {
+        assert_eq!(php_int(b"5"), Some(5));
+        assert_eq!(php_int(b" -3 "), Some(-3));
+        assert_eq!(php_int(b"1765000060.7"), Some(1_765_000_060));
+        assert_eq!(php_int(b"i:7;"), Some(7));
+        assert_eq!(php_int(b"abc"), None);
+    }
 
     #[tokio::test]
     async fn a_file_lock_is_released_only_by_its_owner() {

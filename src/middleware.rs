@@ -566,15 +566,11 @@ fn limiter_key(limiter: &str, key: &str) -> String {
 
 /// An entry holding an integer (the Redis store keeps it as digits; other stores serialize).
 async fn int_entry(cache: &CacheStore, name: &str) -> Result<Option<i64>, Cannot> {
-    let Some(raw) = cache.get(name).await? else {
-        return Ok(None);
-    };
-    let text = String::from_utf8_lossy(&raw);
-    let body = text
-        .strip_prefix("i:")
-        .and_then(|t| t.strip_suffix(';'))
-        .unwrap_or(&text);
-    Ok(body.trim().parse::<f64>().ok().map(|f| f as i64))
+    Ok(cache
+        .get(name)
+        .await?
+        .as_deref()
+        .and_then(crate::cache::php_int))
 }
 
 /// `RateLimiter::tooManyAttempts`: at the limit while the window's timer lives; a count whose

@@ -17,6 +17,7 @@
 //! `markJobAsFailedIfWillExceedMaxExceptions` first puts `0` for a day; larq's counters do the
 //! same in one transaction, with the row locked as `lockForUpdate` locks it.
 
+use super::php_int;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -577,36 +578,6 @@ fn decode_value(value: Vec<u8>) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(&value)
         .unwrap_or(value)
-}
-
-/// `(int) $value` of a serialized number, or `None` when PHP's `is_numeric` says it is not one
-/// (integers, floats truncated toward zero, numeric strings).
-pub(crate) fn php_int(value: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(value).ok()?;
-    if let Some(i) = text.strip_prefix("i:").and_then(|t| t.strip_suffix(';')) {
-        return i.parse().ok();
-    }
-    let number = match text.strip_prefix("d:").and_then(|t| t.strip_suffix(';')) {
-        Some(d) => d,
-        None => {
-            let body = text.strip_prefix("s:")?.strip_suffix("\";")?;
-            let (_, s) = body.split_once(":\"")?;
-            if !super::is_numeric(s.as_bytes()) {
-                return None;
-            }
-            s.trim_matches([' ', '\t', '\n', '\r', '\x0B', '\x0C'])
-        }
-    };
-    if let Ok(i) = number.parse::<i64>() {
-        return Some(i);
-    }
-    // PHP casts a float to int toward zero, saturating (since 8.x, out of range is undefined;
-    // saturating is as good a reading as any).
-    number
-        .parse::<f64>()
-        .ok()
-        .filter(|f| f.is_finite())
-        .map(|f| f.trunc() as i64)
 }
 
 #[cfg(test)]
