@@ -10,16 +10,21 @@
 use crate::cache::CacheError;
 use crate::queue::{RedisConnection, RedisEndpoint};
 
-/// Counts one more in the window, opening a new one when there is none or the old one ended.
-/// KEYS[1] the hash; ARGV: now (fractional seconds), now (whole seconds), window, maximum.
-/// Returns {acquired (1/0), window end, remaining}.
-const ACQUIRE: &str = r"
+/// What both scripts read first. KEYS[1] the hash; ARGV: now (fractional seconds), now (whole
+/// seconds), window, maximum. `open` says whether `now` falls in the stored window.
+const READ_WINDOW: &str = r"
 local hash = KEYS[1]
 local now, second = tonumber(ARGV[1]), tonumber(ARGV[2])
 local window, most = tonumber(ARGV[3]), tonumber(ARGV[4])
 local first = tonumber(redis.call('HGET', hash, 'start'))
 local last = tonumber(redis.call('HGET', hash, 'end'))
-if first ~= nil and last ~= nil and now >= first and now <= last then
+local open = first ~= nil and last ~= nil and now >= first and now <= last
+";
+
+/// Counts one more in the window, opening a new one when there is none or the old one ended.
+/// Returns {acquired (1/0), window end, remaining}.
+const ACQUIRE: &str = r"
+if open then
   local count = redis.call('HINCRBY', hash, 'count', 1)
   local acquired = 0
   if count <= most then acquired = 1 end
@@ -30,19 +35,22 @@ redis.call('EXPIRE', hash, window * 2)
 return {1, second + window, most - 1}
 ";
 
-/// Reads the window without counting. Same keys and arguments; returns {window end, remaining}
-/// (no window, or an ended one: the maximum remains).
+/// Reads the window without counting. Returns {window end, remaining} (no window, or an ended
+/// one: the maximum remains).
 const PEEK: &str = r"
-local hash = KEYS[1]
-local now, second = tonumber(ARGV[1]), tonumber(ARGV[2])
-local window, most = tonumber(ARGV[3]), tonumber(ARGV[4])
-local first = tonumber(redis.call('HGET', hash, 'start'))
-local last = tonumber(redis.call('HGET', hash, 'end'))
-if first ~= nil and last ~= nil and now >= first and now <= last then
+if open then
   return {last, most - tonumber(redis.call('HGET', hash, 'count') or '0')}
 end
 return {second + window, most}
 ";
+
+/// The scripts, built and hashed once (`EVALSHA` after the first call).
+static SCRIPTS: std::sync::LazyLock<[redis::Script; 2]> = std::sync::LazyLock::new(|| {
+    [
+        redis::Script::new(&format!("{READ_WINDOW}{ACQUIRE}")),
+        redis::Script::new(&format!("{READ_WINDOW}{PEEK}")),
+    ]
+});
 
 /// Where a window stands after [`DurationLimiter::acquire`] or [`DurationLimiter::peek`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +106,7 @@ impl DurationLimiter {
 
     async fn eval(
         &self,
-        script: &str,
+        script: &redis::Script,
         op: &'static str,
         name: &str,
         max: u64,
@@ -107,7 +115,7 @@ impl DurationLimiter {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        redis::Script::new(script)
+        script
             .key(self.key(name))
             .arg(format!("{:.4}", now.as_secs_f64()))
             .arg(now.as_secs())
@@ -121,7 +129,7 @@ impl DurationLimiter {
     /// `acquire()`: take a place in the window `name` of `max` places per `window` seconds.
     pub async fn acquire(&self, name: &str, max: u64, window: u64) -> Result<Window, CacheError> {
         let r = self
-            .eval(ACQUIRE, "limiter acquire", name, max, window)
+            .eval(&SCRIPTS[0], "limiter acquire", name, max, window)
             .await?;
         Ok(Window {
             acquired: r.first().copied() == Some(1),
@@ -133,7 +141,9 @@ impl DurationLimiter {
     /// `tooManyAttempts()`: the window as it stands, nothing counted; full when
     /// `remaining <= 0`.
     pub async fn peek(&self, name: &str, max: u64, window: u64) -> Result<Window, CacheError> {
-        let r = self.eval(PEEK, "limiter peek", name, max, window).await?;
+        let r = self
+            .eval(&SCRIPTS[1], "limiter peek", name, max, window)
+            .await?;
         let remaining = r.get(1).copied().unwrap_or(0);
         Ok(Window {
             acquired: remaining > 0,

@@ -389,6 +389,38 @@ impl DatabaseCache {
         Ok(replaced > 0)
     }
 
+    /// Open a transaction that holds `key`'s row (`lockForUpdate`; `BEGIN IMMEDIATE` on SQLite)
+    /// and read its value (decoded) and expiration.
+    async fn read_locked(
+        &self,
+        key: &str,
+    ) -> Result<
+        (
+            sqlx::Transaction<'static, sqlx::Any>,
+            Option<(Vec<u8>, i64)>,
+        ),
+        DatabaseCacheError,
+    > {
+        let err = |op| self.err(op);
+        let mut tx = match self.db.backend() {
+            Backend::Sqlite => self.db.pool().begin_with("BEGIN IMMEDIATE").await,
+            _ => self.db.pool().begin().await,
+        }
+        .map_err(err("increment"))?;
+        let row = sqlx::query(&self.sql.select_for_update)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err("increment"))?;
+        let current = row
+            .as_ref()
+            .map(entry)
+            .transpose()
+            .map_err(err("increment"))?
+            .map(|(value, expiration)| (decode_value(value), expiration));
+        Ok((tx, current))
+    }
+
     /// `DatabaseStore::increment`: add `by` to an existing numeric entry, keeping its
     /// expiration, in one transaction with the row locked; `None` when there is no entry or it
     /// is not a number (PHP's `false`).
@@ -399,22 +431,8 @@ impl DatabaseCache {
     ) -> Result<Option<i64>, DatabaseCacheError> {
         let key = self.key(name);
         let err = |op| self.err(op);
-        let mut tx = match self.db.backend() {
-            Backend::Sqlite => self.db.pool().begin_with("BEGIN IMMEDIATE").await,
-            _ => self.db.pool().begin().await,
-        }
-        .map_err(err("increment"))?;
-        let row = sqlx::query(&self.sql.select_for_update)
-            .bind(&key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(err("increment"))?;
-        let current = row
-            .as_ref()
-            .map(entry)
-            .transpose()
-            .map_err(err("increment"))?
-            .and_then(|(value, _)| php_int(&decode_value(value)));
+        let (mut tx, current) = self.read_locked(&key).await?;
+        let current = current.and_then(|(value, _)| php_int(&value));
         let Some(current) = current else {
             return Ok(None);
         };
@@ -482,23 +500,10 @@ impl DatabaseCache {
     ) -> Result<i64, DatabaseCacheError> {
         let key = self.key(name);
         let err = |op| self.err(op);
-        let mut tx = match self.db.backend() {
-            Backend::Sqlite => self.db.pool().begin_with("BEGIN IMMEDIATE").await,
-            _ => self.db.pool().begin().await,
-        }
-        .map_err(err("increment"))?;
-        let row = sqlx::query(&self.sql.select_for_update)
-            .bind(&key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(err("increment"))?;
-        let current = row
-            .as_ref()
-            .map(entry)
-            .transpose()
-            .map_err(err("increment"))?
+        let (mut tx, current) = self.read_locked(&key).await?;
+        let current = current
             .filter(|(_, expiration)| *expiration > now as i64)
-            .map(|(value, _)| decode_value(value))
+            .map(|(value, _)| value)
             .filter(|value| !reset_falsy || super::php_truthy(value));
         let count = match current {
             None => {

@@ -33,14 +33,8 @@ static SERIAL: Serial = Serial::new();
 static RECORDS: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 fn record(line: Json) {
-    use std::io::Write;
     let path = RECORDS.lock().unwrap().clone().expect("records path set");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    writeln!(f, "{line}").unwrap();
+    crate::support::lines::append_line(&path, &line.to_string());
 }
 
 fn larq_records(path: &Path) -> Vec<Json> {

@@ -513,14 +513,8 @@ fn graceful_child() {
 static RECORD: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 fn note(line: &str) {
-    use std::io::Write;
     if let Some(path) = RECORD.get() {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap();
-        writeln!(f, "{line}").unwrap();
+        crate::support::lines::append_line(path, line);
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod bins;
 pub mod laravel;
+pub mod lines;
 pub mod php;
 pub mod ports;
 pub mod probe;
