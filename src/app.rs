@@ -670,6 +670,43 @@ mod tests {
         locks.release("App\\Jobs\\U", "7").await.unwrap();
     }
 
+    /// The loader `App::worker` gives handlers reads the app's own database, opened at the
+    /// first load (a worker whose jobs load no model never connects).
+    #[tokio::test]
+    async fn models_load_from_the_apps_database() {
+        use crate::model::{Model, ModelIdentifier};
+        use sqlx::Row;
+        struct User(String);
+        impl sqlx::FromRow<'_, sqlx::any::AnyRow> for User {
+            fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+                Ok(User(row.try_get("name")?))
+            }
+        }
+        impl Model for User {
+            const CLASS: &'static str = "App\\Models\\User";
+            const TABLE: &'static str = "users";
+            const SELECT: &'static str = "id, name";
+        }
+        let (dir, app) = app_13(&[]).await;
+        let db = dir.path().join("database/database.sqlite");
+        let pool = crate::db::Target::sqlite_file(&db)
+            .open_pool(1, std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
+        for sql in [
+            "CREATE TABLE users (id integer primary key, name varchar not null)",
+            "INSERT INTO users (id, name) VALUES (5, 'Ada')",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        let models = app.models().expect("sqlite is a driver larq speaks");
+        assert!(app.database.get().is_none(), "not opened before a load");
+        let id = ModelIdentifier::one(User::CLASS, 5).on_connection("sqlite");
+        let user: User = models.find(&id).await.unwrap();
+        assert_eq!(user.0, "Ada");
+        assert!(app.database.get().is_some(), "opened into the app's shared pool");
+    }
+
     #[tokio::test]
     async fn another_cache_connection_is_unavailable_not_guessed() {
         let (_dir, app) = app_13(&[("DB_CACHE_CONNECTION", "pgsql")]).await;
