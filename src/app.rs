@@ -704,7 +704,10 @@ mod tests {
         let id = ModelIdentifier::one(User::CLASS, 5).on_connection("sqlite");
         let user: User = models.find(&id).await.unwrap();
         assert_eq!(user.0, "Ada");
-        assert!(app.database.get().is_some(), "opened into the app's shared pool");
+        assert!(
+            app.database.get().is_some(),
+            "opened into the app's shared pool"
+        );
     }
 
     #[tokio::test]
