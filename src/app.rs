@@ -376,7 +376,10 @@ impl App {
         let var = self.laravel.cache_store_var();
         match s.cache_store() {
             "file" => Ok(match &s.cache_file_path {
-                Some(dir) => AppCache::Store(CacheStore::file(dir)),
+                Some(dir) => AppCache::Store(CacheStore::from(
+                    crate::cache::FileCache::new(dir)
+                        .with_lock_prefix(self.laravel.file_lock_prefix()),
+                )),
                 None => AppCache::Unavailable(
                     "the app's cache is file but its directory is unknown (give --env or LARQ_CACHE_FILE_PATH)".to_owned(),
                 ),

@@ -261,9 +261,10 @@ impl CacheStore {
             CacheStore::Redis(s) => s.release_lock(name, owner).await,
             CacheStore::Database(s) => Ok(s.release_lock(name, owner).await?),
             CacheStore::File(s) => {
+                let name = s.lock_name(name);
                 let serialized = format!("s:{}:\"{owner}\";", owner.len());
-                match s.get(name, crate::queue::now()).await? {
-                    Some(value) if value == serialized.as_bytes() => Ok(s.forget(name).await?),
+                match s.get(&name, crate::queue::now()).await? {
+                    Some(value) if value == serialized.as_bytes() => Ok(s.forget(&name).await?),
                     _ => Ok(()),
                 }
             }
@@ -272,7 +273,7 @@ impl CacheStore {
 
     /// Take the lock `name` for `owner` for `seconds` (0: until released) unless another
     /// owner holds it, as Laravel's `Lock::acquire` does on this store; whether it was taken.
-    /// Redis and database (`cache_locks`); the file store answers [`CacheError::Unsupported`].
+    /// Redis, database (`cache_locks`) and file (`FileStore::add` under `flock`).
     pub async fn acquire_lock(
         &self,
         name: &str,
@@ -284,12 +285,19 @@ impl CacheStore {
             CacheStore::Database(s) => Ok(s
                 .acquire_lock(name, owner, seconds, crate::queue::now())
                 .await?),
-            CacheStore::File(_) => Err(self.unsupported("locks")),
+            CacheStore::File(s) => Ok(s
+                .add_serialized(
+                    &s.lock_name(name),
+                    format!("s:{}:\"{owner}\";", owner.len()).as_bytes(),
+                    seconds,
+                    crate::queue::now(),
+                )
+                .await?),
         }
     }
 
     /// `Cache::add` of an integer: store it for `seconds` unless the entry exists; whether it
-    /// was stored. Redis and database.
+    /// was stored.
     pub async fn add_int(&self, name: &str, value: i64, seconds: u64) -> Result<bool, CacheError> {
         match self {
             CacheStore::Redis(s) => s.add_int(name, value, seconds).await,
@@ -301,11 +309,18 @@ impl CacheStore {
                     crate::queue::now(),
                 )
                 .await?),
-            CacheStore::File(_) => Err(self.unsupported("add")),
+            CacheStore::File(s) => Ok(s
+                .add_serialized(
+                    name,
+                    format!("i:{value};").as_bytes(),
+                    seconds,
+                    crate::queue::now(),
+                )
+                .await?),
         }
     }
 
-    /// `Cache::put` of an integer for `seconds`. Redis and database.
+    /// `Cache::put` of an integer for `seconds`.
     pub async fn put_int(&self, name: &str, value: i64, seconds: u64) -> Result<(), CacheError> {
         match self {
             CacheStore::Redis(s) => s.put_int(name, value, seconds).await,
@@ -317,18 +332,24 @@ impl CacheStore {
                     crate::queue::now(),
                 )
                 .await?),
-            CacheStore::File(_) => Err(self.unsupported("put")),
+            CacheStore::File(s) => Ok(s
+                .put_serialized(
+                    name,
+                    format!("i:{value};").as_bytes(),
+                    Some(seconds),
+                    crate::queue::now(),
+                )
+                .await?),
         }
     }
 
-    /// `Cache::increment`: add `by`, keeping the entry's lifetime; the new value. Redis and
-    /// database.
+    /// `Cache::increment`: add `by`, keeping the entry's lifetime; the new value.
     pub async fn increment(&self, name: &str, by: i64) -> Result<i64, CacheError> {
         match self {
             CacheStore::Redis(s) => s.increment(name, by).await,
             // PHP's `false` for a missing entry counts as 0 where RateLimiter casts it.
             CacheStore::Database(s) => Ok(s.increment_existing(name, by).await?.unwrap_or(0)),
-            CacheStore::File(_) => Err(self.unsupported("increment")),
+            CacheStore::File(s) => Ok(s.increment(name, by, crate::queue::now()).await?),
         }
     }
 

@@ -191,6 +191,16 @@ impl Laravel {
         self.major >= 13
     }
 
+    /// What the `file` cache store puts before a lock's name: `file-store-lock:` in 13, nothing
+    /// in 8 and 10 (11 and 12 follow 10 here).
+    pub fn file_lock_prefix(self) -> &'static str {
+        if self.major >= 13 {
+            "file-store-lock:"
+        } else {
+            ""
+        }
+    }
+
     /// Whether `RateLimited` checks every limit before it counts a hit on any (13), rather than
     /// checking and counting each limit in turn (8, 10; 11 and 12 follow 10 here).
     pub fn rate_limits_checked_before_hits(self) -> bool {

@@ -12,8 +12,8 @@
 //!
 //! What larq cannot apply (a custom PHP middleware class, a limiter not registered on the Rust
 //! side, a cache store without locks) follows the [`UnknownMiddleware`] policy of the class:
-//! never silently run. The Redis and database stores hold locks and counters; the file store
-//! answers "cannot apply" and so follows the policy too.
+//! never silently run. Locks and counters live in whichever store the app uses: Redis, the
+//! database store's tables, or the file store's files.
 
 use std::collections::HashMap;
 

@@ -33,12 +33,28 @@ pub struct FileCacheError {
 #[derive(Debug, Clone)]
 pub struct FileCache {
     dir: PathBuf,
+    /// Put before a lock's name (`file-store-lock:` from Laravel 13; none before).
+    lock_prefix: String,
 }
 
 impl FileCache {
     /// The store rooted at `dir` (Laravel's default: `<app>/storage/framework/cache/data`).
     pub fn new(dir: impl Into<PathBuf>) -> FileCache {
-        FileCache { dir: dir.into() }
+        FileCache {
+            dir: dir.into(),
+            lock_prefix: String::new(),
+        }
+    }
+
+    /// The same store naming its locks `<prefix><name>` (Laravel 13's `file-store-lock:`).
+    pub fn with_lock_prefix(mut self, prefix: impl Into<String>) -> FileCache {
+        self.lock_prefix = prefix.into();
+        self
+    }
+
+    /// The entry a lock named `name` lives in.
+    pub fn lock_name(&self, name: &str) -> String {
+        format!("{}{name}", self.lock_prefix)
     }
 
     /// The directory entries live under.
@@ -88,19 +104,104 @@ impl FileCache {
         now: u64,
     ) -> Result<(), FileCacheError> {
         let path = self.path(key);
-        let err = |source| FileCacheError {
-            path: path.clone(),
-            source,
-        };
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(err)?;
-        }
         let mut contents = expiry(ttl, now).into_bytes();
         contents.extend_from_slice(serialized);
-        let tmp = path.with_extension(format!("larq-{}", std::process::id()));
-        tokio::fs::write(&tmp, &contents).await.map_err(err)?;
-        tokio::fs::rename(&tmp, &path).await.map_err(err)
+        replace_file(&path, &contents)
+            .await
+            .map_err(|source| FileCacheError { path, source })
     }
+
+    /// `FileStore::add`: with the entry's file locked (`flock`, as PHP's `LockableFile` locks
+    /// it), write the value for `ttl` seconds (0: forever) unless a live entry is there;
+    /// whether it was written. The write is in place, under the lock, as PHP's is.
+    pub async fn add_serialized(
+        &self,
+        key: &str,
+        serialized: &[u8],
+        ttl: u64,
+        now: u64,
+    ) -> Result<bool, FileCacheError> {
+        let path = self.path(key);
+        let mut contents = expiry(Some(ttl), now).into_bytes();
+        contents.extend_from_slice(serialized);
+        let at = path.clone();
+        tokio::task::spawn_blocking(move || add_locked(&at, &contents, now))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|added| added)
+            .map_err(|source| FileCacheError { path, source })
+    }
+
+    /// `FileStore::increment`: the entry's number plus `by`, written back with its expiry; a
+    /// missing or expired entry counts from 0 and is kept forever, as PHP's does.
+    pub async fn increment(&self, key: &str, by: i64, now: u64) -> Result<i64, FileCacheError> {
+        let path = self.path(key);
+        let contents = match tokio::fs::read(&path).await {
+            Ok(c) => Some(c),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => return Err(FileCacheError { path, source }),
+        };
+        let live = contents.filter(|c| value_at(c.clone(), now).is_some());
+        let (digits, current) = match &live {
+            Some(c) => (
+                String::from_utf8_lossy(&c[..10.min(c.len())]).into_owned(),
+                super::php_int(&c[10.min(c.len())..]).unwrap_or(0),
+            ),
+            None => (expiry(None, now), 0),
+        };
+        let n = current.saturating_add(by);
+        let mut out = digits.into_bytes();
+        out.extend_from_slice(format!("i:{n};").as_bytes());
+        replace_file(&path, &out)
+            .await
+            .map_err(|source| FileCacheError { path, source })?;
+        Ok(n)
+    }
+}
+
+/// Write `contents` beside `path` and rename it into place, so a reader sees the old entry or
+/// the new one, never half of one.
+async fn replace_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    let tmp = path.with_extension(format!("larq-{}", std::process::id()));
+    tokio::fs::write(&tmp, contents).await?;
+    tokio::fs::rename(&tmp, path).await
+}
+
+/// [`FileCache::add_serialized`]'s locked part.
+fn add_locked(path: &Path, contents: &[u8], now: u64) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    // SAFETY: flock on a descriptor this function owns; the lock goes when the file closes.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut head = Vec::with_capacity(10);
+    (&mut file).take(10).read_to_end(&mut head)?;
+    let head = String::from_utf8_lossy(&head);
+    // PHP's `empty($expire) || now >= $expire`: nothing (or "0") there, or its time is past.
+    let free = match head.trim() {
+        "" | "0" => true,
+        digits => digits.parse::<u64>().is_ok_and(|at| now >= at),
+    };
+    if !free {
+        return Ok(false);
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    file.write_all(contents)?;
+    Ok(true)
 }
 
 /// The ten expiry digits `FileStore::expiration` writes for a lifetime of `ttl` seconds.
@@ -205,6 +306,30 @@ mod tests {
             cache.get("k", 1_764_000_200).await.unwrap(),
             Some(b"i:1764000123;".to_vec())
         );
+    }
+
+    #[tokio::test]
+    async fn add_writes_only_over_nothing_or_an_expired_entry_and_increment_keeps_the_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FileCache::new(dir.path());
+        let now = 1_764_000_000;
+        assert!(cache.add_serialized("a", b"i:0;", 60, now).await.unwrap());
+        assert!(!cache
+            .add_serialized("a", b"i:9;", 60, now + 59)
+            .await
+            .unwrap());
+        assert_eq!(cache.increment("a", 1, now + 1).await.unwrap(), 1);
+        assert_eq!(std::fs::read(cache.path("a")).unwrap(), b"1764000060i:1;");
+        assert!(cache
+            .add_serialized("a", b"i:5;", 0, now + 60)
+            .await
+            .unwrap());
+        assert_eq!(std::fs::read(cache.path("a")).unwrap(), b"9999999999i:5;");
+        // PHP's increment of a missing entry: 0 + by, kept forever.
+        assert_eq!(cache.increment("b", 2, now).await.unwrap(), 2);
+        assert_eq!(std::fs::read(cache.path("b")).unwrap(), b"9999999999i:2;");
+        let locks = FileCache::new(dir.path()).with_lock_prefix("file-store-lock:");
+        assert_eq!(locks.lock_name("x"), "file-store-lock:x");
     }
 
     #[tokio::test]

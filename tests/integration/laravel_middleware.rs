@@ -143,13 +143,48 @@ enum Store {
     Redis,
     /// The `database` store: the `cache` and `cache_locks` tables of the app's SQLite file.
     Database,
+    /// The `file` store, in a directory beside the app's SQLite file.
+    File,
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walkdir(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The `file` store's directory for `app`.
+fn file_cache_dir(app: &App) -> PathBuf {
+    app.db().with_file_name("file-cache")
+}
+
+/// The `file` store as `app`'s version names its entries.
+fn file_cache(app: &App) -> larq::cache::FileCache {
+    larq::cache::FileCache::new(file_cache_dir(app))
+        .with_lock_prefix(larq::Laravel::nearest(app.major).file_lock_prefix())
 }
 
 /// Make the app's PHP side use `store`.
 fn use_store(app: &App, store: Store) {
-    if store == Store::Database {
-        let var = larq::Laravel::nearest(app.major).cache_store_var();
-        app.set_env(var, "database");
+    let var = larq::Laravel::nearest(app.major).cache_store_var();
+    match store {
+        Store::Redis => {}
+        Store::Database => app.set_env(var, "database"),
+        Store::File => {
+            app.set_env(var, "file");
+            app.set_env(
+                "CACHE_FILE_PATH",
+                &file_cache_dir(app).display().to_string(),
+            );
+        }
     }
 }
 
@@ -193,6 +228,10 @@ async fn larq_worker_on(app: &App, store: Store, registry: Registry, options: Wo
             );
             (cache.clone(), cache)
         }
+        Store::File => {
+            let cache = CacheStore::from(file_cache(app));
+            (cache.clone(), cache)
+        }
     };
     // The default connection, under the Redis prefix: where the `...WithRedis` middleware count.
     let windows = DurationLimiter::connect(&app.url(0), app.prefix())
@@ -217,6 +256,7 @@ async fn larq_worker_on(app: &App, store: Store, registry: Registry, options: Wo
 
 laravel_tests!(async without_overlapping_holds_across_php_and_larq => overlap_shared; 8 10 13);
 laravel_tests!(async without_overlapping_on_the_database_store_holds_across_php_and_larq => overlap_database_shared; 8 10 13);
+laravel_tests!(async without_overlapping_on_the_file_store_holds_across_php_and_larq => overlap_file_shared; 8 10 13);
 
 async fn overlap_shared(major: u8) {
     overlap_shared_on(major, Store::Redis).await
@@ -224,6 +264,10 @@ async fn overlap_shared(major: u8) {
 
 async fn overlap_database_shared(major: u8) {
     overlap_shared_on(major, Store::Database).await
+}
+
+async fn overlap_file_shared(major: u8) {
+    overlap_shared_on(major, Store::File).await
 }
 
 async fn overlap_shared_on(major: u8, store: Store) {
@@ -325,6 +369,17 @@ async fn overlap_shared_on(major: u8, store: Store) {
             .await
             .unwrap()
         }
+        // A released file lock is a deleted entry.
+        Store::File => {
+            let cache = file_cache(&app);
+            let name = WithoutOverlapping::new("shared").lock_name("App\\Jobs\\OverlapJob");
+            let lock = cache.path(&cache.lock_name(&name));
+            walkdir(&file_cache_dir(&app))
+                .into_iter()
+                .filter(|p| *p == lock)
+                .map(|p| p.display().to_string())
+                .collect()
+        }
     };
     assert!(locks.is_empty(), "every lock released: {locks:?}");
 }
@@ -345,6 +400,7 @@ laravel_tests!(async rate_limited_counts_php_and_larq_together => rate_limit_sha
 laravel_tests!(async rate_limited_with_redis_counts_php_and_larq_together => rate_limit_redis_shared; 8 10 13);
 
 laravel_tests!(async rate_limited_on_the_database_store_counts_php_and_larq_together => rate_limit_database_shared; 8 10 13);
+laravel_tests!(async rate_limited_on_the_file_store_counts_php_and_larq_together => rate_limit_file_shared; 8 10 13);
 
 async fn rate_limit_shared(major: u8) {
     rate_limit_shared_on(major, false, Store::Redis).await
@@ -356,6 +412,10 @@ async fn rate_limit_redis_shared(major: u8) {
 
 async fn rate_limit_database_shared(major: u8) {
     rate_limit_shared_on(major, false, Store::Database).await
+}
+
+async fn rate_limit_file_shared(major: u8) {
+    rate_limit_shared_on(major, false, Store::File).await
 }
 
 /// `redis`: the `RateLimitedWithRedis` twin, counted in a Redis window on the default
