@@ -25,6 +25,10 @@ fn setup(major: u8, tag: &str) -> Option<(App, Vhost)> {
     }
     let vhost = Vhost::new(&format!("{tag}-{major}"))?;
     let app = App::start_version(major)?;
+    // Build larq's backend before any PHP worker starts: the first build in a test process
+    // (30 s and more) otherwise eats into what these tests time against PHP's drain (it once
+    // left the kill test one life short of twenty, and a test run on its own with none).
+    let _ = bins::recording_backend();
     Some((app, vhost))
 }
 
