@@ -299,46 +299,30 @@ impl CacheStore {
     /// `Cache::add` of an integer: store it for `seconds` unless the entry exists; whether it
     /// was stored.
     pub async fn add_int(&self, name: &str, value: i64, seconds: u64) -> Result<bool, CacheError> {
+        let serialized = format!("i:{value};");
+        let now = crate::queue::now();
         match self {
             CacheStore::Redis(s) => s.add_int(name, value, seconds).await,
             CacheStore::Database(s) => Ok(s
-                .add_serialized(
-                    name,
-                    format!("i:{value};").as_bytes(),
-                    seconds,
-                    crate::queue::now(),
-                )
+                .add_serialized(name, serialized.as_bytes(), seconds, now)
                 .await?),
             CacheStore::File(s) => Ok(s
-                .add_serialized(
-                    name,
-                    format!("i:{value};").as_bytes(),
-                    seconds,
-                    crate::queue::now(),
-                )
+                .add_serialized(name, serialized.as_bytes(), seconds, now)
                 .await?),
         }
     }
 
     /// `Cache::put` of an integer for `seconds`.
     pub async fn put_int(&self, name: &str, value: i64, seconds: u64) -> Result<(), CacheError> {
+        let serialized = format!("i:{value};");
+        let now = crate::queue::now();
         match self {
             CacheStore::Redis(s) => s.put_int(name, value, seconds).await,
             CacheStore::Database(s) => Ok(s
-                .put_serialized(
-                    name,
-                    format!("i:{value};").as_bytes(),
-                    Some(seconds),
-                    crate::queue::now(),
-                )
+                .put_serialized(name, serialized.as_bytes(), Some(seconds), now)
                 .await?),
             CacheStore::File(s) => Ok(s
-                .put_serialized(
-                    name,
-                    format!("i:{value};").as_bytes(),
-                    Some(seconds),
-                    crate::queue::now(),
-                )
+                .put_serialized(name, serialized.as_bytes(), Some(seconds), now)
                 .await?),
         }
     }
