@@ -62,6 +62,9 @@ impl Default for DatabaseQueueOptions {
 #[derive(Debug, Clone)]
 struct Statements {
     select_next: String,
+    /// PostgreSQL only (empty elsewhere): deletes the finished rows and reserves the next ones
+    /// in one statement, so one round trip and one commit ([`settle_and_reserve_statement`]).
+    settle_and_reserve: String,
     delete: String,
     insert: String,
     size: String,
@@ -77,6 +80,10 @@ pub struct DatabaseQueue {
     backend: Backend,
     server_version: String,
     lock: &'static str,
+    /// MariaDB: a batch of finished rows is deleted in one `DELETE … RETURNING` (see
+    /// [`delete_returning`]); MySQL and SQLite delete them one statement each, in one
+    /// transaction.
+    delete_returning: bool,
     sql: Statements,
     options: DatabaseQueueOptions,
 }
@@ -171,6 +178,11 @@ fn statements(backend: Backend, table: &str, lock: &str) -> Statements {
         select_next: s(format!(
             "SELECT {id}, {attempts}, payload FROM {table} WHERE queue = ? AND ((reserved_at IS NULL AND available_at <= ?) OR (reserved_at <= ?)) ORDER BY id ASC LIMIT ?{lock}"
         )),
+        settle_and_reserve: if backend == Backend::Postgres {
+            settle_and_reserve_statement(table, lock)
+        } else {
+            String::new()
+        },
         delete: s(format!("DELETE FROM {table} WHERE id = ? AND attempts = ?")),
         insert: s(format!(
             "INSERT INTO {table} (queue, payload, attempts, reserved_at, available_at, created_at) VALUES (?, ?, ?, NULL, ?, ?){returning}"
@@ -183,6 +195,41 @@ fn statements(backend: Backend, table: &str, lock: &str) -> Statements {
         clear: s(format!("DELETE FROM {table} WHERE queue = ?")),
         queue_names: format!("SELECT DISTINCT queue FROM {table}"),
     }
+}
+
+/// PostgreSQL's settle-and-reserve, one statement for every batch size (the ids and attempt
+/// counts are bound as comma-separated text, not as a list of `?` per row, so the connection
+/// prepares it once and reuses it):
+///
+/// * `d` deletes the finished rows we still hold (`id` and `attempts` both match, as
+///   [`DatabaseQueue::delete`]), reporting their ids;
+/// * `r` reserves up to `$7` rows exactly as Laravel's pop selects them, locking them in an
+///   `ARRAY(SELECT … FOR UPDATE SKIP LOCKED)` (evaluated once, as an init plan) and updating
+///   those ids. The rows `d` deletes are left out by id: every part of one statement sees the
+///   snapshot from before it, so without that a finished job whose reservation expired could be
+///   deleted and handed out again in one go. A row `d` did not delete (no longer ours) is
+///   selected as any other, so the effect is the deletes first, then the reserve.
+///
+/// The statement is one implicit transaction, so a crash leaves either all of it or none.
+/// Columns: kind (0 deleted, 1 reserved), id, attempts (after this reservation), payload.
+fn settle_and_reserve_statement(table: &str, lock: &str) -> String {
+    let ids = "CAST(string_to_array(CAST($2 AS text), ',') AS bigint[])";
+    let attempts = "CAST(string_to_array(CAST($3 AS text), ',') AS bigint[])";
+    format!(
+        "WITH d AS (DELETE FROM {table} WHERE id = ANY({ids}) AND (id, attempts) IN (SELECT * FROM unnest({ids}, {attempts})) RETURNING id), \
+         r AS (UPDATE {table} SET reserved_at = $4, attempts = attempts + 1 WHERE id = ANY(ARRAY(\
+         SELECT id FROM {table} WHERE queue = $1 AND ((reserved_at IS NULL AND available_at <= $5) OR (reserved_at <= $6)) AND id NOT IN (SELECT id FROM d) ORDER BY id ASC LIMIT $7{lock}\
+         )) RETURNING id, attempts, payload) \
+         SELECT CAST(0 AS BIGINT), CAST(id AS BIGINT), CAST(0 AS BIGINT), CAST('' AS text) FROM d \
+         UNION ALL SELECT CAST(1 AS BIGINT), CAST(id AS BIGINT), CAST(attempts AS BIGINT), payload FROM r"
+    )
+}
+
+/// MariaDB's batched delete of finished rows (each only while our reservation holds it), which
+/// names the rows it deleted (`DELETE … RETURNING`, MariaDB ≥ 10.0.5; MySQL has no such clause).
+fn delete_returning(table: &str, k: usize) -> String {
+    let pairs = vec!["(id = ? AND attempts = ?)"; k].join(" OR ");
+    format!("DELETE FROM {table} WHERE {pairs} RETURNING CAST(id AS SIGNED)")
 }
 
 /// The update that marks the `k` rows just selected as reserved, in one statement.
@@ -273,12 +320,14 @@ impl DatabaseQueue {
                 .map_err(err("server version"))?,
         };
         let lock = lock_clause(backend, &server_version);
+        let delete_returning = backend == Backend::Mysql && server_version.contains("MariaDB");
         Ok(DatabaseQueue {
             sql: statements(backend, &options.table, lock),
             pool,
             backend,
             server_version,
             lock,
+            delete_returning,
             options,
         })
     }
@@ -379,7 +428,7 @@ impl DatabaseQueue {
     /// Laravel's `pop`: in one transaction, take the oldest available or expired-reserved row of
     /// `queue`, set `reserved_at = now` and `attempts = old + 1`.
     pub async fn reserve(&self, queue: &str) -> Result<Option<ReservedJob>, QueueError> {
-        Ok(self.take(queue, 1).await?.pop())
+        Ok(self.settle_and_reserve(queue, &[], 1).await?.1.pop())
     }
 
     /// Up to `n` jobs in one transaction, each reserved exactly as [`DatabaseQueue::reserve`]
@@ -390,63 +439,207 @@ impl DatabaseQueue {
         queue: &str,
         n: usize,
     ) -> Result<Vec<ReservedJob>, QueueError> {
-        self.take(queue, n.max(1)).await
+        Ok(self.settle_and_reserve(queue, &[], n.max(1)).await?.1)
+    }
+
+    /// Delete the `finished` jobs' rows, then reserve up to `n` rows of `queue`, under one commit:
+    /// what the worker loop sends when it defers finished jobs' deletes to its next reserve
+    /// ([`crate::queue::Queue::defers_deletes`]). A commit waits for the disk and a statement for
+    /// a round trip, and these are most of what a job costs on this driver; deleting with the
+    /// next reserve makes them one per loop instead of one per job plus one per loop.
+    ///
+    /// Returns, in `finished` order, whether each row was still ours and is now deleted (as
+    /// [`DatabaseQueue::delete`]: `id` and `attempts` must match), and the reserved jobs in id
+    /// order. The deletes come first: a finished job whose reservation expired while its delete
+    /// waited is deleted, never handed out again by the same call. Nothing is written when it
+    /// fails (one transaction), so the caller may send the same deletes again.
+    ///
+    /// PostgreSQL: one statement ([`settle_and_reserve_statement`]). MariaDB: one
+    /// `DELETE … RETURNING` for the batch, then the select with the lock clause and the update.
+    /// MySQL and SQLite: a delete per row, then the same; SQLite takes the write lock first.
+    pub async fn settle_and_reserve(
+        &self,
+        queue: &str,
+        finished: &[&ReservedJob],
+        n: usize,
+    ) -> Result<(Vec<bool>, Vec<ReservedJob>), QueueError> {
+        let held = finished
+            .iter()
+            .map(|job| Ok((Self::held(job)?, job.attempts)))
+            .collect::<Result<Vec<(i64, i64)>, QueueError>>()?;
+        if held.is_empty() && n == 0 {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let res = match self.backend {
+            Backend::Postgres => self.settle_in_one_statement(queue, &held, n).await,
+            _ => self.settle_in_transaction(queue, &held, n).await,
+        };
+        let op = if n == 0 { "delete" } else { "reserve" };
+        res.map_err(self.err(op, queue))
+    }
+
+    /// PostgreSQL's [`DatabaseQueue::settle_and_reserve`]: one prepared statement, one round
+    /// trip, its own implicit transaction.
+    async fn settle_in_one_statement(
+        &self,
+        queue: &str,
+        held: &[(i64, i64)],
+        n: usize,
+    ) -> Result<(Vec<bool>, Vec<ReservedJob>), sqlx::Error> {
+        let now = now() as i64;
+        let retry_after = i64::try_from(self.options.retry_after).unwrap_or(i64::MAX);
+        let list = |f: fn(&(i64, i64)) -> i64| {
+            held.iter()
+                .map(|pair| f(pair).to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let rows = sqlx::query(&self.sql.settle_and_reserve)
+            .bind(queue)
+            .bind(list(|p| p.0))
+            .bind(list(|p| p.1))
+            .bind(now)
+            .bind(now)
+            .bind(now.saturating_sub(retry_after))
+            .bind(i64::try_from(n).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut deleted = std::collections::HashSet::new();
+        let mut jobs = Vec::with_capacity(n);
+        for row in &rows {
+            let kind: i64 = row.try_get(0)?;
+            let id: i64 = row.try_get(1)?;
+            if kind == 0 {
+                deleted.insert(id);
+                continue;
+            }
+            jobs.push(ReservedJob {
+                queue: queue.to_owned(),
+                original: bytes_column(row, 3)?,
+                reserved: Vec::new(),
+                attempts: row.try_get(2)?,
+                reservation: Reservation::Row,
+                row_id: Some(id),
+                delivery: None,
+            });
+        }
+        // RETURNING follows no order; hand jobs out oldest first, as one pop after another would.
+        jobs.sort_by_key(|j| j.row_id);
+        let still_held = held.iter().map(|(id, _)| deleted.contains(id)).collect();
+        Ok((still_held, jobs))
+    }
+
+    /// [`DatabaseQueue::settle_and_reserve`] on MySQL/MariaDB and SQLite: the deletes, then the
+    /// select with the lock clause and the update of exactly the rows it returned, in one
+    /// transaction. Deletes alone go out without `BEGIN`/`COMMIT` when one statement does them.
+    async fn settle_in_transaction(
+        &self,
+        queue: &str,
+        held: &[(i64, i64)],
+        n: usize,
+    ) -> Result<(Vec<bool>, Vec<ReservedJob>), sqlx::Error> {
+        if n == 0 && (held.len() == 1 || self.delete_returning) {
+            let mut conn = self.pool.acquire().await?;
+            return Ok((self.delete_rows(&mut *conn, held).await?, Vec::new()));
+        }
+        let mut tx = self.begin().await?;
+        let deleted = self.delete_rows(&mut *tx, held).await?;
+        let jobs = if n > 0 {
+            self.take(&mut *tx, queue, n).await?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await?;
+        Ok((deleted, jobs))
+    }
+
+    /// Delete the rows we still hold (`id` and `attempts` match), saying for each whether it was.
+    async fn delete_rows(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        held: &[(i64, i64)],
+    ) -> Result<Vec<bool>, sqlx::Error> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.delete_returning && held.len() > 1 {
+            let sql = delete_returning(&self.options.table, held.len());
+            let mut delete = sqlx::query(&sql);
+            for (id, attempts) in held {
+                delete = delete.bind(*id).bind(*attempts);
+            }
+            let rows = delete.fetch_all(&mut *conn).await?;
+            let mut deleted = std::collections::HashSet::with_capacity(rows.len());
+            for row in &rows {
+                deleted.insert(row.try_get::<i64, _>(0)?);
+            }
+            return Ok(held.iter().map(|(id, _)| deleted.contains(id)).collect());
+        }
+        let mut deleted = Vec::with_capacity(held.len());
+        for (id, attempts) in held {
+            let done = sqlx::query(&self.sql.delete)
+                .bind(*id)
+                .bind(*attempts)
+                .execute(&mut *conn)
+                .await?;
+            deleted.push(done.rows_affected() == 1);
+        }
+        Ok(deleted)
     }
 
     /// Select the oldest `n` available or expired-reserved rows with the lock clause, then set
-    /// `reserved_at = now, attempts = attempts + 1` on exactly those rows, and commit. The rows
-    /// are locked (SQLite: the write lock is held) from the select to the commit, so no other
-    /// worker can take them in between and `attempts + 1` is the `old + 1` we hand out.
-    async fn take(&self, queue: &str, n: usize) -> Result<Vec<ReservedJob>, QueueError> {
-        let res: Result<Vec<ReservedJob>, sqlx::Error> = async {
-            let now = now() as i64;
-            let retry_after = i64::try_from(self.options.retry_after).unwrap_or(i64::MAX);
-            let mut tx = self.begin().await?;
-            let rows = sqlx::query(&self.sql.select_next)
-                .bind(queue)
-                .bind(now)
-                .bind(now.saturating_sub(retry_after))
-                .bind(i64::try_from(n).unwrap_or(i64::MAX))
-                .fetch_all(&mut *tx)
-                .await?;
-            let mut jobs = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let id: i64 = row.try_get(0)?;
-                let attempts: i64 = row.try_get::<i64, _>(1)?.saturating_add(1);
-                jobs.push(ReservedJob {
-                    queue: queue.to_owned(),
-                    original: bytes_column(row, 2)?,
-                    reserved: Vec::new(),
-                    attempts,
-                    reservation: Reservation::Row,
-                    row_id: Some(id),
-                    delivery: None,
-                });
-            }
-            if jobs.is_empty() {
-                tx.commit().await?;
-                return Ok(jobs);
-            }
-            let sql = mark_reserved(self.backend, &self.options.table, jobs.len());
-            let mut update = sqlx::query(&sql).bind(now);
-            for job in &jobs {
-                update = update.bind(job.row_id.unwrap_or_default());
-            }
-            let done = update.execute(&mut *tx).await?;
-            if done.rows_affected() != jobs.len() as u64 {
-                // Cannot happen while the rows are locked; never hand out a job we do not hold.
-                tx.rollback().await?;
-                return Err(sqlx::Error::Protocol(format!(
-                    "reserved {} of {} selected rows",
-                    done.rows_affected(),
-                    jobs.len()
-                )));
-            }
-            tx.commit().await?;
-            Ok(jobs)
+    /// `reserved_at = now, attempts = attempts + 1` on exactly those rows, in the caller's
+    /// transaction. The rows are locked (SQLite: the write lock is held) from the select to the
+    /// commit, so no other worker can take them in between and `attempts + 1` is the `old + 1`
+    /// we hand out.
+    async fn take(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        queue: &str,
+        n: usize,
+    ) -> Result<Vec<ReservedJob>, sqlx::Error> {
+        let now = now() as i64;
+        let retry_after = i64::try_from(self.options.retry_after).unwrap_or(i64::MAX);
+        let rows = sqlx::query(&self.sql.select_next)
+            .bind(queue)
+            .bind(now)
+            .bind(now.saturating_sub(retry_after))
+            .bind(i64::try_from(n).unwrap_or(i64::MAX))
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = row.try_get(0)?;
+            let attempts: i64 = row.try_get::<i64, _>(1)?.saturating_add(1);
+            jobs.push(ReservedJob {
+                queue: queue.to_owned(),
+                original: bytes_column(row, 2)?,
+                reserved: Vec::new(),
+                attempts,
+                reservation: Reservation::Row,
+                row_id: Some(id),
+                delivery: None,
+            });
         }
-        .await;
-        res.map_err(self.err("reserve", queue))
+        if jobs.is_empty() {
+            return Ok(jobs);
+        }
+        let sql = mark_reserved(self.backend, &self.options.table, jobs.len());
+        let mut update = sqlx::query(&sql).bind(now);
+        for job in &jobs {
+            update = update.bind(job.row_id.unwrap_or_default());
+        }
+        let done = update.execute(&mut *conn).await?;
+        if done.rows_affected() != jobs.len() as u64 {
+            // Cannot happen while the rows are locked; never hand out a job we do not hold (the
+            // caller's transaction is rolled back when it is dropped with this error).
+            return Err(sqlx::Error::Protocol(format!(
+                "reserved {} of {} selected rows",
+                done.rows_affected(),
+                jobs.len()
+            )));
+        }
+        Ok(jobs)
     }
 
     /// The row id and attempt count that identify our reservation.
@@ -718,6 +911,28 @@ mod tests {
             s.select_next.ends_with("LIMIT ? FOR UPDATE SKIP LOCKED"),
             "{}",
             s.select_next
+        );
+    }
+
+    #[test]
+    fn postgres_settles_and_reserves_in_one_statement_for_every_batch_size() {
+        let s = statements(Backend::Postgres, "jobs", " FOR UPDATE SKIP LOCKED");
+        let sql = &s.settle_and_reserve;
+        assert!(
+            sql.starts_with("WITH d AS (DELETE FROM jobs WHERE id = ANY("),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("AND id NOT IN (SELECT id FROM d) ORDER BY id ASC LIMIT $7 FOR UPDATE SKIP LOCKED)) RETURNING id, attempts, payload)"),
+            "{sql}"
+        );
+        assert!(!sql.contains('?'), "no list of placeholders per row: {sql}");
+        assert!(statements(Backend::Mysql, "jobs", "")
+            .settle_and_reserve
+            .is_empty());
+        assert_eq!(
+            delete_returning("q", 2),
+            "DELETE FROM q WHERE (id = ? AND attempts = ?) OR (id = ? AND attempts = ?) RETURNING CAST(id AS SIGNED)"
         );
     }
 

@@ -185,15 +185,22 @@ impl Queue {
     /// Whether finished jobs' deletes should wait for the loop's next
     /// [`Queue::settle_and_reserve`] instead of going out on their own. On Redis they ride along
     /// in the reserve script (one round trip per loop instead of one per delete plus one per
-    /// reserve); the database driver deletes at once, which keeps its crash window Laravel's.
+    /// reserve); on the database driver in the reserve's transaction (one commit per loop
+    /// instead of one per job plus one per loop: commits are what a job costs there). A
+    /// finished job reports `Processed` only once its delete is committed, and the loop sends
+    /// waiting deletes on their own when it is not about to reserve, so the crash window is
+    /// Laravel's (a job that ran but whose delete was not yet committed runs again after
+    /// `retry_after`) widened by at most one loop pass.
     pub fn defers_deletes(&self) -> bool {
-        matches!(self, Queue::Redis(_))
+        matches!(self, Queue::Redis(_) | Queue::Database(_))
     }
 
     /// Delete the `finished` jobs (each: whether it was still reserved), make due delayed jobs and
     /// expired reservations available when `migrate`, then reserve up to `n`: on Redis one script
     /// call, with the deletes first, so a job whose reservation expired while its delete waited
-    /// (Redis stalled past `retry_after`) is deleted, not migrated back to run again.
+    /// (Redis stalled past `retry_after`) is deleted, not migrated back to run again; on the
+    /// database driver one transaction (PostgreSQL: one statement), deletes first for the same
+    /// reason ([`DatabaseQueue::settle_and_reserve`]).
     pub async fn settle_and_reserve(
         &self,
         queue: &str,
@@ -206,7 +213,10 @@ impl Queue {
                 let members: Vec<&[u8]> = finished.iter().map(|j| j.reserved.as_slice()).collect();
                 q.delete_migrate_reserve(queue, &members, migrate, n).await
             }
-            Queue::Database(_) | Queue::RabbitMq(_) => {
+            // The reserve query takes expired reservations itself, so there is nothing to
+            // migrate; deletes and reserve share one commit.
+            Queue::Database(q) => q.settle_and_reserve(queue, finished, n).await,
+            Queue::RabbitMq(_) => {
                 let mut deleted = Vec::with_capacity(finished.len());
                 for job in finished {
                     deleted.push(self.delete(job).await?);
