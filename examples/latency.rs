@@ -10,11 +10,25 @@
 //!   `block_for => null`) and timestamps each `Processed:` line as it arrives on the pipe, so the
 //!   figure includes PHP's handle and delete (a no-op job: well under a millisecond).
 //!
+//! * `load` (for `bench/latency_load.sh`): the workers are separate processes this harness starts
+//!   and stops: `--larq-cmd` (a binary like `examples/latency_worker.rs`, whose EchoJob handler
+//!   appends its latency to the file this harness names in `LATENCY_RECORD`) and/or `--php-procs`
+//!   copies of `--php-cmd` (`php artisan queue:work ...`, each `Processed:` line timestamped on
+//!   arrival, as in `php` mode). Optionally, once the workers are up, a backlog is put in place
+//!   with `COPY` (`--backlog-from KEY --backlog-queue Q`: KEY and KEY's notify copy become queue
+//!   Q), and with `--while-backlog` the trickle stops as soon as Q's ready list is empty, so every
+//!   measured job was pushed while the backlog was still there. `--per-tick K` pushes K jobs per
+//!   tick for a steady stream. Prints a line per kind of worker that handled jobs.
+//!
 //! ```text
 //! cargo run --release --example latency -- larq --port 6390 --n 200 --interval-ms 10
 //! cargo run --release --example latency -- php --port 6390 --app php-fixtures/app --sleep 3
+//! cargo run --release --example latency -- load --port 6390 --n 500 --interval-ms 5 \
+//!     --push-queue high --backlog-from bench:payloads --backlog-queue default --while-backlog \
+//!     --larq-cmd "target/release/examples/latency_worker work redis --queue high,default"
 //! ```
-//! Prints one line: `mode=… n=… p50_ms=… p99_ms=… max_ms=…`.
+//! Prints one line per worker kind: `mode=… n=… p50_ms=… p99_ms=… max_ms=…` (in `load` mode
+//! prefixed with `scenario=LABEL who=larq|php`).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -75,11 +89,36 @@ struct Args {
     block_for: u64,
     app: String,
     sleep: String,
+    /// `load`: jobs pushed per tick.
+    per_tick: usize,
+    /// `load`: the queue the trickle goes to.
+    push_queue: String,
+    /// `load`: the larq worker's command line (whitespace-separated, no quoting).
+    larq_cmd: Option<String>,
+    /// `load`: PHP's worker command line, started `php_procs` times.
+    php_cmd: Option<String>,
+    php_procs: usize,
+    /// `load`: a list of payloads (and `KEY:notify`-less: see `backlog_notify`) copied into
+    /// `backlog_queue` once the workers are up.
+    backlog_from: Option<String>,
+    backlog_notify: Option<String>,
+    backlog_queue: String,
+    while_backlog: bool,
+    /// `load`: the queue keys' prefix (`{REDIS_PREFIX}queues:`).
+    prefix: String,
+    warmup: Duration,
+    wait: Duration,
+    label: String,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    let mode = it.next().ok_or("usage: latency larq|php [--port N] [--n N] [--interval-ms N] [--block-for S] [--app DIR] [--sleep S]")?;
+    let mode = it.next().ok_or(
+        "usage: latency larq|php|load [--port N] [--n N] [--interval-ms N] [--block-for S] \
+         [--app DIR] [--sleep S] [load: --per-tick K --push-queue Q --larq-cmd CMD --php-cmd CMD \
+         --php-procs K --backlog-from KEY --backlog-notify KEY --backlog-queue Q --while-backlog \
+         --prefix P --warmup-ms MS --wait-s S --label NAME]",
+    )?;
     let mut args = Args {
         mode,
         port: 6379,
@@ -88,8 +127,25 @@ fn parse_args() -> Result<Args, String> {
         block_for: 1,
         app: "php-fixtures/app".to_owned(),
         sleep: "3".to_owned(),
+        per_tick: 1,
+        push_queue: "default".to_owned(),
+        larq_cmd: None,
+        php_cmd: None,
+        php_procs: 0,
+        backlog_from: None,
+        backlog_notify: None,
+        backlog_queue: "default".to_owned(),
+        while_backlog: false,
+        prefix: "laravel_database_queues:".to_owned(),
+        warmup: Duration::from_millis(500),
+        wait: Duration::from_secs(30),
+        label: "load".to_owned(),
     };
     while let Some(flag) = it.next() {
+        if flag == "--while-backlog" {
+            args.while_backlog = true;
+            continue;
+        }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         let bad = |_| format!("bad value for {flag}: {value}");
         match flag.as_str() {
@@ -99,13 +155,29 @@ fn parse_args() -> Result<Args, String> {
             "--block-for" => args.block_for = value.parse().map_err(bad)?,
             "--app" => args.app = value,
             "--sleep" => args.sleep = value,
+            "--per-tick" => args.per_tick = value.parse().map_err(bad)?,
+            "--push-queue" => args.push_queue = value,
+            "--larq-cmd" => args.larq_cmd = Some(value),
+            "--php-cmd" => args.php_cmd = Some(value),
+            "--php-procs" => args.php_procs = value.parse().map_err(bad)?,
+            "--backlog-from" => args.backlog_from = Some(value),
+            "--backlog-notify" => args.backlog_notify = Some(value),
+            "--backlog-queue" => args.backlog_queue = value,
+            "--prefix" => args.prefix = value,
+            "--warmup-ms" => args.warmup = Duration::from_millis(value.parse().map_err(bad)?),
+            "--wait-s" => args.wait = Duration::from_secs(value.parse().map_err(bad)?),
+            "--label" => args.label = value,
             _ => return Err(format!("unknown flag {flag}")),
         }
+    }
+    if args.interval.is_zero() || args.per_tick == 0 {
+        return Err("--interval-ms and --per-tick must be at least 1".to_owned());
     }
     Ok(args)
 }
 
-fn report(mode: &str, mut ms: Vec<f64>, expected: usize) {
+/// `p50`/`p99`/`max` of `ms` (sorted in place), `NaN` when empty.
+fn quantiles(ms: &mut [f64]) -> (f64, f64, f64) {
     ms.sort_by(f64::total_cmp);
     let pick = |q: f64| {
         if ms.is_empty() {
@@ -114,12 +186,14 @@ fn report(mode: &str, mut ms: Vec<f64>, expected: usize) {
             ms[((ms.len() as f64 - 1.0) * q).round() as usize]
         }
     };
+    (pick(0.5), pick(0.99), pick(1.0))
+}
+
+fn report(mode: &str, mut ms: Vec<f64>, expected: usize) {
+    let (p50, p99, max) = quantiles(&mut ms);
     println!(
-        "mode={mode} n={}/{expected} p50_ms={:.3} p99_ms={:.3} max_ms={:.3}",
-        ms.len(),
-        pick(0.5),
-        pick(0.99),
-        pick(1.0)
+        "mode={mode} n={}/{expected} p50_ms={p50:.3} p99_ms={p99:.3} max_ms={max:.3}",
+        ms.len()
     );
 }
 
@@ -236,6 +310,237 @@ async fn run_php(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// A worker process of `load` mode: the command line split on whitespace.
+fn spawn_worker(
+    cmd: &str,
+    port: u16,
+    record: Option<&std::path::Path>,
+) -> Result<std::process::Child, String> {
+    let mut words = cmd.split_whitespace();
+    let program = words.next().ok_or("an empty worker command")?;
+    let mut command = Command::new(program);
+    command
+        .args(words)
+        .env("REDIS_HOST", "127.0.0.1")
+        .env("REDIS_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    match record {
+        // larq: its latencies go to the record file; its output lines are not needed.
+        Some(path) => command.env("LATENCY_RECORD", path).stdout(Stdio::null()),
+        None => command.stdout(Stdio::piped()),
+    };
+    command
+        .spawn()
+        .map_err(|e| format!("cannot start {program}: {e}"))
+}
+
+/// Stop a worker: SIGTERM first (larq finishes its running jobs, PHP its current one), SIGKILL
+/// after two seconds.
+fn stop_worker(child: &mut std::process::Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) with a pid this process spawned and has not reaped yet.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// PHP 8's `[date][ID] Processed:  Class` lines of `stdout`, each timestamped on arrival, into
+/// `done` (payload id → arrival time).
+fn read_processed(
+    stdout: std::process::ChildStdout,
+    done: Arc<Mutex<HashMap<String, f64>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let at = now_f();
+            if !line.contains("Processed:") {
+                continue;
+            }
+            let id = line
+                .split(']')
+                .nth(1)
+                .and_then(|s| s.strip_prefix('['))
+                .unwrap_or("");
+            if let Ok(mut d) = done.lock() {
+                d.insert(id.to_owned(), at);
+            }
+        }
+    })
+}
+
+/// Lines (one latency in ms each) the larq worker appended to the record file so far.
+fn read_record(path: &std::path::Path) -> Vec<f64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .map_err(|e| format!("redis-cli: {e}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+async fn run_load(args: &Args) -> Result<(), String> {
+    let url = format!("redis://127.0.0.1:{}/0", args.port);
+    let pusher = RedisQueue::connect(&url, RedisQueueOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let record = std::env::temp_dir().join(format!("latency-record-{}.txt", std::process::id()));
+    let _ = std::fs::remove_file(&record);
+    let mut children = Vec::new();
+    let done: Arc<Mutex<HashMap<String, f64>>> = Arc::default();
+    let mut readers = Vec::new();
+    if let Some(cmd) = &args.larq_cmd {
+        children.push(spawn_worker(cmd, args.port, Some(&record))?);
+    }
+    if let Some(cmd) = &args.php_cmd {
+        for _ in 0..args.php_procs {
+            let mut child = spawn_worker(cmd, args.port, None)?;
+            let stdout = child.stdout.take().ok_or("no stdout")?;
+            readers.push(read_processed(stdout, Arc::clone(&done)));
+            children.push(child);
+        }
+    }
+    // Workers boot (PHP's framework: about a second here) before anything is queued.
+    tokio::time::sleep(args.warmup).await;
+    let result = measure(args, &pusher, &record, &done).await;
+    for child in &mut children {
+        stop_worker(child);
+    }
+    for reader in readers {
+        let _ = reader.join();
+    }
+    let _ = std::fs::remove_file(&record);
+    result
+}
+
+async fn measure(
+    args: &Args,
+    pusher: &RedisQueue,
+    record: &std::path::Path,
+    done: &Mutex<HashMap<String, f64>>,
+) -> Result<(), String> {
+    if let Some(from) = &args.backlog_from {
+        let to = format!("{}{}", args.prefix, args.backlog_queue);
+        let copied = redis_cli(args.port, &["COPY", from, &to, "REPLACE"])?;
+        if copied != "1" {
+            return Err(format!("COPY {from} {to}: {copied}"));
+        }
+        if let Some(notify) = &args.backlog_notify {
+            redis_cli(
+                args.port,
+                &["COPY", notify, &format!("{to}:notify"), "REPLACE"],
+            )?;
+        }
+    }
+    let backlog_at_start = pusher
+        .sizes(&args.backlog_queue)
+        .await
+        .map(|s| s.ready)
+        .unwrap_or(0);
+    let sent: Mutex<HashMap<String, f64>> = Mutex::new(HashMap::new());
+    let mut tick = tokio::time::interval(args.interval);
+    let mut pushed = 0;
+    let mut backlog_at_end = 0;
+    let started = Instant::now();
+    while pushed < args.n {
+        tick.tick().await;
+        if args.while_backlog {
+            backlog_at_end = pusher
+                .sizes(&args.backlog_queue)
+                .await
+                .map_err(|e| e.to_string())?
+                .ready;
+            if backlog_at_end == 0 {
+                break;
+            }
+        }
+        for _ in 0..args.per_tick.min(args.n - pushed) {
+            let (id, json) = stamped_job();
+            if let Ok(mut sent) = sent.lock() {
+                sent.insert(id, now_f());
+            }
+            pusher
+                .push(&args.push_queue, json.as_bytes())
+                .await
+                .map_err(|e| format!("push failed: {e}"))?;
+            pushed += 1;
+        }
+    }
+    let trickle_s = started.elapsed().as_secs_f64();
+    let sent = sent.into_inner().unwrap_or_default();
+    let php_latencies = || -> Vec<f64> {
+        done.lock()
+            .map(|d| {
+                d.iter()
+                    .filter_map(|(id, at)| sent.get(id).map(|t| (at - t) * 1000.0))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + args.wait;
+    while read_record(record).len() + php_latencies().len() < pushed && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let larq = read_record(record);
+    let php = php_latencies();
+    let handled = larq.len() + php.len();
+    println!(
+        "scenario={} pushed={pushed} over {trickle_s:.2} s ({} per {} ms) to {:?}; backlog {:?}: {backlog_at_start} at start{}; handled: larq {}, php {}, missing {}",
+        args.label,
+        args.per_tick,
+        args.interval.as_millis(),
+        args.push_queue,
+        args.backlog_queue,
+        if args.while_backlog {
+            format!(", {backlog_at_end} when the trickle stopped")
+        } else {
+            String::new()
+        },
+        larq.len(),
+        php.len(),
+        pushed.saturating_sub(handled),
+    );
+    for (who, mut ms, present) in [
+        ("larq", larq, args.larq_cmd.is_some()),
+        ("php", php, args.php_procs > 0),
+    ] {
+        if present {
+            let n = ms.len();
+            let (p50, p99, max) = quantiles(&mut ms);
+            println!(
+                "scenario={} who={who} n={n}/{pushed} p50_ms={p50:.3} p99_ms={p99:.3} max_ms={max:.3}",
+                args.label
+            );
+        }
+    }
+    let missing = pushed.saturating_sub(handled);
+    if missing > 0 {
+        return Err(format!(
+            "{missing} of {pushed} jobs were not handled within --wait-s {}",
+            args.wait.as_secs()
+        ));
+    }
+    Ok(())
+}
+
 fn main() {
     let result = parse_args().and_then(|args| {
         let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
@@ -243,6 +548,7 @@ fn main() {
             match args.mode.as_str() {
                 "larq" => run_larq(&args).await,
                 "php" => run_php(&args).await,
+                "load" => run_load(&args).await,
                 other => Err(format!("unknown mode {other}")),
             }
         })
