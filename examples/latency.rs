@@ -107,6 +107,9 @@ struct Args {
     /// `load`: the queue keys' prefix (`{REDIS_PREFIX}queues:`).
     prefix: String,
     warmup: Duration,
+    /// `load`: pause between putting the backlog in place and the first push, so a polling
+    /// worker has seen the backlog before the trickle starts.
+    settle: Duration,
     wait: Duration,
     label: String,
 }
@@ -117,7 +120,7 @@ fn parse_args() -> Result<Args, String> {
         "usage: latency larq|php|load [--port N] [--n N] [--interval-ms N] [--block-for S] \
          [--app DIR] [--sleep S] [load: --per-tick K --push-queue Q --larq-cmd CMD --php-cmd CMD \
          --php-procs K --backlog-from KEY --backlog-notify KEY --backlog-queue Q --while-backlog \
-         --prefix P --warmup-ms MS --wait-s S --label NAME]",
+         --prefix P --warmup-ms MS --settle-ms MS --wait-s S --label NAME]",
     )?;
     let mut args = Args {
         mode,
@@ -138,6 +141,7 @@ fn parse_args() -> Result<Args, String> {
         while_backlog: false,
         prefix: "laravel_database_queues:".to_owned(),
         warmup: Duration::from_millis(500),
+        settle: Duration::ZERO,
         wait: Duration::from_secs(30),
         label: "load".to_owned(),
     };
@@ -165,6 +169,7 @@ fn parse_args() -> Result<Args, String> {
             "--backlog-queue" => args.backlog_queue = value,
             "--prefix" => args.prefix = value,
             "--warmup-ms" => args.warmup = Duration::from_millis(value.parse().map_err(bad)?),
+            "--settle-ms" => args.settle = Duration::from_millis(value.parse().map_err(bad)?),
             "--wait-s" => args.wait = Duration::from_secs(value.parse().map_err(bad)?),
             "--label" => args.label = value,
             _ => return Err(format!("unknown flag {flag}")),
@@ -315,16 +320,19 @@ fn spawn_worker(
     cmd: &str,
     port: u16,
     record: Option<&std::path::Path>,
+    stderr: &std::path::Path,
 ) -> Result<std::process::Child, String> {
     let mut words = cmd.split_whitespace();
     let program = words.next().ok_or("an empty worker command")?;
+    let err = std::fs::File::create(stderr)
+        .map_err(|e| format!("cannot create {}: {e}", stderr.display()))?;
     let mut command = Command::new(program);
     command
         .args(words)
         .env("REDIS_HOST", "127.0.0.1")
         .env("REDIS_PORT", port.to_string())
         .stdin(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(err);
     match record {
         // larq: its latencies go to the record file; its output lines are not needed.
         Some(path) => command.env("LATENCY_RECORD", path).stdout(Stdio::null()),
@@ -336,8 +344,17 @@ fn spawn_worker(
 }
 
 /// Stop a worker: SIGTERM first (larq finishes its running jobs, PHP its current one), SIGKILL
-/// after two seconds.
-fn stop_worker(child: &mut std::process::Child) {
+/// after two seconds. A worker that had already exited is reported with its stderr, since the
+/// figures of that run lack its jobs.
+fn stop_worker(child: &mut std::process::Child, stderr: &std::path::Path) -> Result<(), String> {
+    if let Ok(Some(status)) = child.try_wait() {
+        let text = std::fs::read_to_string(stderr).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(5).collect();
+        return Err(format!(
+            "a worker exited early ({status}); its stderr ends:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
+    }
     if let Ok(pid) = i32::try_from(child.id()) {
         // SAFETY: kill(2) with a pid this process spawned and has not reaped yet.
         unsafe {
@@ -347,12 +364,13 @@ fn stop_worker(child: &mut std::process::Child) {
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
         if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = child.kill();
     let _ = child.wait();
+    Ok(())
 }
 
 /// PHP 8's `[date][ID] Processed:  Class` lines of `stdout`, each timestamped on arrival, into
@@ -408,27 +426,31 @@ async fn run_load(args: &Args) -> Result<(), String> {
     let done: Arc<Mutex<HashMap<String, f64>>> = Arc::default();
     let mut readers = Vec::new();
     if let Some(cmd) = &args.larq_cmd {
-        children.push(spawn_worker(cmd, args.port, Some(&record))?);
+        let err = record.with_extension("larq.err");
+        children.push((spawn_worker(cmd, args.port, Some(&record), &err)?, err));
     }
     if let Some(cmd) = &args.php_cmd {
         for _ in 0..args.php_procs {
-            let mut child = spawn_worker(cmd, args.port, None)?;
+            let err = record.with_extension(format!("php{}.err", children.len()));
+            let mut child = spawn_worker(cmd, args.port, None, &err)?;
             let stdout = child.stdout.take().ok_or("no stdout")?;
             readers.push(read_processed(stdout, Arc::clone(&done)));
-            children.push(child);
+            children.push((child, err));
         }
     }
     // Workers boot (PHP's framework: about a second here) before anything is queued.
     tokio::time::sleep(args.warmup).await;
     let result = measure(args, &pusher, &record, &done).await;
-    for child in &mut children {
-        stop_worker(child);
+    let mut stopped = Ok(());
+    for (child, err) in &mut children {
+        stopped = stopped.and(stop_worker(child, err));
+        let _ = std::fs::remove_file(err);
     }
     for reader in readers {
         let _ = reader.join();
     }
     let _ = std::fs::remove_file(&record);
-    result
+    result.and(stopped)
 }
 
 async fn measure(
@@ -449,6 +471,7 @@ async fn measure(
                 &["COPY", notify, &format!("{to}:notify"), "REPLACE"],
             )?;
         }
+        tokio::time::sleep(args.settle).await;
     }
     let backlog_at_start = pusher
         .sizes(&args.backlog_queue)
