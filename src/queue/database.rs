@@ -26,8 +26,12 @@
 //!   and its release inserts the copy even when the row was gone, which can queue a job twice).
 //! * Attempts are read back as a number however the column is typed (`tinyint unsigned` on MySQL).
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Row};
 
 use super::redis::QueueSizes;
 use super::{now, QueueError, Reservation, ReservedJob};
@@ -84,8 +88,27 @@ pub struct DatabaseQueue {
     /// [`delete_returning`]); MySQL and SQLite delete them one statement each, in one
     /// transaction.
     delete_returning: bool,
+    /// The connection [`DatabaseQueue::settle_and_reserve`] runs on, kept between calls with
+    /// when it was last used. A connection taken from the pool is pinged first (sqlx's
+    /// `test_before_acquire`): one round trip more per worker loop than its statements need.
+    /// Given back to the pool after an error (the pool tests it before anyone reuses it), and
+    /// not reused after [`HELD_IDLE`] (the server may have closed it meanwhile). Clones share
+    /// it; a caller that finds it in use takes a connection from the pool instead of waiting.
+    held: Arc<tokio::sync::Mutex<Option<(PoolConnection<Any>, Instant)>>>,
     sql: Statements,
     options: DatabaseQueueOptions,
+}
+
+/// How long the kept reserve connection may sit unused and still be used without a ping.
+const HELD_IDLE: Duration = Duration::from_secs(5);
+
+/// The number of `?` an id list of `k` rows is written with: the next power of two, the rest
+/// filled with the last row again. A statement per exact length would give each connection up
+/// to `--concurrency` prepared statements per kind, more than sqlx's cache of 100 holds at
+/// high concurrency (each miss is a prepare, one more round trip); this way there are at most
+/// a handful per kind.
+fn padded(k: usize) -> usize {
+    k.max(1).next_power_of_two()
 }
 
 /// Characters the `queue` column holds (`varchar(255)` in Laravel's migration).
@@ -211,16 +234,17 @@ fn statements(backend: Backend, table: &str, lock: &str) -> Statements {
 ///   selected as any other, so the effect is the deletes first, then the reserve.
 ///
 /// The statement is one implicit transaction, so a crash leaves either all of it or none.
-/// Columns: kind (0 deleted, 1 reserved), id, attempts (after this reservation), payload.
+/// Columns: kind (0 deleted, 1 reserved), id, attempts (of the deleted reservation, or after
+/// this one), payload.
 fn settle_and_reserve_statement(table: &str, lock: &str) -> String {
     let ids = "CAST(string_to_array(CAST($2 AS text), ',') AS bigint[])";
     let attempts = "CAST(string_to_array(CAST($3 AS text), ',') AS bigint[])";
     format!(
-        "WITH d AS (DELETE FROM {table} WHERE id = ANY({ids}) AND (id, attempts) IN (SELECT * FROM unnest({ids}, {attempts})) RETURNING id), \
+        "WITH d AS (DELETE FROM {table} WHERE id = ANY({ids}) AND (id, attempts) IN (SELECT * FROM unnest({ids}, {attempts})) RETURNING id, attempts), \
          r AS (UPDATE {table} SET reserved_at = $4, attempts = attempts + 1 WHERE id = ANY(ARRAY(\
          SELECT id FROM {table} WHERE queue = $1 AND ((reserved_at IS NULL AND available_at <= $5) OR (reserved_at <= $6)) AND id NOT IN (SELECT id FROM d) ORDER BY id ASC LIMIT $7{lock}\
          )) RETURNING id, attempts, payload) \
-         SELECT CAST(0 AS BIGINT), CAST(id AS BIGINT), CAST(0 AS BIGINT), CAST('' AS text) FROM d \
+         SELECT CAST(0 AS BIGINT), CAST(id AS BIGINT), CAST(attempts AS BIGINT), CAST('' AS text) FROM d \
          UNION ALL SELECT CAST(1 AS BIGINT), CAST(id AS BIGINT), CAST(attempts AS BIGINT), payload FROM r"
     )
 }
@@ -229,7 +253,9 @@ fn settle_and_reserve_statement(table: &str, lock: &str) -> String {
 /// names the rows it deleted (`DELETE … RETURNING`, MariaDB ≥ 10.0.5; MySQL has no such clause).
 fn delete_returning(table: &str, k: usize) -> String {
     let pairs = vec!["(id = ? AND attempts = ?)"; k].join(" OR ");
-    format!("DELETE FROM {table} WHERE {pairs} RETURNING CAST(id AS SIGNED)")
+    format!(
+        "DELETE FROM {table} WHERE {pairs} RETURNING CAST(id AS SIGNED), CAST(attempts AS SIGNED)"
+    )
 }
 
 /// The update that marks the `k` rows just selected as reserved, in one statement.
@@ -328,6 +354,7 @@ impl DatabaseQueue {
             server_version,
             lock,
             delete_returning,
+            held: Arc::default(),
             options,
         })
     }
@@ -470,11 +497,30 @@ impl DatabaseQueue {
         if held.is_empty() && n == 0 {
             return Ok((Vec::new(), Vec::new()));
         }
-        let res = match self.backend {
-            Backend::Postgres => self.settle_in_one_statement(queue, &held, n).await,
-            _ => self.settle_in_transaction(queue, &held, n).await,
-        };
         let op = if n == 0 { "delete" } else { "reserve" };
+        // Another caller on the kept connection: take one from the pool rather than wait.
+        let mut slot = self.held.try_lock().ok();
+        let kept = slot
+            .as_mut()
+            .and_then(|slot| slot.take())
+            .filter(|(_, used)| used.elapsed() < HELD_IDLE)
+            .map(|(conn, _)| conn);
+        let mut conn = match kept {
+            Some(conn) => conn,
+            None => self.pool.acquire().await.map_err(self.err(op, queue))?,
+        };
+        let res = match self.backend {
+            Backend::Postgres => {
+                self.settle_in_one_statement(&mut conn, queue, &held, n)
+                    .await
+            }
+            _ => self.settle_in_transaction(&mut conn, queue, &held, n).await,
+        };
+        if res.is_ok() {
+            if let Some(slot) = slot.as_mut() {
+                **slot = Some((conn, Instant::now()));
+            }
+        }
         res.map_err(self.err(op, queue))
     }
 
@@ -482,6 +528,7 @@ impl DatabaseQueue {
     /// trip, its own implicit transaction.
     async fn settle_in_one_statement(
         &self,
+        conn: &mut AnyConnection,
         queue: &str,
         held: &[(i64, i64)],
         n: usize,
@@ -502,7 +549,7 @@ impl DatabaseQueue {
             .bind(now)
             .bind(now.saturating_sub(retry_after))
             .bind(i64::try_from(n).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await?;
         let mut deleted = std::collections::HashSet::new();
         let mut jobs = Vec::with_capacity(n);
@@ -510,7 +557,9 @@ impl DatabaseQueue {
             let kind: i64 = row.try_get(0)?;
             let id: i64 = row.try_get(1)?;
             if kind == 0 {
-                deleted.insert(id);
+                // By reservation, not by id: the same row can be in `held` twice, once for a
+                // reservation that expired while its job ran on and once for the one after it.
+                deleted.insert((id, row.try_get::<i64, _>(2)?));
                 continue;
             }
             jobs.push(ReservedJob {
@@ -525,7 +574,7 @@ impl DatabaseQueue {
         }
         // RETURNING follows no order; hand jobs out oldest first, as one pop after another would.
         jobs.sort_by_key(|j| j.row_id);
-        let still_held = held.iter().map(|(id, _)| deleted.contains(id)).collect();
+        let still_held = held.iter().map(|pair| deleted.contains(pair)).collect();
         Ok((still_held, jobs))
     }
 
@@ -534,15 +583,18 @@ impl DatabaseQueue {
     /// transaction. Deletes alone go out without `BEGIN`/`COMMIT` when one statement does them.
     async fn settle_in_transaction(
         &self,
+        conn: &mut AnyConnection,
         queue: &str,
         held: &[(i64, i64)],
         n: usize,
     ) -> Result<(Vec<bool>, Vec<ReservedJob>), sqlx::Error> {
         if n == 0 && (held.len() == 1 || self.delete_returning) {
-            let mut conn = self.pool.acquire().await?;
-            return Ok((self.delete_rows(&mut *conn, held).await?, Vec::new()));
+            return Ok((self.delete_rows(conn, held).await?, Vec::new()));
         }
-        let mut tx = self.begin().await?;
+        let mut tx = match self.backend {
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            _ => conn.begin().await?,
+        };
         let deleted = self.delete_rows(&mut *tx, held).await?;
         let jobs = if n > 0 {
             self.take(&mut *tx, queue, n).await?
@@ -563,17 +615,22 @@ impl DatabaseQueue {
             return Ok(Vec::new());
         }
         if self.delete_returning && held.len() > 1 {
-            let sql = delete_returning(&self.options.table, held.len());
+            let sql = delete_returning(&self.options.table, padded(held.len()));
             let mut delete = sqlx::query(&sql);
-            for (id, attempts) in held {
+            let last = held[held.len() - 1];
+            for (id, attempts) in held
+                .iter()
+                .chain(std::iter::repeat(&last))
+                .take(padded(held.len()))
+            {
                 delete = delete.bind(*id).bind(*attempts);
             }
             let rows = delete.fetch_all(&mut *conn).await?;
             let mut deleted = std::collections::HashSet::with_capacity(rows.len());
             for row in &rows {
-                deleted.insert(row.try_get::<i64, _>(0)?);
+                deleted.insert((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?));
             }
-            return Ok(held.iter().map(|(id, _)| deleted.contains(id)).collect());
+            return Ok(held.iter().map(|pair| deleted.contains(pair)).collect());
         }
         let mut deleted = Vec::with_capacity(held.len());
         for (id, attempts) in held {
@@ -624,10 +681,14 @@ impl DatabaseQueue {
         if jobs.is_empty() {
             return Ok(jobs);
         }
-        let sql = mark_reserved(self.backend, &self.options.table, jobs.len());
+        // Rows are distinct, so the repeated last id of the padding changes nothing.
+        let k = padded(jobs.len());
+        let sql = mark_reserved(self.backend, &self.options.table, k);
         let mut update = sqlx::query(&sql).bind(now);
-        for job in &jobs {
-            update = update.bind(job.row_id.unwrap_or_default());
+        let ids = jobs.iter().map(|job| job.row_id.unwrap_or_default());
+        let last = ids.clone().last().unwrap_or_default();
+        for id in ids.chain(std::iter::repeat(last)).take(k) {
+            update = update.bind(id);
         }
         let done = update.execute(&mut *conn).await?;
         if done.rows_affected() != jobs.len() as u64 {
@@ -932,7 +993,7 @@ mod tests {
             .is_empty());
         assert_eq!(
             delete_returning("q", 2),
-            "DELETE FROM q WHERE (id = ? AND attempts = ?) OR (id = ? AND attempts = ?) RETURNING CAST(id AS SIGNED)"
+            "DELETE FROM q WHERE (id = ? AND attempts = ?) OR (id = ? AND attempts = ?) RETURNING CAST(id AS SIGNED), CAST(attempts AS SIGNED)"
         );
     }
 
