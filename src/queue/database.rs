@@ -94,10 +94,13 @@ pub struct DatabaseQueue {
     /// Given back to the pool after an error (the pool tests it before anyone reuses it), and
     /// not reused after [`HELD_IDLE`] (the server may have closed it meanwhile). Clones share
     /// it; a caller that finds it in use takes a connection from the pool instead of waiting.
-    held: Arc<tokio::sync::Mutex<Option<(PoolConnection<Any>, Instant)>>>,
+    held: Arc<tokio::sync::Mutex<Option<Held>>>,
     sql: Statements,
     options: DatabaseQueueOptions,
 }
+
+/// The kept reserve connection and when it was last used.
+type Held = (PoolConnection<Any>, Instant);
 
 /// How long the kept reserve connection may sit unused and still be used without a ping.
 const HELD_IDLE: Duration = Duration::from_secs(5);
@@ -595,9 +598,9 @@ impl DatabaseQueue {
             Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
             _ => conn.begin().await?,
         };
-        let deleted = self.delete_rows(&mut *tx, held).await?;
+        let deleted = self.delete_rows(&mut tx, held).await?;
         let jobs = if n > 0 {
-            self.take(&mut *tx, queue, n).await?
+            self.take(&mut tx, queue, n).await?
         } else {
             Vec::new()
         };
@@ -686,7 +689,7 @@ impl DatabaseQueue {
         let sql = mark_reserved(self.backend, &self.options.table, k);
         let mut update = sqlx::query(&sql).bind(now);
         let ids = jobs.iter().map(|job| job.row_id.unwrap_or_default());
-        let last = ids.clone().last().unwrap_or_default();
+        let last = ids.clone().next_back().unwrap_or_default();
         for id in ids.chain(std::iter::repeat(last)).take(k) {
             update = update.bind(id);
         }
