@@ -2,6 +2,7 @@
 # End-to-end throughput, memory and latency of larq beside PHP's `queue:work`, on one private Redis.
 #
 #   bench/e2e.sh [-n JOBS] [-c "1 4 16 32 64"] [-r REPEATS] [--latency-n N] [--php-sleep S] [--skip-latency]
+#   LARQ_BIN=/path/to/other/backend bench/e2e.sh ...   (time another build's worker; same PHP run)
 #
 # 1. The fixture Laravel app dispatches JOBS (default 20,000) no-op App\Jobs\SomeJob payloads
 #    (php-fixtures/bin/dispatch); the list is COPYed aside so every run drains the same payloads.
@@ -39,7 +40,9 @@ done
 target=${CARGO_TARGET_DIR:-$root/target}
 echo "building (release)..." >&2
 (cd "$root" && cargo build --release -q --example backend --example latency --example redis_ceiling)
-larq=$target/release/examples/backend
+# LARQ_BIN=/path/to/backend times another build of examples/backend.rs (before/after figures)
+# against the same PHP run and the same payloads.
+larq=${LARQ_BIN:-$target/release/examples/backend}
 
 # shellcheck source=../php-fixtures/bin/private-redis.sh
 source "$root/php-fixtures/bin/private-redis.sh"
@@ -51,11 +54,20 @@ export LARQ_LARAVEL_VERSION=8 CACHE_DRIVER=redis
 rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
 Q=laravel_database_queues:default
 
-left() { echo $(( $(rcli LLEN "$Q") + $(rcli ZCARD "$Q:reserved") + $(rcli ZCARD "$Q:delayed") )); }
+# redis-server's CPU (user + sys clock ticks) from /proc: read by `restore` just before a run's
+# clock starts and by `left` just after it stops, so each run's share of the server's work is
+# known (appended to $BENCH_TMP/redis.cpu in run order).
+ticks=$(getconf CLK_TCK)
+redis_ticks() { awk '{print $14 + $15}' "/proc/$REDIS_PID/stat"; }
+left() {
+    echo "$(( $(redis_ticks) - $(cat "$BENCH_TMP/redis.start") ))" >>"$BENCH_TMP/redis.cpu"
+    echo $(( $(rcli LLEN "$Q") + $(rcli ZCARD "$Q:reserved") + $(rcli ZCARD "$Q:delayed") ))
+}
 restore() {
     rcli DEL "$Q" "$Q:notify" "$Q:reserved" "$Q:delayed" >/dev/null
     rcli COPY bench:payloads "$Q" >/dev/null
     rcli COPY bench:notify "$Q:notify" >/dev/null
+    redis_ticks >"$BENCH_TMP/redis.start"
 }
 BENCH_TMP=$LARQ_TMP
 # shellcheck source=lib.sh
@@ -71,9 +83,46 @@ rcli COPY "$Q:notify" bench:notify >/dev/null
 printf 'dispatch (PHP, %d jobs): %.2f s\n' "$N" "$(echo "$t1 - $t0" | bc -l)"
 
 echo "--- throughput (drain $N SomeJobs) ---"
+: >"$BENCH_TMP/redis.cpu"
+runs=(php)
+for c in $CONCS; do
+    if [ "$REPS" -le 1 ]; then runs+=("larq-c$c"); else for r in $(seq "$REPS"); do runs+=("larq-c$c#$r"); done; fi
+done
 bench_run php php "$app/artisan" queue:work redis --stop-when-empty --sleep=0
 bench_larq_sweep "$CONCS" "$larq" work redis --env "$app/.env" --stop-when-empty --sleep=0
 bench_ratios
+
+# The Redis-bound limit of each run: redis-server is one thread, so it cannot do more than one
+# CPU-second of work per second; at the CPU per job it spent in that very run, the ceiling is
+# 1 s / (redis CPU per job), and the run's share of it is the server's busy fraction. A worker at
+# 100% is Redis-bound; below, it is bound by itself (or by the round trips it waits on).
+echo "--- CPU per job and the Redis-bound limit of each run ---"
+mapfile -t redis_cpu < "$BENCH_TMP/redis.cpu"
+cpu_s() { awk -F': ' '/User time/ {u = $2} /System time/ {s = $2} END {printf "%.3f", u + s}' "$1"; }
+declare -A SHARE
+for i in "${!runs[@]}"; do
+    name=${runs[$i]}
+    rs=$(echo "${redis_cpu[$i]} / $ticks" | bc -l)
+    ws=$(cpu_s "$BENCH_TMP/time.$name")
+    r_us=$(echo "1000000 * $rs / $N" | bc -l)
+    w_us=$(echo "1000000 * $ws / $N" | bc -l)
+    if (( $(echo "$rs > 0" | bc -l) )); then
+        limit=$(echo "$N / $rs" | bc -l)
+        SHARE[$name]=$(echo "100 * ${RATE[$name]} / $limit" | bc -l)
+        printf '%-16s %8.0f jobs/s  worker %6.1f us/job  redis-server %5.2f us/job  limit %7.0f jobs/s  share %3.0f%%\n' \
+            "$name" "${RATE[$name]}" "$w_us" "$r_us" "$limit" "${SHARE[$name]}"
+    else
+        printf '%-16s %8.0f jobs/s  worker %6.1f us/job  redis-server below one clock tick\n' "$name" "${RATE[$name]}" "$w_us"
+    fi
+done
+# The headline: the best concurrency's median run against its own limit, and against PHP.
+best_shares=$(for name in "${!SHARE[@]}"; do case $name in "$BEST"|"$BEST#"*) echo "${SHARE[$name]}" ;; esac; done | sort -g)
+if [ -n "$best_shares" ]; then
+    share=$(awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}' <<<"$best_shares")
+    met=no; (( $(echo "$share >= 80" | bc -l) )) && met=yes
+    printf 'RESULT best larq (%s): %.0f jobs/s = %.0f%% of the Redis-bound limit (target 80%%: %s) = %.1fx php (%.0f jobs/s)\n' \
+        "$BEST" "${RATE[$BEST]}" "$share" "$met" "$(echo "${RATE[$BEST]} / ${RATE[php]}" | bc -l)" "${RATE[php]}"
+fi
 
 echo "--- idle RSS ---"
 rcli DEL "$Q" "$Q:notify" >/dev/null

@@ -288,8 +288,22 @@ struct Inner {
     pause_trouble: LogLimit,
 }
 
+/// Finished jobs whose deletes a pass made, with whether each was still reserved: told once the
+/// loop lets them go on (see `held_settled` in [`Worker::run`]).
+type Settled = (Vec<PendingDelete>, Vec<bool>);
+
+/// A second pass sent while the loop still waits for the first (see `ahead` in
+/// [`Worker::run`]): how many slots it asked for, and its result once awaited.
+struct Ahead {
+    want: usize,
+    pass: std::pin::Pin<Box<dyn std::future::Future<Output = PassResult> + Send>>,
+}
+
+/// What a pass sent ahead brings back: its jobs (or why none), and the deletes it made.
+type PassResult = (Result<Vec<ReservedJob>, QueueError>, Vec<Settled>);
+
 /// Which of the worker's queues the last reserve round found paused (in `--queue` order).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Paused {
     queues: Vec<bool>,
     /// The state the last round reported, to say each change once (Laravel 13's
@@ -687,6 +701,27 @@ impl Worker {
         let mut short_pass = true;
         let mut down = MaintenanceCheck::default();
         let mut paused = Paused::default();
+        // Jobs the last pass reserved, slots taken, that start once the next pass's call is on
+        // its way (see `pipelined`); everywhere the loop does not go straight into a pass, they
+        // start at once.
+        let mut held: Vec<(ReservedJob, Slot)> = Vec::new();
+        // Likewise the deletes the last pass made: their jobs' tasks (which report `Processed`)
+        // wake once the next call is on its way, so that call does not wait behind them.
+        let mut held_settled: Vec<Settled> = Vec::new();
+        // A pass sent while the loop still waits for the previous one, when jobs that finished
+        // meanwhile freed half the slots: the server then always has the next call queued, and
+        // this process never waits for it with nothing to do. Its result is the next pass's.
+        let mut ahead: Option<Ahead> = None;
+        // Two reserve calls' worth of work overlap when each pass asks for at most half the
+        // slots: while Redis (or the database) answers one, the jobs of the previous run here.
+        // A pass that took every slot would leave the server idle while its jobs run and this
+        // process idle while the server answers. No job is reserved before it has a free slot.
+        let pipelined = self.inner.queue.defers_deletes() && opts.concurrency >= 2 && !opts.once;
+        let per_pass = if pipelined {
+            opts.concurrency.div_ceil(2)
+        } else {
+            usize::MAX
+        };
         loop {
             while let Some(res) = inflight.try_join_next() {
                 if let Err(e) = res {
@@ -697,6 +732,9 @@ impl Worker {
                 || self.down_for_maintenance(&mut down)
                 || !self.observers_let_it_loop()
             {
+                self.take_ahead(&mut ahead, &mut held, &mut held_settled, &mut popped)
+                    .await;
+                self.spawn_held(&mut held, &mut held_settled, &mut inflight);
                 // pauseWorker: `--sleep`, or 1 s when that is 0.
                 let nap = if opts.sleep.is_zero() {
                     Duration::from_secs(1)
@@ -727,16 +765,68 @@ impl Worker {
                 .saturating_sub(self.inner.busy.load(Ordering::SeqCst))
                 .min(budget)
                 .min(if opts.once { 1 } else { usize::MAX });
-            let polled = free > 0 && !self.inner.state.should_quit.load(Ordering::SeqCst);
+            let quitting = self.inner.state.should_quit.load(Ordering::SeqCst);
+            let polled = (free > 0 || ahead.is_some()) && !quitting;
             let mut migrated = false;
+            if quitting {
+                self.take_ahead(&mut ahead, &mut held, &mut held_settled, &mut popped)
+                    .await;
+            }
             if polled {
                 let second = now();
-                let migrate = short_pass || migrated_at != second;
+                let mut settled = Vec::new();
+                let (want, migrate, result) = if let Some(sent) = ahead.take() {
+                    // Already on its way: its jobs are the ones this round takes.
+                    self.spawn_held(&mut held, &mut held_settled, &mut inflight);
+                    let mut pass = sent.pass;
+                    let snapshot = paused.clone();
+                    let (result, mut done) = loop {
+                        tokio::select! {
+                            biased;
+                            done = &mut pass => break done,
+                            n = self.half_free(sent.want, per_pass, budget), if ahead.is_none() => {
+                                ahead = Some(self.send_ahead(n, snapshot.clone()).await);
+                            }
+                        }
+                    };
+                    settled.append(&mut done);
+                    (sent.want, false, result)
+                } else {
+                    let migrate = short_pass || migrated_at != second;
+                    let want = free.min(per_pass);
+                    let may_block = inflight.is_empty() && held.is_empty();
+                    let snapshot = paused.clone();
+                    let result = {
+                        let mut pass = std::pin::pin!(self.next_jobs(
+                            want,
+                            may_block,
+                            migrate,
+                            &mut paused,
+                            &mut settled
+                        ));
+                        // Poll the pass once before the held jobs are spawned: that hands its
+                        // call to the connection's writer task, which this one-thread runtime
+                        // then runs before them.
+                        let early = futures_lite::future::poll_once(&mut pass).await;
+                        self.spawn_held(&mut held, &mut held_settled, &mut inflight);
+                        match early {
+                            Some(result) => result,
+                            None => loop {
+                                tokio::select! {
+                                    biased;
+                                    result = &mut pass => break result,
+                                    n = self.half_free(want, per_pass, budget), if pipelined && ahead.is_none() => {
+                                        ahead = Some(self.send_ahead(n, snapshot.clone()).await);
+                                    }
+                                }
+                            },
+                        }
+                    };
+                    (want, migrate, result)
+                };
                 migrated = migrate;
-                match self
-                    .next_jobs(free, inflight.is_empty(), migrate, &mut paused)
-                    .await
-                {
+                held_settled.append(&mut settled);
+                match result {
                     Ok(jobs) => {
                         if let Some(metrics) = &self.inner.metrics {
                             metrics.contact();
@@ -750,13 +840,11 @@ impl Worker {
                                 "the queue connection is back"
                             );
                         }
-                        short_pass = jobs.len() < free;
+                        short_pass = jobs.len() < want;
                         for job in jobs {
                             got += 1;
                             popped += 1;
-                            let slot = Slot::take(&self.inner);
-                            let inner = Arc::clone(&self.inner);
-                            inflight.spawn(async move { process(inner, job, slot).await });
+                            held.push((job, Slot::take(&self.inner)));
                         }
                     }
                     Err(e) => {
@@ -786,7 +874,20 @@ impl Worker {
                     }
                 }
             } else {
+                self.spawn_held(&mut held, &mut held_settled, &mut inflight);
                 self.flush_deletes().await;
+            }
+            // Held jobs wait for the next pass only when the loop goes straight into it: slots
+            // are left, nothing to rest or sleep for, and no stop requested.
+            let next_pass_now = pipelined
+                && got > 0
+                && opts.rest.is_zero()
+                && (ahead.is_some()
+                    || self.inner.busy.load(Ordering::SeqCst) < opts.concurrency
+                        && (opts.max_jobs == 0 || popped < opts.max_jobs))
+                && !self.inner.state.should_quit.load(Ordering::SeqCst);
+            if !next_pass_now {
+                self.spawn_held(&mut held, &mut held_settled, &mut inflight);
             }
             if opts.once {
                 if got == 0 {
@@ -804,9 +905,11 @@ impl Worker {
                 // left behind) or sleeping.
                 continue;
             }
-            let idle = found_empty && inflight.is_empty();
+            let idle = found_empty && inflight.is_empty() && ahead.is_none();
             if pop_failed || (!polled && self.inner.state.should_quit.load(Ordering::SeqCst)) {
                 // Already waited (backoff), or stopping: the stop checks below say so.
+            } else if ahead.is_some() {
+                // A pass is on its way: the next round takes its jobs.
             } else if idle {
                 // A push queue already waited for a delivery in `next_jobs` (unless a queue is
                 // paused: then it polls like the others).
@@ -842,8 +945,103 @@ impl Worker {
                 .stop_reason(idle, started, popped, &last_restart, &mut restart_checked)
                 .await
             {
+                // Reserved jobs run before a graceful stop, as any job in flight does.
+                self.take_ahead(&mut ahead, &mut held, &mut held_settled, &mut popped)
+                    .await;
+                self.spawn_held(&mut held, &mut held_settled, &mut inflight);
                 return Ok(self.finish(&mut inflight, reason).await);
             }
+        }
+    }
+
+    /// Completes with how many slots a pass sent ahead may ask for, once finished jobs have freed
+    /// at least `per_pass` beyond the `want` of the pass in flight (and the `--max-jobs` budget
+    /// allows): each finished job hands in its delete, which is what wakes this.
+    async fn half_free(&self, want: usize, per_pass: usize, budget: usize) -> usize {
+        let Some(deletes) = &self.inner.deletes else {
+            return std::future::pending().await;
+        };
+        loop {
+            deletes.queued.notified().await;
+            let free = self
+                .inner
+                .options
+                .concurrency
+                .saturating_sub(self.inner.busy.load(Ordering::SeqCst))
+                .saturating_sub(want)
+                .min(budget.saturating_sub(want));
+            // Only with deletes to carry: a pass sent for nothing but free slots would keep an
+            // empty queue's worker polling forever (it is never idle while one is out).
+            if free >= per_pass
+                && deletes.pending() > 0
+                && !self.inner.state.should_quit.load(Ordering::SeqCst)
+            {
+                return per_pass;
+            }
+        }
+    }
+
+    /// Send a pass (the deletes queued now, then a reserve of `n`, no migration, no blocking)
+    /// while the loop waits for another: polled once here, so its call is on its way.
+    async fn send_ahead(&self, n: usize, paused: Paused) -> Ahead {
+        let worker = Worker {
+            inner: Arc::clone(&self.inner),
+        };
+        let mut pass: std::pin::Pin<Box<dyn std::future::Future<Output = PassResult> + Send>> =
+            Box::pin(async move {
+                let mut settled = Vec::new();
+                let result = worker.take_jobs(n, false, &paused, &mut settled).await;
+                (result, settled)
+            });
+        if let Some(done) = futures_lite::future::poll_once(&mut pass).await {
+            pass = Box::pin(std::future::ready(done));
+        }
+        Ahead { want: n, pass }
+    }
+
+    /// Wait for a pass sent ahead, if any, and hold its jobs (slots taken) and deletes as a
+    /// pass of the loop's own would: before a pause or a stop, its jobs must run too.
+    async fn take_ahead(
+        &self,
+        ahead: &mut Option<Ahead>,
+        held: &mut Vec<(ReservedJob, Slot)>,
+        held_settled: &mut Vec<Settled>,
+        popped: &mut u64,
+    ) {
+        let Some(sent) = ahead.take() else {
+            return;
+        };
+        let (result, mut settled) = sent.pass.await;
+        held_settled.append(&mut settled);
+        match result {
+            Ok(jobs) => {
+                for job in jobs {
+                    *popped += 1;
+                    held.push((job, Slot::take(&self.inner)));
+                }
+            }
+            // Its deletes went back for the next call; the loop's next pass meets the same
+            // trouble and handles it.
+            Err(e) => tracing::warn!(error = %e, "a reserve sent ahead failed"),
+        }
+    }
+
+    /// Tell the finished jobs how the last pass's deletes went, and start the jobs it reserved
+    /// (their slots are already taken).
+    fn spawn_held(
+        &self,
+        held: &mut Vec<(ReservedJob, Slot)>,
+        settled: &mut Vec<Settled>,
+        inflight: &mut JoinSet<()>,
+    ) {
+        for (group, deleted) in settled.drain(..) {
+            settle(group, Ok(deleted));
+        }
+        for (job, slot) in held.drain(..) {
+            // Boxed: a job's run is a large future, and tokio copies a task's future into its
+            // cell at spawn and its stage again at completion (a tenth of the worker's CPU at
+            // --concurrency 128 went to those copies, by `perf`); a box is one pointer.
+            inflight.spawn(Box::pin(process(Arc::clone(&self.inner), job, slot)));
         }
     }
 
@@ -938,22 +1136,11 @@ impl Worker {
         may_block: bool,
         migrate: bool,
         paused: &mut Paused,
+        settled: &mut Vec<Settled>,
     ) -> Result<Vec<ReservedJob>, QueueError> {
         let queue = &self.inner.queue;
         self.read_pauses(paused).await;
-        let mut finished = match &self.inner.deletes {
-            Some(deletes) => by_queue(deletes.take()),
-            None => Vec::new(),
-        };
-        let mut jobs = Vec::new();
-        let result = self
-            .reserve_pass(n, migrate, paused, &mut jobs, &mut finished)
-            .await;
-        if let Some(deletes) = &self.inner.deletes {
-            // What a failed call did not delete waits for the next one.
-            deletes.put_back(finished.into_iter().flat_map(|(_, g)| g).collect());
-        }
-        result?;
+        let mut jobs = self.take_jobs(n, migrate, paused, settled).await?;
         if jobs.len() >= n {
             return Ok(jobs);
         }
@@ -974,7 +1161,7 @@ impl Worker {
                             break;
                         }
                         let mut none = Vec::new();
-                        self.reserve_pass(n, false, paused, &mut jobs, &mut none)
+                        self.reserve_pass(n, false, paused, &mut jobs, &mut none, settled)
                             .await?;
                         if !jobs.is_empty() {
                             break;
@@ -988,6 +1175,29 @@ impl Worker {
             }
         }
         Ok(jobs)
+    }
+
+    /// One pass without blocking: the queued deletes, then reserve up to `n` (see
+    /// [`Worker::reserve_pass`]). Deletes a failed call did not make go back for the next one.
+    async fn take_jobs(
+        &self,
+        n: usize,
+        migrate: bool,
+        paused: &Paused,
+        settled: &mut Vec<Settled>,
+    ) -> Result<Vec<ReservedJob>, QueueError> {
+        let mut finished = match &self.inner.deletes {
+            Some(deletes) => by_queue(deletes.take()),
+            None => Vec::new(),
+        };
+        let mut jobs = Vec::new();
+        let result = self
+            .reserve_pass(n, migrate, paused, &mut jobs, &mut finished, settled)
+            .await;
+        if let Some(deletes) = &self.inner.deletes {
+            deletes.put_back(finished.into_iter().flat_map(|(_, g)| g).collect());
+        }
+        result.map(|()| jobs)
     }
 
     /// Which queues are paused now, read once for the round (Laravel's `getPausedQueues` before
@@ -1060,6 +1270,7 @@ impl Worker {
         paused: &Paused,
         jobs: &mut Vec<ReservedJob>,
         finished: &mut Vec<(String, Vec<PendingDelete>)>,
+        settled: &mut Vec<Settled>,
     ) -> Result<(), QueueError> {
         let queue = &self.inner.queue;
         for (index, name) in self.inner.options.queues.iter().enumerate() {
@@ -1099,7 +1310,7 @@ impl Worker {
                 .await
             {
                 Ok((deleted, reserved)) => {
-                    settle(group, Ok(deleted));
+                    settled.push((group, deleted));
                     jobs.extend(reserved);
                 }
                 Err(e) => {
@@ -1113,7 +1324,7 @@ impl Worker {
             let members: Vec<&ReservedJob> = group.iter().map(|d| d.job.as_ref()).collect();
             let (deleted, _) = queue.settle_and_reserve(name, &members, false, 0).await?;
             if let Some((_, group)) = finished.pop() {
-                settle(group, Ok(deleted));
+                settled.push((group, deleted));
             }
         }
         Ok(())

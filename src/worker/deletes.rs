@@ -38,6 +38,11 @@ impl Deletes {
         self.queued.notify_one();
     }
 
+    /// How many deletes wait for the loop's next call.
+    pub(super) fn pending(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     pub(super) fn take(&self) -> Vec<PendingDelete> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
     }
