@@ -21,10 +21,17 @@
 //! [`WorkerOptions::stuck_handler_grace`] after its timeout, the watchdog thread
 //! (`worker/watchdog.rs`) ends the process with status 1, as PHP would have at the timeout.
 //!
-//! On Redis a finished job's delete is handed to the loop and sent in the same script call as
-//! the next migration and reserve ([`crate::queue::Queue::settle_and_reserve`]), deletes
-//! first; the job reports
+//! On Redis (and on the database queue, in one transaction) a finished job's delete is handed
+//! to the loop and sent in the same call as the next migration and reserve
+//! ([`crate::queue::Queue::settle_and_reserve`]), deletes first; the job reports
 //! `Processed` only once that call has returned, as Laravel's worker does after its `ZREM`.
+//!
+//! On Redis at `--concurrency` 2 and more, each pass reserves at most half the slots, and the
+//! jobs (and finished deletes) a pass brings start only once the next call is on its way; a
+//! second pass may go out while the first is answered, when finished jobs have freed half the
+//! slots. So Redis always has the next call while this process runs the last one's jobs, and
+//! neither waits for the other (docs/performance.md: 50% of the Redis-bound limit before, 90%
+//! after). A job is still reserved only when a slot is free for it.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -269,7 +276,7 @@ struct Inner {
     /// Loads the models jobs carry (handlers reach it through their context).
     models: Option<Models>,
     options: WorkerOptions,
-    /// Finished jobs' deletes, carried by the loop's next reserve call (Redis only).
+    /// Finished jobs' deletes, carried by the loop's next reserve call (Redis and the database queue; see `Queue::defers_deletes`).
     deletes: Option<Deletes>,
     /// Jobs whose slot is taken: reserved and not yet past their handler and delete.
     busy: AtomicUsize,

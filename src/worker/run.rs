@@ -166,7 +166,7 @@ impl Run {
                 return Box::pin(self.on_exception(e, None, resolved)).await;
             }
         }
-        // Observers hear before the delete: on Redis it rides on the loop's next reserve, which
+        // Observers hear before the delete: on Redis and the database queue it rides on the loop's next reserve, which
         // would put the next job's JobProcessing first.
         self.processed();
         self.delete().await;
@@ -222,8 +222,8 @@ impl Run {
         }
     }
 
-    /// Delete the job: on Redis through the loop's next reserve call (see [`Deletes`]), else
-    /// directly. `done` says the job has nothing left to do but report, so its slot is free for
+    /// Delete the job: on Redis and the database queue through the loop's next reserve call
+    /// (see [`Deletes`]), else directly. `done` says the job has nothing left to do but report, so its slot is free for
     /// the job that call reserves; `failed`, that it is removed as a failed job
     /// ([`crate::queue::Queue::delete_failed`]). `Some(still reserved)`, or `None` if it could
     /// not be deleted.
