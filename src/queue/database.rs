@@ -484,7 +484,7 @@ impl DatabaseQueue {
     /// waited is deleted, never handed out again by the same call. Nothing is written when it
     /// fails (one transaction), so the caller may send the same deletes again.
     ///
-    /// PostgreSQL: one statement ([`settle_and_reserve_statement`]). MariaDB: one
+    /// PostgreSQL: one statement (`settle_and_reserve_statement`). MariaDB: one
     /// `DELETE … RETURNING` for the batch, then the select with the lock clause and the update.
     /// MySQL and SQLite: a delete per row, then the same; SQLite takes the write lock first.
     pub async fn settle_and_reserve(
